@@ -1,0 +1,499 @@
+//! OID requests (O rules), status indications and PnP events.
+
+use std::collections::HashMap;
+use std::mem::size_of;
+use std::time::Instant;
+
+use ndis_sys::*;
+
+use crate::mem::Block;
+use crate::rules::Rule;
+use crate::world::{Adapter, ModState, World, lock};
+
+/// The result counts of a request (the ones a filter must copy back: rule O2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OidCounts {
+    pub bytes_written: u32,
+    pub bytes_read: u32,
+    pub bytes_needed: u32,
+}
+
+/// What the protocol got back for an OID request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OidResult {
+    pub status: NDIS_STATUS,
+    pub counts: OidCounts,
+    /// For queries: the first `bytes_written` bytes of the information buffer.
+    pub data: Vec<u8>,
+}
+
+/// A query or a set.
+#[derive(Clone, Debug)]
+pub enum OidKind {
+    Query { buffer_len: u32 },
+    Set { data: Vec<u8> },
+}
+
+struct OriginalRec {
+    adapter: usize,
+    /// The request memory (kept alive while outstanding).
+    _block: Block,
+    completions: u32,
+    status: Option<NDIS_STATUS>,
+    /// Counts the miniport set on the clone that carried this request.
+    expected: Option<OidCounts>,
+}
+
+struct CloneRec {
+    adapter: usize,
+    original: usize,
+    block: Block,
+    at_miniport: bool,
+}
+
+#[derive(Default)]
+pub(crate) struct OidTable {
+    originals: HashMap<usize, OriginalRec>,
+    clones: HashMap<usize, CloneRec>,
+    next_id: usize,
+}
+
+pub(crate) fn live_clones(w: &World) -> usize {
+    lock(&w.oids).clones.len()
+}
+
+fn counts_of(req: &NDIS_OID_REQUEST) -> OidCounts {
+    // SAFETY (union reads): RequestType selects the view; every view is plain integers.
+    if req.RequestType == NdisRequestSetInformation {
+        // SAFETY: see above.
+        let s = unsafe { req.DATA.SET_INFORMATION };
+        OidCounts {
+            bytes_written: 0,
+            bytes_read: s.BytesRead,
+            bytes_needed: s.BytesNeeded,
+        }
+    } else {
+        // SAFETY: see above.
+        let q = unsafe { req.DATA.QUERY_INFORMATION };
+        OidCounts {
+            bytes_written: q.BytesWritten,
+            bytes_read: 0,
+            bytes_needed: q.BytesNeeded,
+        }
+    }
+}
+
+/// The protocol above `a` issues an OID request and waits for its completion.
+pub(crate) fn protocol_oid(w: &World, a: &Adapter, oid: NDIS_OID, kind: OidKind) -> OidResult {
+    let (buffer_len, set_data) = match &kind {
+        OidKind::Query { buffer_len } => (*buffer_len, None),
+        OidKind::Set { data } => (data.len() as u32, Some(data.clone())),
+    };
+    let info = Block::new(buffer_len as usize, 0);
+    if let Some(d) = &set_data {
+        // SAFETY: the block holds `buffer_len` bytes.
+        unsafe { std::ptr::copy_nonoverlapping(d.as_ptr(), info.ptr::<u8>(), d.len()) };
+    }
+    let block = Block::new(size_of::<NDIS_OID_REQUEST>(), 0);
+    let req = block.ptr::<NDIS_OID_REQUEST>();
+    let id = {
+        let mut t = lock(&w.oids);
+        t.next_id += 1;
+        t.next_id
+    };
+    // SAFETY: a zeroed block of the right size and alignment.
+    unsafe {
+        (*req).Header = NDIS_OBJECT_HEADER::new(NDIS_OBJECT_TYPE_OID_REQUEST, NDIS_OID_REQUEST_REVISION_2, NDIS_SIZEOF_OID_REQUEST_REVISION_2);
+        (*req).RequestType = if set_data.is_some() { NdisRequestSetInformation } else { NdisRequestQueryInformation };
+        (*req).RequestId = id as PVOID;
+        (*req).RequestHandle = a.protocol_handle as NDIS_HANDLE;
+        (*req).DATA.QUERY_INFORMATION.Oid = oid;
+        (*req).DATA.QUERY_INFORMATION.InformationBuffer = info.ptr();
+        (*req).DATA.QUERY_INFORMATION.InformationBufferLength = buffer_len;
+    }
+    let addr = req as usize;
+    lock(&w.oids).originals.insert(
+        addr,
+        OriginalRec {
+            adapter: a.idx,
+            _block: block,
+            completions: 0,
+            status: None,
+            expected: None,
+        },
+    );
+    let (state, ctx) = {
+        let m = lock(&a.module);
+        (m.state, m.ctx)
+    };
+    let handler = w.chars().and_then(|c| c.oid_request);
+    let status = match (state, handler) {
+        (ModState::Detached, _) | (_, None) => {
+            // SAFETY: our request.
+            let (st, counts) = unsafe { miniport_process(a, &mut *req) };
+            lock(&w.oids).originals.get_mut(&addr).expect("ours").expected = Some(counts);
+            st
+        }
+        (_, Some(f)) => w.call_driver("FilterOidRequest", PASSIVE_LEVEL, || {
+            // SAFETY: the filter's handler with its context and our request.
+            unsafe { f(ctx as NDIS_HANDLE, req) }
+        }),
+    };
+    let final_status = if status == NDIS_STATUS_PENDING {
+        let deadline = Instant::now() + w.cfg.strict.pause_timeout;
+        loop {
+            if let Some(st) = lock(&w.oids).originals.get(&addr).and_then(|r| r.status) {
+                break st;
+            }
+            let progressed = miniport_complete_oids(w, a) > 0;
+            if Instant::now() > deadline {
+                w.violate(Rule::O1, format!("FilterOidRequest pended OID {oid:#010x} and never completed it"));
+                break NDIS_STATUS_REQUEST_ABORTED;
+            }
+            if !progressed {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+    } else {
+        if lock(&w.oids).originals.get(&addr).is_some_and(|r| r.completions > 0) {
+            w.violate(Rule::O1, format!("FilterOidRequest returned {status:?} after completing the request with NdisFOidRequestComplete"));
+        }
+        status
+    };
+    // SAFETY: our request, no longer with the filter.
+    let counts = counts_of(unsafe { &*req });
+    if set_data.is_none() && counts.bytes_written > buffer_len {
+        w.violate(Rule::O3, format!("OID {oid:#010x}: BytesWritten {} exceeds the {buffer_len}-byte buffer", counts.bytes_written));
+    }
+    let n = (counts.bytes_written.min(buffer_len)) as usize;
+    // SAFETY: the info block holds `buffer_len` bytes.
+    let data = unsafe { std::slice::from_raw_parts(info.ptr::<u8>(), n) }.to_vec();
+    lock(&w.oids).originals.remove(&addr);
+    OidResult {
+        status: final_status,
+        counts,
+        data,
+    }
+}
+
+/// The miniport's OID handling: current address, maximum frame size, packet filter.
+///
+/// # Safety
+/// `req` is a valid request with a valid information buffer.
+unsafe fn miniport_process(a: &Adapter, req: &mut NDIS_OID_REQUEST) -> (NDIS_STATUS, OidCounts) {
+    // SAFETY: the query and set views share Oid/InformationBuffer/InformationBufferLength.
+    let (oid, buf, len) = unsafe {
+        let q = &req.DATA.QUERY_INFORMATION;
+        (q.Oid, q.InformationBuffer.cast::<u8>(), q.InformationBufferLength)
+    };
+    let query = req.RequestType == NdisRequestQueryInformation;
+    let answer: Option<Vec<u8>> = match oid {
+        OID_802_3_CURRENT_ADDRESS | OID_802_3_PERMANENT_ADDRESS if query => Some(a.cfg.mac.to_vec()),
+        OID_GEN_MAXIMUM_FRAME_SIZE if query => Some(a.cfg.mtu.to_le_bytes().to_vec()),
+        OID_GEN_CURRENT_PACKET_FILTER if query => Some(lock(&a.miniport).packet_filter.to_le_bytes().to_vec()),
+        OID_GEN_CURRENT_PACKET_FILTER => {
+            if len < 4 {
+                req.DATA.SET_INFORMATION.BytesNeeded = 4;
+                return (NDIS_STATUS_INVALID_LENGTH, OidCounts { bytes_needed: 4, ..Default::default() });
+            }
+            let mut v = [0u8; 4];
+            // SAFETY: the buffer holds at least 4 bytes.
+            unsafe { std::ptr::copy_nonoverlapping(buf, v.as_mut_ptr(), 4) };
+            lock(&a.miniport).packet_filter = u32::from_le_bytes(v);
+            req.DATA.SET_INFORMATION.BytesRead = 4;
+            return (NDIS_STATUS_SUCCESS, OidCounts { bytes_read: 4, ..Default::default() });
+        }
+        _ => None,
+    };
+    let Some(answer) = answer else {
+        return (NDIS_STATUS_NOT_SUPPORTED, OidCounts::default());
+    };
+    if (len as usize) < answer.len() {
+        req.DATA.QUERY_INFORMATION.BytesNeeded = answer.len() as u32;
+        return (NDIS_STATUS_BUFFER_TOO_SHORT, OidCounts { bytes_needed: answer.len() as u32, ..Default::default() });
+    }
+    // SAFETY: the buffer holds `len` >= answer.len() bytes.
+    unsafe { std::ptr::copy_nonoverlapping(answer.as_ptr(), buf, answer.len()) };
+    req.DATA.QUERY_INFORMATION.BytesWritten = answer.len() as u32;
+    req.DATA.QUERY_INFORMATION.BytesNeeded = 0;
+    (NDIS_STATUS_SUCCESS, OidCounts { bytes_written: answer.len() as u32, ..Default::default() })
+}
+
+/// `NdisFOidRequest`.
+pub(crate) fn f_oid_request(w: &World, handle: NDIS_HANDLE, req: *mut NDIS_OID_REQUEST) -> NDIS_STATUS {
+    const F: &str = "NdisFOidRequest";
+    w.require_max_dispatch(F);
+    w.require_no_locks(F);
+    let Some(a) = w.module_adapter(handle, F) else { return NDIS_STATUS_INVALID_PARAMETER };
+    match w.module_state(a) {
+        ModState::Paused | ModState::Restarting | ModState::Running | ModState::Pausing => {}
+        ModState::Attaching => w.violate(Rule::ST2, format!("{F} while the module is Attaching")),
+        s => w.violate(Rule::ST6, format!("{F} while the module is {s:?}")),
+    }
+    let addr = req as usize;
+    {
+        let mut t = lock(&w.oids);
+        if t.originals.contains_key(&addr) {
+            drop(t);
+            w.violate(Rule::O1, format!("{F}: forwarded the original request; a filter forwards a clone from NdisAllocateCloneOidRequest"));
+            return NDIS_STATUS_INVALID_PARAMETER;
+        }
+        let busy = t.clones.values().any(|c| c.adapter == a.idx && c.at_miniport);
+        match t.clones.get_mut(&addr) {
+            Some(c) => c.at_miniport = true,
+            None => {
+                drop(t);
+                w.violate(Rule::O1, format!("{F}: {addr:#x} is neither a clone from NdisAllocateCloneOidRequest nor a request NDIS knows"));
+                return NDIS_STATUS_INVALID_PARAMETER;
+            }
+        }
+        if busy {
+            drop(t);
+            w.violate(Rule::O3, format!("{F}: a second OID request while one is outstanding on this module"));
+        }
+    }
+    // SAFETY: a live clone (checked above).
+    let (status, counts) = unsafe { miniport_process(a, &mut *req) };
+    {
+        let mut t = lock(&w.oids);
+        let original = t.clones.get(&addr).map(|c| c.original);
+        if let Some(o) = original.and_then(|o| t.originals.get_mut(&o)) {
+            o.expected = Some(counts);
+        }
+    }
+    let sync = match w.cfg.oid_completion {
+        crate::Completion::Sync => true,
+        crate::Completion::Async => false,
+        crate::Completion::Mixed => lock(&w.rng).next() & 1 == 0,
+    };
+    if sync {
+        if let Some(c) = lock(&w.oids).clones.get_mut(&addr) {
+            c.at_miniport = false;
+        }
+        status
+    } else {
+        lock(&a.miniport).oid_pending.push((addr, status));
+        NDIS_STATUS_PENDING
+    }
+}
+
+/// The miniport completes the OID requests it pended. Returns how many.
+pub(crate) fn miniport_complete_oids(w: &World, a: &Adapter) -> usize {
+    let pending: Vec<(usize, NDIS_STATUS)> = std::mem::take(&mut lock(&a.miniport).oid_pending);
+    if pending.is_empty() {
+        return 0;
+    }
+    let ctx = lock(&a.module).ctx;
+    let handler = w.chars().and_then(|c| c.oid_complete);
+    for (req, status) in &pending {
+        if let Some(c) = lock(&w.oids).clones.get_mut(req) {
+            c.at_miniport = false;
+        }
+        if let Some(f) = handler {
+            w.call_driver("FilterOidRequestComplete", PASSIVE_LEVEL, || {
+                // SAFETY: the filter's handler, its context and its clone.
+                unsafe { f(ctx as NDIS_HANDLE, *req as *mut NDIS_OID_REQUEST, *status) }
+            });
+        }
+    }
+    pending.len()
+}
+
+/// `NdisAllocateCloneOidRequest`.
+pub(crate) fn clone_request(w: &World, handle: NDIS_HANDLE, req: *mut NDIS_OID_REQUEST, out: *mut *mut NDIS_OID_REQUEST) -> NDIS_STATUS {
+    const F: &str = "NdisAllocateCloneOidRequest";
+    w.require_max_dispatch(F);
+    let Some(a) = w.module_adapter(handle, F) else { return NDIS_STATUS_INVALID_PARAMETER };
+    if req.is_null() || out.is_null() {
+        return NDIS_STATUS_INVALID_PARAMETER;
+    }
+    let block = Block::new(size_of::<NDIS_OID_REQUEST>(), 0);
+    let clone = block.ptr::<NDIS_OID_REQUEST>();
+    // SAFETY: copying a valid request into a block of its size.
+    unsafe {
+        std::ptr::copy_nonoverlapping(req.cast_const(), clone, 1);
+        (*clone).SourceReserved = [std::ptr::null_mut(); 2];
+        (*clone).MiniportReserved = [std::ptr::null_mut(); 2];
+        (*clone).RequestHandle = handle;
+        *out = clone;
+    }
+    lock(&w.oids).clones.insert(
+        clone as usize,
+        CloneRec {
+            adapter: a.idx,
+            original: req as usize,
+            block,
+            at_miniport: false,
+        },
+    );
+    NDIS_STATUS_SUCCESS
+}
+
+/// `NdisFreeCloneOidRequest`.
+pub(crate) fn free_clone(w: &World, handle: NDIS_HANDLE, req: *mut NDIS_OID_REQUEST) {
+    const F: &str = "NdisFreeCloneOidRequest";
+    w.require_max_dispatch(F);
+    let _ = w.module_adapter(handle, F);
+    let mut t = lock(&w.oids);
+    match t.clones.remove(&(req as usize)) {
+        Some(c) if c.at_miniport => {
+            t.clones.insert(req as usize, c);
+            drop(t);
+            w.violate(Rule::O2, format!("{F}: the clone is still with the miniport"));
+        }
+        Some(c) => drop(c.block),
+        None => {
+            drop(t);
+            w.violate(Rule::O2, format!("{F}({:#x}): not a live clone", req as usize));
+        }
+    }
+}
+
+/// `NdisFOidRequestComplete`.
+pub(crate) fn f_oid_complete(w: &World, handle: NDIS_HANDLE, req: *mut NDIS_OID_REQUEST, status: NDIS_STATUS) {
+    const F: &str = "NdisFOidRequestComplete";
+    w.require_max_dispatch(F);
+    w.require_no_locks(F);
+    let Some(a) = w.module_adapter(handle, F) else { return };
+    let addr = req as usize;
+    let mut t = lock(&w.oids);
+    if t.clones.contains_key(&addr) {
+        drop(t);
+        w.violate(Rule::O2, format!("{F} on the filter's own clone: complete the original NDIS gave FilterOidRequest"));
+        return;
+    }
+    let clone_alive = t.clones.values().any(|c| c.original == addr);
+    let Some(o) = t.originals.get_mut(&addr).filter(|o| o.adapter == a.idx) else {
+        drop(t);
+        w.violate(Rule::O2, format!("{F}({addr:#x}): not a request NDIS gave this filter module"));
+        return;
+    };
+    o.completions += 1;
+    if o.completions > 1 {
+        drop(t);
+        w.violate(Rule::O1, format!("{F}: the request was completed twice"));
+        return;
+    }
+    o.status = Some(status);
+    let expected = o.expected;
+    drop(t);
+    if clone_alive {
+        w.violate(Rule::O2, format!("{F}: the original was completed before its clone was freed"));
+    }
+    if let Some(e) = expected {
+        // SAFETY: an outstanding original (ours).
+        let got = counts_of(unsafe { &*req });
+        if got != e {
+            w.violate(Rule::O2, format!("{F}: result counts not copied back from the clone (clone {e:?}, original {got:?})"));
+        }
+    }
+}
+
+// ---- Status and PnP -------------------------------------------------------------------------
+
+/// The miniport indicates a status (e.g. `NDIS_STATUS_LINK_STATE`) with `payload`.
+pub(crate) fn miniport_status(w: &World, a: &Adapter, code: NDIS_STATUS, payload: &[u8]) {
+    let buf = Block::new(payload.len(), 0);
+    // SAFETY: sized for the payload.
+    unsafe { std::ptr::copy_nonoverlapping(payload.as_ptr(), buf.ptr::<u8>(), payload.len()) };
+    let block = Block::new(size_of::<NDIS_STATUS_INDICATION>(), 0);
+    let ind = block.ptr::<NDIS_STATUS_INDICATION>();
+    // SAFETY: a zeroed block of the right size and alignment.
+    unsafe {
+        (*ind).Header = NDIS_OBJECT_HEADER::new(NDIS_OBJECT_TYPE_STATUS_INDICATION, NDIS_STATUS_INDICATION_REVISION_1, NDIS_SIZEOF_STATUS_INDICATION_REVISION_1);
+        (*ind).SourceHandle = a.miniport_handle as NDIS_HANDLE;
+        (*ind).StatusCode = code;
+        (*ind).StatusBuffer = buf.ptr();
+        (*ind).StatusBufferSize = payload.len() as u32;
+    }
+    let (state, ctx) = {
+        let m = lock(&a.module);
+        (m.state, m.ctx)
+    };
+    match (state, w.chars().and_then(|c| c.status)) {
+        (ModState::Detached, _) | (_, None) => lock(&a.protocol).statuses.push(code),
+        (_, Some(f)) => {
+            let irql = w.datapath_irql();
+            w.call_driver("FilterStatus", irql, || {
+                // SAFETY: the filter's handler, its context and a valid indication.
+                unsafe { f(ctx as NDIS_HANDLE, ind) }
+            });
+        }
+    }
+}
+
+/// `NdisFIndicateStatus`.
+pub(crate) fn f_indicate_status(w: &World, handle: NDIS_HANDLE, ind: *mut NDIS_STATUS_INDICATION) {
+    const F: &str = "NdisFIndicateStatus";
+    w.require_max_dispatch(F);
+    w.require_no_locks(F);
+    let Some(a) = w.module_adapter(handle, F) else { return };
+    if w.module_state(a) == ModState::Attaching {
+        w.violate(Rule::ST2, format!("{F} while the module is Attaching"));
+    }
+    if ind.is_null() {
+        w.violate(Rule::ST6, format!("{F}(NULL)"));
+        return;
+    }
+    // SAFETY: a valid indication from the filter.
+    let (h, code) = unsafe { ((*ind).Header, (*ind).StatusCode) };
+    if h.Type != NDIS_OBJECT_TYPE_STATUS_INDICATION {
+        w.violate(Rule::ST6, format!("{F}: header {h:?} is not a status indication"));
+        return;
+    }
+    lock(&a.protocol).statuses.push(code);
+}
+
+/// The protocol sends a network PnP event down. Returns the filter's status.
+pub(crate) fn protocol_net_pnp(w: &World, a: &Adapter) -> NDIS_STATUS {
+    let block = Block::new(128, 0);
+    let (state, ctx) = {
+        let m = lock(&a.module);
+        (m.state, m.ctx)
+    };
+    match (state, w.chars().and_then(|c| c.net_pnp)) {
+        (ModState::Detached, _) | (_, None) => {
+            lock(&a.miniport).net_pnp_events += 1;
+            NDIS_STATUS_SUCCESS
+        }
+        (_, Some(f)) => w.call_driver("FilterNetPnPEvent", PASSIVE_LEVEL, || {
+            // SAFETY: the filter's handler with an (opaque) notification.
+            unsafe { f(ctx as NDIS_HANDLE, block.ptr()) }
+        }),
+    }
+}
+
+/// `NdisFNetPnPEvent`.
+pub(crate) fn f_net_pnp(w: &World, handle: NDIS_HANDLE) -> NDIS_STATUS {
+    const F: &str = "NdisFNetPnPEvent";
+    w.require_passive(F);
+    w.require_no_locks(F);
+    let Some(a) = w.module_adapter(handle, F) else { return NDIS_STATUS_INVALID_PARAMETER };
+    lock(&a.miniport).net_pnp_events += 1;
+    NDIS_STATUS_SUCCESS
+}
+
+/// The miniport notifies a device PnP event.
+pub(crate) fn miniport_device_pnp(w: &World, a: &Adapter) {
+    let block = Block::new(64, 0);
+    let (state, ctx) = {
+        let m = lock(&a.module);
+        (m.state, m.ctx)
+    };
+    match (state, w.chars().and_then(|c| c.device_pnp)) {
+        (ModState::Detached, _) | (_, None) => lock(&a.miniport).device_pnp_events += 1,
+        (_, Some(f)) => w.call_driver("FilterDevicePnPEventNotify", PASSIVE_LEVEL, || {
+            // SAFETY: the filter's handler with an (opaque) event.
+            unsafe { f(ctx as NDIS_HANDLE, block.ptr()) }
+        }),
+    }
+}
+
+/// `NdisFDevicePnPEventNotify`: the event travels on down (to the miniport).
+pub(crate) fn f_device_pnp(w: &World, handle: NDIS_HANDLE) {
+    const F: &str = "NdisFDevicePnPEventNotify";
+    w.require_passive(F);
+    w.require_no_locks(F);
+    let Some(a) = w.module_adapter(handle, F) else { return };
+    lock(&a.miniport).device_pnp_events += 1;
+}

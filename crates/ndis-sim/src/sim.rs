@@ -1,0 +1,458 @@
+//! The test harness: create a simulated machine, load a driver, drive traffic and the life
+//! cycle, and read what happened.
+
+use std::fmt;
+use std::sync::{Arc, Condvar, Mutex};
+
+use ndis_sys::*;
+
+use crate::datapath;
+use crate::lifecycle;
+use crate::mem::Block;
+use crate::oid::{self, OidKind, OidResult};
+use crate::rules::{Rule, Violation};
+use crate::world::{self, Adapter, ModState, RxFrame, SimConfig, TxCompletion, WireFrame, World, lock};
+
+/// Serialises simulations: the exported NDIS functions are process-wide symbols, so one
+/// simulation runs at a time per process (a `Sim` may still be shared between threads).
+static SLOT_BUSY: Mutex<bool> = Mutex::new(false);
+static SLOT_FREE: Condvar = Condvar::new();
+
+/// Holds the process's simulation slot until dropped.
+struct Slot;
+
+impl Slot {
+    fn acquire() -> Slot {
+        let mut busy = SLOT_BUSY.lock().unwrap_or_else(|e| e.into_inner());
+        while *busy {
+            busy = SLOT_FREE.wait(busy).unwrap_or_else(|e| e.into_inner());
+        }
+        *busy = true;
+        Slot
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        *SLOT_BUSY.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        SLOT_FREE.notify_one();
+    }
+}
+
+/// A simulated Windows machine with NDIS, some adapters, and (once loaded) a filter driver.
+pub struct Sim {
+    world: Arc<World>,
+    driver_object: Block,
+    registry_path: Vec<u16>,
+    loaded: bool,
+    examined: bool,
+    _slot: Slot,
+}
+
+/// What a simulation found: the violations, in the order they happened.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    pub violations: Vec<Violation>,
+}
+
+impl Report {
+    /// Whether no rule was broken.
+    pub fn is_clean(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    /// Panics with every violation unless the run was clean.
+    #[track_caller]
+    pub fn assert_clean(&self) {
+        assert!(self.is_clean(), "NDIS rule violations:\n{self}");
+    }
+
+    /// Whether `rule` was broken.
+    pub fn has(&self, rule: Rule) -> bool {
+        self.violations.iter().any(|v| v.rule == rule)
+    }
+
+    /// The distinct rules broken, sorted.
+    pub fn rules(&self) -> Vec<Rule> {
+        let mut r: Vec<Rule> = self.violations.iter().map(|v| v.rule).collect();
+        r.sort();
+        r.dedup();
+        r
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.violations.is_empty() {
+            return f.write_str("no violations");
+        }
+        for v in &self.violations {
+            writeln!(f, "  {v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Allocation counters (for benchmarks and leak tests).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Pool allocations (NdisAllocateMemoryWithTagPriority and ExAllocatePool2), ever.
+    pub pool_allocations: u64,
+    /// Pool allocations alive now.
+    pub pool_live: usize,
+    /// NBLs the filter allocated from its pools, ever.
+    pub filter_nbl_allocations: u64,
+}
+
+impl Sim {
+    /// A machine with the given adapters and behaviour. Blocks while another simulation in
+    /// this process is running.
+    pub fn new(cfg: SimConfig) -> Sim {
+        let slot = Slot::acquire();
+        // Keep every export reachable from here, so the linker includes them whatever the
+        // order of the archives on its command line.
+        let n = crate::exports::exports().len();
+        assert!(n >= ndis_sys::IMPORTS.len());
+        let world = Arc::new(World::new(cfg));
+        world::install(Arc::clone(&world));
+        let driver_object = Block::new(std::mem::size_of::<DRIVER_OBJECT>(), 0);
+        // SAFETY: a zeroed block of DRIVER_OBJECT size.
+        unsafe {
+            let d = driver_object.ptr::<DRIVER_OBJECT>();
+            (*d).Type = IO_TYPE_DRIVER;
+            (*d).Size = std::mem::size_of::<DRIVER_OBJECT>() as i16;
+        }
+        Sim {
+            world,
+            driver_object,
+            registry_path: "\\REGISTRY\\MACHINE\\SYSTEM\\CurrentControlSet\\Services\\rxinject"
+                .encode_utf16()
+                .collect(),
+            loaded: false,
+            examined: false,
+            _slot: slot,
+        }
+    }
+
+    /// The default machine: one Ethernet adapter `sim0`.
+    pub fn with_defaults() -> Sim {
+        Sim::new(SimConfig::default())
+    }
+
+    /// Calls the driver's entry point at PASSIVE_LEVEL, as the I/O manager does.
+    pub fn load(&mut self, entry: DriverInitialize) -> NTSTATUS {
+        let mut path = UNICODE_STRING {
+            Length: (self.registry_path.len() * 2) as u16,
+            MaximumLength: (self.registry_path.len() * 2) as u16,
+            Buffer: self.registry_path.as_mut_ptr(),
+        };
+        let d = self.driver_object.ptr::<DRIVER_OBJECT>();
+        let status = self.world.call_driver("DriverEntry", PASSIVE_LEVEL, || {
+            // SAFETY: the driver's entry point with a valid driver object and path.
+            unsafe { entry(d, &mut path) }
+        });
+        self.loaded = status.is_success();
+        status
+    }
+
+    /// Calls the driver's unload routine (which must deregister, detaching every module) and
+    /// checks that nothing is left behind (rules K1, L3, N7, O2, ST9).
+    pub fn unload(&mut self) {
+        if !self.loaded {
+            return;
+        }
+        self.loaded = false;
+        let d = self.driver_object.ptr::<DRIVER_OBJECT>();
+        // SAFETY: the driver object we passed to DriverEntry.
+        let unload = unsafe { (*d).DriverUnload };
+        match unload {
+            Some(f) => self.world.call_driver("DriverUnload", PASSIVE_LEVEL, || {
+                // SAFETY: the driver's unload routine with its driver object.
+                unsafe { f(d) }
+            }),
+            None => self.world.violate(Rule::ST9, "the driver set no DriverUnload routine"),
+        }
+        lifecycle::check_unload(&self.world);
+    }
+
+    /// Adapter `i`.
+    pub fn adapter(&self, i: usize) -> AdapterRef<'_> {
+        AdapterRef {
+            w: &self.world,
+            a: &self.world.adapters[i],
+        }
+    }
+
+    /// Number of adapters.
+    pub fn adapter_count(&self) -> usize {
+        self.world.adapters.len()
+    }
+
+    /// Pauses the stack of adapter `i` (protocol first, then the filter module).
+    pub fn pause(&self, i: usize) {
+        lifecycle::pause(&self.world, &self.world.adapters[i]);
+    }
+
+    /// Restarts the filter module of adapter `i`.
+    pub fn restart(&self, i: usize) -> NDIS_STATUS {
+        lifecycle::restart(&self.world, &self.world.adapters[i])
+    }
+
+    /// Attaches the filter to adapter `i` (and restarts it), as when an adapter is enabled.
+    pub fn attach(&self, i: usize) -> Result<(), NDIS_STATUS> {
+        let a = &self.world.adapters[i];
+        lifecycle::attach(&self.world, a)?;
+        match lifecycle::restart(&self.world, a) {
+            s if s == NDIS_STATUS_SUCCESS => Ok(()),
+            s => Err(s),
+        }
+    }
+
+    /// Pauses and detaches the filter from adapter `i`, as when an adapter is disabled.
+    pub fn detach(&self, i: usize) {
+        lifecycle::detach_module(&self.world, &self.world.adapters[i]);
+    }
+
+    /// Completes every pending send, returns every held receive and completes every pended
+    /// OID, on every adapter, until nothing is left.
+    pub fn run_until_idle(&self) {
+        loop {
+            let mut any = false;
+            for a in &self.world.adapters {
+                any |= datapath::drain(&self.world, a);
+            }
+            if !any {
+                return;
+            }
+        }
+    }
+
+    /// The violations so far (they stay recorded).
+    pub fn violations(&self) -> Vec<Violation> {
+        lock(&self.world.violations).clone()
+    }
+
+    /// Removes and returns the violations so far (for tests that expect some).
+    pub fn take_violations(&self) -> Vec<Violation> {
+        std::mem::take(&mut *lock(&self.world.violations))
+    }
+
+    /// The driver's debug output (`DbgPrintEx`), one entry per line.
+    pub fn log(&self) -> Vec<String> {
+        lock(&self.world.log).clone()
+    }
+
+    /// Friendly, unique and service name the driver registered, while registered.
+    pub fn registered_names(&self) -> Option<[String; 3]> {
+        lock(&self.world.driver).as_ref().map(|d| d.names.clone())
+    }
+
+    /// Allocation counters.
+    pub fn stats(&self) -> Stats {
+        let mem = lock(&self.world.mem);
+        Stats {
+            pool_allocations: mem.total_allocations,
+            pool_live: mem.live.len(),
+            filter_nbl_allocations: lock(&self.world.objs).filter_nbl_allocations,
+        }
+    }
+
+    /// Unloads the driver if loaded and returns everything found. The simulation counts as
+    /// examined: dropping it afterwards does not fail.
+    pub fn finish(mut self) -> Report {
+        self.run_until_idle();
+        self.unload();
+        self.examined = true;
+        Report {
+            violations: self.take_violations(),
+        }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        if self.loaded && !std::thread::panicking() {
+            self.run_until_idle();
+            self.unload();
+        }
+        let leftover = std::mem::take(&mut *lock(&self.world.violations));
+        world::uninstall();
+        if !self.examined && !leftover.is_empty() && !std::thread::panicking() {
+            panic!(
+                "simulation dropped with unexamined NDIS rule violations:\n{}",
+                Report { violations: leftover }
+            );
+        }
+    }
+}
+
+/// One adapter of a [`Sim`]: its miniport, its protocol, and the filter module between.
+pub struct AdapterRef<'a> {
+    w: &'a World,
+    a: &'a Adapter,
+}
+
+impl AdapterRef<'_> {
+    /// The adapter's configuration.
+    pub fn config(&self) -> &crate::AdapterConfig {
+        &self.a.cfg
+    }
+
+    /// The miniport indicates `frames` in one chain, without RESOURCES. Returns their ids.
+    pub fn indicate(&self, frames: &[Vec<u8>]) -> Vec<u64> {
+        datapath::miniport_indicate(self.w, self.a, frames, false)
+    }
+
+    /// The miniport indicates `frames` with NDIS_RECEIVE_FLAGS_RESOURCES (it needs them back
+    /// when the call returns).
+    pub fn indicate_resources(&self, frames: &[Vec<u8>]) -> Vec<u64> {
+        datapath::miniport_indicate(self.w, self.a, frames, true)
+    }
+
+    /// The protocol sends `frames` in one chain. Returns their ids.
+    pub fn send(&self, frames: &[Vec<u8>]) -> Vec<u64> {
+        datapath::protocol_send(self.w, self.a, frames, 0)
+    }
+
+    /// The protocol sends `frames` with extra send flags (e.g. CHECK_FOR_LOOPBACK).
+    pub fn send_with_flags(&self, frames: &[Vec<u8>], flags: u32) -> Vec<u64> {
+        datapath::protocol_send(self.w, self.a, frames, flags)
+    }
+
+    /// The miniport completes up to `max` pending sends (shuffled, one chain).
+    pub fn complete_sends(&self, max: usize) -> usize {
+        datapath::miniport_complete(self.w, self.a, max)
+    }
+
+    /// The protocol returns up to `max` held receives (shuffled, one chain).
+    pub fn return_receives(&self, max: usize) -> usize {
+        datapath::protocol_return(self.w, self.a, max)
+    }
+
+    /// Sets the status the miniport completes sends with.
+    pub fn set_send_status(&self, status: NDIS_STATUS) {
+        lock(&self.a.miniport).send_status = Some(status);
+    }
+
+    /// Frames the protocol received, in order.
+    pub fn received(&self) -> Vec<RxFrame> {
+        lock(&self.a.protocol).received.clone()
+    }
+
+    /// Frames that reached the wire, in order.
+    pub fn wire(&self) -> Vec<WireFrame> {
+        lock(&self.a.miniport).wire.clone()
+    }
+
+    /// Completions of the protocol's sends, in order.
+    pub fn completions(&self) -> Vec<TxCompletion> {
+        lock(&self.a.protocol).completions.clone()
+    }
+
+    /// Receive NBLs the miniport is still waiting for.
+    pub fn rx_outstanding(&self) -> usize {
+        lock(&self.a.miniport).rx_outstanding
+    }
+
+    /// Receive NBLs returned to the miniport, ever.
+    pub fn rx_returned(&self) -> u64 {
+        lock(&self.a.miniport).rx_returned
+    }
+
+    /// Sends the protocol is still waiting for.
+    pub fn tx_outstanding(&self) -> usize {
+        lock(&self.a.protocol).tx_outstanding
+    }
+
+    /// Receives the protocol holds.
+    pub fn held_by_protocol(&self) -> usize {
+        lock(&self.a.protocol).held.len()
+    }
+
+    /// Sends waiting in the miniport for completion.
+    pub fn pending_at_miniport(&self) -> usize {
+        lock(&self.a.miniport).pending_sends.len()
+    }
+
+    /// The filter module's state.
+    pub fn state(&self) -> ModState {
+        self.w.module_state(self.a)
+    }
+
+    /// Number of times a module was attached to this adapter.
+    pub fn attach_count(&self) -> u32 {
+        lock(&self.a.module).attaches
+    }
+
+    /// The protocol queries `oid` with a buffer of `buffer_len` bytes.
+    pub fn query_oid(&self, oid: NDIS_OID, buffer_len: u32) -> OidResult {
+        oid::protocol_oid(self.w, self.a, oid, OidKind::Query { buffer_len })
+    }
+
+    /// The protocol sets `oid` to `data`.
+    pub fn set_oid(&self, oid: NDIS_OID, data: &[u8]) -> OidResult {
+        oid::protocol_oid(self.w, self.a, oid, OidKind::Set { data: data.to_vec() })
+    }
+
+    /// The miniport's current packet filter (as set through OID_GEN_CURRENT_PACKET_FILTER).
+    pub fn packet_filter(&self) -> u32 {
+        lock(&self.a.miniport).packet_filter
+    }
+
+    /// The miniport indicates a status.
+    pub fn indicate_status(&self, code: NDIS_STATUS, payload: &[u8]) {
+        oid::miniport_status(self.w, self.a, code, payload);
+    }
+
+    /// Status codes the protocol received.
+    pub fn statuses(&self) -> Vec<NDIS_STATUS> {
+        lock(&self.a.protocol).statuses.clone()
+    }
+
+    /// The protocol sends a network PnP event down; returns the status it got.
+    pub fn net_pnp_event(&self) -> NDIS_STATUS {
+        oid::protocol_net_pnp(self.w, self.a)
+    }
+
+    /// NDIS notifies a device PnP event (which must reach the miniport).
+    pub fn device_pnp_event(&self) {
+        oid::miniport_device_pnp(self.w, self.a);
+    }
+
+    /// NDIS asks the filter to cancel sends tagged with `cancel_id`.
+    pub fn cancel_sends(&self, cancel_id: usize) {
+        let ctx = lock(&self.a.module).ctx;
+        if let Some(f) = self.w.chars().and_then(|c| c.cancel_send) {
+            if self.state() != ModState::Detached {
+                self.w.call_driver("FilterCancelSendNetBufferLists", DISPATCH_LEVEL, || {
+                    // SAFETY: the filter's handler with its context.
+                    unsafe { f(ctx as NDIS_HANDLE, cancel_id as PVOID) }
+                });
+            }
+        }
+    }
+
+    /// NDIS asks the filter to cancel the OID request `request_id`.
+    pub fn cancel_oid(&self, request_id: usize) {
+        let ctx = lock(&self.a.module).ctx;
+        if let Some(f) = self.w.chars().and_then(|c| c.cancel_oid) {
+            if self.state() != ModState::Detached {
+                self.w.call_driver("FilterCancelOidRequest", DISPATCH_LEVEL, || {
+                    // SAFETY: the filter's handler with its context.
+                    unsafe { f(ctx as NDIS_HANDLE, request_id as PVOID) }
+                });
+            }
+        }
+    }
+
+    /// Cancel ids that reached the miniport.
+    pub fn cancels_delivered(&self) -> Vec<usize> {
+        lock(&self.a.miniport).cancels.clone()
+    }
+
+    /// (network, device) PnP events that reached the miniport.
+    pub fn pnp_events_delivered(&self) -> (u64, u64) {
+        let m = lock(&self.a.miniport);
+        (m.net_pnp_events, m.device_pnp_events)
+    }
+}

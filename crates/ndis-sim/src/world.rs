@@ -1,0 +1,506 @@
+//! The simulated machine: configuration, adapters (miniport, filter module, protocol), the
+//! object tables, and the process-wide "current world" the exported NDIS functions reach.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use ndis_sys::*;
+
+use crate::mem::MemTable;
+use crate::nbl::Objects;
+use crate::rules::{Rule, Strictness, Violation};
+use crate::tls;
+
+/// How a lower (or upper) component completes what the filter hands it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Completion {
+    /// Inside the call that handed it over.
+    Sync,
+    /// Later, when the simulation is pumped, in mixed chains and shuffled order.
+    Async,
+    /// Randomly one or the other (seeded).
+    Mixed,
+}
+
+/// The IRQL the simulated NDIS uses for datapath calls into the filter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IrqlMode {
+    Dispatch,
+    Passive,
+    /// Randomly either (seeded), with the `*_DISPATCH_LEVEL` flags set to match.
+    Mixed,
+}
+
+/// One simulated Ethernet adapter.
+#[derive(Clone, Debug)]
+pub struct AdapterConfig {
+    /// Short name used by tools (`sim0`).
+    pub name: String,
+    /// Friendly name (`BaseMiniportInstanceName`).
+    pub friendly_name: String,
+    pub mac: [u8; 6],
+    pub mtu: u32,
+    /// `NdisMedium802_3` for Ethernet; anything else should be refused by the filter.
+    pub medium: NDIS_MEDIUM,
+    pub if_index: u32,
+}
+
+impl AdapterConfig {
+    /// An Ethernet adapter with MTU 1500 and a locally administered MAC derived from `index`.
+    pub fn ethernet(index: usize) -> AdapterConfig {
+        AdapterConfig {
+            name: format!("sim{index}"),
+            friendly_name: format!("Simulated Ethernet Adapter #{index}"),
+            mac: [0x02, 0x52, 0x58, 0x00, 0x00, index as u8 + 1],
+            mtu: 1500,
+            medium: NdisMedium802_3,
+            if_index: 10 + index as u32,
+        }
+    }
+}
+
+/// Simulator configuration. Defaults: one Ethernet adapter, asynchronous completions,
+/// datapath at DISPATCH_LEVEL, frames split across MDLs, strict rules.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub adapters: Vec<AdapterConfig>,
+    pub seed: u64,
+    pub send_completion: Completion,
+    pub oid_completion: Completion,
+    pub datapath_irql: IrqlMode,
+    /// Split foreign frames across several MDLs and start their data at a non-zero offset,
+    /// as real stacks do (exercises every reader of NB data).
+    pub mdl_split: bool,
+    /// Attach and restart every adapter inside `NdisFRegisterFilterDriver` (rule ST8).
+    pub attach_on_register: bool,
+    /// Pause the protocol above before the filter (NDIS's top-down order): it returns what it
+    /// holds and waits for its sends first.
+    pub pause_protocol_first: bool,
+    pub strict: Strictness,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            adapters: vec![AdapterConfig::ethernet(0)],
+            seed: 0x5eed,
+            send_completion: Completion::Async,
+            oid_completion: Completion::Mixed,
+            datapath_irql: IrqlMode::Dispatch,
+            mdl_split: true,
+            attach_on_register: true,
+            pause_protocol_first: true,
+            strict: Strictness::default(),
+        }
+    }
+}
+
+/// The state of a filter module, as NDIS sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModState {
+    Detached,
+    Attaching,
+    Paused,
+    Restarting,
+    Running,
+    Pausing,
+}
+
+/// Progress of a pause or restart the filter may pend.
+#[derive(Default, Debug)]
+pub(crate) struct OpProgress {
+    /// The Filter{Pause,Restart} call is executing.
+    pub in_call: bool,
+    /// The operation is in progress (from the call until it completes).
+    pub active: bool,
+    /// Number of completions received for the current operation.
+    pub completions: u32,
+    /// Status passed to NdisFRestartComplete.
+    pub status: Option<NDIS_STATUS>,
+}
+
+pub(crate) struct ModuleRec {
+    pub state: ModState,
+    /// The current NdisFilterHandle (0 while detached).
+    pub handle: usize,
+    /// FilterModuleContext from NdisFSetAttributes.
+    pub ctx: usize,
+    pub attributes_set: bool,
+    pub pause: OpProgress,
+    pub restart: OpProgress,
+    pub attaches: u32,
+    /// Epoch at which the current (or last) pause began.
+    pub pause_epoch: u64,
+}
+
+/// Who put a frame on the wire or in front of the protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameOrigin {
+    /// A foreign NBL: the protocol above (Tx) or the miniport below (Rx).
+    Foreign,
+    /// An NBL the filter allocated (an injection).
+    Filter,
+}
+
+/// A frame that reached the simulated wire.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WireFrame {
+    pub bytes: Vec<u8>,
+    pub origin: FrameOrigin,
+    /// The protocol's sequence number for foreign frames; 0 for the filter's.
+    pub id: u64,
+}
+
+/// A frame that reached the simulated protocol above.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RxFrame {
+    pub bytes: Vec<u8>,
+    pub origin: FrameOrigin,
+    /// The miniport's sequence number for foreign frames; 0 for the filter's.
+    pub id: u64,
+    /// Indicated with NDIS_RECEIVE_FLAGS_RESOURCES.
+    pub resources: bool,
+}
+
+/// The completion of one of the protocol's sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxCompletion {
+    pub id: u64,
+    pub status: NDIS_STATUS,
+}
+
+#[derive(Default)]
+pub(crate) struct MiniportRec {
+    pub wire: Vec<WireFrame>,
+    /// NBLs waiting for an asynchronous send completion.
+    pub pending_sends: Vec<usize>,
+    /// Foreign receive NBLs indicated without RESOURCES and not yet returned.
+    pub rx_outstanding: usize,
+    pub rx_returned: u64,
+    /// Status the miniport completes sends with (SUCCESS unless a test says otherwise).
+    pub send_status: Option<NDIS_STATUS>,
+    /// Clones of OID requests the miniport holds (async completion): (clone, status).
+    pub oid_pending: Vec<(usize, NDIS_STATUS)>,
+    pub net_pnp_events: u64,
+    pub device_pnp_events: u64,
+    /// OID_GEN_CURRENT_PACKET_FILTER as last set.
+    pub packet_filter: u32,
+    /// Cancel ids (sends and OID requests) that reached the miniport.
+    pub cancels: Vec<usize>,
+}
+
+#[derive(Default)]
+pub(crate) struct ProtocolRec {
+    pub received: Vec<RxFrame>,
+    /// Receive NBLs the protocol holds, to return later (possibly from several indications).
+    pub held: Vec<usize>,
+    pub tx_outstanding: usize,
+    pub completions: Vec<TxCompletion>,
+    pub statuses: Vec<NDIS_STATUS>,
+}
+
+/// Names of an adapter as NDIS passes them in the attach parameters (owned UTF-16).
+pub(crate) struct AdapterNames {
+    pub module_guid: Vec<u16>,
+    pub instance: Vec<u16>,
+    pub miniport: Vec<u16>,
+}
+
+pub(crate) struct Adapter {
+    pub idx: usize,
+    pub cfg: AdapterConfig,
+    /// SourceHandle of the miniport's NBLs.
+    pub miniport_handle: usize,
+    /// SourceHandle of the protocol's NBLs.
+    pub protocol_handle: usize,
+    pub names: AdapterNames,
+    pub module: Mutex<ModuleRec>,
+    pub miniport: Mutex<MiniportRec>,
+    pub protocol: Mutex<ProtocolRec>,
+}
+
+/// The registered filter driver.
+pub(crate) struct DriverReg {
+    pub handle: usize,
+    pub context: usize,
+    pub chars: Chars,
+    /// Friendly, unique and service name from the characteristics.
+    pub names: [String; 3],
+}
+
+/// The handlers from the filter's characteristics (a copy: NDIS does not keep the caller's
+/// structure).
+#[derive(Clone, Copy)]
+pub(crate) struct Chars {
+    pub attach: FILTER_ATTACH_HANDLER,
+    pub detach: FILTER_DETACH_HANDLER,
+    pub restart: FILTER_RESTART_HANDLER,
+    pub pause: FILTER_PAUSE_HANDLER,
+    pub send: FILTER_SEND_NET_BUFFER_LISTS_HANDLER,
+    pub send_complete: FILTER_SEND_NET_BUFFER_LISTS_COMPLETE_HANDLER,
+    pub cancel_send: FILTER_CANCEL_SEND_HANDLER,
+    pub receive: FILTER_RECEIVE_NET_BUFFER_LISTS_HANDLER,
+    pub return_nbls: FILTER_RETURN_NET_BUFFER_LISTS_HANDLER,
+    pub oid_request: FILTER_OID_REQUEST_HANDLER,
+    pub oid_complete: FILTER_OID_REQUEST_COMPLETE_HANDLER,
+    pub cancel_oid: FILTER_CANCEL_OID_REQUEST_HANDLER,
+    pub device_pnp: FILTER_DEVICE_PNP_EVENT_NOTIFY_HANDLER,
+    pub net_pnp: FILTER_NET_PNP_EVENT_HANDLER,
+    pub status: FILTER_STATUS_HANDLER,
+}
+
+/// What a handle value stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HandleKind {
+    FilterDriver,
+    Module(usize),
+    Pool,
+    Miniport(usize),
+    Protocol(usize),
+}
+
+/// Everything the simulated machine holds.
+pub(crate) struct World {
+    pub cfg: SimConfig,
+    pub adapters: Vec<Adapter>,
+    pub violations: Mutex<Vec<Violation>>,
+    pub log: Mutex<Vec<String>>,
+    pub mem: Mutex<MemTable>,
+    pub locks: Mutex<HashMap<usize, crate::locks::LockRec>>,
+    pub objs: Mutex<Objects>,
+    pub driver: Mutex<Option<DriverReg>>,
+    pub oids: Mutex<crate::oid::OidTable>,
+    pub rng: Mutex<crate::Rng>,
+    pub bugcheck_on_violation: bool,
+    /// A clock that ticks at every call into the driver and every state change.
+    pub epoch: std::sync::atomic::AtomicU64,
+}
+
+static CURRENT: RwLock<Option<Arc<World>>> = RwLock::new(None);
+
+/// The running simulation. The exported NDIS functions call this; with no simulation running
+/// there is no machine to run on, which is a fatal error for the process.
+pub(crate) fn world() -> Arc<World> {
+    let current = CURRENT.read().unwrap_or_else(|e| e.into_inner());
+    match current.as_ref() {
+        Some(w) => Arc::clone(w),
+        None => {
+            eprintln!("ndis-sim: an NDIS function was called while no simulation is running");
+            std::process::abort()
+        }
+    }
+}
+
+pub(crate) fn install(w: Arc<World>) {
+    *CURRENT.write().unwrap_or_else(|e| e.into_inner()) = Some(w);
+}
+
+pub(crate) fn uninstall() {
+    *CURRENT.write().unwrap_or_else(|e| e.into_inner()) = None;
+}
+
+/// Locks a simulator mutex, ignoring poisoning (a panicking test thread must not make every
+/// later check panic too).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl World {
+    pub fn new(cfg: SimConfig) -> World {
+        let mut objs = Objects::new();
+        let adapters = cfg
+            .adapters
+            .iter()
+            .enumerate()
+            .map(|(idx, ac)| {
+                let miniport_handle = objs.new_handle(HandleKind::Miniport(idx));
+                let protocol_handle = objs.new_handle(HandleKind::Protocol(idx));
+                let guid = format!(
+                    "{{{:08X}-5349-4D00-8000-{:012X}}}-{{55851E4F-D5BE-4EA9-BC6B-725F93193597}}-0000",
+                    idx,
+                    u64::from(ac.if_index)
+                );
+                Adapter {
+                    idx,
+                    cfg: ac.clone(),
+                    miniport_handle,
+                    protocol_handle,
+                    names: AdapterNames {
+                        module_guid: guid.encode_utf16().collect(),
+                        instance: ac.friendly_name.encode_utf16().collect(),
+                        miniport: format!("\\DEVICE\\{{SIM-{idx}}}").encode_utf16().collect(),
+                    },
+                    module: Mutex::new(ModuleRec {
+                        state: ModState::Detached,
+                        handle: 0,
+                        ctx: 0,
+                        attributes_set: false,
+                        pause: OpProgress::default(),
+                        restart: OpProgress::default(),
+                        attaches: 0,
+                        pause_epoch: 0,
+                    }),
+                    miniport: Mutex::new(MiniportRec::default()),
+                    protocol: Mutex::new(ProtocolRec::default()),
+                }
+            })
+            .collect();
+        World {
+            rng: Mutex::new(crate::Rng::new(cfg.seed)),
+            cfg,
+            adapters,
+            violations: Mutex::new(Vec::new()),
+            log: Mutex::new(Vec::new()),
+            mem: Mutex::new(MemTable::new()),
+            locks: Mutex::new(HashMap::new()),
+            objs: Mutex::new(objs),
+            driver: Mutex::new(None),
+            oids: Mutex::new(Default::default()),
+            bugcheck_on_violation: std::env::var_os("RXSIM_BUGCHECK").is_some(),
+            epoch: std::sync::atomic::AtomicU64::new(1),
+        }
+    }
+
+    /// Records a broken rule, in the context of the driver callback running on this thread.
+    pub fn violate(&self, rule: Rule, message: impl Into<String>) {
+        let v = Violation {
+            rule,
+            context: tls::context_name().to_string(),
+            message: message.into(),
+        };
+        if std::env::var_os("RXSIM_TRACE").is_some() {
+            eprintln!("ndis-sim: VIOLATION {v}");
+        }
+        if self.bugcheck_on_violation {
+            eprintln!("ndis-sim: VIOLATION {v} (RXSIM_BUGCHECK set: stopping like a bug check)");
+            std::process::abort();
+        }
+        lock(&self.violations).push(v);
+    }
+
+    /// Checks the current IRQL for a function that requires at most DISPATCH_LEVEL (L1).
+    pub fn require_max_dispatch(&self, function: &str) {
+        let irql = tls::irql();
+        if irql > DISPATCH_LEVEL {
+            self.violate(Rule::L1, format!("{function} called at IRQL {irql} (> DISPATCH_LEVEL)"));
+        }
+    }
+
+    /// Checks for PASSIVE_LEVEL (L2).
+    pub fn require_passive(&self, function: &str) {
+        let irql = tls::irql();
+        if irql != PASSIVE_LEVEL {
+            self.violate(Rule::L2, format!("{function} called at IRQL {irql}; it requires PASSIVE_LEVEL"));
+        }
+    }
+
+    /// Rule L5: no driver spin lock held while calling out of the driver.
+    pub fn require_no_locks(&self, function: &str) {
+        let held = tls::held_locks();
+        if !held.is_empty() {
+            self.violate(
+                Rule::L5,
+                format!(
+                    "{function} called while holding {} spin lock(s) (first at {:#x})",
+                    held.len(),
+                    held[0].addr
+                ),
+            );
+        }
+    }
+
+    /// The adapter of a module handle, if the handle is a live module handle. Reports a dead
+    /// or unknown handle (ST7).
+    pub fn module_adapter(&self, handle: NDIS_HANDLE, function: &str) -> Option<&Adapter> {
+        let h = handle as usize;
+        let objs = lock(&self.objs);
+        match objs.handles.get(&h) {
+            Some(HandleKind::Module(i)) => Some(&self.adapters[*i]),
+            _ => {
+                let dead = objs.dead_handles.contains_key(&h);
+                drop(objs);
+                if dead {
+                    self.violate(
+                        Rule::ST7,
+                        format!("{function} called with the handle of a detached module ({h:#x})"),
+                    );
+                } else {
+                    self.violate(
+                        Rule::ST7,
+                        format!("{function} called with {h:#x}, which is not a filter module handle"),
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    /// Advances the simulation clock; returns the new time.
+    pub fn tick(&self) -> u64 {
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
+    }
+
+    /// Whether the driver work on this thread began before `FilterPause` of `a` returned.
+    /// Work in flight while the filter is still closing its datapath may finish; work that
+    /// began after FilterPause returned is new and must be refused.
+    pub fn began_before_pause(&self, a: &Adapter) -> bool {
+        let pause = lock(&a.module).pause_epoch;
+        tls::entry_epoch().is_some_and(|e| e < pause)
+    }
+
+    pub fn chars(&self) -> Option<Chars> {
+        lock(&self.driver).as_ref().map(|d| d.chars)
+    }
+
+    pub fn module_state(&self, a: &Adapter) -> ModState {
+        lock(&a.module).state
+    }
+
+    /// The IRQL for the next datapath call into the filter.
+    pub fn datapath_irql(&self) -> KIRQL {
+        match self.cfg.datapath_irql {
+            IrqlMode::Dispatch => DISPATCH_LEVEL,
+            IrqlMode::Passive => PASSIVE_LEVEL,
+            IrqlMode::Mixed => {
+                if lock(&self.rng).next() & 1 == 0 {
+                    DISPATCH_LEVEL
+                } else {
+                    PASSIVE_LEVEL
+                }
+            }
+        }
+    }
+
+    /// Calls into the driver at `irql` as callback `name`, then checks what the callback left
+    /// behind (rules L4: locks released; the IRQL restored).
+    pub fn call_driver<R>(&self, name: &'static str, irql: KIRQL, f: impl FnOnce() -> R) -> R {
+        let now = self.tick();
+        let frame = tls::enter(name, irql, now);
+        let r = f();
+        let left = tls::leave(frame, irql);
+        if !left.locks.is_empty() {
+            self.violate(
+                Rule::L4,
+                format!(
+                    "{} returned holding {} spin lock(s) (first at {:#x})",
+                    left.callback,
+                    left.locks.len(),
+                    left.locks[0].addr
+                ),
+            );
+            // Release them so the simulation can go on.
+            for l in &left.locks {
+                crate::locks::force_release(self, l.addr);
+            }
+        } else if left.irql_now != left.irql_expected {
+            self.violate(
+                Rule::L4,
+                format!(
+                    "{} returned at IRQL {} but was called at IRQL {}",
+                    left.callback, left.irql_now, left.irql_expected
+                ),
+            );
+        }
+        r
+    }
+}

@@ -1,0 +1,172 @@
+//! Constants from `ndis.h`, `wdm.h` and `dpfilter.h` (values as documented for NDIS 6.x on
+//! x64; `tests/constants.rs` compares them with `windows-sys`).
+
+use crate::types::*;
+
+// ---- NDIS_OBJECT_HEADER types ----------------------------------------------------------
+pub const NDIS_OBJECT_TYPE_DEFAULT: u8 = 0x80;
+pub const NDIS_OBJECT_TYPE_DEVICE_OBJECT_ATTRIBUTES: u8 = 0x85;
+pub const NDIS_OBJECT_TYPE_FILTER_DRIVER_CHARACTERISTICS: u8 = 0x8B;
+pub const NDIS_OBJECT_TYPE_FILTER_PARTIAL_CHARACTERISTICS: u8 = 0x8C;
+pub const NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES: u8 = 0x8D;
+pub const NDIS_OBJECT_TYPE_OID_REQUEST: u8 = 0x96;
+pub const NDIS_OBJECT_TYPE_STATUS_INDICATION: u8 = 0x98;
+pub const NDIS_OBJECT_TYPE_FILTER_ATTACH_PARAMETERS: u8 = 0x99;
+pub const NDIS_OBJECT_TYPE_FILTER_PAUSE_PARAMETERS: u8 = 0x9A;
+pub const NDIS_OBJECT_TYPE_FILTER_RESTART_PARAMETERS: u8 = 0x9B;
+pub const NDIS_OBJECT_TYPE_RESTART_GENERAL_ATTRIBUTES: u8 = 0xA2;
+
+// ---- Revisions and the sizes that go with them -------------------------------------------
+pub const NDIS_FILTER_CHARACTERISTICS_REVISION_1: u8 = 1;
+pub const NDIS_FILTER_CHARACTERISTICS_REVISION_2: u8 = 2;
+/// `RTL_SIZEOF_THROUGH_FIELD(NDIS_FILTER_DRIVER_CHARACTERISTICS, StatusHandler)`.
+pub const NDIS_SIZEOF_FILTER_DRIVER_CHARACTERISTICS_REVISION_1: u16 = 200;
+/// Through `CancelDirectOidRequestHandler` (NDIS 6.1 to 6.7x).
+pub const NDIS_SIZEOF_FILTER_DRIVER_CHARACTERISTICS_REVISION_2: u16 = 224;
+
+pub const NDIS_FILTER_ATTRIBUTES_REVISION_1: u8 = 1;
+pub const NDIS_SIZEOF_FILTER_ATTRIBUTES_REVISION_1: u16 = 8;
+
+pub const NDIS_FILTER_ATTACH_PARAMETERS_REVISION_1: u8 = 1;
+pub const NDIS_FILTER_ATTACH_PARAMETERS_REVISION_4: u8 = 4;
+/// Through `Flags`.
+pub const NDIS_SIZEOF_FILTER_ATTACH_PARAMETERS_REVISION_1: u16 = 164;
+/// Through `NicSwitchArray` (NDIS 6.30).
+pub const NDIS_SIZEOF_FILTER_ATTACH_PARAMETERS_REVISION_4: u16 = 224;
+
+pub const NDIS_FILTER_PAUSE_PARAMETERS_REVISION_1: u8 = 1;
+pub const NDIS_SIZEOF_FILTER_PAUSE_PARAMETERS_REVISION_1: u16 = 12;
+pub const NDIS_FILTER_RESTART_PARAMETERS_REVISION_1: u8 = 1;
+pub const NDIS_SIZEOF_FILTER_RESTART_PARAMETERS_REVISION_1: u16 = 48;
+pub const NDIS_RESTART_GENERAL_ATTRIBUTES_REVISION_1: u8 = 1;
+pub const NDIS_RESTART_GENERAL_ATTRIBUTES_REVISION_2: u8 = 2;
+/// Through `SupportedOidListLength`.
+pub const NDIS_SIZEOF_RESTART_GENERAL_ATTRIBUTES_REVISION_1: u16 = 84;
+/// Through `MaxLookaheadSizeAccessed` (NDIS 6.20).
+pub const NDIS_SIZEOF_RESTART_GENERAL_ATTRIBUTES_REVISION_2: u16 = 88;
+
+pub const NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1: u8 = 1;
+pub const NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1: u16 = 16;
+
+pub const NDIS_OID_REQUEST_REVISION_1: u8 = 1;
+pub const NDIS_OID_REQUEST_REVISION_2: u8 = 2;
+/// Through `Reserved2`.
+pub const NDIS_SIZEOF_OID_REQUEST_REVISION_1: u16 = 236;
+/// Through `Flags` (NDIS 6.50).
+pub const NDIS_SIZEOF_OID_REQUEST_REVISION_2: u16 = 248;
+
+pub const NDIS_STATUS_INDICATION_REVISION_1: u8 = 1;
+pub const NDIS_SIZEOF_STATUS_INDICATION_REVISION_1: u16 = 112;
+
+// ---- The NDIS version this driver registers for ------------------------------------------
+/// NDIS 6.50 (Windows 10): characteristics revision 2.
+pub const NDIS_FILTER_MAJOR_VERSION: u8 = 6;
+pub const NDIS_FILTER_MINOR_VERSION: u8 = 50;
+
+// ---- Media ---------------------------------------------------------------------------------
+pub const NdisMedium802_3: NDIS_MEDIUM = 0;
+pub const NdisMedium802_5: NDIS_MEDIUM = 1;
+pub const NdisMediumWan: NDIS_MEDIUM = 3;
+pub const NdisMediumNative802_11: NDIS_MEDIUM = 16;
+pub const NdisMediumIP: NDIS_MEDIUM = 19;
+pub const NdisPhysicalMediumUnspecified: NDIS_PHYSICAL_MEDIUM = 0;
+pub const NdisPhysicalMedium802_3: NDIS_PHYSICAL_MEDIUM = 14;
+pub const MediaConnectStateUnknown: NDIS_MEDIA_CONNECT_STATE = 0;
+pub const MediaConnectStateConnected: NDIS_MEDIA_CONNECT_STATE = 1;
+pub const MediaConnectStateDisconnected: NDIS_MEDIA_CONNECT_STATE = 2;
+pub const MediaDuplexStateFull: NET_IF_MEDIA_DUPLEX_STATE = 2;
+/// `NDIS_MAX_PHYS_ADDRESS_LENGTH`.
+pub const NDIS_MAX_PHYS_ADDRESS_LENGTH: usize = 32;
+
+// ---- Send / receive / return / complete flags (each family is its own set: rule S7) --------
+pub const NDIS_SEND_FLAGS_DISPATCH_LEVEL: u32 = 0x0000_0001;
+pub const NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK: u32 = 0x0000_0002;
+pub const NDIS_SEND_FLAGS_SINGLE_QUEUE: u32 = 0x0000_0004;
+pub const NDIS_SEND_FLAGS_SWITCH_DESTINATION_GROUP: u32 = 0x0000_0010;
+pub const NDIS_SEND_FLAGS_SWITCH_SINGLE_SOURCE: u32 = 0x0000_0020;
+
+pub const NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL: u32 = 0x0000_0001;
+pub const NDIS_SEND_COMPLETE_FLAGS_SINGLE_QUEUE: u32 = 0x0000_0002;
+pub const NDIS_SEND_COMPLETE_FLAGS_SWITCH_SINGLE_SOURCE: u32 = 0x0000_0004;
+
+pub const NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL: u32 = 0x0000_0001;
+pub const NDIS_RECEIVE_FLAGS_RESOURCES: u32 = 0x0000_0002;
+pub const NDIS_RECEIVE_FLAGS_SINGLE_ETHER_TYPE: u32 = 0x0000_0100;
+pub const NDIS_RECEIVE_FLAGS_SINGLE_VLAN: u32 = 0x0000_0200;
+pub const NDIS_RECEIVE_FLAGS_PERFECT_FILTERED: u32 = 0x0000_0400;
+pub const NDIS_RECEIVE_FLAGS_SINGLE_QUEUE: u32 = 0x0000_0800;
+pub const NDIS_RECEIVE_FLAGS_SHARED_MEMORY_INFO_VALID: u32 = 0x0000_1000;
+pub const NDIS_RECEIVE_FLAGS_MORE_NBLS: u32 = 0x0000_2000;
+
+pub const NDIS_RETURN_FLAGS_DISPATCH_LEVEL: u32 = 0x0000_0001;
+pub const NDIS_RETURN_FLAGS_SINGLE_QUEUE: u32 = 0x0000_0002;
+pub const NDIS_RETURN_FLAGS_SWITCH_SINGLE_SOURCE: u32 = 0x0000_0004;
+
+/// `NDIS_DEFAULT_PORT_NUMBER`.
+pub const NDIS_DEFAULT_PORT_NUMBER: NDIS_PORT_NUMBER = 0;
+
+// ---- OID requests ----------------------------------------------------------------------------
+pub const NdisRequestQueryInformation: NDIS_REQUEST_TYPE = 0;
+pub const NdisRequestSetInformation: NDIS_REQUEST_TYPE = 1;
+pub const NdisRequestQueryStatistics: NDIS_REQUEST_TYPE = 2;
+pub const NdisRequestMethod: NDIS_REQUEST_TYPE = 12;
+
+pub const OID_GEN_MEDIA_SUPPORTED: NDIS_OID = 0x0001_0103;
+pub const OID_GEN_MAXIMUM_FRAME_SIZE: NDIS_OID = 0x0001_0106;
+pub const OID_GEN_CURRENT_PACKET_FILTER: NDIS_OID = 0x0001_010E;
+pub const OID_GEN_LINK_STATE: NDIS_OID = 0x0001_0207;
+pub const OID_GEN_MINIPORT_RESTART_ATTRIBUTES: NDIS_OID = 0x0001_021D;
+pub const OID_GEN_XMIT_OK: NDIS_OID = 0x0002_0101;
+pub const OID_GEN_STATISTICS: NDIS_OID = 0x0002_0106;
+pub const OID_802_3_PERMANENT_ADDRESS: NDIS_OID = 0x0101_0101;
+pub const OID_802_3_CURRENT_ADDRESS: NDIS_OID = 0x0101_0102;
+
+// ---- Pause reasons -------------------------------------------------------------------------------
+pub const NDIS_PAUSE_NDIS_INTERNAL: u32 = 0x0000_0001;
+pub const NDIS_PAUSE_LOW_POWER: u32 = 0x0000_0002;
+pub const NDIS_PAUSE_BIND_PROTOCOL: u32 = 0x0000_0004;
+pub const NDIS_PAUSE_UNBIND_PROTOCOL: u32 = 0x0000_0008;
+pub const NDIS_PAUSE_ATTACH_FILTER: u32 = 0x0000_0010;
+pub const NDIS_PAUSE_DETACH_FILTER: u32 = 0x0000_0020;
+pub const NDIS_PAUSE_FILTER_RESTART_STACK: u32 = 0x0000_0040;
+pub const NDIS_PAUSE_MINIPORT_DEVICE_REMOVE: u32 = 0x0000_0080;
+
+// ---- Net buffer list info slots (`NDIS_NET_BUFFER_LIST_INFO`) ---------------------------------
+pub const TcpIpChecksumNetBufferListInfo: usize = 0;
+pub const IPsecOffloadV1NetBufferListInfo: usize = 1;
+pub const TcpLargeSendNetBufferListInfo: usize = 2;
+pub const ClassificationHandleNetBufferListInfo: usize = 3;
+pub const Ieee8021QNetBufferListInfo: usize = 4;
+pub const NetBufferListCancelId: usize = 5;
+pub const MediaSpecificInformation: usize = 6;
+pub const NetBufferListFrameType: usize = 7;
+pub const NetBufferListHashValue: usize = 8;
+pub const NetBufferListHashInfo: usize = 9;
+pub const WfpNetBufferListInfo: usize = 10;
+/// Number of `NetBufferListInfo` slots declared (Windows 10 1903 and later; the x64
+/// `NET_BUFFER_LIST` is then 0x180 bytes). A filter only indexes the array; NDIS
+/// allocates NBLs, so a newer Windows with more slots is still compatible.
+pub const MaxNetBufferListInfo: usize = 29;
+
+// ---- Memory --------------------------------------------------------------------------------------
+/// `NormalPoolPriority`.
+pub const NormalPoolPriority: EX_POOL_PRIORITY = 16;
+/// `POOL_FLAG_NON_PAGED`.
+pub const POOL_FLAG_NON_PAGED: POOL_FLAGS = 0x0000_0000_0000_0040;
+/// `POOL_FLAG_UNINITIALIZED`.
+pub const POOL_FLAG_UNINITIALIZED: POOL_FLAGS = 0x0000_0000_0000_0002;
+
+// ---- MDL flags -----------------------------------------------------------------------------------
+pub const MDL_MAPPED_TO_SYSTEM_VA: i16 = 0x0001;
+pub const MDL_SOURCE_IS_NONPAGED_POOL: i16 = 0x0004;
+
+// ---- DbgPrintEx ----------------------------------------------------------------------------------
+pub const DPFLTR_IHVNETWORK_ID: u32 = 80;
+pub const DPFLTR_ERROR_LEVEL: u32 = 0;
+pub const DPFLTR_WARNING_LEVEL: u32 = 1;
+pub const DPFLTR_TRACE_LEVEL: u32 = 2;
+pub const DPFLTR_INFO_LEVEL: u32 = 3;
+
+// ---- Driver object -------------------------------------------------------------------------------
+/// `IRP_MJ_MAXIMUM_FUNCTION + 1`.
+pub const IRP_MJ_COUNT: usize = 28;

@@ -1,0 +1,467 @@
+//! Filter modules: attach, detach, restart and pause (the `FilterXxx` control callbacks), the
+//! per-module context, and the global list of attached modules.
+
+use core::ffi::c_void;
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+
+use ndis_sys::*;
+use rxinject_abi::tags::TAG_FILTER_MODULE;
+
+use crate::driver::{GLOBALS, Handle};
+use crate::mem::{ndis_delete, ndis_new};
+use crate::pool;
+use crate::rundown::Rundown;
+use crate::state::{FilterState, StateCell};
+use crate::trace::trace;
+
+/// A UTF-16 name copied out of a `NDIS_STRING` NDIS lent us, truncated to `N` units.
+pub struct WideName<const N: usize> {
+    units: [u16; N],
+    len: usize,
+}
+
+impl<const N: usize> WideName<N> {
+    const EMPTY: Self = WideName {
+        units: [0; N],
+        len: 0,
+    };
+
+    /// Copies `s` (which may be null or malformed: then the name is empty).
+    ///
+    /// # Safety
+    /// If non-null, `s` points to a `UNICODE_STRING` whose buffer holds `Length` bytes.
+    unsafe fn copy_from(s: *const NDIS_STRING) -> Self {
+        let mut name = Self::EMPTY;
+        if s.is_null() {
+            return name;
+        }
+        // SAFETY: non-null and valid per the caller.
+        let s = unsafe { &*s };
+        if s.Buffer.is_null() {
+            return name;
+        }
+        let n = (usize::from(s.Length) / 2).min(N);
+        // SAFETY: the buffer holds `Length` bytes, of which we read at most `Length`.
+        let src = unsafe { core::slice::from_raw_parts(s.Buffer, n) };
+        name.units[..n].copy_from_slice(src);
+        name.len = n;
+        name
+    }
+
+    /// The copied units.
+    pub fn as_slice(&self) -> &[u16] {
+        &self.units[..self.len]
+    }
+}
+
+/// What NDIS told us about the adapter below the module.
+pub struct AdapterInfo {
+    pub if_index: u32,
+    pub media: NDIS_MEDIUM,
+    pub mac_len: u16,
+    pub mac: [u8; NDIS_MAX_PHYS_ADDRESS_LENGTH],
+    /// `FilterModuleGuidName`: identifies the module (and the adapter) to user mode.
+    pub module_name: WideName<96>,
+    /// `BaseMiniportInstanceName`: the adapter's friendly name.
+    pub friendly_name: WideName<128>,
+}
+
+/// Counters of the pass-through path (rare events only: the per-frame path counts nothing).
+#[derive(Default)]
+pub struct Counters {
+    /// Receive chains returned (or dropped, with `RESOURCES`) because the module was not
+    /// running.
+    pub rx_refused_not_running: AtomicU64,
+    /// Send chains completed with `NDIS_STATUS_PAUSED` because the module was not running.
+    pub tx_refused_not_running: AtomicU64,
+    /// OID requests forwarded.
+    pub oid_requests: AtomicU64,
+}
+
+/// The context of one filter module (one adapter), allocated in `FilterAttach` with the
+/// module's own NDIS handle and freed in `FilterDetach`.
+pub struct FilterModule {
+    /// `NdisFilterHandle`: every NBL the driver allocates carries it as `SourceHandle`.
+    pub handle: Handle,
+    pub state: StateCell,
+    /// Datapath rundown: open only while Running (see `rundown.rs`).
+    pub datapath: Rundown,
+    /// The module's NBL pool (`pool.rs`).
+    pub nbl_pool: Handle,
+    pub adapter: AdapterInfo,
+    /// MTU from the restart attributes (0 until the first restart).
+    pub mtu: AtomicU32,
+    pub counters: Counters,
+    /// Next module in the global list (guarded by the list lock).
+    next: AtomicPtr<FilterModule>,
+}
+
+impl FilterModule {
+    /// The module behind a `FilterModuleContext` NDIS passes to a callback.
+    ///
+    /// # Safety
+    /// `ctx` is the context this driver gave `NdisFSetAttributes`, and the module is not
+    /// detached (NDIS guarantees both for every callback it makes).
+    pub unsafe fn from_context<'a>(ctx: NDIS_HANDLE) -> &'a FilterModule {
+        // SAFETY: see the contract above.
+        unsafe { &*ctx.cast::<FilterModule>() }
+    }
+
+    /// Leaves the datapath: drops one rundown reference, and completes a pending pause if
+    /// this was the last one.
+    #[inline]
+    pub fn leave_datapath(&self) {
+        if self.datapath.release() {
+            self.complete_pause();
+        }
+    }
+
+    /// Drops `n` rundown references (a reclaimed batch of own NBLs).
+    #[inline]
+    pub fn leave_datapath_many(&self, n: usize) {
+        if n != 0 && self.datapath.release_many(n) {
+            self.complete_pause();
+        }
+    }
+
+    #[cold]
+    fn complete_pause(&self) {
+        if let Err(e) = self.state.transition(FilterState::Pausing, FilterState::Paused) {
+            state_violation("pause completion", e);
+        }
+        trace!(INFO, "module {:p} paused (pended pause completed)", self);
+        // SAFETY: our filter handle; the pause was pended by FilterPause (the rundown only
+        // drains through a release after `close` returned false).
+        unsafe { NdisFPauseComplete(self.handle.get()) };
+    }
+
+    /// Checks that the module is in one of `states` on entry to `callback`. A mismatch means
+    /// NDIS and the driver disagree about the module: it is logged, and a debug build bug
+    /// checks so that it cannot go unnoticed.
+    #[inline]
+    pub fn expect_state(&self, states: &[FilterState], callback: &str) -> bool {
+        if self.state.is_one_of(states) {
+            return true;
+        }
+        unexpected_state(self, callback);
+        false
+    }
+
+    /// [`expect_state`](Self::expect_state) in debug builds only: the datapath's check.
+    #[inline(always)]
+    pub fn debug_check_state(&self, states: &[FilterState], callback: &str) {
+        #[cfg(debug_assertions)]
+        self.expect_state(states, callback);
+        #[cfg(not(debug_assertions))]
+        let _ = (states, callback);
+    }
+}
+
+/// States in which NDIS may call the datapath handlers (the filter must refuse traffic in
+/// all but Running).
+pub const DATAPATH_STATES: &[FilterState] = &[
+    FilterState::Running,
+    FilterState::Pausing,
+    FilterState::Paused,
+    FilterState::Restarting,
+];
+
+#[cold]
+fn unexpected_state(m: &FilterModule, callback: &str) {
+    trace!(ERROR, "{callback}: module {:p} in unexpected state {:?}", m, m.state.get());
+    #[cfg(debug_assertions)]
+    crate::bugcheck(crate::BUGCHECK_STATE, m as *const _ as usize, m.state.get() as usize);
+}
+
+#[cold]
+fn state_violation(what: &str, e: crate::state::BadTransition) {
+    trace!(ERROR, "{what}: {e}");
+    #[cfg(debug_assertions)]
+    crate::bugcheck(crate::BUGCHECK_STATE, e.found as usize, e.to as usize);
+}
+
+/// The list of attached modules (for the control device to enumerate adapters).
+pub struct ModuleList {
+    head: *mut FilterModule,
+    count: usize,
+}
+
+// SAFETY: the raw pointers are only followed under the list lock, and modules are Sync.
+unsafe impl Send for ModuleList {}
+
+impl ModuleList {
+    pub const fn new() -> Self {
+        ModuleList {
+            head: ptr::null_mut(),
+            count: 0,
+        }
+    }
+
+    fn push(&mut self, m: &FilterModule) {
+        m.next.store(self.head, Ordering::Relaxed);
+        self.head = ptr::from_ref(m).cast_mut();
+        self.count += 1;
+    }
+
+    fn remove(&mut self, m: &FilterModule) -> bool {
+        let target = ptr::from_ref(m).cast_mut();
+        let mut link: *const AtomicPtr<FilterModule> = ptr::null();
+        let mut cur = self.head;
+        while !cur.is_null() {
+            // SAFETY: modules in the list are live until removed here, under the lock.
+            let next = unsafe { (*cur).next.load(Ordering::Relaxed) };
+            if cur == target {
+                if link.is_null() {
+                    self.head = next;
+                } else {
+                    // SAFETY: `link` is the `next` field of a live earlier module.
+                    unsafe { (*link).store(next, Ordering::Relaxed) };
+                }
+                self.count -= 1;
+                return true;
+            }
+            // SAFETY: `cur` is live (see above).
+            link = unsafe { &(*cur).next };
+            cur = next;
+        }
+        false
+    }
+
+    /// Forgets every module (DriverEntry: the list starts empty on every load).
+    pub fn reset(&mut self) {
+        *self = ModuleList::new();
+    }
+
+    /// Number of attached modules.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether no module is attached.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+impl Default for ModuleList {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `FilterAttach`: accepts Ethernet adapters, allocates the module context and its NBL pool,
+/// and registers the context with `NdisFSetAttributes`. PASSIVE_LEVEL.
+///
+/// # Safety
+/// Called by NDIS with valid arguments.
+pub unsafe extern "win64" fn filter_attach(
+    ndis_filter_handle: NDIS_HANDLE,
+    driver_context: NDIS_HANDLE,
+    params: *mut NDIS_FILTER_ATTACH_PARAMETERS,
+) -> NDIS_STATUS {
+    if driver_context != GLOBALS.driver_context() || params.is_null() {
+        return NDIS_STATUS_INVALID_PARAMETER;
+    }
+    // SAFETY: NDIS passes valid attach parameters for the duration of the call.
+    let p = unsafe { &*params };
+    if p.Header.Type != NDIS_OBJECT_TYPE_FILTER_ATTACH_PARAMETERS
+        || p.Header.Size < NDIS_SIZEOF_FILTER_ATTACH_PARAMETERS_REVISION_1
+    {
+        return NDIS_STATUS_INVALID_PARAMETER;
+    }
+    if p.MiniportMediaType != NdisMedium802_3 {
+        trace!(INFO, "not attaching to ifindex {}: medium {} is not 802.3", p.BaseMiniportIfIndex, p.MiniportMediaType);
+        return NDIS_STATUS_UNSUPPORTED_MEDIA;
+    }
+
+    let mut mac = [0u8; NDIS_MAX_PHYS_ADDRESS_LENGTH];
+    let mac_len = p.MacAddressLength.min(NDIS_MAX_PHYS_ADDRESS_LENGTH as u16);
+    mac[..usize::from(mac_len)].copy_from_slice(&p.CurrentMacAddress[..usize::from(mac_len)]);
+    let adapter = AdapterInfo {
+        if_index: p.BaseMiniportIfIndex,
+        media: p.MiniportMediaType,
+        mac_len,
+        mac,
+        // SAFETY: NDIS_STRING pointers in the attach parameters are valid or null.
+        module_name: unsafe { WideName::copy_from(p.FilterModuleGuidName) },
+        // SAFETY: as above.
+        friendly_name: unsafe { WideName::copy_from(p.BaseMiniportInstanceName) },
+    };
+
+    let Some(pool) = pool::create(ndis_filter_handle) else {
+        trace!(ERROR, "attach: NBL pool allocation failed");
+        return NDIS_STATUS_RESOURCES;
+    };
+    let module = FilterModule {
+        handle: Handle::new(ndis_filter_handle),
+        state: StateCell::new(FilterState::Attaching),
+        datapath: Rundown::new_closed(),
+        nbl_pool: pool,
+        adapter,
+        mtu: AtomicU32::new(0),
+        counters: Counters::default(),
+        next: AtomicPtr::new(ptr::null_mut()),
+    };
+    let Some(module) = ndis_new(ndis_filter_handle, TAG_FILTER_MODULE, module) else {
+        // SAFETY: created above and never used.
+        unsafe { pool::destroy(pool) };
+        trace!(ERROR, "attach: module context allocation failed");
+        return NDIS_STATUS_RESOURCES;
+    };
+
+    let mut attributes = NDIS_FILTER_ATTRIBUTES {
+        Header: NDIS_OBJECT_HEADER::new(
+            NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES,
+            NDIS_FILTER_ATTRIBUTES_REVISION_1,
+            NDIS_SIZEOF_FILTER_ATTRIBUTES_REVISION_1,
+        ),
+        Flags: 0,
+    };
+    // SAFETY: our handle, a live context and valid attributes.
+    let status = unsafe {
+        NdisFSetAttributes(ndis_filter_handle, module.as_ptr().cast::<c_void>(), &mut attributes)
+    };
+    if status != NDIS_STATUS_SUCCESS {
+        trace!(ERROR, "attach: NdisFSetAttributes failed: {status:?}");
+        // SAFETY: nothing else references the module or the pool yet (rule ST2: a failed
+        // attach frees everything it allocated).
+        unsafe {
+            free_module(module);
+        }
+        return status;
+    }
+
+    // SAFETY: allocated above and now owned by NDIS's module; live until detach.
+    let m = unsafe { module.as_ref() };
+    if let Err(e) = m.state.transition(FilterState::Attaching, FilterState::Paused) {
+        state_violation("attach", e);
+    }
+    GLOBALS.modules.lock().push(m);
+    trace!(INFO, "attached to ifindex {} ({:p})", m.adapter.if_index, m);
+    NDIS_STATUS_SUCCESS
+}
+
+/// Frees a module's pool and context.
+///
+/// # Safety
+/// No one references the module any more.
+unsafe fn free_module(module: NonNull<FilterModule>) {
+    // SAFETY: the caller's contract: the module is ours alone.
+    let pool = unsafe { module.as_ref() }.nbl_pool;
+    // SAFETY: the pool belongs to this module and holds no NBL (the module is quiescent).
+    unsafe { pool::destroy(pool) };
+    // SAFETY: allocated by ndis_new in filter_attach.
+    unsafe { ndis_delete(module) };
+}
+
+/// `FilterDetach`: the module is Paused; free everything. PASSIVE_LEVEL; cannot fail.
+///
+/// # Safety
+/// Called by NDIS with the context given to `NdisFSetAttributes`.
+pub unsafe extern "win64" fn filter_detach(ctx: NDIS_HANDLE) {
+    // SAFETY: NDIS contract for this callback.
+    let m = unsafe { FilterModule::from_context(ctx) };
+    m.expect_state(&[FilterState::Paused], "FilterDetach");
+    if let Err(e) = m.state.transition(FilterState::Paused, FilterState::Detached) {
+        state_violation("detach", e);
+    }
+    let removed = GLOBALS.modules.lock().remove(m);
+    debug_assert!(removed, "detached module was not in the list");
+    trace!(INFO, "detached from ifindex {}", m.adapter.if_index);
+    // SAFETY: NDIS never calls back for this module after FilterDetach; the list no longer
+    // references it.
+    unsafe { free_module(NonNull::from(m)) };
+}
+
+/// `FilterRestart`: reads the restart attributes and opens the datapath. PASSIVE_LEVEL.
+///
+/// # Safety
+/// Called by NDIS with the module context and valid (or null) parameters.
+pub unsafe extern "win64" fn filter_restart(
+    ctx: NDIS_HANDLE,
+    params: *mut NDIS_FILTER_RESTART_PARAMETERS,
+) -> NDIS_STATUS {
+    // SAFETY: NDIS contract for this callback.
+    let m = unsafe { FilterModule::from_context(ctx) };
+    if !m.expect_state(&[FilterState::Paused], "FilterRestart") {
+        return NDIS_STATUS_FAILURE;
+    }
+    if let Err(e) = m.state.transition(FilterState::Paused, FilterState::Restarting) {
+        state_violation("restart", e);
+        return NDIS_STATUS_FAILURE;
+    }
+    // SAFETY: NDIS passes a valid restart parameter block (or null) for the call.
+    if let Some(mtu) = unsafe { restart_mtu(params) } {
+        m.mtu.store(mtu, Ordering::Relaxed);
+    }
+    if !m.datapath.reopen() {
+        // Something of ours is still outstanding from before the pause: impossible if the
+        // pause completed, so refuse to run rather than run half-paused.
+        trace!(ERROR, "restart: datapath not drained ({} outstanding)", m.datapath.outstanding());
+        let _ = m.state.transition(FilterState::Restarting, FilterState::Paused);
+        return NDIS_STATUS_FAILURE;
+    }
+    if let Err(e) = m.state.transition(FilterState::Restarting, FilterState::Running) {
+        state_violation("restart", e);
+    }
+    trace!(INFO, "module {:p} running, mtu {}", m, m.mtu.load(Ordering::Relaxed));
+    NDIS_STATUS_SUCCESS
+}
+
+/// Finds `MtuSize` in the general restart attributes, walking at most 64 entries.
+///
+/// # Safety
+/// `params` is null or valid, and so is its attribute list.
+unsafe fn restart_mtu(params: *const NDIS_FILTER_RESTART_PARAMETERS) -> Option<u32> {
+    if params.is_null() {
+        return None;
+    }
+    // SAFETY: valid per the caller.
+    let mut attr = unsafe { (*params).RestartAttributes };
+    for _ in 0..64 {
+        if attr.is_null() {
+            return None;
+        }
+        // SAFETY: a valid list entry per the caller.
+        let a = unsafe { &*attr };
+        if a.Oid == OID_GEN_MINIPORT_RESTART_ATTRIBUTES
+            && a.DataLength as usize >= core::mem::offset_of!(NDIS_RESTART_GENERAL_ATTRIBUTES, MtuSize) + 4
+        {
+            let general = a.Data.as_ptr().cast::<NDIS_RESTART_GENERAL_ATTRIBUTES>();
+            // SAFETY: DataLength covers MtuSize; read_unaligned tolerates any alignment.
+            let mtu = unsafe { ptr::addr_of!((*general).MtuSize).read_unaligned() };
+            return Some(mtu);
+        }
+        attr = a.Next;
+    }
+    None
+}
+
+/// `FilterPause`: closes the datapath; completes now if nothing of ours is outstanding,
+/// otherwise returns PENDING and the last returning NBL completes it (rules ST3, ST4).
+/// PASSIVE_LEVEL.
+///
+/// # Safety
+/// Called by NDIS with the module context.
+pub unsafe extern "win64" fn filter_pause(
+    ctx: NDIS_HANDLE,
+    _params: *mut NDIS_FILTER_PAUSE_PARAMETERS,
+) -> NDIS_STATUS {
+    // SAFETY: NDIS contract for this callback.
+    let m = unsafe { FilterModule::from_context(ctx) };
+    m.expect_state(&[FilterState::Running], "FilterPause");
+    if let Err(e) = m.state.transition(FilterState::Running, FilterState::Pausing) {
+        state_violation("pause", e);
+    }
+    if m.datapath.close() {
+        if let Err(e) = m.state.transition(FilterState::Pausing, FilterState::Paused) {
+            state_violation("pause", e);
+        }
+        trace!(INFO, "module {:p} paused", m);
+        NDIS_STATUS_SUCCESS
+    } else {
+        trace!(INFO, "module {:p} pausing: {} outstanding", m, m.datapath.outstanding());
+        NDIS_STATUS_PENDING
+    }
+}
