@@ -169,9 +169,18 @@ pub const DATAPATH_STATES: &[FilterState] = &[
 
 #[cold]
 fn unexpected_state(m: &FilterModule, callback: &str) {
-    trace!(ERROR, "{callback}: module {:p} in unexpected state {:?}", m, m.state.get());
+    trace!(
+        ERROR,
+        "{callback}: module {:p} in unexpected state {:?}",
+        m,
+        m.state.get()
+    );
     #[cfg(debug_assertions)]
-    crate::bugcheck(crate::BUGCHECK_STATE, m as *const _ as usize, m.state.get() as usize);
+    crate::bugcheck(
+        crate::BUGCHECK_STATE,
+        m as *const _ as usize,
+        m.state.get() as usize,
+    );
 }
 
 #[cold]
@@ -271,7 +280,10 @@ pub unsafe extern "win64" fn filter_attach(
         return NDIS_STATUS_INVALID_PARAMETER;
     }
     if p.MiniportMediaType != NdisMedium802_3 {
-        trace!(INFO, "not attaching to ifindex {}: medium {} is not 802.3", p.BaseMiniportIfIndex, p.MiniportMediaType);
+        trace!(
+            INFO,
+            "not attaching to ifindex {}: medium {} is not 802.3", p.BaseMiniportIfIndex, p.MiniportMediaType
+        );
         return NDIS_STATUS_UNSUPPORTED_MEDIA;
     }
 
@@ -289,7 +301,7 @@ pub unsafe extern "win64" fn filter_attach(
         friendly_name: unsafe { WideName::copy_from(p.BaseMiniportInstanceName) },
     };
 
-    let Some(pool) = pool::create(ndis_filter_handle) else {
+    let Some(pool) = pool::create(Handle::new(ndis_filter_handle)) else {
         trace!(ERROR, "attach: NBL pool allocation failed");
         return NDIS_STATUS_RESOURCES;
     };
@@ -303,7 +315,7 @@ pub unsafe extern "win64" fn filter_attach(
         counters: Counters::default(),
         next: AtomicPtr::new(ptr::null_mut()),
     };
-    let Some(module) = ndis_new(ndis_filter_handle, TAG_FILTER_MODULE, module) else {
+    let Some(module) = ndis_new(Handle::new(ndis_filter_handle), TAG_FILTER_MODULE, module) else {
         // SAFETY: created above and never used.
         unsafe { pool::destroy(pool) };
         trace!(ERROR, "attach: module context allocation failed");
@@ -320,7 +332,11 @@ pub unsafe extern "win64" fn filter_attach(
     };
     // SAFETY: our handle, a live context and valid attributes.
     let status = unsafe {
-        NdisFSetAttributes(ndis_filter_handle, module.as_ptr().cast::<c_void>(), &mut attributes)
+        NdisFSetAttributes(
+            ndis_filter_handle,
+            module.as_ptr().cast::<c_void>(),
+            &mut attributes,
+        )
     };
     if status != NDIS_STATUS_SUCCESS {
         trace!(ERROR, "attach: NdisFSetAttributes failed: {status:?}");
@@ -398,14 +414,23 @@ pub unsafe extern "win64" fn filter_restart(
     if !m.datapath.reopen() {
         // Something of ours is still outstanding from before the pause: impossible if the
         // pause completed, so refuse to run rather than run half-paused.
-        trace!(ERROR, "restart: datapath not drained ({} outstanding)", m.datapath.outstanding());
+        trace!(
+            ERROR,
+            "restart: datapath not drained ({} outstanding)",
+            m.datapath.outstanding()
+        );
         let _ = m.state.transition(FilterState::Restarting, FilterState::Paused);
         return NDIS_STATUS_FAILURE;
     }
     if let Err(e) = m.state.transition(FilterState::Restarting, FilterState::Running) {
         state_violation("restart", e);
     }
-    trace!(INFO, "module {:p} running, mtu {}", m, m.mtu.load(Ordering::Relaxed));
+    trace!(
+        INFO,
+        "module {:p} running, mtu {}",
+        m,
+        m.mtu.load(Ordering::Relaxed)
+    );
     NDIS_STATUS_SUCCESS
 }
 
@@ -428,9 +453,13 @@ unsafe fn restart_mtu(params: *const NDIS_FILTER_RESTART_PARAMETERS) -> Option<u
         if a.Oid == OID_GEN_MINIPORT_RESTART_ATTRIBUTES
             && a.DataLength as usize >= core::mem::offset_of!(NDIS_RESTART_GENERAL_ATTRIBUTES, MtuSize) + 4
         {
-            let general = a.Data.as_ptr().cast::<NDIS_RESTART_GENERAL_ATTRIBUTES>();
+            let mtu_field = a
+                .Data
+                .as_ptr()
+                .wrapping_add(core::mem::offset_of!(NDIS_RESTART_GENERAL_ATTRIBUTES, MtuSize))
+                .cast::<u32>();
             // SAFETY: DataLength covers MtuSize; read_unaligned tolerates any alignment.
-            let mtu = unsafe { ptr::addr_of!((*general).MtuSize).read_unaligned() };
+            let mtu = unsafe { mtu_field.read_unaligned() };
             return Some(mtu);
         }
         attr = a.Next;
@@ -461,7 +490,12 @@ pub unsafe extern "win64" fn filter_pause(
         trace!(INFO, "module {:p} paused", m);
         NDIS_STATUS_SUCCESS
     } else {
-        trace!(INFO, "module {:p} pausing: {} outstanding", m, m.datapath.outstanding());
+        trace!(
+            INFO,
+            "module {:p} pausing: {} outstanding",
+            m,
+            m.datapath.outstanding()
+        );
         NDIS_STATUS_PENDING
     }
 }

@@ -123,9 +123,8 @@ pub unsafe extern "win64" fn DriverEntry(
     let chars = characteristics();
     let mut handle: NDIS_HANDLE = ptr::null_mut();
     // SAFETY: valid driver object, characteristics and out parameter.
-    let status = unsafe {
-        NdisFRegisterFilterDriver(driver_object, driver_object.cast(), &chars, &mut handle)
-    };
+    let status =
+        unsafe { NdisFRegisterFilterDriver(driver_object, driver_object.cast(), &chars, &mut handle) };
     if status != NDIS_STATUS_SUCCESS {
         trace!(ERROR, "NdisFRegisterFilterDriver failed: {status:?}");
         // SAFETY: registration failed, so no module (and no lock user) exists.
@@ -133,7 +132,13 @@ pub unsafe extern "win64" fn DriverEntry(
         return status.into();
     }
     GLOBALS.set_filter_driver(handle);
-    trace!(INFO, "registered, version {}.{}.{}", abi::DRIVER_VERSION.0, abi::DRIVER_VERSION.1, abi::DRIVER_VERSION.2);
+    trace!(
+        INFO,
+        "registered, version {}.{}.{}",
+        abi::DRIVER_VERSION.0,
+        abi::DRIVER_VERSION.1,
+        abi::DRIVER_VERSION.2
+    );
     STATUS_SUCCESS
 }
 

@@ -4,20 +4,22 @@ use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::{self, NonNull};
 
 use ndis_sys::{
-    ExAllocatePool2, ExFreePoolWithTag, MEMORY_ALLOCATION_ALIGNMENT, NDIS_HANDLE,
-    NdisAllocateMemoryWithTagPriority, NdisFreeMemory, NormalPoolPriority, POOL_FLAG_NON_PAGED,
+    ExAllocatePool2, ExFreePoolWithTag, MEMORY_ALLOCATION_ALIGNMENT, NdisAllocateMemoryWithTagPriority,
+    NdisFreeMemory, NormalPoolPriority, POOL_FLAG_NON_PAGED,
 };
 use rxinject_abi::tags::TAG_GLOBAL_ALLOC;
+
+use crate::driver::Handle;
 
 /// Allocates non-paged, 16-byte aligned memory for one `T` through
 /// `NdisAllocateMemoryWithTagPriority` and moves `value` into it. IRQL <= DISPATCH_LEVEL.
 ///
 /// Returns `None` (and drops nothing but `value`) when the pool is exhausted.
-pub fn ndis_new<T>(handle: NDIS_HANDLE, tag: u32, value: T) -> Option<NonNull<T>> {
+pub fn ndis_new<T>(handle: Handle, tag: u32, value: T) -> Option<NonNull<T>> {
     const { assert!(core::mem::align_of::<T>() <= MEMORY_ALLOCATION_ALIGNMENT) };
     let size = u32::try_from(core::mem::size_of::<T>()).ok()?;
     // SAFETY: a plain allocation call; `handle` is an NDIS handle given to us by NDIS.
-    let p = unsafe { NdisAllocateMemoryWithTagPriority(handle, size, tag, NormalPoolPriority) };
+    let p = unsafe { NdisAllocateMemoryWithTagPriority(handle.get(), size, tag, NormalPoolPriority) };
     let p = NonNull::new(p.cast::<T>())?;
     // SAFETY: fresh allocation of `size_of::<T>()` bytes, aligned to 16 >= align_of::<T>().
     unsafe { p.as_ptr().write(value) };

@@ -133,7 +133,8 @@ pub unsafe fn split_own(head: *mut NET_BUFFER_LIST, own_handle: NDIS_HANDLE) -> 
     // relinking the yielded NBL is fine.
     for nbl in unsafe { iter(head) } {
         // SAFETY: `nbl` is valid (contract of `iter`).
-        let (source, next) = unsafe { ((*nbl).SourceHandle, (*nbl).Next) };
+        let nbl_ref = unsafe { &*nbl };
+        let (source, next) = (nbl_ref.SourceHandle, nbl_ref.Next);
         if source == own_handle {
             if last_foreign.is_null() {
                 split.foreign = next;
@@ -161,14 +162,15 @@ mod tests {
 
     const OWN: usize = 0x1000;
 
-    /// NBLs in test memory (the walk only touches `Next` and `SourceHandle`).
+    /// NBLs in test memory (the walk only touches `Next` and `SourceHandle`). Boxed so each
+    /// NBL keeps its address however the test moves the vector around.
+    #[allow(clippy::vec_box)]
     fn nbls(sources: &[usize]) -> Vec<Box<NET_BUFFER_LIST>> {
         let mut v: Vec<Box<NET_BUFFER_LIST>> = sources
             .iter()
             .map(|&s| {
                 // SAFETY: NET_BUFFER_LIST is plain data; all-zero is a valid value.
-                let mut nbl: Box<NET_BUFFER_LIST> =
-                    unsafe { Box::new(MaybeUninit::zeroed().assume_init()) };
+                let mut nbl: Box<NET_BUFFER_LIST> = unsafe { Box::new(MaybeUninit::zeroed().assume_init()) };
                 nbl.SourceHandle = s as NDIS_HANDLE;
                 nbl
             })
@@ -215,11 +217,13 @@ mod tests {
             let head: *mut _ = &mut *v[0];
             // SAFETY: live test chain.
             let s = unsafe { split_own(head, OWN as NDIS_HANDLE) };
-            let expected_foreign: Vec<usize> =
-                sources.iter().copied().filter(|&x| x != OWN).collect();
+            let expected_foreign: Vec<usize> = sources.iter().copied().filter(|&x| x != OWN).collect();
             assert_eq!(walk(s.foreign), expected_foreign, "{sources:?}");
             assert_eq!(s.foreign_len as usize, expected_foreign.len());
-            assert_eq!(walk(s.own.head()), std::vec![OWN; sources.len() - expected_foreign.len()]);
+            assert_eq!(
+                walk(s.own.head()),
+                std::vec![OWN; sources.len() - expected_foreign.len()]
+            );
             assert_eq!(s.own.len() as usize, sources.len() - expected_foreign.len());
         }
     }

@@ -78,9 +78,11 @@ pub unsafe extern "win64" fn filter_oid_request_complete(
         crate::trace::trace!(ERROR, "OID completion for a request without an original");
         return;
     }
-    // SAFETY: `original` is the request NDIS gave FilterOidRequest, still pending, and the
-    // clone holds the lower driver's results.
-    unsafe { copy_results(&*clone, &mut *original) };
+    // SAFETY: the clone is ours again (back from below) and holds the lower driver's results.
+    let clone_ref = unsafe { &*clone };
+    // SAFETY: `original` is the request NDIS gave FilterOidRequest, still pending with us.
+    let original_ref = unsafe { &mut *original };
+    copy_results(clone_ref, original_ref);
     // SAFETY: the clone came from NdisAllocateCloneOidRequest and is not used again.
     unsafe { NdisFreeCloneOidRequest(m.handle.get(), clone) };
     // SAFETY: completing the original exactly once.
@@ -89,18 +91,21 @@ pub unsafe extern "win64" fn filter_oid_request_complete(
 
 /// Copies the counts a lower driver set on the clone back to the original.
 fn copy_results(clone: &NDIS_OID_REQUEST, original: &mut NDIS_OID_REQUEST) {
-    // SAFETY (all union reads below): `RequestType` selects the live view, and each view is
-    // plain integers and pointers, valid for any bit pattern.
+    // Every union read below: `RequestType` selects the live view, and each view is plain
+    // integers and pointers, valid for any bit pattern.
     let kind = original.RequestType;
     if kind == NdisRequestSetInformation {
         // SAFETY: see above.
-        let (c, o) = unsafe { (&clone.DATA.SET_INFORMATION, &mut original.DATA.SET_INFORMATION) };
+        let c = unsafe { &clone.DATA.SET_INFORMATION };
+        // SAFETY: see above.
+        let o = unsafe { &mut original.DATA.SET_INFORMATION };
         o.BytesRead = c.BytesRead;
         o.BytesNeeded = c.BytesNeeded;
     } else if kind == NdisRequestMethod {
         // SAFETY: see above.
-        let (c, o) =
-            unsafe { (&clone.DATA.METHOD_INFORMATION, &mut original.DATA.METHOD_INFORMATION) };
+        let c = unsafe { &clone.DATA.METHOD_INFORMATION };
+        // SAFETY: see above.
+        let o = unsafe { &mut original.DATA.METHOD_INFORMATION };
         o.OutputBufferLength = c.OutputBufferLength;
         o.BytesWritten = c.BytesWritten;
         o.BytesRead = c.BytesRead;
@@ -108,8 +113,9 @@ fn copy_results(clone: &NDIS_OID_REQUEST, original: &mut NDIS_OID_REQUEST) {
     } else {
         // Query information and query statistics share the query view.
         // SAFETY: see above.
-        let (c, o) =
-            unsafe { (&clone.DATA.QUERY_INFORMATION, &mut original.DATA.QUERY_INFORMATION) };
+        let c = unsafe { &clone.DATA.QUERY_INFORMATION };
+        // SAFETY: see above.
+        let o = unsafe { &mut original.DATA.QUERY_INFORMATION };
         o.BytesWritten = c.BytesWritten;
         o.BytesNeeded = c.BytesNeeded;
     }

@@ -43,7 +43,10 @@ pub unsafe extern "win64" fn filter_net_pnp_event(
 ///
 /// # Safety
 /// Called by NDIS with the module context and a valid event.
-pub unsafe extern "win64" fn filter_device_pnp_event_notify(ctx: NDIS_HANDLE, event: *mut NET_DEVICE_PNP_EVENT) {
+pub unsafe extern "win64" fn filter_device_pnp_event_notify(
+    ctx: NDIS_HANDLE,
+    event: *mut NET_DEVICE_PNP_EVENT,
+) {
     // SAFETY: NDIS contract for this callback.
     let m = unsafe { FilterModule::from_context(ctx) };
     // SAFETY: our handle; the event is valid for the call.

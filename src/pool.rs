@@ -11,7 +11,7 @@ use crate::nbl::{self, NblChain};
 /// Bytes of per-NBL context the driver reserves in every NBL it allocates (rounded to
 /// `MEMORY_ALLOCATION_ALIGNMENT`, rule N2).
 pub const NBL_CONTEXT_SIZE: u16 = 16;
-const _: () = assert!(NBL_CONTEXT_SIZE as usize % MEMORY_ALLOCATION_ALIGNMENT == 0);
+const _: () = assert!((NBL_CONTEXT_SIZE as usize).is_multiple_of(MEMORY_ALLOCATION_ALIGNMENT));
 
 /// The parameters of the module's pool: NBLs with one `NET_BUFFER` each, no data area
 /// (frame data lives in driver-owned buffers described by MDLs), our context, our tag.
@@ -31,10 +31,10 @@ pub const fn pool_parameters() -> NET_BUFFER_LIST_POOL_PARAMETERS {
 }
 
 /// Creates the pool for a module being attached. IRQL <= DISPATCH_LEVEL.
-pub fn create(ndis_filter_handle: NDIS_HANDLE) -> Option<Handle> {
+pub fn create(ndis_filter_handle: Handle) -> Option<Handle> {
     let mut params = pool_parameters();
     // SAFETY: valid parameters; the handle is the module's NDIS handle.
-    let pool = unsafe { NdisAllocateNetBufferListPool(ndis_filter_handle, &mut params) };
+    let pool = unsafe { NdisAllocateNetBufferListPool(ndis_filter_handle.get(), &mut params) };
     (!pool.is_null()).then(|| Handle::new(pool))
 }
 

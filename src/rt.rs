@@ -17,9 +17,9 @@ mod own {
     /// column of the panic as parameters, like the windows-drivers-rs handler.
     #[panic_handler]
     fn panic(info: &PanicInfo<'_>) -> ! {
-        let (file, len, line) = info
-            .location()
-            .map_or((0, 0, 0), |l| (l.file().as_ptr() as usize, l.file().len(), l.line() as usize));
+        let (file, len, line) = info.location().map_or((0, 0, 0), |l| {
+            (l.file().as_ptr() as usize, l.file().len(), l.line() as usize)
+        });
         // SAFETY: KeBugCheckEx has no preconditions and never returns.
         unsafe { ndis_sys::KeBugCheckEx(crate::BUGCHECK_PANIC, file, len, line, 0) }
     }

@@ -47,12 +47,10 @@ impl Rundown {
             let Some(next) = current.checked_add(add) else {
                 return false;
             };
-            match self.state.compare_exchange_weak(
-                current,
-                next,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
+            match self
+                .state
+                .compare_exchange_weak(current, next, Ordering::Acquire, Ordering::Relaxed)
+            {
                 Ok(_) => return true,
                 Err(seen) => current = seen,
             }

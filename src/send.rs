@@ -58,11 +58,7 @@ fn refuse(m: &FilterModule, nbls: *mut NET_BUFFER_LIST, flags: u32) {
 ///
 /// # Safety
 /// Called by NDIS with the module context and a chain it hands back to us.
-pub unsafe extern "win64" fn filter_send_complete(
-    ctx: NDIS_HANDLE,
-    nbls: *mut NET_BUFFER_LIST,
-    flags: u32,
-) {
+pub unsafe extern "win64" fn filter_send_complete(ctx: NDIS_HANDLE, nbls: *mut NET_BUFFER_LIST, flags: u32) {
     // SAFETY: NDIS contract for this callback.
     let m = unsafe { FilterModule::from_context(ctx) };
     m.debug_check_state(DATAPATH_STATES, "FilterSendNetBufferListsComplete");

@@ -26,7 +26,11 @@ fn registers_under_its_documented_names_and_runs_after_registration() {
     assert_eq!(friendly, rxinject_abi::FILTER_FRIENDLY_NAME);
     assert_eq!(unique, rxinject_abi::FILTER_UNIQUE_NAME);
     assert_eq!(service, rxinject_abi::SERVICE_NAME);
-    assert_eq!(sim.adapter(0).state(), ModState::Running, "attached and restarted inside registration (ST8)");
+    assert_eq!(
+        sim.adapter(0).state(),
+        ModState::Running,
+        "attached and restarted inside registration (ST8)"
+    );
     sim.finish().assert_clean();
 }
 
@@ -38,7 +42,11 @@ fn the_mtu_comes_from_the_restart_attributes() {
         adapters: vec![adapter],
         ..SimConfig::default()
     });
-    assert!(sim.log().iter().any(|l| l.contains("running, mtu 9000")), "{:?}", sim.log());
+    assert!(
+        sim.log().iter().any(|l| l.contains("running, mtu 9000")),
+        "{:?}",
+        sim.log()
+    );
     sim.finish().assert_clean();
 }
 
@@ -51,12 +59,20 @@ fn only_ethernet_adapters_are_attached_and_the_others_still_pass_traffic() {
         ..SimConfig::default()
     });
     assert_eq!(sim.adapter(0).state(), ModState::Running);
-    assert_eq!(sim.adapter(1).state(), ModState::Detached, "FilterAttach refused a non-802.3 medium");
+    assert_eq!(
+        sim.adapter(1).state(),
+        ModState::Detached,
+        "FilterAttach refused a non-802.3 medium"
+    );
     let mut frames_gen = frames(&sim);
     sim.adapter(1).indicate(&frames_gen.take(2));
     sim.adapter(1).send(&frames_gen.take(2));
     sim.run_until_idle();
-    assert_eq!(sim.adapter(1).received().len(), 2, "NDIS bypasses the filter there");
+    assert_eq!(
+        sim.adapter(1).received().len(),
+        2,
+        "NDIS bypasses the filter there"
+    );
     // A failed attach must free what it allocated (ST2): a clean report proves it.
     sim.finish().assert_clean();
 }
@@ -202,7 +218,11 @@ fn traffic_on_several_threads_through_pause_restart_cycles() {
     ids.dedup();
     assert_eq!(ids.len(), c.len(), "no send completed twice");
     let passed = c.iter().filter(|c| c.status == NDIS_STATUS_SUCCESS).count();
-    assert_eq!(passed, a.wire().len(), "a send reached the wire iff it completed with SUCCESS");
+    assert_eq!(
+        passed,
+        a.wire().len(),
+        "a send reached the wire iff it completed with SUCCESS"
+    );
     let sim = Arc::into_inner(sim).expect("workers are done");
     sim.finish().assert_clean();
 }

@@ -14,7 +14,10 @@ fn load(cfg: SimConfig) -> Sim {
 }
 
 fn frames_for(sim: &Sim, adapter: usize) -> TestFrames {
-    TestFrames::new([0x02, 0x11, 0x22, 0x33, 0x44, 0x55], sim.adapter(adapter).config().mac)
+    TestFrames::new(
+        [0x02, 0x11, 0x22, 0x33, 0x44, 0x55],
+        sim.adapter(adapter).config().mac,
+    )
 }
 
 /// Every simulator mode a pass-through filter must be indifferent to.
@@ -103,7 +106,11 @@ fn sends_reach_the_wire_byte_identical_and_in_order_and_complete_once() {
         let wire = a.wire();
         assert_eq!(wire.len(), sent.len());
         for (w, (id, bytes)) in wire.iter().zip(&sent) {
-            assert_eq!((w.id, &w.bytes, w.origin), (*id, bytes, FrameOrigin::Foreign), "{cfg:?}");
+            assert_eq!(
+                (w.id, &w.bytes, w.origin),
+                (*id, bytes, FrameOrigin::Foreign),
+                "{cfg:?}"
+            );
         }
         let mut completed: Vec<u64> = a.completions().iter().map(|c| c.id).collect();
         completed.sort_unstable();
@@ -125,7 +132,10 @@ fn the_miniports_send_status_reaches_the_protocol_unchanged() {
     sim.run_until_idle();
     let c = a.completions();
     assert_eq!(c.len(), ids.len());
-    assert!(c.iter().all(|c| c.status == NDIS_STATUS_MEDIA_DISCONNECTED), "{c:?}");
+    assert!(
+        c.iter().all(|c| c.status == NDIS_STATUS_MEDIA_DISCONNECTED),
+        "{c:?}"
+    );
     sim.finish().assert_clean();
 }
 
@@ -181,7 +191,10 @@ fn several_adapters_pass_traffic_independently() {
         let a = sim.adapter(i);
         assert_eq!(a.received().len(), i + 1);
         assert_eq!(a.wire().len(), i + 2);
-        assert!(a.received().iter().all(|f| f.bytes[..6] == a.config().mac), "frames stay on their adapter");
+        assert!(
+            a.received().iter().all(|f| f.bytes[..6] == a.config().mac),
+            "frames stay on their adapter"
+        );
     }
     sim.finish().assert_clean();
 }
@@ -202,7 +215,10 @@ fn oid_requests_are_forwarded_and_completed_with_the_miniports_results() {
 
         let short = a.query_oid(OID_802_3_CURRENT_ADDRESS, 4);
         assert_eq!(short.status, NDIS_STATUS_BUFFER_TOO_SHORT);
-        assert_eq!(short.counts.bytes_needed, 6, "BytesNeeded copied back from the clone");
+        assert_eq!(
+            short.counts.bytes_needed, 6,
+            "BytesNeeded copied back from the clone"
+        );
 
         let mtu = a.query_oid(OID_GEN_MAXIMUM_FRAME_SIZE, 4);
         assert_eq!(u32::from_le_bytes(mtu.data.try_into().unwrap()), 1500);

@@ -25,8 +25,9 @@ const RECEIVE_FLAGS_KNOWN: u32 = NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL
     | NDIS_RECEIVE_FLAGS_SINGLE_QUEUE
     | NDIS_RECEIVE_FLAGS_SHARED_MEMORY_INFO_VALID
     | NDIS_RECEIVE_FLAGS_MORE_NBLS;
-const RETURN_FLAGS_KNOWN: u32 =
-    NDIS_RETURN_FLAGS_DISPATCH_LEVEL | NDIS_RETURN_FLAGS_SINGLE_QUEUE | NDIS_RETURN_FLAGS_SWITCH_SINGLE_SOURCE;
+const RETURN_FLAGS_KNOWN: u32 = NDIS_RETURN_FLAGS_DISPATCH_LEVEL
+    | NDIS_RETURN_FLAGS_SINGLE_QUEUE
+    | NDIS_RETURN_FLAGS_SWITCH_SINGLE_SOURCE;
 
 /// The flag bit that says "called at DISPATCH_LEVEL" (bit 0 in every family).
 const DISPATCH_BIT: u32 = 1;
@@ -41,7 +42,10 @@ fn check_flags(w: &World, function: &str, family: &str, flags: u32, known: u32) 
     if flags & !known != 0 {
         w.violate(
             Rule::S7,
-            format!("{function}: flags {flags:#x} carry bits {:#x} that are not {family} flags", flags & !known),
+            format!(
+                "{function}: flags {flags:#x} carry bits {:#x} that are not {family} flags",
+                flags & !known
+            ),
         );
     }
     let at_dispatch = tls::at_dispatch();
@@ -104,7 +108,15 @@ pub(crate) fn miniport_indicate(w: &World, a: &Adapter, frames: &[Vec<u8>], reso
     let mut ids = Vec::with_capacity(frames.len());
     for f in frames {
         let id = objs.next_id();
-        let nbl = nbl::build_foreign(&mut objs, f, w.cfg.mdl_split, a.miniport_handle, a.idx, Origin::Miniport, id);
+        let nbl = nbl::build_foreign(
+            &mut objs,
+            f,
+            w.cfg.mdl_split,
+            a.miniport_handle,
+            a.idx,
+            Origin::Miniport,
+            id,
+        );
         let rec = objs.nbls.get_mut(&nbl).expect("just built");
         rec.rx_resources = resources;
         rec.owner = Owner::Filter;
@@ -121,7 +133,12 @@ pub(crate) fn miniport_indicate(w: &World, a: &Adapter, frames: &[Vec<u8>], reso
     };
     let handler = w.chars().and_then(|c| c.receive);
     let irql = w.datapath_irql();
-    let flags = dispatch_flag(irql) | if resources { NDIS_RECEIVE_FLAGS_RESOURCES } else { 0 };
+    let flags = dispatch_flag(irql)
+        | if resources {
+            NDIS_RECEIVE_FLAGS_RESOURCES
+        } else {
+            0
+        };
 
     if !resources {
         lock(&a.miniport).rx_outstanding += nbls.len();
@@ -145,7 +162,13 @@ pub(crate) fn miniport_indicate(w: &World, a: &Adapter, frames: &[Vec<u8>], reso
             w.call_driver("FilterReceiveNetBufferLists", irql, || {
                 // SAFETY: calling the filter's handler with its context and a chain we own.
                 unsafe {
-                    receive(ctx as NDIS_HANDLE, head, NDIS_DEFAULT_PORT_NUMBER, nbls.len() as u32, flags)
+                    receive(
+                        ctx as NDIS_HANDLE,
+                        head,
+                        NDIS_DEFAULT_PORT_NUMBER,
+                        nbls.len() as u32,
+                        flags,
+                    )
                 }
             });
             if let Some(order) = order {
@@ -195,7 +218,14 @@ fn resources_returned(w: &World, a: &Adapter, order: &[usize]) {
             }
             Owner::Miniport => release.push(n), // already reported by NdisFReturnNetBufferLists (R2)
             other => {
-                w.violate(Rule::R2, format!("{} is {:?} after the RESOURCES indication returned", describe(rec, n), other));
+                w.violate(
+                    Rule::R2,
+                    format!(
+                        "{} is {:?} after the RESOURCES indication returned",
+                        describe(rec, n),
+                        other
+                    ),
+                );
             }
         }
     }
@@ -217,7 +247,11 @@ fn deliver_up(w: &World, a: &Adapter, nbls: &[usize], resources: bool) {
             // SAFETY: as above.
             let bytes = unsafe { nbl::read_nb(&objs, nb) };
             let rec = objs.nbls.get_mut(&n).expect("registered");
-            let origin = if rec.origin.is_own() { FrameOrigin::Filter } else { FrameOrigin::Foreign };
+            let origin = if rec.origin.is_own() {
+                FrameOrigin::Filter
+            } else {
+                FrameOrigin::Foreign
+            };
             match bytes {
                 Ok(bytes) => frames.push(RxFrame {
                     bytes,
@@ -232,11 +266,7 @@ fn deliver_up(w: &World, a: &Adapter, nbls: &[usize], resources: bool) {
             }
             if resources {
                 // The protocol copied the data; the caller owns the NBL again on return.
-                if rec.origin.is_own() {
-                    rec.owner = Owner::Filter;
-                } else if rec.owner == Owner::Above {
-                    rec.owner = Owner::Filter;
-                }
+                rec.owner = Owner::Filter;
             } else {
                 rec.owner = Owner::Above;
                 held.push(n);
@@ -253,17 +283,28 @@ pub(crate) fn f_indicate(w: &World, handle: NDIS_HANDLE, head: *mut NET_BUFFER_L
     const F: &str = "NdisFIndicateReceiveNetBufferLists";
     w.require_max_dispatch(F);
     w.require_no_locks(F);
-    let Some(a) = w.module_adapter(handle, F) else { return };
+    let Some(a) = w.module_adapter(handle, F) else {
+        return;
+    };
     check_flags(w, F, "receive", flags, RECEIVE_FLAGS_KNOWN);
     if w.chars().is_some_and(|c| c.return_nbls.is_none()) {
-        w.violate(Rule::R13, format!("{F} by a filter without a FilterReturnNetBufferLists handler"));
+        w.violate(
+            Rule::R13,
+            format!("{F} by a filter without a FilterReturnNetBufferLists handler"),
+        );
     }
     let resources = flags & NDIS_RECEIVE_FLAGS_RESOURCES != 0;
     let state = w.module_state(a);
     let mut objs = lock(&w.objs);
     let chain = walk_reported(w, &objs, head, F);
     if chain.len() != count as usize {
-        w.violate(Rule::R9, format!("{F}: NumberOfNetBufferLists is {count} but the chain holds {} NBLs", chain.len()));
+        w.violate(
+            Rule::R9,
+            format!(
+                "{F}: NumberOfNetBufferLists is {count} but the chain holds {} NBLs",
+                chain.len()
+            ),
+        );
     }
     let mut ok = Vec::with_capacity(chain.len());
     let mut any_own = false;
@@ -273,11 +314,17 @@ pub(crate) fn f_indicate(w: &World, handle: NDIS_HANDLE, head: *mut NET_BUFFER_L
         match rec.owner {
             Owner::Filter => {}
             Owner::Above => {
-                w.violate(if rec.origin.is_own() { Rule::R6 } else { Rule::R1 }, format!("{F}: {what} is already indicated up"));
+                w.violate(
+                    if rec.origin.is_own() { Rule::R6 } else { Rule::R1 },
+                    format!("{F}: {what} is already indicated up"),
+                );
                 continue;
             }
             Owner::Below => {
-                w.violate(Rule::S4, format!("{F}: {what} is still sent down (not completed)"));
+                w.violate(
+                    Rule::S4,
+                    format!("{F}: {what} is still sent down (not completed)"),
+                );
                 continue;
             }
             Owner::Miniport | Owner::Protocol => {
@@ -288,22 +335,33 @@ pub(crate) fn f_indicate(w: &World, handle: NDIS_HANDLE, head: *mut NET_BUFFER_L
         // SAFETY: registered NBL.
         let nbs = unsafe { nbl::count_nbs(n) };
         if nbs != 1 {
-            w.violate(Rule::R10, format!("{F}: {what} carries {nbs} NET_BUFFERs (Ethernet receive NBLs carry one)"));
+            w.violate(
+                Rule::R10,
+                format!("{F}: {what} carries {nbs} NET_BUFFERs (Ethernet receive NBLs carry one)"),
+            );
         }
         // SAFETY: registered NBL.
         let source = unsafe { (*(n as *const NET_BUFFER_LIST)).SourceHandle } as usize;
         if rec.origin.is_own() {
             any_own = true;
             if source != handle as usize {
-                w.violate(Rule::R11, format!("{F}: {what} has SourceHandle {source:#x}, not the filter handle {:#x}", handle as usize));
+                w.violate(
+                    Rule::R11,
+                    format!(
+                        "{F}: {what} has SourceHandle {source:#x}, not the filter handle {:#x}",
+                        handle as usize
+                    ),
+                );
             }
             check_no_offload(w, F, n, &what);
-        } else {
-            if let Some(s) = &rec.snapshot {
-                if s.source_handle != source {
-                    w.violate(Rule::R11, format!("{F}: {what}'s SourceHandle changed from {:#x} to {source:#x}", s.source_handle));
-                }
-            }
+        } else if let Some(s) = rec.snapshot.as_ref().filter(|s| s.source_handle != source) {
+            w.violate(
+                Rule::R11,
+                format!(
+                    "{F}: {what}'s SourceHandle changed from {:#x} to {source:#x}",
+                    s.source_handle
+                ),
+            );
         }
         ok.push(n);
     }
@@ -363,7 +421,10 @@ fn check_no_offload(w: &World, function: &str, nbl: usize, what: &str) {
         )
     };
     if !csum.is_null() || !lso.is_null() {
-        w.violate(Rule::N10, format!("{function}: {what} carries checksum/LSO offload information"));
+        w.violate(
+            Rule::N10,
+            format!("{function}: {what} carries checksum/LSO offload information"),
+        );
     }
 }
 
@@ -388,7 +449,11 @@ pub(crate) fn protocol_return(w: &World, a: &Adapter, max: usize) -> usize {
     let (mut own, mut foreign) = (0, 0);
     for n in &take {
         let rec = objs.nbls.get(n).expect("held NBLs are registered");
-        if rec.origin.is_own() { own += 1 } else { foreign += 1 }
+        if rec.origin.is_own() {
+            own += 1
+        } else {
+            foreign += 1
+        }
     }
     let mixed = own > 0 && foreign > 0;
     let bypass = state == ModState::Detached || handler.is_none();
@@ -398,7 +463,11 @@ pub(crate) fn protocol_return(w: &World, a: &Adapter, max: usize) -> usize {
         rec.mixed_return = mixed;
     }
     let head = nbl::link(&take);
-    let tokens = if bypass { Vec::new() } else { objs.enter_callback(&take) };
+    let tokens = if bypass {
+        Vec::new()
+    } else {
+        objs.enter_callback(&take)
+    };
     drop(objs);
     let irql = w.datapath_irql();
     if bypass {
@@ -419,7 +488,9 @@ pub(crate) fn f_return(w: &World, handle: NDIS_HANDLE, head: *mut NET_BUFFER_LIS
     const F: &str = "NdisFReturnNetBufferLists";
     w.require_max_dispatch(F);
     w.require_no_locks(F);
-    let Some(a) = w.module_adapter(handle, F) else { return };
+    let Some(a) = w.module_adapter(handle, F) else {
+        return;
+    };
     check_flags(w, F, "return", flags, RETURN_FLAGS_KNOWN);
     let mut objs = lock(&w.objs);
     let chain = walk_reported(w, &objs, head, F);
@@ -451,9 +522,15 @@ pub(crate) fn f_return(w: &World, handle: NDIS_HANDLE, head: *mut NET_BUFFER_LIS
         }
         match rec.owner {
             Owner::Filter => back.push(n),
-            Owner::Above => w.violate(Rule::R1, format!("{F}: {what} is still indicated up (the protocol holds it)")),
+            Owner::Above => w.violate(
+                Rule::R1,
+                format!("{F}: {what} is still indicated up (the protocol holds it)"),
+            ),
             Owner::Below => w.violate(Rule::S4, format!("{F}: {what} is sent down")),
-            Owner::Miniport | Owner::Protocol => w.violate(Rule::R1, format!("{F}: {what} was already returned (double return)")),
+            Owner::Miniport | Owner::Protocol => w.violate(
+                Rule::R1,
+                format!("{F}: {what} was already returned (double return)"),
+            ),
         }
     }
     for &n in &back {
@@ -461,7 +538,13 @@ pub(crate) fn f_return(w: &World, handle: NDIS_HANDLE, head: *mut NET_BUFFER_LIS
             // SAFETY: registered NBL.
             let now = unsafe { nbl::snapshot(n as *const NET_BUFFER_LIST) };
             if now != snap {
-                w.violate(Rule::S5, format!("{F}: receive NBL #{} returned with its NET_BUFFER/MDL shape or SourceHandle changed", objs.nbls[&n].id));
+                w.violate(
+                    Rule::S5,
+                    format!(
+                        "{F}: receive NBL #{} returned with its NET_BUFFER/MDL shape or SourceHandle changed",
+                        objs.nbls[&n].id
+                    ),
+                );
             }
         }
         objs.nbls.get_mut(&n).expect("walked").owner = Owner::Miniport;
@@ -507,7 +590,15 @@ pub(crate) fn protocol_send(w: &World, a: &Adapter, frames: &[Vec<u8>], extra_fl
     let mut ids = Vec::with_capacity(frames.len());
     for f in frames {
         let id = objs.next_id();
-        let n = nbl::build_foreign(&mut objs, f, w.cfg.mdl_split, a.protocol_handle, a.idx, Origin::Protocol, id);
+        let n = nbl::build_foreign(
+            &mut objs,
+            f,
+            w.cfg.mdl_split,
+            a.protocol_handle,
+            a.idx,
+            Origin::Protocol,
+            id,
+        );
         let rec = objs.nbls.get_mut(&n).expect("just built");
         rec.send_flags = extra_flags | if bypass { BYPASS_MARK } else { 0 };
         rec.owner = if bypass { Owner::Below } else { Owner::Filter };
@@ -515,7 +606,11 @@ pub(crate) fn protocol_send(w: &World, a: &Adapter, frames: &[Vec<u8>], extra_fl
         ids.push(id);
     }
     let head = nbl::link(&nbls);
-    let tokens = if bypass { Vec::new() } else { objs.enter_callback(&nbls) };
+    let tokens = if bypass {
+        Vec::new()
+    } else {
+        objs.enter_callback(&nbls)
+    };
     drop(objs);
     lock(&a.protocol).tx_outstanding += nbls.len();
     let irql = w.datapath_irql();
@@ -540,9 +635,14 @@ pub(crate) fn f_send(w: &World, handle: NDIS_HANDLE, head: *mut NET_BUFFER_LIST,
     const F: &str = "NdisFSendNetBufferLists";
     w.require_max_dispatch(F);
     w.require_no_locks(F);
-    let Some(a) = w.module_adapter(handle, F) else { return };
+    let Some(a) = w.module_adapter(handle, F) else {
+        return;
+    };
     if w.chars().is_some_and(|c| c.send_complete.is_none()) {
-        w.violate(Rule::S11, format!("{F} by a filter without a FilterSendNetBufferListsComplete handler"));
+        w.violate(
+            Rule::S11,
+            format!("{F} by a filter without a FilterSendNetBufferListsComplete handler"),
+        );
     }
     check_flags(w, F, "send", flags, SEND_FLAGS_KNOWN);
     let state = w.module_state(a);
@@ -559,11 +659,17 @@ pub(crate) fn f_send(w: &World, handle: NDIS_HANDLE, head: *mut NET_BUFFER_LIST,
         match rec.owner {
             Owner::Filter => {}
             Owner::Below => {
-                w.violate(Rule::S4, format!("{F}: {what} is already sent down and not completed"));
+                w.violate(
+                    Rule::S4,
+                    format!("{F}: {what} is already sent down and not completed"),
+                );
                 continue;
             }
             Owner::Above => {
-                w.violate(if rec.origin.is_own() { Rule::R6 } else { Rule::R1 }, format!("{F}: {what} is indicated up (the protocol holds it)"));
+                w.violate(
+                    if rec.origin.is_own() { Rule::R6 } else { Rule::R1 },
+                    format!("{F}: {what} is indicated up (the protocol holds it)"),
+                );
                 continue;
             }
             Owner::Miniport | Owner::Protocol => {
@@ -576,18 +682,33 @@ pub(crate) fn f_send(w: &World, handle: NDIS_HANDLE, head: *mut NET_BUFFER_LIST,
         if rec.origin.is_own() {
             any_own = true;
             if source != handle as usize {
-                w.violate(Rule::R11, format!("{F}: {what} has SourceHandle {source:#x}, not the filter handle {:#x}", handle as usize));
+                w.violate(
+                    Rule::R11,
+                    format!(
+                        "{F}: {what} has SourceHandle {source:#x}, not the filter handle {:#x}",
+                        handle as usize
+                    ),
+                );
             }
             check_own_send_shape(w, &objs, F, n, &what);
             check_no_offload(w, F, n, &what);
         } else {
-            if let Some(s) = &rec.snapshot {
-                if s.source_handle != source {
-                    w.violate(Rule::R11, format!("{F}: {what}'s SourceHandle changed from {:#x} to {source:#x}", s.source_handle));
-                }
+            if let Some(s) = rec.snapshot.as_ref().filter(|s| s.source_handle != source) {
+                w.violate(
+                    Rule::R11,
+                    format!(
+                        "{F}: {what}'s SourceHandle changed from {:#x} to {source:#x}",
+                        s.source_handle
+                    ),
+                );
             }
-            if rec.send_flags & NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK != 0 && flags & NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK == 0 {
-                w.violate(Rule::S8, format!("{F}: {what} was sent with CHECK_FOR_LOOPBACK, which the filter dropped"));
+            if rec.send_flags & NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK != 0
+                && flags & NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK == 0
+            {
+                w.violate(
+                    Rule::S8,
+                    format!("{F}: {what} was sent with CHECK_FOR_LOOPBACK, which the filter dropped"),
+                );
             }
         }
         ok.push(n);
@@ -632,13 +753,18 @@ fn check_own_send_shape(w: &World, objs: &nbl::Objects, function: &str, n: usize
         // SAFETY: an NB of a registered NBL.
         match unsafe { nbl::read_nb(objs, nb) } {
             Err(e) => w.violate(Rule::N5, format!("{function}: {what} NB {i}: {e}")),
-            Ok(bytes) if bytes.len() < 14 => {
-                w.violate(Rule::N4, format!("{function}: {what} NB {i} holds {} bytes, less than an Ethernet header", bytes.len()))
-            }
+            Ok(bytes) if bytes.len() < 14 => w.violate(
+                Rule::N4,
+                format!(
+                    "{function}: {what} NB {i} holds {} bytes, less than an Ethernet header",
+                    bytes.len()
+                ),
+            ),
             // SAFETY: validated by read_nb.
-            Ok(_) if unsafe { nbl::first_segment_len(nb) } < 14 => {
-                w.violate(Rule::N4, format!("{function}: {what} NB {i}: the MAC header is split across MDLs"))
-            }
+            Ok(_) if unsafe { nbl::first_segment_len(nb) } < 14 => w.violate(
+                Rule::N4,
+                format!("{function}: {what} NB {i}: the MAC header is split across MDLs"),
+            ),
             Ok(_) => {}
         }
         // SAFETY: as above.
@@ -657,14 +783,22 @@ fn deliver_down(w: &World, a: &Adapter, nbls: &[usize]) {
         let objs = lock(&w.objs);
         for &n in nbls {
             let rec = &objs.nbls[&n];
-            let origin = if rec.origin.is_own() { FrameOrigin::Filter } else { FrameOrigin::Foreign };
+            let origin = if rec.origin.is_own() {
+                FrameOrigin::Filter
+            } else {
+                FrameOrigin::Foreign
+            };
             // SAFETY: registered NBL.
             let mut nb = unsafe { (*(n as *const NET_BUFFER_LIST)).FirstNetBuffer };
             let mut i = 0;
             while !nb.is_null() && i < 64 {
                 // SAFETY: NB of a registered NBL.
                 match unsafe { nbl::read_nb(&objs, nb) } {
-                    Ok(bytes) => wire.push(WireFrame { bytes, origin, id: rec.id }),
+                    Ok(bytes) => wire.push(WireFrame {
+                        bytes,
+                        origin,
+                        id: rec.id,
+                    }),
                     Err(e) => w.violate(Rule::N5, format!("send of {}: {e}", describe(rec, n))),
                 }
                 // SAFETY: as above.
@@ -766,7 +900,9 @@ pub(crate) fn f_send_complete(w: &World, handle: NDIS_HANDLE, head: *mut NET_BUF
     const F: &str = "NdisFSendNetBufferListsComplete";
     w.require_max_dispatch(F);
     w.require_no_locks(F);
-    let Some(a) = w.module_adapter(handle, F) else { return };
+    let Some(a) = w.module_adapter(handle, F) else {
+        return;
+    };
     check_flags(w, F, "send-complete", flags, SEND_COMPLETE_FLAGS_KNOWN);
     let mut objs = lock(&w.objs);
     let chain = walk_reported(w, &objs, head, F);
@@ -776,11 +912,19 @@ pub(crate) fn f_send_complete(w: &World, handle: NDIS_HANDLE, head: *mut NET_BUF
         let what = describe(rec, n);
         match rec.origin {
             Origin::Filter { .. } => {
-                w.violate(Rule::S3, format!("{F}: {what} is the filter's own send: own sends are reclaimed, never completed up"));
+                w.violate(
+                    Rule::S3,
+                    format!(
+                        "{F}: {what} is the filter's own send: own sends are reclaimed, never completed up"
+                    ),
+                );
                 continue;
             }
             Origin::Miniport => {
-                w.violate(Rule::S2, format!("{F}: {what} did not come from FilterSendNetBufferLists"));
+                w.violate(
+                    Rule::S2,
+                    format!("{F}: {what} did not come from FilterSendNetBufferLists"),
+                );
                 continue;
             }
             Origin::Protocol => {}
@@ -792,7 +936,10 @@ pub(crate) fn f_send_complete(w: &World, handle: NDIS_HANDLE, head: *mut NET_BUF
                 continue;
             }
             Owner::Protocol | Owner::Miniport => {
-                w.violate(Rule::S1, format!("{F}: {what} was already completed (double completion)"));
+                w.violate(
+                    Rule::S1,
+                    format!("{F}: {what} was already completed (double completion)"),
+                );
                 continue;
             }
             Owner::Above => {
@@ -817,7 +964,10 @@ pub(crate) fn f_send_complete(w: &World, handle: NDIS_HANDLE, head: *mut NET_BUF
             // SAFETY: registered NBL.
             let now = unsafe { nbl::snapshot(n as *const NET_BUFFER_LIST) };
             if &now != snap {
-                w.violate(Rule::S5, format!("{F}: {what} completed with its NET_BUFFER/MDL shape or SourceHandle changed"));
+                w.violate(
+                    Rule::S5,
+                    format!("{F}: {what} completed with its NET_BUFFER/MDL shape or SourceHandle changed"),
+                );
             }
         }
         done.push(n);
@@ -855,7 +1005,9 @@ fn protocol_completed(w: &World, a: &Adapter, nbls: &[usize]) {
 pub(crate) fn drain(w: &World, a: &Adapter) -> bool {
     let mut any = false;
     loop {
-        let n = miniport_complete(w, a, usize::MAX) + protocol_return(w, a, usize::MAX) + crate::oid::miniport_complete_oids(w, a);
+        let n = miniport_complete(w, a, usize::MAX)
+            + protocol_return(w, a, usize::MAX)
+            + crate::oid::miniport_complete_oids(w, a);
         if n == 0 {
             return any;
         }
@@ -873,10 +1025,23 @@ pub(crate) fn check_quiescent(w: &World, a: &Adapter, when: &str) {
             continue;
         }
         match (rec.origin, rec.owner) {
-            (Origin::Miniport, Owner::Filter) => problems.push((Rule::R1, format!("receive NBL #{} ({n:#x}) is still held by the filter", rec.id))),
-            (Origin::Protocol, Owner::Filter) => problems.push((Rule::S1, format!("send NBL #{} ({n:#x}) is still held by the filter, not completed", rec.id))),
-            (Origin::Filter { .. }, Owner::Above) => problems.push((Rule::ST4, format!("own NBL {n:#x} is still indicated up"))),
-            (Origin::Filter { .. }, Owner::Below) => problems.push((Rule::ST4, format!("own NBL {n:#x} is still sent down"))),
+            (Origin::Miniport, Owner::Filter) => problems.push((
+                Rule::R1,
+                format!("receive NBL #{} ({n:#x}) is still held by the filter", rec.id),
+            )),
+            (Origin::Protocol, Owner::Filter) => problems.push((
+                Rule::S1,
+                format!(
+                    "send NBL #{} ({n:#x}) is still held by the filter, not completed",
+                    rec.id
+                ),
+            )),
+            (Origin::Filter { .. }, Owner::Above) => {
+                problems.push((Rule::ST4, format!("own NBL {n:#x} is still indicated up")))
+            }
+            (Origin::Filter { .. }, Owner::Below) => {
+                problems.push((Rule::ST4, format!("own NBL {n:#x} is still sent down")))
+            }
             _ => {}
         }
     }

@@ -10,11 +10,11 @@ use std::ffi::CStr;
 use ndis_sys::{
     DRIVER_OBJECT, EX_POOL_PRIORITY, MDL, MDL_MAPPED_TO_SYSTEM_VA, MDL_SOURCE_IS_NONPAGED_POOL,
     MEMORY_ALLOCATION_ALIGNMENT, NDIS_FILTER_ATTRIBUTES, NDIS_FILTER_DRIVER_CHARACTERISTICS, NDIS_HANDLE,
-    NDIS_OBJECT_TYPE_DEFAULT, NDIS_OID_REQUEST, NDIS_PORT_NUMBER, NDIS_SPIN_LOCK, NDIS_STATUS,
+    NDIS_OBJECT_TYPE_DEFAULT, NDIS_OID_REQUEST, NDIS_PORT_NUMBER,
+    NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1, NDIS_SPIN_LOCK, NDIS_STATUS,
     NDIS_STATUS_INDICATION, NET_BUFFER_LIST, NET_BUFFER_LIST_POOL_PARAMETERS,
-    NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1, NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
-    NET_DEVICE_PNP_EVENT, NET_PNP_EVENT_NOTIFICATION, NTSTATUS, POOL_FLAG_NON_PAGED, POOL_FLAG_UNINITIALIZED,
-    POOL_FLAGS, PVOID, STATUS_SUCCESS,
+    NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1, NET_DEVICE_PNP_EVENT, NET_PNP_EVENT_NOTIFICATION, NTSTATUS,
+    POOL_FLAG_NON_PAGED, POOL_FLAG_UNINITIALIZED, POOL_FLAGS, PVOID, STATUS_SUCCESS,
 };
 
 use crate::mem::{AllocKind, Block, tag_str};
@@ -543,8 +543,15 @@ export! {
 /// recorded so far, then aborts the process (a bug check cannot return).
 #[unsafe(no_mangle)]
 pub unsafe extern "win64" fn KeBugCheckEx(code: u32, p1: usize, p2: usize, p3: usize, p4: usize) -> ! {
-    let name: String = code.to_be_bytes().iter().map(|&b| if b.is_ascii_graphic() { b as char } else { '.' }).collect();
-    eprintln!("*** BUG CHECK {code:#010X} ({name}) ({p1:#x}, {p2:#x}, {p3:#x}, {p4:#x}) in {}", tls::context_name());
+    let name: String = code
+        .to_be_bytes()
+        .iter()
+        .map(|&b| if b.is_ascii_graphic() { b as char } else { '.' })
+        .collect();
+    eprintln!(
+        "*** BUG CHECK {code:#010X} ({name}) ({p1:#x}, {p2:#x}, {p3:#x}, {p4:#x}) in {}",
+        tls::context_name()
+    );
     if code == u32::from_be_bytes(*b"RXPN") && p1 != 0 && p2 < 4096 {
         // SAFETY: rxinject's panic bug check passes the file name as (pointer, length).
         let file = unsafe { std::slice::from_raw_parts(p1 as *const u8, p2) };

@@ -34,15 +34,25 @@ pub(crate) fn register(
         return NDIS_STATUS_BAD_VERSION;
     }
     let (want_rev, want_size) = match c.MinorNdisVersion {
-        0 => (NDIS_FILTER_CHARACTERISTICS_REVISION_1, NDIS_SIZEOF_FILTER_DRIVER_CHARACTERISTICS_REVISION_1),
-        1..=79 => (NDIS_FILTER_CHARACTERISTICS_REVISION_2, NDIS_SIZEOF_FILTER_DRIVER_CHARACTERISTICS_REVISION_2),
+        0 => (
+            NDIS_FILTER_CHARACTERISTICS_REVISION_1,
+            NDIS_SIZEOF_FILTER_DRIVER_CHARACTERISTICS_REVISION_1,
+        ),
+        1..=79 => (
+            NDIS_FILTER_CHARACTERISTICS_REVISION_2,
+            NDIS_SIZEOF_FILTER_DRIVER_CHARACTERISTICS_REVISION_2,
+        ),
         // Revision 3 (NDIS 6.80+) is not modelled.
         _ => return NDIS_STATUS_BAD_VERSION,
     };
     if c.Header.Revision != want_rev || c.Header.Size < want_size {
         return NDIS_STATUS_BAD_VERSION;
     }
-    if c.AttachHandler.is_none() || c.DetachHandler.is_none() || c.RestartHandler.is_none() || c.PauseHandler.is_none() {
+    if c.AttachHandler.is_none()
+        || c.DetachHandler.is_none()
+        || c.RestartHandler.is_none()
+        || c.PauseHandler.is_none()
+    {
         return NDIS_STATUS_INVALID_PARAMETER;
     }
     if c.ServiceName.Length == 0 || c.UniqueName.Length == 0 {
@@ -117,7 +127,13 @@ pub(crate) fn deregister(w: &World, handle: NDIS_HANDLE) {
     w.require_no_locks(F);
     let registered = lock(&w.driver).as_ref().map(|d| d.handle);
     if registered != Some(handle as usize) {
-        w.violate(Rule::ST9, format!("{F}({:#x}): not the handle NdisFRegisterFilterDriver returned", handle as usize));
+        w.violate(
+            Rule::ST9,
+            format!(
+                "{F}({:#x}): not the handle NdisFRegisterFilterDriver returned",
+                handle as usize
+            ),
+        );
         return;
     }
     for a in &w.adapters {
@@ -133,7 +149,10 @@ pub(crate) fn deregister(w: &World, handle: NDIS_HANDLE) {
         .collect();
     drop(objs);
     if !held.is_empty() {
-        w.violate(Rule::ST9, format!("{F}: the filter still holds foreign NBLs {}", held.join(", ")));
+        w.violate(
+            Rule::ST9,
+            format!("{F}: the filter still holds foreign NBLs {}", held.join(", ")),
+        );
     }
     *lock(&w.driver) = None;
     lock(&w.objs).kill_handle(handle as usize);
@@ -141,8 +160,12 @@ pub(crate) fn deregister(w: &World, handle: NDIS_HANDLE) {
 
 /// Attaches the filter to adapter `a` (FilterAttach). Ok if the module is now Paused.
 pub(crate) fn attach(w: &World, a: &Adapter) -> Result<(), NDIS_STATUS> {
-    let Some(chars) = w.chars() else { return Err(NDIS_STATUS_FAILURE) };
-    let Some(attach_fn) = chars.attach else { return Err(NDIS_STATUS_FAILURE) };
+    let Some(chars) = w.chars() else {
+        return Err(NDIS_STATUS_FAILURE);
+    };
+    let Some(attach_fn) = chars.attach else {
+        return Err(NDIS_STATUS_FAILURE);
+    };
     let context = lock(&w.driver).as_ref().map_or(0, |d| d.context);
     let handle = {
         let mut m = lock(&a.module);
@@ -196,7 +219,10 @@ pub(crate) fn attach(w: &World, a: &Adapter) -> Result<(), NDIS_STATUS> {
     if status == NDIS_STATUS_SUCCESS && !m.attributes_set {
         drop(m);
         // Without a module context NDIS cannot call the module: the attach fails.
-        w.violate(Rule::ST2, "FilterAttach returned NDIS_STATUS_SUCCESS without calling NdisFSetAttributes");
+        w.violate(
+            Rule::ST2,
+            "FilterAttach returned NDIS_STATUS_SUCCESS without calling NdisFSetAttributes",
+        );
         let mut m = lock(&a.module);
         m.state = ModState::Detached;
         m.handle = 0;
@@ -225,10 +251,17 @@ fn unicode(units: &[u16]) -> UNICODE_STRING {
 }
 
 /// `NdisFSetAttributes`.
-pub(crate) fn set_attributes(w: &World, handle: NDIS_HANDLE, ctx: NDIS_HANDLE, attrs: *mut NDIS_FILTER_ATTRIBUTES) -> NDIS_STATUS {
+pub(crate) fn set_attributes(
+    w: &World,
+    handle: NDIS_HANDLE,
+    ctx: NDIS_HANDLE,
+    attrs: *mut NDIS_FILTER_ATTRIBUTES,
+) -> NDIS_STATUS {
     const F: &str = "NdisFSetAttributes";
     w.require_passive(F);
-    let Some(a) = w.module_adapter(handle, F) else { return NDIS_STATUS_INVALID_PARAMETER };
+    let Some(a) = w.module_adapter(handle, F) else {
+        return NDIS_STATUS_INVALID_PARAMETER;
+    };
     if attrs.is_null() {
         w.violate(Rule::ST2, format!("{F}: FilterAttributes is NULL"));
         return NDIS_STATUS_INVALID_PARAMETER;
@@ -261,7 +294,13 @@ pub(crate) fn set_attributes(w: &World, handle: NDIS_HANDLE, ctx: NDIS_HANDLE, a
 /// The restart attributes block NDIS passes to FilterRestart: one general-attributes entry.
 fn restart_block(a: &Adapter) -> Block {
     let data_off = offset_of!(NDIS_RESTART_ATTRIBUTES, Data);
-    let b = Block::new(size_of::<NDIS_FILTER_RESTART_PARAMETERS>() + 16 + data_off + size_of::<NDIS_RESTART_GENERAL_ATTRIBUTES>(), 0);
+    let b = Block::new(
+        size_of::<NDIS_FILTER_RESTART_PARAMETERS>()
+            + 16
+            + data_off
+            + size_of::<NDIS_RESTART_GENERAL_ATTRIBUTES>(),
+        0,
+    );
     let params = b.ptr::<NDIS_FILTER_RESTART_PARAMETERS>();
     let attr_addr = (b.addr() + size_of::<NDIS_FILTER_RESTART_PARAMETERS>() + 15) & !15;
     let attr = attr_addr as *mut NDIS_RESTART_ATTRIBUTES;
@@ -295,7 +334,9 @@ fn restart_block(a: &Adapter) -> Block {
 
 /// Restarts module `a` (Paused -> Restarting -> Running). Returns the final status.
 pub(crate) fn restart(w: &World, a: &Adapter) -> NDIS_STATUS {
-    let Some(restart_fn) = w.chars().and_then(|c| c.restart) else { return NDIS_STATUS_FAILURE };
+    let Some(restart_fn) = w.chars().and_then(|c| c.restart) else {
+        return NDIS_STATUS_FAILURE;
+    };
     let ctx = {
         let mut m = lock(&a.module);
         if m.state != ModState::Paused {
@@ -320,11 +361,18 @@ pub(crate) fn restart(w: &World, a: &Adapter) -> NDIS_STATUS {
         } else {
             if m.restart.completions > 0 {
                 drop(m);
-                w.violate(Rule::ST5, format!("FilterRestart returned {status:?} after calling NdisFRestartComplete"));
+                w.violate(
+                    Rule::ST5,
+                    format!("FilterRestart returned {status:?} after calling NdisFRestartComplete"),
+                );
                 m = lock(&a.module);
             }
             m.restart.active = false;
-            m.state = if status == NDIS_STATUS_SUCCESS { ModState::Running } else { ModState::Paused };
+            m.state = if status == NDIS_STATUS_SUCCESS {
+                ModState::Running
+            } else {
+                ModState::Paused
+            };
             return status;
         }
     }
@@ -335,12 +383,19 @@ pub(crate) fn restart(w: &World, a: &Adapter) -> NDIS_STATUS {
             if m.restart.completions > 0 {
                 m.restart.active = false;
                 let st = m.restart.status.unwrap_or(NDIS_STATUS_FAILURE);
-                m.state = if st == NDIS_STATUS_SUCCESS { ModState::Running } else { ModState::Paused };
+                m.state = if st == NDIS_STATUS_SUCCESS {
+                    ModState::Running
+                } else {
+                    ModState::Paused
+                };
                 return st;
             }
         }
         if Instant::now() > deadline {
-            w.violate(Rule::ST5, "FilterRestart pended and NdisFRestartComplete was never called");
+            w.violate(
+                Rule::ST5,
+                "FilterRestart pended and NdisFRestartComplete was never called",
+            );
             let mut m = lock(&a.module);
             m.restart.active = false;
             m.state = ModState::Paused;
@@ -354,10 +409,15 @@ pub(crate) fn restart(w: &World, a: &Adapter) -> NDIS_STATUS {
 pub(crate) fn restart_complete(w: &World, handle: NDIS_HANDLE, status: NDIS_STATUS) {
     const F: &str = "NdisFRestartComplete";
     if tls::irql() != PASSIVE_LEVEL {
-        w.violate(Rule::ST5, format!("{F} at IRQL {} (requires PASSIVE_LEVEL)", tls::irql()));
+        w.violate(
+            Rule::ST5,
+            format!("{F} at IRQL {} (requires PASSIVE_LEVEL)", tls::irql()),
+        );
     }
     w.require_no_locks(F);
-    let Some(a) = w.module_adapter(handle, F) else { return };
+    let Some(a) = w.module_adapter(handle, F) else {
+        return;
+    };
     let mut m = lock(&a.module);
     if !m.restart.active || m.state != ModState::Restarting {
         drop(m);
@@ -380,7 +440,9 @@ pub(crate) fn pause(w: &World, a: &Adapter) {
         // NDIS pauses top-down: the protocol returns what it holds and waits for its sends.
         quiesce_protocol(w, a);
     }
-    let Some(pause_fn) = w.chars().and_then(|c| c.pause) else { return };
+    let Some(pause_fn) = w.chars().and_then(|c| c.pause) else {
+        return;
+    };
     let ctx = {
         let mut m = lock(&a.module);
         if m.state != ModState::Running {
@@ -416,7 +478,10 @@ pub(crate) fn pause(w: &World, a: &Adapter) {
     };
     if status == NDIS_STATUS_SUCCESS {
         if completions > 0 {
-            w.violate(Rule::ST3, "FilterPause returned NDIS_STATUS_SUCCESS after calling NdisFPauseComplete (completed twice)");
+            w.violate(
+                Rule::ST3,
+                "FilterPause returned NDIS_STATUS_SUCCESS after calling NdisFPauseComplete (completed twice)",
+            );
         } else {
             datapath::check_quiescent(w, a, "FilterPause returned NDIS_STATUS_SUCCESS");
         }
@@ -426,7 +491,10 @@ pub(crate) fn pause(w: &World, a: &Adapter) {
         return;
     }
     if status != NDIS_STATUS_PENDING {
-        w.violate(Rule::ST3, format!("FilterPause returned {status:?}: only SUCCESS or PENDING are allowed"));
+        w.violate(
+            Rule::ST3,
+            format!("FilterPause returned {status:?}: only SUCCESS or PENDING are allowed"),
+        );
         let mut m = lock(&a.module);
         m.pause.active = false;
         m.state = ModState::Paused;
@@ -476,7 +544,9 @@ pub(crate) fn pause_complete(w: &World, handle: NDIS_HANDLE) {
     const F: &str = "NdisFPauseComplete";
     w.require_max_dispatch(F);
     w.require_no_locks(F);
-    let Some(a) = w.module_adapter(handle, F) else { return };
+    let Some(a) = w.module_adapter(handle, F) else {
+        return;
+    };
     {
         let mut m = lock(&a.module);
         if !m.pause.active || m.state != ModState::Pausing {
@@ -484,7 +554,11 @@ pub(crate) fn pause_complete(w: &World, handle: NDIS_HANDLE) {
             drop(m);
             w.violate(
                 Rule::ST3,
-                if twice { format!("{F} called twice for one pause") } else { format!("{F} without a pended pause") },
+                if twice {
+                    format!("{F} called twice for one pause")
+                } else {
+                    format!("{F} without a pended pause")
+                },
             );
             return;
         }
@@ -522,7 +596,9 @@ pub(crate) fn detach_module(w: &World, a: &Adapter) {
     if w.module_state(a) == ModState::Running {
         pause(w, a);
     }
-    let Some(detach_fn) = w.chars().and_then(|c| c.detach) else { return };
+    let Some(detach_fn) = w.chars().and_then(|c| c.detach) else {
+        return;
+    };
     let (ctx, handle, state) = {
         let m = lock(&a.module);
         (m.ctx, m.handle, m.state)
@@ -552,9 +628,18 @@ fn leaks_of_module(w: &World, a: &Adapter, h: usize, rule: Rule, when: &str) {
         let objs = lock(&w.objs);
         for (p, rec) in &objs.pools {
             if rec.owner_handle == h {
-                problems.push((rule, format!("{when} NBL pool {p:#x} (tag {}) allocated", tag_str(rec.params.PoolTag))));
+                problems.push((
+                    rule,
+                    format!(
+                        "{when} NBL pool {p:#x} (tag {}) allocated",
+                        tag_str(rec.params.PoolTag)
+                    ),
+                ));
                 if rec.live > 0 {
-                    problems.push((Rule::N7, format!("{when} {} NBL(s) of pool {p:#x} allocated", rec.live)));
+                    problems.push((
+                        Rule::N7,
+                        format!("{when} {} NBL(s) of pool {p:#x} allocated", rec.live),
+                    ));
                 }
             }
         }
@@ -563,8 +648,17 @@ fn leaks_of_module(w: &World, a: &Adapter, h: usize, rule: Rule, when: &str) {
                 continue;
             }
             match r.origin {
-                Origin::Miniport => problems.push((Rule::R1, format!("{when} the filter holding receive NBL #{} ({n:#x})", r.id))),
-                Origin::Protocol => problems.push((Rule::S1, format!("{when} the filter holding send NBL #{} ({n:#x}), never completed", r.id))),
+                Origin::Miniport => problems.push((
+                    Rule::R1,
+                    format!("{when} the filter holding receive NBL #{} ({n:#x})", r.id),
+                )),
+                Origin::Protocol => problems.push((
+                    Rule::S1,
+                    format!(
+                        "{when} the filter holding send NBL #{} ({n:#x}), never completed",
+                        r.id
+                    ),
+                )),
                 Origin::Filter { .. } => {}
             }
         }
@@ -579,7 +673,13 @@ fn leaks_of_module(w: &World, a: &Adapter, h: usize, rule: Rule, when: &str) {
             .collect();
         leaks.sort();
         for (_, tag, size) in leaks {
-            problems.push((rule, format!("{when} {size} bytes of pool memory (tag {}) allocated with the module handle", tag_str(tag))));
+            problems.push((
+                rule,
+                format!(
+                    "{when} {size} bytes of pool memory (tag {}) allocated with the module handle",
+                    tag_str(tag)
+                ),
+            ));
         }
     }
     for (r, m) in problems.into_iter().take(16) {
@@ -591,12 +691,19 @@ fn leaks_of_module(w: &World, a: &Adapter, h: usize, rule: Rule, when: &str) {
 /// registered (ST9), and every module is detached.
 pub(crate) fn check_unload(w: &World) {
     if lock(&w.driver).is_some() {
-        w.violate(Rule::ST9, "DriverUnload returned without calling NdisFDeregisterFilterDriver");
+        w.violate(
+            Rule::ST9,
+            "DriverUnload returned without calling NdisFDeregisterFilterDriver",
+        );
     }
     let mut problems: Vec<(Rule, String)> = Vec::new();
     {
         let mem = lock(&w.mem);
-        let mut leaks: Vec<_> = mem.live.values().map(|x| (x.seq, x.tag, x.block.size(), x.kind)).collect();
+        let mut leaks: Vec<_> = mem
+            .live
+            .values()
+            .map(|x| (x.seq, x.tag, x.block.size(), x.kind))
+            .collect();
         leaks.sort_by_key(|l| l.0);
         for (_, tag, size, kind) in leaks {
             problems.push((
@@ -615,27 +722,49 @@ pub(crate) fn check_unload(w: &World) {
     {
         let objs = lock(&w.objs);
         for (p, rec) in &objs.pools {
-            problems.push((Rule::N7, format!("leak at unload: NBL pool {p:#x} (tag {}) with {} NBL(s)", tag_str(rec.params.PoolTag), rec.live)));
+            problems.push((
+                Rule::N7,
+                format!(
+                    "leak at unload: NBL pool {p:#x} (tag {}) with {} NBL(s)",
+                    tag_str(rec.params.PoolTag),
+                    rec.live
+                ),
+            ));
         }
         let mdls = objs.mdls.values().filter(|m| m.by_filter).count();
         if mdls > 0 {
-            problems.push((Rule::K1, format!("leak at unload: {mdls} MDL(s) from NdisAllocateMdl")));
+            problems.push((
+                Rule::K1,
+                format!("leak at unload: {mdls} MDL(s) from NdisAllocateMdl"),
+            ));
         }
         for (n, r) in &objs.nbls {
             if r.owner == Owner::Filter && !r.origin.is_own() {
-                problems.push((Rule::ST9, format!("unload with foreign NBL #{} ({n:#x}) held by the filter", r.id)));
+                problems.push((
+                    Rule::ST9,
+                    format!("unload with foreign NBL #{} ({n:#x}) held by the filter", r.id),
+                ));
             }
         }
     }
     {
         let locks = lock(&w.locks);
         if !locks.is_empty() {
-            problems.push((Rule::L3, format!("leak at unload: {} spin lock(s) never freed (NdisFreeSpinLock)", locks.len())));
+            problems.push((
+                Rule::L3,
+                format!(
+                    "leak at unload: {} spin lock(s) never freed (NdisFreeSpinLock)",
+                    locks.len()
+                ),
+            ));
         }
     }
     let clones = crate::oid::live_clones(w);
     if clones > 0 {
-        problems.push((Rule::O2, format!("leak at unload: {clones} cloned OID request(s) never freed")));
+        problems.push((
+            Rule::O2,
+            format!("leak at unload: {clones} cloned OID request(s) never freed"),
+        ));
     }
     for (r, m) in problems.into_iter().take(32) {
         w.violate(r, m);

@@ -47,11 +47,20 @@ pub(crate) fn free(w: &World, lock: *mut NDIS_SPIN_LOCK) {
     match t.get(&(lock as usize)) {
         None => {
             drop(t);
-            w.violate(Rule::L3, format!("NdisFreeSpinLock({:#x}): not an allocated spin lock", lock as usize));
+            w.violate(
+                Rule::L3,
+                format!(
+                    "NdisFreeSpinLock({:#x}): not an allocated spin lock",
+                    lock as usize
+                ),
+            );
         }
         Some(r) if r.holder != 0 => {
             drop(t);
-            w.violate(Rule::L3, format!("NdisFreeSpinLock({:#x}) while the lock is held", lock as usize));
+            w.violate(
+                Rule::L3,
+                format!("NdisFreeSpinLock({:#x}) while the lock is held", lock as usize),
+            );
         }
         Some(_) => {
             t.remove(&(lock as usize));
@@ -64,18 +73,34 @@ fn lock_table(w: &World) -> std::sync::MutexGuard<'_, std::collections::HashMap<
 }
 
 pub(crate) fn acquire(w: &World, lock: *mut NDIS_SPIN_LOCK, dpr: bool) {
-    let name = if dpr { "NdisDprAcquireSpinLock" } else { "NdisAcquireSpinLock" };
+    let name = if dpr {
+        "NdisDprAcquireSpinLock"
+    } else {
+        "NdisAcquireSpinLock"
+    };
     w.require_max_dispatch(name);
     let addr = lock as usize;
     if !lock_table(w).contains_key(&addr) {
-        w.violate(Rule::L3, format!("{name}({addr:#x}): the lock was never allocated (NdisAllocateSpinLock)"));
+        w.violate(
+            Rule::L3,
+            format!("{name}({addr:#x}): the lock was never allocated (NdisAllocateSpinLock)"),
+        );
         return;
     }
     if dpr && tls::irql() != DISPATCH_LEVEL {
-        w.violate(Rule::L3, format!("{name}({addr:#x}) at IRQL {} (requires DISPATCH_LEVEL)", tls::irql()));
+        w.violate(
+            Rule::L3,
+            format!(
+                "{name}({addr:#x}) at IRQL {} (requires DISPATCH_LEVEL)",
+                tls::irql()
+            ),
+        );
     }
     if tls::holds(addr) {
-        w.violate(Rule::L4, format!("{name}({addr:#x}): recursive acquire by the thread that holds it"));
+        w.violate(
+            Rule::L4,
+            format!("{name}({addr:#x}): recursive acquire by the thread that holds it"),
+        );
         // Pretend it was acquired so the matching release pairs; never deadlock.
         tls::push_lock(HeldLock { addr, dpr });
         return;
@@ -88,7 +113,7 @@ pub(crate) fn acquire(w: &World, lock: *mut NDIS_SPIN_LOCK, dpr: bool) {
         .is_err()
     {
         spins = spins.wrapping_add(1);
-        if spins % 64 == 0 {
+        if spins.is_multiple_of(64) {
             std::thread::yield_now();
         } else {
             std::hint::spin_loop();
@@ -107,21 +132,35 @@ pub(crate) fn acquire(w: &World, lock: *mut NDIS_SPIN_LOCK, dpr: bool) {
 }
 
 pub(crate) fn release(w: &World, lock: *mut NDIS_SPIN_LOCK, dpr: bool) {
-    let name = if dpr { "NdisDprReleaseSpinLock" } else { "NdisReleaseSpinLock" };
+    let name = if dpr {
+        "NdisDprReleaseSpinLock"
+    } else {
+        "NdisReleaseSpinLock"
+    };
     let addr = lock as usize;
     let Some((held, lifo)) = tls::pop_lock(addr) else {
-        w.violate(Rule::L4, format!("{name}({addr:#x}) by a thread that does not hold the lock"));
+        w.violate(
+            Rule::L4,
+            format!("{name}({addr:#x}) by a thread that does not hold the lock"),
+        );
         return;
     };
     if !lifo {
-        w.violate(Rule::L5, format!("{name}({addr:#x}): locks released out of LIFO order"));
+        w.violate(
+            Rule::L5,
+            format!("{name}({addr:#x}): locks released out of LIFO order"),
+        );
     }
     if held.dpr != dpr {
         w.violate(
             Rule::L3,
             format!(
                 "{name}({addr:#x}) pairs with {}",
-                if held.dpr { "NdisDprAcquireSpinLock" } else { "NdisAcquireSpinLock" }
+                if held.dpr {
+                    "NdisDprAcquireSpinLock"
+                } else {
+                    "NdisAcquireSpinLock"
+                }
             ),
         );
     }

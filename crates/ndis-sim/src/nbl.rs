@@ -404,7 +404,12 @@ pub(crate) unsafe fn snapshot(nbl: *const NET_BUFFER_LIST) -> Snapshot {
         while !m.is_null() && mdls.len() < 64 {
             // SAFETY: caller's contract.
             let md = unsafe { &*m };
-            mdls.push((m as usize, md.Next as usize, md.ByteCount, md.MappedSystemVa as usize));
+            mdls.push((
+                m as usize,
+                md.Next as usize,
+                md.ByteCount,
+                md.MappedSystemVa as usize,
+            ));
             m = md.Next;
         }
         nbs.push(NbShape {
@@ -441,7 +446,10 @@ pub(crate) unsafe fn read_nb(objs: &Objects, nb: *const NET_BUFFER) -> Result<Ve
     let mut chain = Vec::new();
     while !mdl.is_null() {
         if !objs.mdls.contains_key(&(mdl as usize)) {
-            return Err(format!("MDL {:#x} in the chain was not allocated through NDIS", mdl as usize));
+            return Err(format!(
+                "MDL {:#x} in the chain was not allocated through NDIS",
+                mdl as usize
+            ));
         }
         if chain.len() >= 256 {
             return Err("MDL chain longer than 256 entries (a loop?)".into());
@@ -537,7 +545,8 @@ pub(crate) fn link(nbls: &[usize]) -> *mut NET_BUFFER_LIST {
         // SAFETY: as above.
         unsafe { (*(last as *mut NET_BUFFER_LIST)).Next = ptr::null_mut() };
     }
-    nbls.first().map_or(ptr::null_mut(), |&h| h as *mut NET_BUFFER_LIST)
+    nbls.first()
+        .map_or(ptr::null_mut(), |&h| h as *mut NET_BUFFER_LIST)
 }
 
 /// Number of NET_BUFFERs of an NBL (at most 65).

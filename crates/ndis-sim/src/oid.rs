@@ -103,8 +103,16 @@ pub(crate) fn protocol_oid(w: &World, a: &Adapter, oid: NDIS_OID, kind: OidKind)
     };
     // SAFETY: a zeroed block of the right size and alignment.
     unsafe {
-        (*req).Header = NDIS_OBJECT_HEADER::new(NDIS_OBJECT_TYPE_OID_REQUEST, NDIS_OID_REQUEST_REVISION_2, NDIS_SIZEOF_OID_REQUEST_REVISION_2);
-        (*req).RequestType = if set_data.is_some() { NdisRequestSetInformation } else { NdisRequestQueryInformation };
+        (*req).Header = NDIS_OBJECT_HEADER::new(
+            NDIS_OBJECT_TYPE_OID_REQUEST,
+            NDIS_OID_REQUEST_REVISION_2,
+            NDIS_SIZEOF_OID_REQUEST_REVISION_2,
+        );
+        (*req).RequestType = if set_data.is_some() {
+            NdisRequestSetInformation
+        } else {
+            NdisRequestQueryInformation
+        };
         (*req).RequestId = id as PVOID;
         (*req).RequestHandle = a.protocol_handle as NDIS_HANDLE;
         (*req).DATA.QUERY_INFORMATION.Oid = oid;
@@ -147,7 +155,10 @@ pub(crate) fn protocol_oid(w: &World, a: &Adapter, oid: NDIS_OID, kind: OidKind)
             }
             let progressed = miniport_complete_oids(w, a) > 0;
             if Instant::now() > deadline {
-                w.violate(Rule::O1, format!("FilterOidRequest pended OID {oid:#010x} and never completed it"));
+                w.violate(
+                    Rule::O1,
+                    format!("FilterOidRequest pended OID {oid:#010x} and never completed it"),
+                );
                 break NDIS_STATUS_REQUEST_ABORTED;
             }
             if !progressed {
@@ -155,7 +166,11 @@ pub(crate) fn protocol_oid(w: &World, a: &Adapter, oid: NDIS_OID, kind: OidKind)
             }
         }
     } else {
-        if lock(&w.oids).originals.get(&addr).is_some_and(|r| r.completions > 0) {
+        if lock(&w.oids)
+            .originals
+            .get(&addr)
+            .is_some_and(|r| r.completions > 0)
+        {
             w.violate(Rule::O1, format!("FilterOidRequest returned {status:?} after completing the request with NdisFOidRequestComplete"));
         }
         status
@@ -163,7 +178,13 @@ pub(crate) fn protocol_oid(w: &World, a: &Adapter, oid: NDIS_OID, kind: OidKind)
     // SAFETY: our request, no longer with the filter.
     let counts = counts_of(unsafe { &*req });
     if set_data.is_none() && counts.bytes_written > buffer_len {
-        w.violate(Rule::O3, format!("OID {oid:#010x}: BytesWritten {} exceeds the {buffer_len}-byte buffer", counts.bytes_written));
+        w.violate(
+            Rule::O3,
+            format!(
+                "OID {oid:#010x}: BytesWritten {} exceeds the {buffer_len}-byte buffer",
+                counts.bytes_written
+            ),
+        );
     }
     let n = (counts.bytes_written.min(buffer_len)) as usize;
     // SAFETY: the info block holds `buffer_len` bytes.
@@ -190,18 +211,32 @@ unsafe fn miniport_process(a: &Adapter, req: &mut NDIS_OID_REQUEST) -> (NDIS_STA
     let answer: Option<Vec<u8>> = match oid {
         OID_802_3_CURRENT_ADDRESS | OID_802_3_PERMANENT_ADDRESS if query => Some(a.cfg.mac.to_vec()),
         OID_GEN_MAXIMUM_FRAME_SIZE if query => Some(a.cfg.mtu.to_le_bytes().to_vec()),
-        OID_GEN_CURRENT_PACKET_FILTER if query => Some(lock(&a.miniport).packet_filter.to_le_bytes().to_vec()),
+        OID_GEN_CURRENT_PACKET_FILTER if query => {
+            Some(lock(&a.miniport).packet_filter.to_le_bytes().to_vec())
+        }
         OID_GEN_CURRENT_PACKET_FILTER => {
             if len < 4 {
                 req.DATA.SET_INFORMATION.BytesNeeded = 4;
-                return (NDIS_STATUS_INVALID_LENGTH, OidCounts { bytes_needed: 4, ..Default::default() });
+                return (
+                    NDIS_STATUS_INVALID_LENGTH,
+                    OidCounts {
+                        bytes_needed: 4,
+                        ..Default::default()
+                    },
+                );
             }
             let mut v = [0u8; 4];
             // SAFETY: the buffer holds at least 4 bytes.
             unsafe { std::ptr::copy_nonoverlapping(buf, v.as_mut_ptr(), 4) };
             lock(&a.miniport).packet_filter = u32::from_le_bytes(v);
             req.DATA.SET_INFORMATION.BytesRead = 4;
-            return (NDIS_STATUS_SUCCESS, OidCounts { bytes_read: 4, ..Default::default() });
+            return (
+                NDIS_STATUS_SUCCESS,
+                OidCounts {
+                    bytes_read: 4,
+                    ..Default::default()
+                },
+            );
         }
         _ => None,
     };
@@ -210,13 +245,25 @@ unsafe fn miniport_process(a: &Adapter, req: &mut NDIS_OID_REQUEST) -> (NDIS_STA
     };
     if (len as usize) < answer.len() {
         req.DATA.QUERY_INFORMATION.BytesNeeded = answer.len() as u32;
-        return (NDIS_STATUS_BUFFER_TOO_SHORT, OidCounts { bytes_needed: answer.len() as u32, ..Default::default() });
+        return (
+            NDIS_STATUS_BUFFER_TOO_SHORT,
+            OidCounts {
+                bytes_needed: answer.len() as u32,
+                ..Default::default()
+            },
+        );
     }
     // SAFETY: the buffer holds `len` >= answer.len() bytes.
     unsafe { std::ptr::copy_nonoverlapping(answer.as_ptr(), buf, answer.len()) };
     req.DATA.QUERY_INFORMATION.BytesWritten = answer.len() as u32;
     req.DATA.QUERY_INFORMATION.BytesNeeded = 0;
-    (NDIS_STATUS_SUCCESS, OidCounts { bytes_written: answer.len() as u32, ..Default::default() })
+    (
+        NDIS_STATUS_SUCCESS,
+        OidCounts {
+            bytes_written: answer.len() as u32,
+            ..Default::default()
+        },
+    )
 }
 
 /// `NdisFOidRequest`.
@@ -224,7 +271,9 @@ pub(crate) fn f_oid_request(w: &World, handle: NDIS_HANDLE, req: *mut NDIS_OID_R
     const F: &str = "NdisFOidRequest";
     w.require_max_dispatch(F);
     w.require_no_locks(F);
-    let Some(a) = w.module_adapter(handle, F) else { return NDIS_STATUS_INVALID_PARAMETER };
+    let Some(a) = w.module_adapter(handle, F) else {
+        return NDIS_STATUS_INVALID_PARAMETER;
+    };
     match w.module_state(a) {
         ModState::Paused | ModState::Restarting | ModState::Running | ModState::Pausing => {}
         ModState::Attaching => w.violate(Rule::ST2, format!("{F} while the module is Attaching")),
@@ -249,7 +298,10 @@ pub(crate) fn f_oid_request(w: &World, handle: NDIS_HANDLE, req: *mut NDIS_OID_R
         }
         if busy {
             drop(t);
-            w.violate(Rule::O3, format!("{F}: a second OID request while one is outstanding on this module"));
+            w.violate(
+                Rule::O3,
+                format!("{F}: a second OID request while one is outstanding on this module"),
+            );
         }
     }
     // SAFETY: a live clone (checked above).
@@ -300,10 +352,17 @@ pub(crate) fn miniport_complete_oids(w: &World, a: &Adapter) -> usize {
 }
 
 /// `NdisAllocateCloneOidRequest`.
-pub(crate) fn clone_request(w: &World, handle: NDIS_HANDLE, req: *mut NDIS_OID_REQUEST, out: *mut *mut NDIS_OID_REQUEST) -> NDIS_STATUS {
+pub(crate) fn clone_request(
+    w: &World,
+    handle: NDIS_HANDLE,
+    req: *mut NDIS_OID_REQUEST,
+    out: *mut *mut NDIS_OID_REQUEST,
+) -> NDIS_STATUS {
     const F: &str = "NdisAllocateCloneOidRequest";
     w.require_max_dispatch(F);
-    let Some(a) = w.module_adapter(handle, F) else { return NDIS_STATUS_INVALID_PARAMETER };
+    let Some(a) = w.module_adapter(handle, F) else {
+        return NDIS_STATUS_INVALID_PARAMETER;
+    };
     if req.is_null() || out.is_null() {
         return NDIS_STATUS_INVALID_PARAMETER;
     }
@@ -350,22 +409,35 @@ pub(crate) fn free_clone(w: &World, handle: NDIS_HANDLE, req: *mut NDIS_OID_REQU
 }
 
 /// `NdisFOidRequestComplete`.
-pub(crate) fn f_oid_complete(w: &World, handle: NDIS_HANDLE, req: *mut NDIS_OID_REQUEST, status: NDIS_STATUS) {
+pub(crate) fn f_oid_complete(
+    w: &World,
+    handle: NDIS_HANDLE,
+    req: *mut NDIS_OID_REQUEST,
+    status: NDIS_STATUS,
+) {
     const F: &str = "NdisFOidRequestComplete";
     w.require_max_dispatch(F);
     w.require_no_locks(F);
-    let Some(a) = w.module_adapter(handle, F) else { return };
+    let Some(a) = w.module_adapter(handle, F) else {
+        return;
+    };
     let addr = req as usize;
     let mut t = lock(&w.oids);
     if t.clones.contains_key(&addr) {
         drop(t);
-        w.violate(Rule::O2, format!("{F} on the filter's own clone: complete the original NDIS gave FilterOidRequest"));
+        w.violate(
+            Rule::O2,
+            format!("{F} on the filter's own clone: complete the original NDIS gave FilterOidRequest"),
+        );
         return;
     }
     let clone_alive = t.clones.values().any(|c| c.original == addr);
     let Some(o) = t.originals.get_mut(&addr).filter(|o| o.adapter == a.idx) else {
         drop(t);
-        w.violate(Rule::O2, format!("{F}({addr:#x}): not a request NDIS gave this filter module"));
+        w.violate(
+            Rule::O2,
+            format!("{F}({addr:#x}): not a request NDIS gave this filter module"),
+        );
         return;
     };
     o.completions += 1;
@@ -378,13 +450,19 @@ pub(crate) fn f_oid_complete(w: &World, handle: NDIS_HANDLE, req: *mut NDIS_OID_
     let expected = o.expected;
     drop(t);
     if clone_alive {
-        w.violate(Rule::O2, format!("{F}: the original was completed before its clone was freed"));
+        w.violate(
+            Rule::O2,
+            format!("{F}: the original was completed before its clone was freed"),
+        );
     }
     if let Some(e) = expected {
         // SAFETY: an outstanding original (ours).
         let got = counts_of(unsafe { &*req });
         if got != e {
-            w.violate(Rule::O2, format!("{F}: result counts not copied back from the clone (clone {e:?}, original {got:?})"));
+            w.violate(
+                Rule::O2,
+                format!("{F}: result counts not copied back from the clone (clone {e:?}, original {got:?})"),
+            );
         }
     }
 }
@@ -400,7 +478,11 @@ pub(crate) fn miniport_status(w: &World, a: &Adapter, code: NDIS_STATUS, payload
     let ind = block.ptr::<NDIS_STATUS_INDICATION>();
     // SAFETY: a zeroed block of the right size and alignment.
     unsafe {
-        (*ind).Header = NDIS_OBJECT_HEADER::new(NDIS_OBJECT_TYPE_STATUS_INDICATION, NDIS_STATUS_INDICATION_REVISION_1, NDIS_SIZEOF_STATUS_INDICATION_REVISION_1);
+        (*ind).Header = NDIS_OBJECT_HEADER::new(
+            NDIS_OBJECT_TYPE_STATUS_INDICATION,
+            NDIS_STATUS_INDICATION_REVISION_1,
+            NDIS_SIZEOF_STATUS_INDICATION_REVISION_1,
+        );
         (*ind).SourceHandle = a.miniport_handle as NDIS_HANDLE;
         (*ind).StatusCode = code;
         (*ind).StatusBuffer = buf.ptr();
@@ -427,7 +509,9 @@ pub(crate) fn f_indicate_status(w: &World, handle: NDIS_HANDLE, ind: *mut NDIS_S
     const F: &str = "NdisFIndicateStatus";
     w.require_max_dispatch(F);
     w.require_no_locks(F);
-    let Some(a) = w.module_adapter(handle, F) else { return };
+    let Some(a) = w.module_adapter(handle, F) else {
+        return;
+    };
     if w.module_state(a) == ModState::Attaching {
         w.violate(Rule::ST2, format!("{F} while the module is Attaching"));
     }
@@ -468,7 +552,9 @@ pub(crate) fn f_net_pnp(w: &World, handle: NDIS_HANDLE) -> NDIS_STATUS {
     const F: &str = "NdisFNetPnPEvent";
     w.require_passive(F);
     w.require_no_locks(F);
-    let Some(a) = w.module_adapter(handle, F) else { return NDIS_STATUS_INVALID_PARAMETER };
+    let Some(a) = w.module_adapter(handle, F) else {
+        return NDIS_STATUS_INVALID_PARAMETER;
+    };
     lock(&a.miniport).net_pnp_events += 1;
     NDIS_STATUS_SUCCESS
 }
@@ -494,6 +580,8 @@ pub(crate) fn f_device_pnp(w: &World, handle: NDIS_HANDLE) {
     const F: &str = "NdisFDevicePnPEventNotify";
     w.require_passive(F);
     w.require_no_locks(F);
-    let Some(a) = w.module_adapter(handle, F) else { return };
+    let Some(a) = w.module_adapter(handle, F) else {
+        return;
+    };
     lock(&a.miniport).device_pnp_events += 1;
 }

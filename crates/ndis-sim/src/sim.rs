@@ -45,6 +45,8 @@ pub struct Sim {
     driver_object: Block,
     registry_path: Vec<u16>,
     loaded: bool,
+    /// The leak scan of unload has run.
+    leaks_checked: bool,
     examined: bool,
     _slot: Slot,
 }
@@ -129,6 +131,7 @@ impl Sim {
                 .encode_utf16()
                 .collect(),
             loaded: false,
+            leaks_checked: false,
             examined: false,
             _slot: slot,
         }
@@ -162,6 +165,7 @@ impl Sim {
             return;
         }
         self.loaded = false;
+        self.leaks_checked = true;
         let d = self.driver_object.ptr::<DRIVER_OBJECT>();
         // SAFETY: the driver object we passed to DriverEntry.
         let unload = unsafe { (*d).DriverUnload };
@@ -170,7 +174,9 @@ impl Sim {
                 // SAFETY: the driver's unload routine with its driver object.
                 unsafe { f(d) }
             }),
-            None => self.world.violate(Rule::ST9, "the driver set no DriverUnload routine"),
+            None => self
+                .world
+                .violate(Rule::ST9, "the driver set no DriverUnload routine"),
         }
         lifecycle::check_unload(&self.world);
     }
@@ -257,11 +263,17 @@ impl Sim {
         }
     }
 
-    /// Unloads the driver if loaded and returns everything found. The simulation counts as
-    /// examined: dropping it afterwards does not fail.
+    /// Unloads the driver if loaded, scans for leaks, and returns everything found. The
+    /// simulation counts as examined: dropping it afterwards does not fail.
     pub fn finish(mut self) -> Report {
         self.run_until_idle();
         self.unload();
+        if !self.leaks_checked {
+            // No driver was loaded (or it was unloaded already without the scan): whatever
+            // is still allocated is a leak all the same.
+            lifecycle::check_unload(&self.world);
+            self.leaks_checked = true;
+        }
         self.examined = true;
         Report {
             violations: self.take_violations(),
@@ -422,26 +434,27 @@ impl AdapterRef<'_> {
     /// NDIS asks the filter to cancel sends tagged with `cancel_id`.
     pub fn cancel_sends(&self, cancel_id: usize) {
         let ctx = lock(&self.a.module).ctx;
-        if let Some(f) = self.w.chars().and_then(|c| c.cancel_send) {
-            if self.state() != ModState::Detached {
-                self.w.call_driver("FilterCancelSendNetBufferLists", DISPATCH_LEVEL, || {
+        if let Some(f) = self.w.chars().and_then(|c| c.cancel_send)
+            && self.state() != ModState::Detached
+        {
+            self.w
+                .call_driver("FilterCancelSendNetBufferLists", DISPATCH_LEVEL, || {
                     // SAFETY: the filter's handler with its context.
                     unsafe { f(ctx as NDIS_HANDLE, cancel_id as PVOID) }
                 });
-            }
         }
     }
 
     /// NDIS asks the filter to cancel the OID request `request_id`.
     pub fn cancel_oid(&self, request_id: usize) {
         let ctx = lock(&self.a.module).ctx;
-        if let Some(f) = self.w.chars().and_then(|c| c.cancel_oid) {
-            if self.state() != ModState::Detached {
-                self.w.call_driver("FilterCancelOidRequest", DISPATCH_LEVEL, || {
-                    // SAFETY: the filter's handler with its context.
-                    unsafe { f(ctx as NDIS_HANDLE, request_id as PVOID) }
-                });
-            }
+        if let Some(f) = self.w.chars().and_then(|c| c.cancel_oid)
+            && self.state() != ModState::Detached
+        {
+            self.w.call_driver("FilterCancelOidRequest", DISPATCH_LEVEL, || {
+                // SAFETY: the filter's handler with its context.
+                unsafe { f(ctx as NDIS_HANDLE, request_id as PVOID) }
+            });
         }
     }
 

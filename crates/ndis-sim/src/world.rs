@@ -373,6 +373,7 @@ impl World {
         }
         if self.bugcheck_on_violation {
             eprintln!("ndis-sim: VIOLATION {v} (RXSIM_BUGCHECK set: stopping like a bug check)");
+            eprintln!("{}", std::backtrace::Backtrace::force_capture());
             std::process::abort();
         }
         lock(&self.violations).push(v);
@@ -382,7 +383,10 @@ impl World {
     pub fn require_max_dispatch(&self, function: &str) {
         let irql = tls::irql();
         if irql > DISPATCH_LEVEL {
-            self.violate(Rule::L1, format!("{function} called at IRQL {irql} (> DISPATCH_LEVEL)"));
+            self.violate(
+                Rule::L1,
+                format!("{function} called at IRQL {irql} (> DISPATCH_LEVEL)"),
+            );
         }
     }
 
@@ -390,7 +394,10 @@ impl World {
     pub fn require_passive(&self, function: &str) {
         let irql = tls::irql();
         if irql != PASSIVE_LEVEL {
-            self.violate(Rule::L2, format!("{function} called at IRQL {irql}; it requires PASSIVE_LEVEL"));
+            self.violate(
+                Rule::L2,
+                format!("{function} called at IRQL {irql}; it requires PASSIVE_LEVEL"),
+            );
         }
     }
 

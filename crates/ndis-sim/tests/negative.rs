@@ -130,7 +130,10 @@ fn violations_say_where_and_what() {
     let v = report.violations.iter().find(|v| v.rule == Rule::R1).expect("R1");
     assert_eq!(v.context, "FilterReturnNetBufferLists");
     assert!(v.message.contains("double return"), "{v}");
-    assert!(v.to_string().starts_with("R1 [FilterReturnNetBufferLists]"), "{v}");
+    assert!(
+        v.to_string().starts_with("R1 [FilterReturnNetBufferLists]"),
+        "{v}"
+    );
 }
 
 /// Strictness is configurable where the documentation is unclear (⚠ in ndis-rules.md): a

@@ -126,6 +126,5 @@ check!(NDIS_STATUS_INDICATION, size = 112;
     Header @ 0, SourceHandle @ 8, PortNumber @ 16, StatusCode @ 20, Flags @ 24,
     DestinationHandle @ 32, RequestId @ 40, StatusBuffer @ 48, StatusBufferSize @ 56, Guid @ 60,
     NdisReserved @ 80);
-const _: () = assert!(
-    size_of::<NDIS_STATUS_INDICATION>() == NDIS_SIZEOF_STATUS_INDICATION_REVISION_1 as usize
-);
+const _: () =
+    assert!(size_of::<NDIS_STATUS_INDICATION>() == NDIS_SIZEOF_STATUS_INDICATION_REVISION_1 as usize);

@@ -19,11 +19,7 @@ pub struct NDIS_OBJECT_HEADER {
 impl NDIS_OBJECT_HEADER {
     /// A header with the given fields.
     pub const fn new(Type: u8, Revision: u8, Size: u16) -> Self {
-        NDIS_OBJECT_HEADER {
-            Type,
-            Revision,
-            Size,
-        }
+        NDIS_OBJECT_HEADER { Type, Revision, Size }
     }
 }
 
@@ -242,7 +238,10 @@ pub type FILTER_RETURN_NET_BUFFER_LISTS_HANDLER = Option<
     ),
 >;
 pub type FILTER_OID_REQUEST_HANDLER = Option<
-    unsafe extern "win64" fn(FilterModuleContext: NDIS_HANDLE, OidRequest: *mut NDIS_OID_REQUEST) -> NDIS_STATUS,
+    unsafe extern "win64" fn(
+        FilterModuleContext: NDIS_HANDLE,
+        OidRequest: *mut NDIS_OID_REQUEST,
+    ) -> NDIS_STATUS,
 >;
 pub type FILTER_OID_REQUEST_COMPLETE_HANDLER = Option<
     unsafe extern "win64" fn(

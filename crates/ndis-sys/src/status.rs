@@ -128,7 +128,10 @@ mod tests {
         assert_eq!(format!("{:?}", NDIS_STATUS_PAUSED), "NDIS_STATUS_PAUSED");
         assert_eq!(format!("{:?}", STATUS_PENDING), "STATUS_PENDING");
         // An alias resolves to the first declared name.
-        assert_eq!(format!("{:?}", NDIS_STATUS_SEND_ABORTED), "NDIS_STATUS_REQUEST_ABORTED");
+        assert_eq!(
+            format!("{:?}", NDIS_STATUS_SEND_ABORTED),
+            "NDIS_STATUS_REQUEST_ABORTED"
+        );
     }
 
     #[test]

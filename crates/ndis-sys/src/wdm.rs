@@ -78,10 +78,8 @@ pub type PDRIVER_DISPATCH =
 /// `DRIVER_INITIALIZE`: the signature of `DriverEntry`.
 pub type PDRIVER_INITIALIZE = Option<DriverInitialize>;
 /// Non-optional form of [`PDRIVER_INITIALIZE`].
-pub type DriverInitialize = unsafe extern "win64" fn(
-    DriverObject: *mut DRIVER_OBJECT,
-    RegistryPath: *mut UNICODE_STRING,
-) -> NTSTATUS;
+pub type DriverInitialize =
+    unsafe extern "win64" fn(DriverObject: *mut DRIVER_OBJECT, RegistryPath: *mut UNICODE_STRING) -> NTSTATUS;
 
 /// `DRIVER_OBJECT`.
 #[repr(C)]

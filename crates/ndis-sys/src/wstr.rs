@@ -6,7 +6,10 @@ use crate::wdm::UNICODE_STRING;
 /// A non-ASCII byte or a length other than `N` fails const evaluation.
 pub const fn ascii_to_utf16<const N: usize>(s: &str) -> [u16; N] {
     let bytes = s.as_bytes();
-    assert!(bytes.len() == N, "length of the UTF-16 array must equal the string's");
+    assert!(
+        bytes.len() == N,
+        "length of the UTF-16 array must equal the string's"
+    );
     let mut out = [0u16; N];
     let mut i = 0;
     while i < N {

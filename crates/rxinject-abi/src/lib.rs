@@ -26,7 +26,7 @@ pub const FILTER_MEDIA_TYPES: &str = "ethernet";
 pub const DRIVER_VERSION: (u8, u8, u16) = (0, 1, 0);
 
 /// Pool tags, one per module, as `u32` values whose bytes spell the tag in memory order
-/// (poolmon and `!poolused` show `Rxfm` for [`TAG_FILTER_MODULE`]).
+/// (poolmon and `!poolused` show `Rxfm` for [`tags::TAG_FILTER_MODULE`]).
 pub mod tags {
     const fn tag(s: &[u8; 4]) -> u32 {
         u32::from_le_bytes(*s)

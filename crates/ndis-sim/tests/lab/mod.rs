@@ -121,12 +121,13 @@ fn module<'a>() -> &'a Lab {
 }
 
 fn complete_pause_if_drained(m: &Lab) {
-    if m.pausing.load(Ordering::Acquire) && m.own_outstanding.load(Ordering::Acquire) == 0 {
-        if m.pausing.swap(false, Ordering::AcqRel) {
+    if m.pausing.load(Ordering::Acquire)
+        && m.own_outstanding.load(Ordering::Acquire) == 0
+        && m.pausing.swap(false, Ordering::AcqRel)
+    {
+        unsafe { NdisFPauseComplete(m.handle) };
+        if is(Fault::PauseCompleteTwice) {
             unsafe { NdisFPauseComplete(m.handle) };
-            if is(Fault::PauseCompleteTwice) {
-                unsafe { NdisFPauseComplete(m.handle) };
-            }
         }
     }
 }
@@ -145,12 +146,19 @@ unsafe fn free_own(m: &Lab, nbl: *mut NET_BUFFER_LIST) {
 }
 
 /// Splits a chain by SourceHandle (correctly) into (own, foreign) vectors.
-unsafe fn split(m: &Lab, mut n: *mut NET_BUFFER_LIST) -> (Vec<*mut NET_BUFFER_LIST>, Vec<*mut NET_BUFFER_LIST>) {
+unsafe fn split(
+    m: &Lab,
+    mut n: *mut NET_BUFFER_LIST,
+) -> (Vec<*mut NET_BUFFER_LIST>, Vec<*mut NET_BUFFER_LIST>) {
     let (mut own, mut foreign) = (Vec::new(), Vec::new());
     while !n.is_null() {
         let next = unsafe { (*n).Next };
         unsafe { (*n).Next = ptr::null_mut() };
-        if unsafe { (*n).SourceHandle } == m.handle { own.push(n) } else { foreign.push(n) }
+        if unsafe { (*n).SourceHandle } == m.handle {
+            own.push(n)
+        } else {
+            foreign.push(n)
+        }
         n = next;
     }
     (own, foreign)
@@ -168,7 +176,11 @@ fn relink(v: &[*mut NET_BUFFER_LIST]) -> *mut NET_BUFFER_LIST {
 
 // ---- callbacks ------------------------------------------------------------------------------
 
-unsafe extern "win64" fn attach(h: NDIS_HANDLE, _ctx: NDIS_HANDLE, _p: *mut NDIS_FILTER_ATTACH_PARAMETERS) -> NDIS_STATUS {
+unsafe extern "win64" fn attach(
+    h: NDIS_HANDLE,
+    _ctx: NDIS_HANDLE,
+    _p: *mut NDIS_FILTER_ATTACH_PARAMETERS,
+) -> NDIS_STATUS {
     let mut params = NET_BUFFER_LIST_POOL_PARAMETERS {
         Header: NDIS_OBJECT_HEADER::new(
             NDIS_OBJECT_TYPE_DEFAULT,
@@ -186,7 +198,9 @@ unsafe extern "win64" fn attach(h: NDIS_HANDLE, _ctx: NDIS_HANDLE, _p: *mut NDIS
         params.fAllocateNetBuffer = FALSE;
     }
     let pool = unsafe { NdisAllocateNetBufferListPool(h, &mut params) };
-    let mem = unsafe { NdisAllocateMemoryWithTagPriority(h, std::mem::size_of::<Lab>() as u32, TAG, NormalPoolPriority) };
+    let mem = unsafe {
+        NdisAllocateMemoryWithTagPriority(h, std::mem::size_of::<Lab>() as u32, TAG, NormalPoolPriority)
+    };
     if mem.is_null() {
         return NDIS_STATUS_RESOURCES;
     }
@@ -216,7 +230,11 @@ unsafe extern "win64" fn attach(h: NDIS_HANDLE, _ctx: NDIS_HANDLE, _p: *mut NDIS
     }
     if !is(Fault::SkipSetAttributes) {
         let mut attrs = NDIS_FILTER_ATTRIBUTES {
-            Header: NDIS_OBJECT_HEADER::new(NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES, NDIS_FILTER_ATTRIBUTES_REVISION_1, NDIS_SIZEOF_FILTER_ATTRIBUTES_REVISION_1),
+            Header: NDIS_OBJECT_HEADER::new(
+                NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES,
+                NDIS_FILTER_ATTRIBUTES_REVISION_1,
+                NDIS_SIZEOF_FILTER_ATTRIBUTES_REVISION_1,
+            ),
             Flags: 0,
         };
         let st = unsafe { NdisFSetAttributes(h, m.cast(), &mut attrs) };
@@ -282,7 +300,12 @@ unsafe extern "win64" fn pause(ctx: NDIS_HANDLE, _p: *mut NDIS_FILTER_PAUSE_PARA
     NDIS_STATUS_PENDING
 }
 
-unsafe extern "win64" fn send(ctx: NDIS_HANDLE, nbls: *mut NET_BUFFER_LIST, port: NDIS_PORT_NUMBER, flags: u32) {
+unsafe extern "win64" fn send(
+    ctx: NDIS_HANDLE,
+    nbls: *mut NET_BUFFER_LIST,
+    port: NDIS_PORT_NUMBER,
+    flags: u32,
+) {
     let m = lab(ctx);
     if m.running.load(Ordering::Acquire) || is(Fault::SendWhilePaused) {
         let mut flags = flags;
@@ -311,7 +334,11 @@ unsafe extern "win64" fn send(ctx: NDIS_HANDLE, nbls: *mut NET_BUFFER_LIST, port
         }
         n = unsafe { (*n).Next };
     }
-    let mut cflags = if flags & NDIS_SEND_FLAGS_DISPATCH_LEVEL != 0 { NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL } else { 0 };
+    let mut cflags = if flags & NDIS_SEND_FLAGS_DISPATCH_LEVEL != 0 {
+        NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL
+    } else {
+        0
+    };
     if is(Fault::WrongDispatchFlag) {
         cflags ^= NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL;
     }
@@ -345,10 +372,20 @@ unsafe extern "win64" fn send_complete(ctx: NDIS_HANDLE, nbls: *mut NET_BUFFER_L
     complete_pause_if_drained(m);
 }
 
-unsafe extern "win64" fn receive(ctx: NDIS_HANDLE, nbls: *mut NET_BUFFER_LIST, port: NDIS_PORT_NUMBER, count: u32, flags: u32) {
+unsafe extern "win64" fn receive(
+    ctx: NDIS_HANDLE,
+    nbls: *mut NET_BUFFER_LIST,
+    port: NDIS_PORT_NUMBER,
+    count: u32,
+    flags: u32,
+) {
     let m = lab(ctx);
     let resources = flags & NDIS_RECEIVE_FLAGS_RESOURCES != 0;
-    let rflags = if flags & NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL != 0 { NDIS_RETURN_FLAGS_DISPATCH_LEVEL } else { 0 };
+    let rflags = if flags & NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL != 0 {
+        NDIS_RETURN_FLAGS_DISPATCH_LEVEL
+    } else {
+        0
+    };
     if is(Fault::ReturnHoldingLock) {
         unsafe { NdisAcquireSpinLock(m.lock.get()) };
     }
@@ -375,7 +412,11 @@ unsafe extern "win64" fn receive(ctx: NDIS_HANDLE, nbls: *mut NET_BUFFER_LIST, p
     if is(Fault::ForwardResourcesWithoutFlag) {
         up_flags &= !NDIS_RECEIVE_FLAGS_RESOURCES;
     }
-    let n = if is(Fault::WrongIndicateCount) { count + 1 } else { count };
+    let n = if is(Fault::WrongIndicateCount) {
+        count + 1
+    } else {
+        count
+    };
     unsafe { NdisFIndicateReceiveNetBufferLists(m.handle, nbls, port, n, up_flags) };
     if is(Fault::BreakResourcesChain) && resources && !unsafe { (*nbls).Next }.is_null() {
         unsafe { (*nbls).Next = ptr::null_mut() };
@@ -562,14 +603,20 @@ unsafe fn own_nbl(m: &Lab, frame: &[u8]) -> *mut NET_BUFFER_LIST {
         unsafe { (*nbl).NetBufferListInfo[TcpIpChecksumNetBufferListInfo] = 1 as PVOID };
     }
     let _ = mdl;
-    m.buffers.lock().unwrap().insert(nbl as usize, (buf as usize, head_mdl as usize));
+    m.buffers
+        .lock()
+        .unwrap()
+        .insert(nbl as usize, (buf as usize, head_mdl as usize));
     m.own_outstanding.fetch_add(1, Ordering::AcqRel);
     nbl
 }
 
 unsafe fn inject(m: &Lab, n: usize, up: bool) {
     let mut frames = TestFrames::new([2, 0, 0, 0, 0xAA, 1], [2, 0x52, 0x58, 0, 0, 1]);
-    let nbls: Vec<_> = (0..n).map(|_| unsafe { own_nbl(m, &frames.next_frame()) }).filter(|p| !p.is_null()).collect();
+    let nbls: Vec<_> = (0..n)
+        .map(|_| unsafe { own_nbl(m, &frames.next_frame()) })
+        .filter(|p| !p.is_null())
+        .collect();
     if nbls.is_empty() {
         return;
     }
@@ -596,7 +643,9 @@ pub fn inject_tx(n: usize) {
 
 /// Gives back NBLs queued by `QueueReceivesPastPause` (so the run can end).
 pub fn flush_queued() {
-    let Some(m) = (unsafe { MODULE.load(Ordering::Acquire).as_ref() }) else { return };
+    let Some(m) = (unsafe { MODULE.load(Ordering::Acquire).as_ref() }) else {
+        return;
+    };
     let q: Vec<usize> = std::mem::take(&mut *m.queued.lock().unwrap());
     for n in q {
         unsafe { (*(n as *mut NET_BUFFER_LIST)).Next = ptr::null_mut() };

@@ -1,0 +1,140 @@
+//! Our hand-written constants and WDM/NDIS layouts against `windows-sys`, which Microsoft
+//! generates from the real Windows SDK/WDK headers (win32metadata). An independent source:
+//! a typo in either place fails here.
+
+use std::mem::{offset_of, size_of};
+
+use windows_sys::Wdk::Foundation as wf;
+use windows_sys::Wdk::NetworkManagement::Ndis as wn;
+use windows_sys::Wdk::System::SystemServices as wss;
+use windows_sys::Win32::Foundation as w32;
+
+macro_rules! same_value {
+    ($($ours:expr => $theirs:expr),* $(,)?) => {{
+        let mut bad = Vec::new();
+        $(
+            if ($ours) as i64 != ($theirs) as i64 {
+                bad.push(format!("{} = {:#x}, but {} = {:#x}", stringify!($ours), ($ours) as i64, stringify!($theirs), ($theirs) as i64));
+            }
+        )*
+        assert!(bad.is_empty(), "constants differ from windows-sys:\n{}", bad.join("\n"));
+    }};
+}
+
+#[test]
+fn ndis_constants_match_the_sdk_metadata() {
+    use ndis_sys::*;
+    same_value! {
+        NDIS_OBJECT_TYPE_DEFAULT => wn::NDIS_OBJECT_TYPE_DEFAULT,
+        NDIS_OBJECT_TYPE_DEVICE_OBJECT_ATTRIBUTES => wn::NDIS_OBJECT_TYPE_DEVICE_OBJECT_ATTRIBUTES,
+        NDIS_OBJECT_TYPE_FILTER_DRIVER_CHARACTERISTICS => wn::NDIS_OBJECT_TYPE_FILTER_DRIVER_CHARACTERISTICS,
+        NDIS_OBJECT_TYPE_FILTER_PARTIAL_CHARACTERISTICS => wn::NDIS_OBJECT_TYPE_FILTER_PARTIAL_CHARACTERISTICS,
+        NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES => wn::NDIS_OBJECT_TYPE_FILTER_ATTRIBUTES,
+        NDIS_OBJECT_TYPE_OID_REQUEST => wn::NDIS_OBJECT_TYPE_OID_REQUEST,
+        NDIS_OBJECT_TYPE_STATUS_INDICATION => wn::NDIS_OBJECT_TYPE_STATUS_INDICATION,
+        NDIS_OBJECT_TYPE_FILTER_ATTACH_PARAMETERS => wn::NDIS_OBJECT_TYPE_FILTER_ATTACH_PARAMETERS,
+        NDIS_OBJECT_TYPE_FILTER_PAUSE_PARAMETERS => wn::NDIS_OBJECT_TYPE_FILTER_PAUSE_PARAMETERS,
+        NDIS_OBJECT_TYPE_FILTER_RESTART_PARAMETERS => wn::NDIS_OBJECT_TYPE_FILTER_RESTART_PARAMETERS,
+        NDIS_OBJECT_TYPE_RESTART_GENERAL_ATTRIBUTES => wn::NDIS_OBJECT_TYPE_RESTART_GENERAL_ATTRIBUTES,
+        NDIS_FILTER_CHARACTERISTICS_REVISION_2 => wn::NDIS_FILTER_CHARACTERISTICS_REVISION_2,
+        NDIS_OID_REQUEST_REVISION_2 => wn::NDIS_OID_REQUEST_REVISION_2,
+        NDIS_FILTER_ATTACH_PARAMETERS_REVISION_4 => wn::NDIS_FILTER_ATTACH_PARAMETERS_REVISION_4,
+        NDIS_PROTOCOL_ID_DEFAULT => wn::NDIS_PROTOCOL_ID_DEFAULT,
+        NdisMedium802_3 => wn::NdisMedium802_3,
+        NdisMediumWan => wn::NdisMediumWan,
+        NdisMediumNative802_11 => wn::NdisMediumNative802_11,
+        NdisMediumIP => wn::NdisMediumIP,
+        NdisPhysicalMedium802_3 => wn::NdisPhysicalMedium802_3,
+        MediaConnectStateConnected => windows_sys::Win32::NetworkManagement::Ndis::MediaConnectStateConnected,
+        NdisRequestQueryInformation => wn::NdisRequestQueryInformation,
+        NdisRequestSetInformation => wn::NdisRequestSetInformation,
+        NDIS_PAUSE_NDIS_INTERNAL => wn::NDIS_PAUSE_NDIS_INTERNAL,
+        NDIS_PAUSE_DETACH_FILTER => wn::NDIS_PAUSE_DETACH_FILTER,
+        NDIS_SEND_FLAGS_DISPATCH_LEVEL => wn::NDIS_SEND_FLAGS_DISPATCH_LEVEL,
+        NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK => wn::NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK,
+        NDIS_SEND_FLAGS_SINGLE_QUEUE => wn::NDIS_SEND_FLAGS_SINGLE_QUEUE,
+        NDIS_SEND_FLAGS_SWITCH_DESTINATION_GROUP => wn::NDIS_SEND_FLAGS_SWITCH_DESTINATION_GROUP,
+        NDIS_SEND_FLAGS_SWITCH_SINGLE_SOURCE => wn::NDIS_SEND_FLAGS_SWITCH_SINGLE_SOURCE,
+        NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL => wn::NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL,
+        NDIS_SEND_COMPLETE_FLAGS_SINGLE_QUEUE => wn::NDIS_SEND_COMPLETE_FLAGS_SINGLE_QUEUE,
+        NDIS_SEND_COMPLETE_FLAGS_SWITCH_SINGLE_SOURCE => wn::NDIS_SEND_COMPLETE_FLAGS_SWITCH_SINGLE_SOURCE,
+        NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL => wn::NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL,
+        NDIS_RECEIVE_FLAGS_RESOURCES => wn::NDIS_RECEIVE_FLAGS_RESOURCES,
+        NDIS_RECEIVE_FLAGS_SINGLE_ETHER_TYPE => wn::NDIS_RECEIVE_FLAGS_SINGLE_ETHER_TYPE,
+        NDIS_RECEIVE_FLAGS_SINGLE_VLAN => wn::NDIS_RECEIVE_FLAGS_SINGLE_VLAN,
+        NDIS_RECEIVE_FLAGS_PERFECT_FILTERED => wn::NDIS_RECEIVE_FLAGS_PERFECT_FILTERED,
+        NDIS_RECEIVE_FLAGS_SINGLE_QUEUE => wn::NDIS_RECEIVE_FLAGS_SINGLE_QUEUE,
+        NDIS_RECEIVE_FLAGS_SHARED_MEMORY_INFO_VALID => wn::NDIS_RECEIVE_FLAGS_SHARED_MEMORY_INFO_VALID,
+        NDIS_RECEIVE_FLAGS_MORE_NBLS => wn::NDIS_RECEIVE_FLAGS_MORE_NBLS,
+        NDIS_RETURN_FLAGS_DISPATCH_LEVEL => wn::NDIS_RETURN_FLAGS_DISPATCH_LEVEL,
+        NDIS_RETURN_FLAGS_SINGLE_QUEUE => wn::NDIS_RETURN_FLAGS_SINGLE_QUEUE,
+        NDIS_RETURN_FLAGS_SWITCH_SINGLE_SOURCE => wn::NDIS_RETURN_FLAGS_SWITCH_SINGLE_SOURCE,
+        OID_GEN_MEDIA_SUPPORTED => wn::OID_GEN_MEDIA_SUPPORTED,
+        OID_GEN_MAXIMUM_FRAME_SIZE => wn::OID_GEN_MAXIMUM_FRAME_SIZE,
+        OID_GEN_CURRENT_PACKET_FILTER => wn::OID_GEN_CURRENT_PACKET_FILTER,
+        OID_GEN_LINK_STATE => wn::OID_GEN_LINK_STATE,
+        OID_GEN_MINIPORT_RESTART_ATTRIBUTES => wn::OID_GEN_MINIPORT_RESTART_ATTRIBUTES,
+        OID_GEN_XMIT_OK => wn::OID_GEN_XMIT_OK,
+        OID_GEN_STATISTICS => wn::OID_GEN_STATISTICS,
+        OID_802_3_PERMANENT_ADDRESS => wn::OID_802_3_PERMANENT_ADDRESS,
+        OID_802_3_CURRENT_ADDRESS => wn::OID_802_3_CURRENT_ADDRESS,
+        NormalPoolPriority => wss::NormalPoolPriority,
+        IO_TYPE_DRIVER => wss::IO_TYPE_DRIVER,
+        IRP_MJ_COUNT => wss::IRP_MJ_MAXIMUM_FUNCTION + 1,
+    }
+}
+
+#[test]
+fn status_codes_match_the_sdk_metadata() {
+    use ndis_sys::*;
+    same_value! {
+        NDIS_STATUS_SUCCESS.0 => w32::STATUS_SUCCESS,
+        NDIS_STATUS_PENDING.0 => w32::STATUS_PENDING,
+        NDIS_STATUS_FAILURE.0 => w32::STATUS_UNSUCCESSFUL,
+        NDIS_STATUS_INVALID_PARAMETER.0 => w32::STATUS_INVALID_PARAMETER,
+        NDIS_STATUS_RESOURCES.0 => w32::STATUS_INSUFFICIENT_RESOURCES,
+        NDIS_STATUS_NOT_SUPPORTED.0 => w32::STATUS_NOT_SUPPORTED,
+        NDIS_STATUS_INDICATION_REQUIRED.0 => w32::STATUS_NDIS_INDICATION_REQUIRED,
+        NDIS_STATUS_BAD_VERSION.0 => w32::STATUS_NDIS_BAD_VERSION,
+        NDIS_STATUS_DEVICE_FAILED.0 => w32::STATUS_NDIS_DEVICE_FAILED,
+        NDIS_STATUS_REQUEST_ABORTED.0 => w32::STATUS_NDIS_REQUEST_ABORTED,
+        NDIS_STATUS_INVALID_LENGTH.0 => w32::STATUS_NDIS_INVALID_LENGTH,
+        NDIS_STATUS_INVALID_DATA.0 => w32::STATUS_NDIS_INVALID_DATA,
+        NDIS_STATUS_BUFFER_TOO_SHORT.0 => w32::STATUS_NDIS_BUFFER_TOO_SHORT,
+        NDIS_STATUS_INVALID_OID.0 => w32::STATUS_NDIS_INVALID_OID,
+        NDIS_STATUS_UNSUPPORTED_MEDIA.0 => w32::STATUS_NDIS_UNSUPPORTED_MEDIA,
+        NDIS_STATUS_MEDIA_DISCONNECTED.0 => w32::STATUS_NDIS_MEDIA_DISCONNECTED,
+        NDIS_STATUS_PAUSED.0 => w32::STATUS_NDIS_PAUSED,
+        NDIS_STATUS_LOW_POWER_STATE.0 => w32::STATUS_NDIS_LOW_POWER_STATE,
+        STATUS_CANCELLED.0 => w32::STATUS_CANCELLED,
+        STATUS_INVALID_DEVICE_REQUEST.0 => w32::STATUS_INVALID_DEVICE_REQUEST,
+        STATUS_ACCESS_DENIED.0 => w32::STATUS_ACCESS_DENIED,
+        STATUS_BUFFER_TOO_SMALL.0 => w32::STATUS_BUFFER_TOO_SMALL,
+        STATUS_DEVICE_NOT_READY.0 => w32::STATUS_DEVICE_NOT_READY,
+        STATUS_REVISION_MISMATCH.0 => w32::STATUS_REVISION_MISMATCH,
+        STATUS_NOT_IMPLEMENTED.0 => w32::STATUS_NOT_IMPLEMENTED,
+    }
+}
+
+macro_rules! same_layout {
+    ($ours:ty, $theirs:ty; $($f:ident),* $(,)?) => {
+        assert_eq!(size_of::<$ours>(), size_of::<$theirs>(), "size of {}", stringify!($ours));
+        $( assert_eq!(
+            offset_of!($ours, $f), offset_of!($theirs, $f),
+            "offset of {}.{}", stringify!($ours), stringify!($f)
+        ); )*
+    };
+}
+
+#[test]
+fn layouts_match_the_sdk_metadata() {
+    same_layout!(ndis_sys::DRIVER_OBJECT, wf::DRIVER_OBJECT;
+        Type, Size, DeviceObject, Flags, DriverStart, DriverSize, DriverSection, DriverExtension,
+        DriverName, HardwareDatabase, FastIoDispatch, DriverInit, DriverStartIo, DriverUnload,
+        MajorFunction);
+    same_layout!(ndis_sys::MDL, wf::MDL;
+        Next, Size, MdlFlags, Process, MappedSystemVa, StartVa, ByteCount, ByteOffset);
+    same_layout!(ndis_sys::UNICODE_STRING, w32::UNICODE_STRING; Length, MaximumLength, Buffer);
+    same_layout!(ndis_sys::NDIS_SPIN_LOCK, wn::NDIS_SPIN_LOCK; SpinLock, OldIrql);
+    same_layout!(ndis_sys::NDIS_OBJECT_HEADER, wn::NDIS_OBJECT_HEADER; Type, Revision, Size);
+}

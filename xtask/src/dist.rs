@@ -1,0 +1,181 @@
+//! `cargo xtask dist`: cross-compiles `rxinject.sys` on Linux and writes the driver package
+//! files to `dist/x64/`.
+//!
+//! The recipe (see ../shared/cross-build.md): the `x86_64-pc-windows-msvc` target's `core`,
+//! `rust-lld` in lld-link mode, the link arguments of a kernel image, imports declared as
+//! `raw-dylib` (no import libraries). lld-link ignores `/RELEASE`, so the image checksum the
+//! kernel loader verifies is written here.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::setup::{WINDOWS_TARGET, ensure_windows_target};
+use crate::{Error, Result, cargo, pe, root, run_cmd};
+
+/// Link arguments of a kernel-mode driver (checked on the output by `pe::check_driver_image`).
+pub const DRIVER_LINK_ARGS: &[&str] = &[
+    "/DRIVER",
+    "/SUBSYSTEM:NATIVE",
+    "/ENTRY:DriverEntry",
+    "/NODEFAULTLIB",
+    // As the WDK links drivers: the loader requires a signature (test signing is enough).
+    "/INTEGRITYCHECK",
+    "/DEBUG",
+];
+
+/// What `dist` produced.
+pub struct Dist {
+    pub sys: PathBuf,
+    pub inf: PathBuf,
+    pub pdb: PathBuf,
+    pub map: PathBuf,
+    pub image: pe::Image,
+}
+
+/// The directory `dist` writes to.
+pub fn out_dir() -> PathBuf {
+    root().join("dist").join("x64")
+}
+
+/// Builds and checks. Fails if any property of the image is wrong.
+pub fn run() -> Result<Dist> {
+    ensure_windows_target()?;
+    let target_dir = root().join("target").join("sys");
+    let map = target_dir.join("rxinject.map");
+    let mut cmd = cargo();
+    cmd.args([
+        "rustc",
+        "--package",
+        "rxinject",
+        "--lib",
+        "--crate-type",
+        "cdylib",
+        "--release",
+    ])
+    .args(["--target", WINDOWS_TARGET])
+    .arg("--target-dir")
+    .arg(&target_dir)
+    .env("CARGO_TARGET_X86_64_PC_WINDOWS_MSVC_LINKER", "rust-lld")
+    .env(
+        "CARGO_TARGET_X86_64_PC_WINDOWS_MSVC_RUSTFLAGS",
+        "-C target-feature=+crt-static",
+    )
+    .arg("--")
+    .args(["-C", "linker-flavor=lld-link"]);
+    for a in DRIVER_LINK_ARGS {
+        cmd.arg("-C").arg(format!("link-arg={a}"));
+    }
+    cmd.arg("-C").arg(format!("link-arg=/MAP:{}", map.display()));
+    run_cmd("build rxinject.sys (x86_64-pc-windows-msvc, rust-lld)", &mut cmd)?;
+
+    let built = target_dir.join(WINDOWS_TARGET).join("release");
+    let out = out_dir();
+    fs::create_dir_all(&out).map_err(|e| Error::with(format!("create {}", out.display()), e))?;
+
+    let mut image = read(&built.join("rxinject.dll"))?;
+    let checksum = pe::write_checksum(&mut image)?;
+    let sys = out.join("rxinject.sys");
+    write(&sys, &image)?;
+    let pdb = out.join("rxinject.pdb");
+    copy(&built.join("rxinject.pdb"), &pdb)?;
+    let dist_map = out.join("rxinject.map");
+    copy(&map, &dist_map)?;
+    let inf = out.join("rxinject.inf");
+    write(
+        &inf,
+        stamp_inf(
+            &read_string(&root().join("inf").join("rxinject.inx"))?,
+            &driver_date(),
+        )?
+        .as_bytes(),
+    )?;
+
+    let img = pe::inspect(&image)?;
+    let entry = pe::map_symbol_rva(&read_string(&dist_map)?, "DriverEntry");
+    let problems = pe::check_driver_image(&img, entry);
+    if !problems.is_empty() {
+        return Err(Error::new(format!(
+            "{} is not a valid driver image:\n  {}",
+            sys.display(),
+            problems.join("\n  ")
+        )));
+    }
+    let modules: std::collections::BTreeSet<&str> = img.imports.iter().map(|(m, _)| m.as_str()).collect();
+    eprintln!(
+        "==> {}: {} bytes, PE32+ AMD64, subsystem NATIVE, entry DriverEntry ({:#x}), checksum {checksum:#x}, {} imports from {}",
+        sys.display(),
+        image.len(),
+        img.entry_rva,
+        img.imports.len(),
+        modules.into_iter().collect::<Vec<_>>().join(", ")
+    );
+    eprintln!("==> {}", inf.display());
+    Ok(Dist {
+        sys,
+        inf,
+        pdb,
+        map: dist_map,
+        image: img,
+    })
+}
+
+fn read(p: &Path) -> Result<Vec<u8>> {
+    fs::read(p).map_err(|e| Error::with(format!("read {}", p.display()), e))
+}
+
+fn read_string(p: &Path) -> Result<String> {
+    fs::read_to_string(p).map_err(|e| Error::with(format!("read {}", p.display()), e))
+}
+
+fn write(p: &Path, data: &[u8]) -> Result<()> {
+    fs::write(p, data).map_err(|e| Error::with(format!("write {}", p.display()), e))
+}
+
+fn copy(from: &Path, to: &Path) -> Result<()> {
+    fs::copy(from, to)
+        .map(|_| ())
+        .map_err(|e| Error::with(format!("copy {} to {}", from.display(), to.display()), e))
+}
+
+/// The `DriverVer` date: the date of the HEAD commit (reproducible), else today, as
+/// `MM/DD/YYYY`.
+fn driver_date() -> String {
+    let git = Command::new("git")
+        .args(["log", "-1", "--format=%cd", "--date=format:%m/%d/%Y"])
+        .current_dir(root())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|s| s.len() == 10);
+    git.unwrap_or_else(|| {
+        Command::new("date")
+            .arg("+%m/%d/%Y")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_else(|_| "01/01/2026".into())
+    })
+}
+
+/// Stamps the INF template as `stampinf` does on Windows: `DriverVer` gets the date and the
+/// driver's version, and `$ARCH$` the architecture.
+pub fn stamp_inf(inx: &str, date: &str) -> Result<String> {
+    let (major, minor, patch) = rxinject_abi::DRIVER_VERSION;
+    let mut stamped = false;
+    let mut out = String::with_capacity(inx.len() + 64);
+    for line in inx.lines() {
+        let key = line.split('=').next().unwrap_or("").trim();
+        if key.eq_ignore_ascii_case("DriverVer") {
+            out.push_str(&format!("DriverVer   = {date},{major}.{minor}.{patch}.0"));
+            stamped = true;
+        } else {
+            out.push_str(&line.replace("$ARCH$", "amd64"));
+        }
+        out.push_str("\r\n");
+    }
+    if !stamped {
+        return Err(Error::new("inf/rxinject.inx has no DriverVer line to stamp"));
+    }
+    Ok(out)
+}

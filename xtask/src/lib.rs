@@ -1,0 +1,151 @@
+//! rxinject's orchestration tool. Commands (run from anywhere in the repository):
+//!
+//! - `cargo xtask demo [--json]`: the main job. Loads the driver into the NDIS simulator on a
+//!   simulated Ethernet adapter, passes traffic both ways, pauses with traffic in flight,
+//!   restarts, detaches and unloads, and prints what happened with every rule violation and
+//!   leak. Exit status 1 if anything is wrong.
+//! - `cargo xtask dist`: builds `dist/x64/rxinject.sys` (cross-compiled with rust-lld) and
+//!   `dist/x64/rxinject.inf`, and checks the binary.
+//! - `cargo xtask test`: everything CI checks: formatting, clippy for the host and for
+//!   `x86_64-pc-windows-msvc`, the `.sys` build and its checks, every test, the docs, and
+//!   the demo.
+//! - `cargo xtask setup`: installs what the above need (rustup target and components; Debian
+//!   packages gcc and libwine-dev when run as root).
+
+pub mod demo;
+pub mod dist;
+pub mod pe;
+pub mod setup;
+pub mod test;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// An error of an xtask command, with an optional cause.
+#[derive(Debug)]
+pub struct Error {
+    message: String,
+    cause: Option<Box<dyn std::error::Error + Send + Sync>>,
+    usage: bool,
+}
+
+impl Error {
+    pub fn new(message: impl Into<String>) -> Error {
+        Error {
+            message: message.into(),
+            cause: None,
+            usage: false,
+        }
+    }
+
+    pub fn usage(message: impl Into<String>) -> Error {
+        Error {
+            usage: true,
+            ..Error::new(message)
+        }
+    }
+
+    pub fn with(message: impl Into<String>, cause: impl std::error::Error + Send + Sync + 'static) -> Error {
+        Error {
+            message: message.into(),
+            cause: Some(Box::new(cause)),
+            usage: false,
+        }
+    }
+
+    /// 2 for a usage error, 1 for a failure.
+    pub fn exit_code(&self) -> u8 {
+        if self.usage { 2 } else { 1 }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+const HELP: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  demo [--json]   run the driver in the NDIS simulator: traffic both ways, pause/restart,
+                  detach, unload; print a summary (exit 1 on any rule violation or leak)
+  dist            build dist/x64/rxinject.sys and rxinject.inf and check the binary
+  test            fmt, clippy (host and Windows target), dist, all tests, docs, demo
+  setup           install the rustup target/components and the Debian packages needed
+  help            this text
+";
+
+/// Runs the command in `args`.
+pub fn run(args: &[String]) -> Result<()> {
+    let (cmd, rest) = match args.split_first() {
+        Some((c, r)) => (c.as_str(), r),
+        None => ("help", &[][..]),
+    };
+    match cmd {
+        "demo" => {
+            let json = match rest {
+                [] => false,
+                [flag] if flag == "--json" => true,
+                _ => return Err(Error::usage(format!("demo takes only --json, not {rest:?}"))),
+            };
+            demo::run(json)
+        }
+        "dist" => no_args(cmd, rest).and_then(|_| dist::run().map(|_| ())),
+        "test" => no_args(cmd, rest).and_then(|_| test::run()),
+        "setup" => no_args(cmd, rest).and_then(|_| setup::run()),
+        "help" | "--help" | "-h" => {
+            print!("{HELP}");
+            Ok(())
+        }
+        other => Err(Error::usage(format!("unknown command `{other}`\n\n{HELP}"))),
+    }
+}
+
+fn no_args(cmd: &str, rest: &[String]) -> Result<()> {
+    if rest.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::usage(format!("`{cmd}` takes no arguments (got {rest:?})")))
+    }
+}
+
+/// The repository root (the workspace containing xtask).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the repository root")
+        .to_path_buf()
+}
+
+/// `cargo`, as the running cargo (or the one on PATH).
+pub fn cargo() -> Command {
+    let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+/// Runs a command, echoing it, and fails with its exit status.
+pub fn run_cmd(what: &str, cmd: &mut Command) -> Result<()> {
+    eprintln!("==> {what}");
+    let status = cmd
+        .status()
+        .map_err(|e| Error::with(format!("could not start: {what}"), e))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::new(format!("failed ({status}): {what}")))
+    }
+}

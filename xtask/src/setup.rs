@@ -1,0 +1,93 @@
+//! Prerequisites: the Windows target and rustup components (always installable), and the
+//! Debian packages the tests use (installed when running as root, otherwise named).
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::{Error, Result, run_cmd};
+
+/// The cross-compilation target of the driver.
+pub const WINDOWS_TARGET: &str = "x86_64-pc-windows-msvc";
+
+/// Debian packages: gcc (compiles the Wine layout probe) and libwine-dev (its headers).
+const APT_PACKAGES: &[(&str, &str)] = &[
+    ("gcc", "/usr/bin/gcc"),
+    ("libwine-dev", "/usr/include/wine/wine/windows/ddk/wdm.h"),
+];
+
+/// Ensures the Windows target (for `dist` and the Windows clippy run).
+pub fn ensure_windows_target() -> Result<()> {
+    let out = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map_err(|e| Error::with("rustup is needed to add the Windows target", e))?;
+    if String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.trim() == WINDOWS_TARGET)
+    {
+        return Ok(());
+    }
+    run_cmd(
+        &format!("rustup target add {WINDOWS_TARGET}"),
+        Command::new("rustup").args(["target", "add", WINDOWS_TARGET]),
+    )
+}
+
+/// Ensures rustfmt and clippy.
+pub fn ensure_components() -> Result<()> {
+    let out = Command::new("rustup")
+        .args(["component", "list", "--installed"])
+        .output()
+        .map_err(|e| Error::with("rustup is needed to add components", e))?;
+    let installed = String::from_utf8_lossy(&out.stdout).to_string();
+    for c in ["rustfmt", "clippy"] {
+        if !installed.lines().any(|l| l.starts_with(c)) {
+            run_cmd(
+                &format!("rustup component add {c}"),
+                Command::new("rustup").args(["component", "add", c]),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Ensures the Debian packages, with apt-get when running as root.
+pub fn ensure_packages() -> Result<()> {
+    let missing: Vec<&str> = APT_PACKAGES
+        .iter()
+        .filter(|(_, probe)| !Path::new(probe).exists())
+        .map(|(p, _)| *p)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    if !is_root {
+        return Err(Error::new(format!(
+            "missing Debian packages {}: run `sudo apt-get install -y {}` (or `sudo cargo xtask setup`)",
+            missing.join(", "),
+            missing.join(" ")
+        )));
+    }
+    run_cmd("apt-get update", Command::new("apt-get").args(["update", "-q"]))?;
+    run_cmd(
+        &format!("apt-get install {}", missing.join(" ")),
+        Command::new("apt-get")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+}
+
+/// `cargo xtask setup`.
+pub fn run() -> Result<()> {
+    ensure_components()?;
+    ensure_windows_target()?;
+    ensure_packages()?;
+    eprintln!("==> setup complete");
+    Ok(())
+}

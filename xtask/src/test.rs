@@ -1,0 +1,44 @@
+//! `cargo xtask test`: every check CI runs, in order, stopping at the first failure.
+
+use crate::setup::{WINDOWS_TARGET, ensure_components, ensure_packages, ensure_windows_target};
+use crate::{Result, cargo, dist, run_cmd};
+
+/// The driver-side crates, linted for the Windows target as well as the host.
+const WINDOWS_CRATES: &[&str] = &["rxinject", "ndis-sys", "rxinject-abi"];
+
+pub fn run() -> Result<()> {
+    ensure_components()?;
+    ensure_windows_target()?;
+    ensure_packages()?;
+
+    run_cmd(
+        "cargo fmt --check",
+        cargo().args(["fmt", "--all", "--", "--check"]),
+    )?;
+    run_cmd(
+        "cargo clippy (host, all targets, -D warnings)",
+        cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+    )?;
+    let mut windows = cargo();
+    windows.args(["clippy", "--lib", "--target", WINDOWS_TARGET]);
+    for c in WINDOWS_CRATES {
+        windows.args(["--package", c]);
+    }
+    windows.args(["--", "-D", "warnings"]);
+    run_cmd(
+        &format!("cargo clippy ({WINDOWS_TARGET}, -D warnings)"),
+        &mut windows,
+    )?;
+
+    dist::run()?;
+
+    run_cmd("cargo test --workspace", cargo().args(["test", "--workspace"]))?;
+    run_cmd(
+        "cargo doc (no warnings)",
+        cargo()
+            .args(["doc", "--workspace", "--no-deps"])
+            .env("RUSTDOCFLAGS", "-D warnings"),
+    )?;
+    eprintln!("==> all checks passed");
+    Ok(())
+}
