@@ -22,6 +22,10 @@ pub const DRIVER_LINK_ARGS: &[&str] = &[
     // As the WDK links drivers: the loader requires a signature (test signing is enough).
     "/INTEGRITYCHECK",
     "/DEBUG",
+    // Reproducible output: the PDB is referenced without the build directory, and the time
+    // stamp is a hash of the image instead of the build time.
+    "/PDBALTPATH:%_PDB%",
+    "/Brepro",
 ];
 
 /// What `dist` produced.
@@ -62,7 +66,11 @@ pub fn run() -> Result<Dist> {
         "-C target-feature=+crt-static",
     )
     .arg("--")
-    .args(["-C", "linker-flavor=lld-link"]);
+    .args(["-C", "linker-flavor=lld-link"])
+    // Source paths in the debug information name the repository, not the builder's
+    // directory. (The PDB still records the absolute paths of the linked objects, so two
+    // checkouts differ in the PDB GUID, time stamp and checksum; the code is identical.)
+    .arg(format!("--remap-path-prefix={}=rxinject", root().display()));
     for a in DRIVER_LINK_ARGS {
         cmd.arg("-C").arg(format!("link-arg={a}"));
     }

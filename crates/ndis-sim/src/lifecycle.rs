@@ -502,22 +502,19 @@ pub(crate) fn pause(w: &World, a: &Adapter) {
     }
     // Pended: the filter waits for its NBLs; keep the machine running until it completes.
     let deadline = Instant::now() + w.cfg.strict.pause_timeout;
-    let done = |w: &World| {
+    let done = || {
         let mut m = lock(&a.module);
         if m.pause.completions > 0 {
             m.pause.active = false;
-            let _ = w;
-            true
-        } else {
-            false
         }
+        m.pause.completions > 0
     };
     loop {
-        if done(w) {
+        if done() {
             return;
         }
         let progressed = datapath::drain(w, a);
-        if done(w) {
+        if done() {
             return;
         }
         if Instant::now() > deadline {
