@@ -1,9 +1,9 @@
 //! Driver-wide state: the NDIS filter driver registration and the list of modules.
 
 use core::ffi::c_void;
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
-use ndis_sys::NDIS_HANDLE;
+use ndis_sys::{DEVICE_OBJECT, NDIS_HANDLE};
 
 use crate::filter::ModuleList;
 use crate::lock::SpinLock;
@@ -40,6 +40,11 @@ pub struct Globals {
     driver_context: AtomicPtr<c_void>,
     /// Attached modules. Initialised in `DriverEntry`, freed in unload.
     pub modules: SpinLock<ModuleList>,
+    /// The control device and its NDIS handle.
+    device_object: AtomicPtr<DEVICE_OBJECT>,
+    device_handle: AtomicPtr<c_void>,
+    /// The last module id given out.
+    module_ids: AtomicU64,
 }
 
 /// The one instance.
@@ -47,6 +52,9 @@ pub static GLOBALS: Globals = Globals {
     filter_driver: AtomicPtr::new(core::ptr::null_mut()),
     driver_context: AtomicPtr::new(core::ptr::null_mut()),
     modules: SpinLock::new(ModuleList::new()),
+    device_object: AtomicPtr::new(core::ptr::null_mut()),
+    device_handle: AtomicPtr::new(core::ptr::null_mut()),
+    module_ids: AtomicU64::new(0),
 };
 
 impl Globals {
@@ -68,5 +76,24 @@ impl Globals {
     /// Records or clears the filter driver handle.
     pub fn set_filter_driver(&self, h: NDIS_HANDLE) {
         self.filter_driver.store(h, Ordering::Release);
+    }
+
+    /// The control device (object, NDIS handle); null when not registered.
+    pub fn device(&self) -> (*mut DEVICE_OBJECT, NDIS_HANDLE) {
+        (
+            self.device_object.load(Ordering::Acquire),
+            self.device_handle.load(Ordering::Acquire),
+        )
+    }
+
+    /// Records or clears the control device.
+    pub fn set_device(&self, object: *mut DEVICE_OBJECT, handle: NDIS_HANDLE) {
+        self.device_object.store(object, Ordering::Release);
+        self.device_handle.store(handle, Ordering::Release);
+    }
+
+    /// A fresh module id (never 0).
+    pub fn next_module_id(&self) -> u64 {
+        self.module_ids.fetch_add(1, Ordering::Relaxed) + 1
     }
 }

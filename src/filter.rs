@@ -9,6 +9,8 @@ use ndis_sys::*;
 use rxinject_abi::tags::TAG_FILTER_MODULE;
 
 use crate::driver::{GLOBALS, Handle};
+use crate::inject::{self, SlotPool};
+use crate::lock::SpinLock;
 use crate::mem::{ndis_delete, ndis_new};
 use crate::pool;
 use crate::rundown::Rundown;
@@ -67,9 +69,19 @@ pub struct AdapterInfo {
     pub friendly_name: WideName<128>,
 }
 
-/// Counters of the pass-through path (rare events only: the per-frame path counts nothing).
+/// Counters of one adapter (rare events and per-chain/per-write figures only: nothing per
+/// frame on the pass-through path).
 #[derive(Default)]
 pub struct Counters {
+    pub rx_injected: AtomicU64,
+    pub tx_injected: AtomicU64,
+    pub rx_returned: AtomicU64,
+    pub tx_completed: AtomicU64,
+    pub tx_failed: AtomicU64,
+    /// Slots (NBL + buffer) in the injection pool.
+    pub nbls_allocated: AtomicU64,
+    pub writes_out_of_nbls: AtomicU64,
+    pub writes_not_running: AtomicU64,
     /// Receive chains returned (or dropped, with `RESOURCES`) because the module was not
     /// running.
     pub rx_refused_not_running: AtomicU64,
@@ -84,6 +96,8 @@ pub struct Counters {
 pub struct FilterModule {
     /// `NdisFilterHandle`: every NBL the driver allocates carries it as `SourceHandle`.
     pub handle: Handle,
+    /// Unique per attach (handles bind to it; ids are never reused within a driver load).
+    pub id: u64,
     pub state: StateCell,
     /// Datapath rundown: open only while Running (see `rundown.rs`).
     pub datapath: Rundown,
@@ -93,6 +107,8 @@ pub struct FilterModule {
     /// MTU from the restart attributes (0 until the first restart).
     pub mtu: AtomicU32,
     pub counters: Counters,
+    /// Injection slots (`inject.rs`).
+    pub slots: SpinLock<SlotPool>,
     /// Next module in the global list (guarded by the list lock).
     next: AtomicPtr<FilterModule>,
 }
@@ -122,6 +138,58 @@ impl FilterModule {
     pub fn leave_datapath_many(&self, n: usize) {
         if n != 0 && self.datapath.release_many(n) {
             self.complete_pause();
+        }
+    }
+
+    /// The largest untagged frame the adapter carries: MTU plus the Ethernet header.
+    pub fn max_frame_size(&self) -> u32 {
+        let mtu = self.mtu.load(Ordering::Relaxed);
+        (if mtu == 0 { 1500 } else { mtu }).saturating_add(14)
+    }
+
+    /// The adapter as `IOCTL_RXINJECT_LIST_ADAPTERS` shows it.
+    pub fn describe(&self) -> rxinject_abi::AdapterEntry {
+        use rxinject_abi as abi;
+        let a = &self.adapter;
+        let mut e = abi::AdapterEntry::ZERO;
+        e.if_index = a.if_index;
+        e.state = match self.state.get() {
+            FilterState::Running => abi::ADAPTER_STATE_RUNNING,
+            FilterState::Restarting => abi::ADAPTER_STATE_RESTARTING,
+            FilterState::Pausing => abi::ADAPTER_STATE_PAUSING,
+            _ => abi::ADAPTER_STATE_PAUSED,
+        };
+        e.mtu = self.mtu.load(Ordering::Relaxed);
+        e.max_frame_size = self.max_frame_size();
+        let mac_len = usize::from(a.mac_len).min(6);
+        e.mac[..mac_len].copy_from_slice(&a.mac[..mac_len]);
+        e.mac_len = mac_len as u8;
+        let name = a.module_name.as_slice();
+        e.module_name[..name.len()].copy_from_slice(name);
+        e.module_name_len = name.len() as u16;
+        let friendly = a.friendly_name.as_slice();
+        e.friendly_name[..friendly.len()].copy_from_slice(friendly);
+        e.friendly_name_len = friendly.len() as u16;
+        e
+    }
+
+    /// The adapter's counters (`IOCTL_RXINJECT_GET_COUNTERS`).
+    pub fn counters_snapshot(&self) -> rxinject_abi::AdapterCounters {
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        rxinject_abi::AdapterCounters {
+            rx_injected: get(&c.rx_injected),
+            tx_injected: get(&c.tx_injected),
+            rx_returned: get(&c.rx_returned),
+            tx_completed: get(&c.tx_completed),
+            tx_failed: get(&c.tx_failed),
+            nbls_allocated: get(&c.nbls_allocated),
+            nbls_in_flight: u64::from(self.slots.lock().in_use()),
+            writes_out_of_nbls: get(&c.writes_out_of_nbls),
+            writes_not_running: get(&c.writes_not_running),
+            rx_refused_not_running: get(&c.rx_refused_not_running),
+            tx_refused_not_running: get(&c.tx_refused_not_running),
+            oid_requests: get(&c.oid_requests),
         }
     }
 
@@ -259,6 +327,78 @@ impl Default for ModuleList {
     }
 }
 
+/// What `acquire_module` found.
+pub enum Acquired {
+    /// The module, with one datapath reference held for the caller.
+    Module(&'static FilterModule),
+    /// The module exists but is not running.
+    NotRunning,
+    /// No module with that id (it was detached).
+    Gone,
+}
+
+/// Finds module `id` and takes a datapath reference on it, under the list lock: the module
+/// cannot be detached while the reference is held (detach follows a pause, and a pause waits
+/// for every reference). IRQL <= DISPATCH.
+pub fn acquire_module(id: u64) -> Acquired {
+    let list = GLOBALS.modules.lock();
+    let mut cur = list.head;
+    while !cur.is_null() {
+        // SAFETY: modules in the list are live while the list lock is held.
+        let m = unsafe { &*cur };
+        if m.id == id {
+            return if m.datapath.try_acquire() {
+                // SAFETY: the reference keeps the module alive beyond the lock (see above);
+                // 'static stands for "until the caller releases the reference".
+                Acquired::Module(unsafe { &*cur })
+            } else {
+                m.counters.writes_not_running.fetch_add(1, Ordering::Relaxed);
+                Acquired::NotRunning
+            };
+        }
+        cur = m.next.load(Ordering::Relaxed);
+    }
+    Acquired::Gone
+}
+
+/// Runs `f` on module `id` under the list lock (`f` must not call NDIS). IRQL <= DISPATCH.
+pub fn with_module<R>(id: u64, f: impl FnOnce(&FilterModule) -> R) -> Option<R> {
+    let list = GLOBALS.modules.lock();
+    let mut cur = list.head;
+    while !cur.is_null() {
+        // SAFETY: modules in the list are live while the list lock is held.
+        let m = unsafe { &*cur };
+        if m.id == id {
+            return Some(f(m));
+        }
+        cur = m.next.load(Ordering::Relaxed);
+    }
+    None
+}
+
+/// Runs `f` on every attached module, under the list lock (`f` must not call NDIS).
+pub fn for_each_module(mut f: impl FnMut(&FilterModule)) {
+    let list = GLOBALS.modules.lock();
+    let mut cur = list.head;
+    while !cur.is_null() {
+        // SAFETY: modules in the list are live while the list lock is held.
+        let m = unsafe { &*cur };
+        f(m);
+        cur = m.next.load(Ordering::Relaxed);
+    }
+}
+
+/// The id of the module attached to the adapter with `if_index`.
+pub fn find_by_if_index(if_index: u32) -> Option<u64> {
+    let mut found = None;
+    for_each_module(|m| {
+        if m.adapter.if_index == if_index {
+            found = Some(m.id);
+        }
+    });
+    found
+}
+
 /// `FilterAttach`: accepts Ethernet adapters, allocates the module context and its NBL pool,
 /// and registers the context with `NdisFSetAttributes`. PASSIVE_LEVEL.
 ///
@@ -307,12 +447,14 @@ pub unsafe extern "win64" fn filter_attach(
     };
     let module = FilterModule {
         handle: Handle::new(ndis_filter_handle),
+        id: GLOBALS.next_module_id(),
         state: StateCell::new(FilterState::Attaching),
         datapath: Rundown::new_closed(),
         nbl_pool: pool,
         adapter,
         mtu: AtomicU32::new(0),
         counters: Counters::default(),
+        slots: SpinLock::new(SlotPool::new()),
         next: AtomicPtr::new(ptr::null_mut()),
     };
     let Some(module) = ndis_new(Handle::new(ndis_filter_handle), TAG_FILTER_MODULE, module) else {
@@ -321,6 +463,10 @@ pub unsafe extern "win64" fn filter_attach(
         trace!(ERROR, "attach: module context allocation failed");
         return NDIS_STATUS_RESOURCES;
     };
+    // SAFETY: the context was just written and is not shared yet.
+    let m = unsafe { module.as_ref() };
+    // SAFETY: the lock is at its final address and used by nobody yet.
+    unsafe { m.slots.init() };
 
     let mut attributes = NDIS_FILTER_ATTRIBUTES {
         Header: NDIS_OBJECT_HEADER::new(
@@ -364,7 +510,12 @@ pub unsafe extern "win64" fn filter_attach(
 /// No one references the module any more.
 unsafe fn free_module(module: NonNull<FilterModule>) {
     // SAFETY: the caller's contract: the module is ours alone.
-    let pool = unsafe { module.as_ref() }.nbl_pool;
+    let m = unsafe { module.as_ref() };
+    // SAFETY: nothing is in flight: every slot is free.
+    unsafe { inject::destroy_slots(m) };
+    // SAFETY: the slot lock is idle from now on.
+    unsafe { m.slots.free() };
+    let pool = m.nbl_pool;
     // SAFETY: the pool belongs to this module and holds no NBL (the module is quiescent).
     unsafe { pool::destroy(pool) };
     // SAFETY: allocated by ndis_new in filter_attach.
@@ -411,6 +562,8 @@ pub unsafe extern "win64" fn filter_restart(
     if let Some(mtu) = unsafe { restart_mtu(params) } {
         m.mtu.store(mtu, Ordering::Relaxed);
     }
+    // SAFETY: the module is paused: every injection slot is free.
+    unsafe { inject::rebuild_if_too_small(m, m.max_frame_size()) };
     if !m.datapath.reopen() {
         // Something of ours is still outstanding from before the pause: impossible if the
         // pause completed, so refuse to run rather than run half-paused.

@@ -4,6 +4,8 @@
 //!
 //! One module per NDIS concept (see ARCHITECTURE.md):
 //! - `filter`: attach, detach, restart, pause; the module context and list;
+//! - `device`, `ioctl`: the control device, its handles and device controls;
+//! - `inject`: write IRPs to NBLs (Rx up, Tx down) and back: slots, issue, reclaim;
 //! - `send`: the Tx path and its completions; `recv`: the Rx path and returns;
 //! - `nbl`: chains and the own/foreign split; `pool`: the module's NBL pool and reclaim;
 //! - `oid`: OID requests forwarded as clones; `pnp`: status and PnP pass-through;
@@ -15,8 +17,11 @@
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod device;
 pub mod driver;
 pub mod filter;
+pub mod inject;
+pub mod ioctl;
 pub mod lock;
 pub mod mem;
 pub mod nbl;
@@ -132,6 +137,15 @@ pub unsafe extern "win64" fn DriverEntry(
         return status.into();
     }
     GLOBALS.set_filter_driver(handle);
+    let status = device::register(driver::Handle::new(handle));
+    if status != NDIS_STATUS_SUCCESS {
+        // SAFETY: our registration; deregistering detaches every module.
+        unsafe { NdisFDeregisterFilterDriver(handle) };
+        GLOBALS.set_filter_driver(ptr::null_mut());
+        // SAFETY: no module and no device exist any more.
+        unsafe { GLOBALS.modules.free() };
+        return status.into();
+    }
     trace!(
         INFO,
         "registered, version {}.{}.{}",
@@ -148,6 +162,9 @@ pub unsafe extern "win64" fn DriverEntry(
 /// # Safety
 /// Called once by the I/O manager after a successful `DriverEntry`.
 unsafe extern "win64" fn driver_unload(_driver_object: *mut DRIVER_OBJECT) {
+    // The device first: no new handle, no new write (the I/O manager unloads a driver only
+    // when no handle is open, so no write is in flight).
+    device::deregister();
     let handle = GLOBALS.filter_driver();
     if !handle.is_null() {
         // SAFETY: the handle from our registration.

@@ -1,16 +1,15 @@
-//! The per-module NBL pool: created in `FilterAttach`, destroyed in `FilterDetach`, and the
-//! one place own NBLs are given back to when NDIS returns them.
+//! The per-module NBL pool: created in `FilterAttach`, destroyed in `FilterDetach`. The NBLs
+//! allocated from it are the injection slots of `inject.rs`.
 
 use ndis_sys::*;
 use rxinject_abi::tags::TAG_NBL_POOL;
 
 use crate::driver::Handle;
-use crate::filter::FilterModule;
-use crate::nbl::{self, NblChain};
 
-/// Bytes of per-NBL context the driver reserves in every NBL it allocates (rounded to
-/// `MEMORY_ALLOCATION_ALIGNMENT`, rule N2).
-pub const NBL_CONTEXT_SIZE: u16 = 16;
+/// Bytes of per-NBL context the driver reserves in every NBL it allocates (a multiple of
+/// `MEMORY_ALLOCATION_ALIGNMENT`, rule N2): the slot, the write IRP and the direction of an
+/// injected frame (`inject.rs`).
+pub const NBL_CONTEXT_SIZE: u16 = 32;
 const _: () = assert!((NBL_CONTEXT_SIZE as usize).is_multiple_of(MEMORY_ALLOCATION_ALIGNMENT));
 
 /// The parameters of the module's pool: NBLs with one `NET_BUFFER` each, no data area
@@ -45,19 +44,4 @@ pub fn create(ndis_filter_handle: Handle) -> Option<Handle> {
 pub unsafe fn destroy(pool: Handle) {
     // SAFETY: the caller's contract.
     unsafe { NdisFreeNetBufferListPool(pool.get()) };
-}
-
-/// Takes back own NBLs that NDIS returned (send-complete or return handler): frees them and
-/// drops the datapath reference each one held, completing a pending pause after the last.
-///
-/// # Safety
-/// Every NBL of `own` was allocated from `module`'s pool and has just been handed back.
-pub unsafe fn reclaim(module: &FilterModule, own: NblChain) {
-    let n = own.len() as usize;
-    // SAFETY: the chain is ours (caller's contract); the next link is read before freeing.
-    for nbl in unsafe { nbl::iter(own.head()) } {
-        // SAFETY: an own NBL, back from NDIS, not referenced elsewhere.
-        unsafe { NdisFreeNetBufferList(nbl) };
-    }
-    module.leave_datapath_many(n);
 }

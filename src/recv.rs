@@ -8,8 +8,8 @@
 use ndis_sys::*;
 
 use crate::filter::{DATAPATH_STATES, FilterModule};
+use crate::inject;
 use crate::nbl;
-use crate::pool;
 
 /// The return flags that match the IRQL of a receive indication.
 #[inline]
@@ -76,6 +76,6 @@ pub unsafe extern "win64" fn filter_return(ctx: NDIS_HANDLE, nbls: *mut NET_BUFF
     }
     if !split.own.is_empty() {
         // SAFETY: own NBLs from this module's pool, back from above.
-        unsafe { pool::reclaim(m, split.own) };
+        unsafe { inject::reclaim(m, split.own, false) };
     }
 }

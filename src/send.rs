@@ -4,8 +4,8 @@
 use ndis_sys::*;
 
 use crate::filter::{DATAPATH_STATES, FilterModule};
+use crate::inject;
 use crate::nbl;
-use crate::pool;
 
 /// The send-complete flags that match the IRQL a send was made at (rule S7: the two flag
 /// sets are distinct even where the bit happens to coincide).
@@ -70,7 +70,7 @@ pub unsafe extern "win64" fn filter_send_complete(ctx: NDIS_HANDLE, nbls: *mut N
     }
     if !split.own.is_empty() {
         // SAFETY: own NBLs from this module's pool, back from below.
-        unsafe { pool::reclaim(m, split.own) };
+        unsafe { inject::reclaim(m, split.own, true) };
     }
 }
 

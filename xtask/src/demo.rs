@@ -1,41 +1,84 @@
-//! `cargo xtask demo`: the driver in the NDIS simulator, end to end.
+//! `cargo xtask demo`: the driver in the NDIS simulator, end to end, in the seed's scenario.
 //!
 //! rxinject (compiled for this host) is loaded into a simulated Windows with one Ethernet
-//! adapter, `sim0`. The demo passes traffic both ways in every shape the simulator knows
-//! (receives with and without RESOURCES, sends completed at once and later, returns mixed
-//! across indications, datapath at PASSIVE and DISPATCH), pauses with traffic in flight,
-//! checks that a paused filter refuses traffic, restarts, forwards an OID, detaches and
-//! re-attaches, and unloads. Every NDIS rule is checked throughout; leaks are checked at
-//! detach and unload.
+//! adapter, `sim0`, whose host stack has the address 192.168.77.1 and answers ARP and ICMP
+//! echo. A client does what `nping` did to the seed driver, and more:
+//!
+//! 1. opens `\\.\RxInject`, checks the ABI version, lists the adapters and binds to `sim0`;
+//! 2. writes an ARP request and an ICMP echo request for the host into the **Rx path**: the
+//!    writes complete (the seed's writer hung here) and the host stack's answers leave on the
+//!    wire, through the filter;
+//! 3. injects 10,000 frames up and 10,000 down in batched, overlapped writes, while foreign
+//!    traffic flows both ways, so own and foreign NBLs come back mixed and shuffled;
+//! 4. pauses the adapter with writes in flight (the pause waits for the injected NBLs), sees a
+//!    write refused while paused, restarts;
+//! 5. reads the counters, closes, and unloads the driver.
+//!
+//! Every NDIS and I/O rule is checked throughout; leaks are checked at unload.
 
-use ndis_sim::{Completion, FrameOrigin, IrqlMode, Sim, SimConfig, TestFrames, Violation};
+use std::collections::VecDeque;
+
+use ndis_sim::packets::{Arp, IcmpEcho, arp_request};
+use ndis_sim::{
+    Completion, DeviceHandle, FrameOrigin, IoResult, Irp, IrqlMode, Sim, SimConfig, TestFrames, Violation,
+};
 use ndis_sys::*;
+use rxinject_abi::write::{Batch, DIR_DEFAULT, DIR_RX, DIR_TX};
+use rxinject_abi::{self as abi, Pod};
 use serde_json::json;
 
 use crate::{Error, Result};
+
+/// Frames injected each way in the bulk phase.
+pub const BULK_FRAMES: usize = 10_000;
+/// Frames per write in the bulk phase.
+pub const BATCH_FRAMES: usize = 500;
+/// Writes a client keeps in flight.
+const IN_FLIGHT: usize = 3;
+
+const CLIENT_MAC: [u8; 6] = [0x02, 0x00, 0x5E, 0x10, 0x00, 0x01];
+const CLIENT_IP: [u8; 4] = [192, 168, 77, 2];
 
 /// What the demo saw.
 #[derive(Debug, Default)]
 pub struct Summary {
     pub adapter: String,
     pub mac: [u8; 6],
-    pub mtu: u32,
+    pub host_ip: [u8; 4],
     pub driver_entry: String,
-    pub rx_indicated: usize,
-    pub rx_indicated_resources: usize,
-    pub rx_delivered: usize,
-    pub rx_delivered_identical: usize,
-    pub rx_returned: u64,
-    pub tx_sent: usize,
-    pub tx_on_wire: usize,
-    pub tx_on_wire_identical: usize,
-    pub tx_completed: usize,
-    pub tx_completed_success: usize,
-    pub rx_refused_while_paused: usize,
-    pub tx_refused_while_paused: usize,
-    pub pause_cycles: u32,
-    pub attach_cycles: u32,
-    pub oid_mac: Option<[u8; 6]>,
+    pub abi_version: u32,
+    pub adapters_listed: u32,
+    pub bind_status: String,
+    /// Frames injected each way in the bulk phase.
+    pub bulk: usize,
+    /// The seed scenario: ARP and echo request written to the Rx path.
+    pub seed_writes_completed: usize,
+    pub arp_reply_on_wire: bool,
+    pub echo_reply_on_wire: bool,
+    pub rx_frames_written: usize,
+    pub rx_frames_delivered_to_stack: usize,
+    pub rx_frames_identical: usize,
+    pub tx_frames_written: usize,
+    pub tx_frames_on_wire: usize,
+    pub tx_frames_identical: usize,
+    pub stack_replies_on_wire: usize,
+    pub write_irps_issued: usize,
+    pub write_irps_completed: usize,
+    pub write_irps_succeeded: usize,
+    pub write_irps_pending: usize,
+    pub writes_refused_while_paused: usize,
+    pub pause_pended: bool,
+    /// Foreign traffic passed through meanwhile.
+    pub foreign_rx: usize,
+    pub foreign_rx_delivered: usize,
+    pub foreign_tx: usize,
+    pub foreign_tx_on_wire: usize,
+    /// The driver's counters for the handle and the adapter at the end.
+    pub counters: abi::Counters,
+    pub nbls_allocated: u64,
+    pub nbls_freed: u64,
+    /// Own NBLs still up or down (with the stack or the miniport) when the traffic ended.
+    pub nbls_outstanding: usize,
     pub violations: Vec<Violation>,
 }
 
@@ -48,19 +91,32 @@ impl Summary {
             .count()
     }
 
-    /// Whether everything passed through exactly and no rule was broken.
+    /// Whether every written frame arrived where it was sent, byte-identical, every write
+    /// completed, the host answered, and no rule was broken.
     pub fn ok(&self) -> bool {
         self.violations.is_empty()
             && self.driver_entry == "STATUS_SUCCESS"
-            && self.rx_delivered == self.rx_indicated
-            && self.rx_delivered_identical == self.rx_delivered
-            && self.rx_returned
-                == (self.rx_indicated - self.rx_indicated_resources + self.rx_refused_while_paused) as u64
-            && self.tx_on_wire == self.tx_sent
-            && self.tx_on_wire_identical == self.tx_on_wire
-            && self.tx_completed == self.tx_sent + self.tx_refused_while_paused
-            && self.tx_completed_success == self.tx_sent
-            && self.oid_mac == Some(self.mac)
+            && self.bind_status == "STATUS_SUCCESS"
+            && self.seed_writes_completed == 2
+            && self.arp_reply_on_wire
+            && self.echo_reply_on_wire
+            && self.stack_replies_on_wire >= 2
+            && self.bulk > 0
+            && self.rx_frames_written >= self.bulk
+            && self.rx_frames_delivered_to_stack == self.rx_frames_written
+            && self.rx_frames_identical == self.rx_frames_written
+            && self.tx_frames_written >= self.bulk
+            && self.tx_frames_on_wire == self.tx_frames_written
+            && self.tx_frames_identical == self.tx_frames_written
+            && self.write_irps_pending == 0
+            && self.write_irps_completed == self.write_irps_issued
+            && self.write_irps_succeeded + self.writes_refused_while_paused == self.write_irps_completed
+            && self.foreign_rx_delivered == self.foreign_rx
+            && self.foreign_tx_on_wire == self.foreign_tx
+            && self.nbls_outstanding == 0
+            && self.nbls_freed == self.nbls_allocated
+            && self.counters.handle.frames_accepted
+                == (self.rx_frames_written + self.tx_frames_written) as u64
     }
 }
 
@@ -68,188 +124,447 @@ fn mac_str(m: &[u8; 6]) -> String {
     m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
 
-/// Frames sent so far, by direction, with the ids the simulator gave them.
-struct Traffic {
-    frames: TestFrames,
-    rx_sent: Vec<(u64, Vec<u8>)>,
-    tx_sent: Vec<(u64, Vec<u8>)>,
+fn ip_str(ip: &[u8; 4]) -> String {
+    ip.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(".")
 }
 
-impl Traffic {
-    /// `rounds` rounds of chains of 1 to 16 frames each way (every fourth receive chain with
-    /// RESOURCES), with part of the returns and completions done as they go.
-    fn both_ways(&mut self, a: &ndis_sim::AdapterRef<'_>, rounds: usize, s: &mut Summary) {
-        for round in 0..rounds {
-            let n = 1 + round % 16;
-            let f = self.frames.take(n);
-            let ids = if round % 4 == 3 {
-                s.rx_indicated_resources += n;
-                a.indicate_resources(&f)
-            } else {
-                a.indicate(&f)
-            };
-            s.rx_indicated += n;
-            self.rx_sent.extend(ids.into_iter().zip(f));
-            let f = self.frames.take(n);
-            self.tx_sent.extend(a.send(&f).into_iter().zip(f));
-            s.tx_sent += n;
-            a.return_receives(n / 2);
-            a.complete_sends(n / 2);
+/// A client of `\\.\RxInject`: records in, records out, as a user-mode tool does.
+struct Client<'a> {
+    h: DeviceHandle<'a>,
+    in_flight: VecDeque<Irp>,
+    issued: usize,
+    completed: usize,
+    succeeded: usize,
+}
+
+impl<'a> Client<'a> {
+    fn ioctl<T: Pod + Default>(&self, code: u32, input: &[u8]) -> (IoResult, T) {
+        let r = self.h.device_io_control(code, input, std::mem::size_of::<T>());
+        let v = T::read_from(&r.output).unwrap_or_default();
+        (r, v)
+    }
+
+    fn input<T: Pod>(v: &T) -> Vec<u8> {
+        let mut out = vec![0u8; std::mem::size_of::<T>()];
+        let _ = v.write_to(&mut out);
+        out
+    }
+
+    fn record(&mut self, r: &IoResult) {
+        self.completed += 1;
+        if r.status == STATUS_SUCCESS {
+            self.succeeded += 1;
+        }
+    }
+
+    /// A write, waited for.
+    fn write(&mut self, buf: &[u8]) -> IoResult {
+        self.issued += 1;
+        let r = self.h.write(buf);
+        self.record(&r);
+        r
+    }
+
+    /// An overlapped write: at most IN_FLIGHT at a time.
+    fn write_overlapped(&mut self, buf: &[u8]) {
+        while self.in_flight.len() >= IN_FLIGHT {
+            self.wait_oldest();
+        }
+        self.issued += 1;
+        let irp = self.h.start_write(buf);
+        self.in_flight.push_back(irp);
+    }
+
+    fn wait_oldest(&mut self) {
+        if let Some(irp) = self.in_flight.pop_front()
+            && let Some(r) = self.h.wait(irp)
+        {
+            self.record(&r);
+        }
+    }
+
+    fn drain(&mut self) {
+        while !self.in_flight.is_empty() {
+            self.wait_oldest();
         }
     }
 }
 
 /// Runs the scenario and returns what happened.
 pub fn simulate() -> Summary {
+    simulate_with(BULK_FRAMES)
+}
+
+/// The scenario with `bulk` frames each way in phase 3.
+pub fn simulate_with(bulk: usize) -> Summary {
     let cfg = SimConfig {
         send_completion: Completion::Mixed,
         datapath_irql: IrqlMode::Mixed,
+        pause_protocol_first: false,
         seed: 2026,
         ..SimConfig::default()
     };
     let mut sim = Sim::new(cfg);
-    let mut s = Summary::default();
+    let mut s = Summary {
+        bulk,
+        ..Summary::default()
+    };
     let status = sim.load(rxinject::DriverEntry);
     s.driver_entry = format!("{status:?}");
+    if status.is_success() {
+        scenario(&sim, &mut s, bulk);
+    }
+    let report = sim.finish();
+    s.violations = report.violations;
+    s.nbls_allocated = report.stats.filter_nbl_allocations;
+    s.nbls_freed = report.stats.filter_nbl_frees;
+    s
+}
+
+fn scenario(sim: &Sim, s: &mut Summary, bulk: usize) {
     let a = sim.adapter(0);
-    s.adapter = a.config().name.clone();
-    s.mac = a.config().mac;
-    s.mtu = a.config().mtu;
-    let mut t = Traffic {
-        frames: TestFrames::new([0x02, 0x00, 0x5E, 0x10, 0x00, 0x01], s.mac),
-        rx_sent: Vec::new(),
-        tx_sent: Vec::new(),
+    let cfg = a.config();
+    s.adapter = cfg.name.clone();
+    s.mac = cfg.mac;
+    s.host_ip = cfg.host_ip;
+    let Ok(h) = sim.open(abi::USER_PATH) else { return };
+    let mut c = Client {
+        h,
+        in_flight: VecDeque::new(),
+        issued: 0,
+        completed: 0,
+        succeeded: 0,
     };
 
-    // 1. Traffic both ways.
-    t.both_ways(&a, 32, &mut s);
+    // 1. Version, adapters, bind, default direction Rx.
+    let (_, v): (_, abi::VersionInfo) = c.ioctl(abi::IOCTL_RXINJECT_GET_VERSION, &[]);
+    s.abi_version = v.abi_version;
+    let list = c.h.device_io_control(
+        abi::IOCTL_RXINJECT_LIST_ADAPTERS,
+        &[],
+        std::mem::size_of::<abi::AdapterListHeader>() + 4 * std::mem::size_of::<abi::AdapterEntry>(),
+    );
+    s.adapters_listed = abi::AdapterListHeader::read_from(&list.output).map_or(0, |h| h.returned);
+    let bind = abi::BindRequest {
+        abi_version: abi::ABI_VERSION,
+        if_index: cfg.if_index,
+    };
+    s.bind_status = format!(
+        "{:?}",
+        c.h.device_io_control(abi::IOCTL_RXINJECT_BIND, &Client::input(&bind), 0)
+            .status
+    );
+    let dir = abi::SetDirection {
+        direction: abi::DIRECTION_RX,
+    };
+    c.h.device_io_control(abi::IOCTL_RXINJECT_SET_DIRECTION, &Client::input(&dir), 0);
+
+    let mut rx_written: Vec<Vec<u8>> = Vec::new();
+    let mut tx_written: Vec<Vec<u8>> = Vec::new();
+
+    // 2. The seed's scenario: who has the host's address, then ping it, through the Rx path.
+    let arp = arp_request(CLIENT_MAC, CLIENT_IP, cfg.host_ip);
+    let echo = IcmpEcho::request(
+        CLIENT_MAC,
+        cfg.mac,
+        CLIENT_IP,
+        cfg.host_ip,
+        0x6e70,
+        1,
+        b"rxinject demo: echo via Rx",
+    )
+    .to_frame();
+    for frame in [&arp, &echo] {
+        let mut b = Batch::new();
+        b.push(DIR_DEFAULT, 0, frame);
+        let r = c.write(b.as_bytes());
+        if r.status == STATUS_SUCCESS && r.information == 1 {
+            s.seed_writes_completed += 1;
+            rx_written.push(frame.clone());
+        }
+    }
     sim.run_until_idle();
-
-    // 2. Pause with traffic in flight, refuse traffic while paused, restart.
-    for _ in 0..3 {
-        t.both_ways(&a, 4, &mut s);
-        sim.pause(0);
-        s.pause_cycles += 1;
-        a.indicate(&t.frames.take(4));
-        s.rx_refused_while_paused += 4;
-        a.send(&t.frames.take(4));
-        s.tx_refused_while_paused += 4;
-        sim.run_until_idle();
-        sim.restart(0);
+    for w in a.stack_replies_on_wire() {
+        if Arp::parse(&w.bytes).is_some_and(|r| r.operation == 2 && r.target_ip == CLIENT_IP) {
+            s.arp_reply_on_wire = true;
+        }
+        if IcmpEcho::parse(&w.bytes).is_some_and(|e| e.reply && e.dst_ip == CLIENT_IP && e.sequence == 1) {
+            s.echo_reply_on_wire = true;
+        }
     }
 
-    // 3. An OID through the filter.
-    let r = a.query_oid(OID_802_3_CURRENT_ADDRESS, 6);
-    if r.status == NDIS_STATUS_SUCCESS && r.data.len() == 6 {
-        s.oid_mac = Some(r.data.as_slice().try_into().expect("6 bytes"));
+    // 3. Bulk: batched, overlapped writes each way, with foreign traffic in between.
+    let mut frames = TestFrames::new(CLIENT_MAC, cfg.mac);
+    let mut foreign = TestFrames::new([0x02, 0x00, 0x5E, 0x20, 0x00, 0x02], cfg.mac);
+    let mut foreign_rx: Vec<(u64, Vec<u8>)> = Vec::new();
+    let mut foreign_tx: Vec<(u64, Vec<u8>)> = Vec::new();
+    let mut round = 0usize;
+    let mut bulk_rx = 0;
+    let mut bulk_tx = 0;
+    while bulk_rx < bulk || bulk_tx < bulk {
+        for (direction, done) in [(DIR_RX, &mut bulk_rx), (DIR_TX, &mut bulk_tx)] {
+            if *done >= bulk {
+                continue;
+            }
+            let n = BATCH_FRAMES.min(bulk - *done);
+            let mut b = Batch::new();
+            for _ in 0..n {
+                let f = frames.next_frame();
+                b.push(direction, 0, &f);
+                if direction == DIR_RX {
+                    rx_written.push(f)
+                } else {
+                    tx_written.push(f)
+                }
+            }
+            c.write_overlapped(b.as_bytes());
+            *done += n;
+        }
+        // Foreign traffic both ways; the stack and the miniport give back part of what they
+        // hold, in chains mixing own and foreign NBLs.
+        let f = foreign.take(8);
+        foreign_rx.extend(a.indicate(&f).into_iter().zip(f));
+        let f = foreign.take(8);
+        foreign_tx.extend(a.send(&f).into_iter().zip(f));
+        a.return_receives(BATCH_FRAMES / 2 + round % 7);
+        a.complete_sends(BATCH_FRAMES / 2 + round % 5);
+        round += 1;
     }
+    c.drain();
 
-    // 4. Detach and attach again (an adapter disabled and enabled), then more traffic.
-    sim.detach(0);
-    let _ = sim.attach(0);
-    s.attach_cycles = a.attach_count();
-    t.both_ways(&a, 16, &mut s);
+    // 4. Pause with writes in flight: the pause waits for the injected NBLs; a write while
+    // paused is refused at once; restart.
+    for direction in [DIR_RX, DIR_TX] {
+        let mut b = Batch::new();
+        for _ in 0..64 {
+            let f = frames.next_frame();
+            b.push(direction, 0, &f);
+            if direction == DIR_RX {
+                rx_written.push(f)
+            } else {
+                tx_written.push(f)
+            }
+        }
+        c.write_overlapped(b.as_bytes());
+    }
+    let pended_before = a.pauses_pended();
+    sim.pause(0);
+    s.pause_pended = a.pauses_pended() > pended_before;
+    c.drain();
+    let mut b = Batch::new();
+    b.push(DIR_TX, 0, &frames.next_frame());
+    if c.write(b.as_bytes()).status == NTSTATUS::from(NDIS_STATUS_PAUSED) {
+        s.writes_refused_while_paused += 1;
+    }
+    sim.restart(0);
     sim.run_until_idle();
 
     // What arrived where.
     let received = a.received();
-    s.rx_delivered = received.len();
-    s.rx_delivered_identical = received
+    let own_up: Vec<&Vec<u8>> = received
         .iter()
-        .zip(&t.rx_sent)
-        .filter(|(r, (id, bytes))| r.id == *id && &r.bytes == bytes && r.origin == FrameOrigin::Foreign)
+        .filter(|r| r.origin == FrameOrigin::Filter)
+        .map(|r| &r.bytes)
+        .collect();
+    s.rx_frames_written = rx_written.len();
+    s.rx_frames_delivered_to_stack = own_up.len();
+    s.rx_frames_identical = own_up
+        .iter()
+        .zip(&rx_written)
+        .filter(|(got, sent)| **got == *sent)
         .count();
-    s.rx_returned = a.rx_returned();
     let wire = a.wire();
-    s.tx_on_wire = wire.len();
-    s.tx_on_wire_identical = wire
+    let own_down: Vec<&Vec<u8>> = wire
         .iter()
-        .zip(&t.tx_sent)
-        .filter(|(w, (id, bytes))| w.id == *id && &w.bytes == bytes)
-        .count();
-    let completions = a.completions();
-    s.tx_completed = completions.len();
-    s.tx_completed_success = completions
+        .filter(|w| w.origin == FrameOrigin::Filter)
+        .map(|w| &w.bytes)
+        .collect();
+    s.tx_frames_written = tx_written.len();
+    s.tx_frames_on_wire = own_down.len();
+    s.tx_frames_identical = own_down
         .iter()
-        .filter(|c| c.status == NDIS_STATUS_SUCCESS)
+        .zip(&tx_written)
+        .filter(|(got, sent)| **got == *sent)
         .count();
+    s.stack_replies_on_wire = a.stack_replies_on_wire().len();
+    s.foreign_rx = foreign_rx.len();
+    s.foreign_rx_delivered = foreign_rx
+        .iter()
+        .filter(|(id, bytes)| {
+            received
+                .iter()
+                .any(|r| r.origin == FrameOrigin::Foreign && r.id == *id && &r.bytes == bytes)
+        })
+        .count();
+    s.foreign_tx = foreign_tx.len();
+    s.foreign_tx_on_wire = foreign_tx
+        .iter()
+        .filter(|(id, bytes)| {
+            wire.iter()
+                .any(|w| w.origin == FrameOrigin::Foreign && w.id == *id && &w.bytes == bytes)
+        })
+        .count();
+    s.nbls_outstanding = sim.stats().filter_nbls_out;
 
-    // 5. Unload: detaches, and every allocation must be gone.
-    s.violations = sim.finish().violations;
-    s
+    // 5. Counters, close.
+    let (_, counters): (_, abi::Counters) = c.ioctl(abi::IOCTL_RXINJECT_GET_COUNTERS, &[]);
+    s.counters = counters;
+    s.write_irps_issued = c.issued;
+    s.write_irps_completed = c.completed;
+    s.write_irps_succeeded = c.succeeded;
+    s.write_irps_pending = sim.io_stats().pending;
+    c.h.close();
+}
+
+/// The summary as one JSON object.
+pub fn to_json(s: &Summary) -> serde_json::Value {
+    let hc = &s.counters.handle;
+    let ac = &s.counters.adapter;
+    json!({
+        "adapter": s.adapter,
+        "mac": mac_str(&s.mac),
+        "host_ip": ip_str(&s.host_ip),
+        "driver_entry": s.driver_entry,
+        "abi_version": format!("{}.{}", s.abi_version >> 16, s.abi_version & 0xFFFF),
+        "adapters_listed": s.adapters_listed,
+        "bind": s.bind_status,
+        "seed_writes_completed": s.seed_writes_completed,
+        "arp_reply_on_wire": s.arp_reply_on_wire,
+        "echo_reply_on_wire": s.echo_reply_on_wire,
+        "rx_frames_written": s.rx_frames_written,
+        "rx_frames_delivered_to_stack": s.rx_frames_delivered_to_stack,
+        "rx_frames_identical": s.rx_frames_identical,
+        "tx_frames_written": s.tx_frames_written,
+        "tx_frames_on_wire": s.tx_frames_on_wire,
+        "tx_frames_identical": s.tx_frames_identical,
+        "stack_replies_on_wire": s.stack_replies_on_wire,
+        "write_irps_issued": s.write_irps_issued,
+        "write_irps_completed": s.write_irps_completed,
+        "write_irps_succeeded": s.write_irps_succeeded,
+        "write_irps_pending": s.write_irps_pending,
+        "writes_refused_while_paused": s.writes_refused_while_paused,
+        "pause_waited_for_injected_nbls": s.pause_pended,
+        "foreign_rx_passed": s.foreign_rx_delivered,
+        "foreign_tx_passed": s.foreign_tx_on_wire,
+        "driver_counters": {
+            "handle": {
+                "writes": hc.writes, "writes_succeeded": hc.writes_succeeded, "writes_failed": hc.writes_failed,
+                "frames_accepted": hc.frames_accepted, "bytes_accepted": hc.bytes_accepted,
+                "rx_frames": hc.rx_frames, "tx_frames": hc.tx_frames, "writes_pending": hc.writes_pending,
+            },
+            "adapter": {
+                "rx_injected": ac.rx_injected, "tx_injected": ac.tx_injected, "rx_returned": ac.rx_returned,
+                "tx_completed": ac.tx_completed, "tx_failed": ac.tx_failed, "nbls_allocated": ac.nbls_allocated,
+                "nbls_in_flight": ac.nbls_in_flight, "writes_out_of_nbls": ac.writes_out_of_nbls,
+                "writes_not_running": ac.writes_not_running,
+            },
+        },
+        "nbls_allocated": s.nbls_allocated,
+        "nbls_freed": s.nbls_freed,
+        "nbls_outstanding": s.nbls_outstanding,
+        "rule_violations": s.violations.iter().map(|v| json!({
+            "rule": v.rule.id(), "context": v.context, "message": v.message,
+        })).collect::<Vec<_>>(),
+        "leaks": s.leaks(),
+        "ok": s.ok(),
+    })
 }
 
 /// `cargo xtask demo [--json]`.
 pub fn run(json_out: bool) -> Result<()> {
     let s = simulate();
     if json_out {
-        let v = json!({
-            "adapter": s.adapter,
-            "mac": mac_str(&s.mac),
-            "mtu": s.mtu,
-            "driver_entry": s.driver_entry,
-            "rx_indicated": s.rx_indicated,
-            "rx_indicated_resources": s.rx_indicated_resources,
-            "rx_delivered": s.rx_delivered,
-            "rx_delivered_identical": s.rx_delivered_identical,
-            "rx_returned": s.rx_returned,
-            "rx_refused_while_paused": s.rx_refused_while_paused,
-            "tx_sent": s.tx_sent,
-            "tx_on_wire": s.tx_on_wire,
-            "tx_on_wire_identical": s.tx_on_wire_identical,
-            "tx_completed": s.tx_completed,
-            "tx_completed_success": s.tx_completed_success,
-            "tx_refused_while_paused": s.tx_refused_while_paused,
-            "pause_cycles": s.pause_cycles,
-            "attach_cycles": s.attach_cycles,
-            "oid_current_address": s.oid_mac.map(|m| mac_str(&m)),
-            "violations": s.violations.iter().map(|v| json!({
-                "rule": v.rule.id(), "context": v.context, "message": v.message,
-            })).collect::<Vec<_>>(),
-            "leaks": s.leaks(),
-            "ok": s.ok(),
-        });
-        println!("{}", serde_json::to_string_pretty(&v).expect("serialisable"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&to_json(&s)).expect("serialisable")
+        );
     } else {
-        println!("rxinject demo: the driver in the NDIS simulator");
-        println!("  adapter   {} ({}, MTU {})", s.adapter, mac_str(&s.mac), s.mtu);
-        println!(
-            "  load      DriverEntry -> {}; attached and restarted during registration",
-            s.driver_entry
-        );
-        println!(
-            "  receive   {} frames indicated ({} with RESOURCES); {} reached the protocol, {} byte-identical and in order; {} returned to the miniport",
-            s.rx_indicated, s.rx_indicated_resources, s.rx_delivered, s.rx_delivered_identical, s.rx_returned
-        );
-        println!(
-            "  send      {} frames sent; {} on the wire, {} byte-identical and in order; {} completed with SUCCESS",
-            s.tx_sent, s.tx_on_wire, s.tx_on_wire_identical, s.tx_completed_success
-        );
-        println!(
-            "  pause     {} pause/restart cycles with traffic in flight; while paused {} receives returned and {} sends completed with NDIS_STATUS_PAUSED",
-            s.pause_cycles, s.rx_refused_while_paused, s.tx_refused_while_paused
-        );
-        println!(
-            "  oid       OID_802_3_CURRENT_ADDRESS through the filter: {}",
-            s.oid_mac.map_or("failed".to_string(), |m| mac_str(&m))
-        );
-        println!(
-            "  attach    {} attaches (one detach/attach cycle), then unload",
-            s.attach_cycles
-        );
-        println!(
-            "  rules     {} violations, {} leaks",
-            s.violations.len(),
-            s.leaks()
-        );
-        for v in &s.violations {
-            println!("            {v}");
-        }
-        println!("result: {}", if s.ok() { "OK" } else { "FAILED" });
+        print_summary(&s);
     }
     if s.ok() {
         Ok(())
     } else {
         Err(Error::new("the demo found problems (see above)"))
     }
+}
+
+fn yes(b: bool) -> &'static str {
+    if b { "yes" } else { "NO" }
+}
+
+fn print_summary(s: &Summary) {
+    let c = &s.counters;
+    println!("rxinject demo: the seed's scenario in the NDIS simulator");
+    println!(
+        "  adapter   {} ({}), host stack at {}",
+        s.adapter,
+        mac_str(&s.mac),
+        ip_str(&s.host_ip)
+    );
+    println!(
+        "  load      DriverEntry -> {}; \\\\.\\RxInject opened, ABI {}.{}, {} adapter(s) listed, bind -> {}",
+        s.driver_entry,
+        s.abi_version >> 16,
+        s.abi_version & 0xFFFF,
+        s.adapters_listed,
+        s.bind_status
+    );
+    println!(
+        "  seed      ARP request and ICMP echo request written to the Rx path: {} of 2 writes completed",
+        s.seed_writes_completed
+    );
+    println!(
+        "            the host stack answered on the wire: ARP reply {}, echo reply {} ({} stack replies on the wire)",
+        yes(s.arp_reply_on_wire),
+        yes(s.echo_reply_on_wire),
+        s.stack_replies_on_wire
+    );
+    println!(
+        "  rx        {} frames written; {} delivered to the stack, {} byte-identical and in order",
+        s.rx_frames_written, s.rx_frames_delivered_to_stack, s.rx_frames_identical
+    );
+    println!(
+        "  tx        {} frames written; {} on the wire, {} byte-identical and in order",
+        s.tx_frames_written, s.tx_frames_on_wire, s.tx_frames_identical
+    );
+    println!(
+        "  writes    {} write IRPs ({} frames per batch, {} in flight): {} completed, {} succeeded, {} pending; {} refused while paused",
+        s.write_irps_issued,
+        BATCH_FRAMES,
+        IN_FLIGHT,
+        s.write_irps_completed,
+        s.write_irps_succeeded,
+        s.write_irps_pending,
+        s.writes_refused_while_paused
+    );
+    println!(
+        "  pause     with writes in flight: the pause {} for the injected NBLs",
+        if s.pause_pended { "waited" } else { "did NOT wait" }
+    );
+    println!(
+        "  foreign   {} of {} receives and {} of {} sends passed through meanwhile",
+        s.foreign_rx_delivered, s.foreign_rx, s.foreign_tx_on_wire, s.foreign_tx
+    );
+    println!(
+        "  counters  handle: {} frames / {} bytes accepted; adapter: {} up / {} down injected, {} returned, {} completed",
+        c.handle.frames_accepted,
+        c.handle.bytes_accepted,
+        c.adapter.rx_injected,
+        c.adapter.tx_injected,
+        c.adapter.rx_returned,
+        c.adapter.tx_completed
+    );
+    println!(
+        "  nbls      {} allocated, {} freed (at unload), {} outstanding when traffic ended",
+        s.nbls_allocated, s.nbls_freed, s.nbls_outstanding
+    );
+    println!(
+        "  rules     {} violations, {} leaks",
+        s.violations.len(),
+        s.leaks()
+    );
+    for v in &s.violations {
+        println!("            {v}");
+    }
+    println!("result: {}", if s.ok() { "OK" } else { "FAILED" });
 }

@@ -1,9 +1,11 @@
 //! rxinject's orchestration tool. Commands (run from anywhere in the repository):
 //!
-//! - `cargo xtask demo [--json]`: the main job. Loads the driver into the NDIS simulator on a
-//!   simulated Ethernet adapter, passes traffic both ways, pauses with traffic in flight,
-//!   restarts, detaches and unloads, and prints what happened with every rule violation and
-//!   leak. Exit status 1 if anything is wrong.
+//! - `cargo xtask demo [--json]`: the main job. Loads the driver into the NDIS simulator and
+//!   runs the seed's scenario through its control device: an ARP request and an ICMP echo
+//!   request injected into the Rx path (the simulated host answers on the wire), 10,000
+//!   frames injected each way in batched writes with foreign traffic mixed in, a pause with
+//!   writes in flight, unload; prints what happened with every rule violation and leak. Exit
+//!   status 1 if anything is wrong.
 //! - `cargo xtask dist`: builds `dist/x64/rxinject.sys` (cross-compiled with rust-lld) and
 //!   `dist/x64/rxinject.inf`, and checks the binary.
 //! - `cargo xtask test`: everything CI checks: formatting, clippy for the host and for
@@ -80,10 +82,13 @@ const HELP: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  demo [--json]   run the driver in the NDIS simulator: traffic both ways, pause/restart,
-                  detach, unload; print a summary (exit 1 on any rule violation or leak)
+  demo [--json]   the seed's scenario in the NDIS simulator: ARP and ICMP echo injected
+                  into the Rx path (the host answers on the wire), 10,000 frames each
+                  way in batched writes, a pause with writes in flight, unload; print a
+                  summary (exit 1 on a lost frame, a pending write, a violation or a leak)
   dist            build dist/x64/rxinject.sys and rxinject.inf and check the binary
-  test            fmt, clippy (host and Windows target), dist, all tests, docs, demo
+  test            fmt, clippy (host and Windows target), dist, all tests (the demo's
+                  among them), docs
   setup           install the rustup target/components and the Debian packages needed
   help            this text
 ";

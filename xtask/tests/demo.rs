@@ -1,24 +1,59 @@
-//! The README's main job, `cargo xtask demo`, passes everything through exactly and breaks
-//! no rule; and its verdict can fail.
+//! The README's main job, `cargo xtask demo`: the seed's scenario completes, every written
+//! frame arrives byte-identical where it was sent, nothing is left pending or outstanding,
+//! no rule is broken; and its verdict can fail.
 
 #[test]
-fn the_demo_passes_everything_through_and_breaks_no_rule() {
+fn the_demo_delivers_every_frame_and_breaks_no_rule() {
     let s = xtask::demo::simulate();
     assert!(s.violations.is_empty(), "{:?}", s.violations);
-    assert!(s.rx_indicated > 100 && s.tx_sent > 100);
-    assert_eq!(s.rx_delivered_identical, s.rx_indicated);
-    assert_eq!(s.tx_on_wire_identical, s.tx_sent);
-    assert_eq!(s.pause_cycles, 3);
-    assert_eq!(s.attach_cycles, 2);
+    assert_eq!(s.seed_writes_completed, 2);
+    assert!(s.arp_reply_on_wire && s.echo_reply_on_wire);
+    assert!(s.stack_replies_on_wire >= 2);
+    assert!(
+        s.rx_frames_written >= xtask::demo::BULK_FRAMES && s.tx_frames_written >= xtask::demo::BULK_FRAMES
+    );
+    assert_eq!(s.rx_frames_identical, s.rx_frames_written);
+    assert_eq!(s.tx_frames_identical, s.tx_frames_written);
+    assert_eq!((s.write_irps_pending, s.nbls_outstanding), (0, 0));
+    assert_eq!(s.write_irps_completed, s.write_irps_issued);
+    assert!(s.pause_pended);
+    assert_eq!(s.writes_refused_while_paused, 1);
+    assert!(s.nbls_allocated > 0 && s.nbls_freed == s.nbls_allocated);
     assert!(s.ok());
+    // The JSON carries the fields the issue names.
+    let v = xtask::demo::to_json(&s);
+    for field in [
+        "rx_frames_written",
+        "rx_frames_delivered_to_stack",
+        "tx_frames_written",
+        "tx_frames_on_wire",
+        "stack_replies_on_wire",
+        "write_irps_completed",
+        "write_irps_pending",
+        "nbls_allocated",
+        "nbls_freed",
+        "nbls_outstanding",
+        "rule_violations",
+        "leaks",
+    ] {
+        assert!(v.get(field).is_some(), "{field} missing");
+    }
+    assert!(v["rule_violations"].as_array().is_some_and(|a| a.is_empty()));
+    assert_eq!(v["leaks"], 0);
 }
 
 #[test]
-fn the_demo_verdict_fails_on_a_lost_frame_or_a_violation() {
-    let mut s = xtask::demo::simulate();
-    s.rx_delivered_identical -= 1;
-    assert!(!s.ok());
-    let mut s = xtask::demo::simulate();
-    s.tx_completed_success -= 1;
-    assert!(!s.ok());
+fn the_demo_verdict_fails_on_a_lost_frame_a_pending_write_or_a_missing_reply() {
+    let s = xtask::demo::simulate_with(600);
+    assert!(s.ok(), "{:?}", s.violations);
+    let fail = |f: &dyn Fn(&mut xtask::demo::Summary)| {
+        let mut t = xtask::demo::simulate_with(600);
+        f(&mut t);
+        assert!(!t.ok());
+    };
+    fail(&|t| t.rx_frames_identical -= 1);
+    fail(&|t| t.tx_frames_on_wire -= 1);
+    fail(&|t| t.write_irps_pending = 1);
+    fail(&|t| t.echo_reply_on_wire = false);
+    fail(&|t| t.nbls_freed -= 1);
 }

@@ -43,21 +43,30 @@ fn the_sys_imports_only_from_kernel_modules_and_only_what_ndis_sys_declares() {
             .all(|m| ["ntoskrnl.exe", "ndis.sys", "HAL.dll"].contains(m)),
         "{modules:?}"
     );
-    for needed in [
-        "NdisFRegisterFilterDriver",
-        "NdisFIndicateReceiveNetBufferLists",
-        "NdisFReturnNetBufferLists",
+    // What injection needs: the control device, IRP completion, own NBLs with their MDLs and
+    // buffers, both datapath directions.
+    for (module, needed) in [
+        ("ndis.sys", "NdisFRegisterFilterDriver"),
+        ("ndis.sys", "NdisRegisterDeviceEx"),
+        ("ndis.sys", "NdisDeregisterDeviceEx"),
+        ("ndis.sys", "NdisAllocateNetBufferAndNetBufferList"),
+        ("ndis.sys", "NdisFreeNetBufferList"),
+        ("ndis.sys", "NdisAllocateMdl"),
+        ("ndis.sys", "NdisFreeMdl"),
+        ("ndis.sys", "NdisAllocateMemoryWithTagPriority"),
+        ("ndis.sys", "NdisFIndicateReceiveNetBufferLists"),
+        ("ndis.sys", "NdisFSendNetBufferLists"),
+        ("ndis.sys", "NdisFReturnNetBufferLists"),
+        ("ndis.sys", "NdisFSendNetBufferListsComplete"),
+        ("ntoskrnl.exe", "IofCompleteRequest"),
+        ("ntoskrnl.exe", "KeBugCheckEx"),
     ] {
         assert!(
-            img.imports.iter().any(|(m, f)| m == "ndis.sys" && f == needed),
-            "{needed} imported from ndis.sys"
+            img.imports.iter().any(|(m, f)| m == module && f == needed),
+            "{needed} imported from {module}: {:?}",
+            img.imports
         );
     }
-    assert!(
-        img.imports
-            .iter()
-            .any(|(m, f)| m == "ntoskrnl.exe" && f == "KeBugCheckEx")
-    );
 }
 
 #[test]

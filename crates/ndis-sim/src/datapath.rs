@@ -252,12 +252,17 @@ fn deliver_up(w: &World, a: &Adapter, nbls: &[usize], resources: bool) {
             } else {
                 FrameOrigin::Foreign
             };
+            // SAFETY: as above.
+            let info =
+                unsafe { (*(n as *const NET_BUFFER_LIST)).NetBufferListInfo[Ieee8021QNetBufferListInfo] }
+                    as usize;
             match bytes {
                 Ok(bytes) => frames.push(RxFrame {
                     bytes,
                     origin,
                     id: rec.id,
                     resources,
+                    vlan: (info != 0).then(|| tci_from_ieee8021q_info(info)),
                 }),
                 Err(e) => {
                     let what = describe(rec, n);
@@ -273,9 +278,31 @@ fn deliver_up(w: &World, a: &Adapter, nbls: &[usize], resources: bool) {
             }
         }
     }
+    // The host stack answers what is addressed to it (no VLAN is configured on it, so
+    // tagged frames are not for it).
+    let answers: Vec<Vec<u8>> = frames
+        .iter()
+        .filter(|f| f.vlan.is_none())
+        .filter_map(|f| crate::packets::answer(a.cfg.mac, a.cfg.host_ip, &f.bytes))
+        .collect();
     let mut p = lock(&a.protocol);
     p.received.extend(frames);
     p.held.extend(held);
+    p.replies_queued.extend(answers);
+}
+
+/// The host stack sends the answers it queued, if the stack is up (not paused).
+fn protocol_send_replies(w: &World, a: &Adapter) -> usize {
+    if !matches!(w.module_state(a), ModState::Running | ModState::Detached) {
+        return 0;
+    }
+    let replies = std::mem::take(&mut lock(&a.protocol).replies_queued);
+    if replies.is_empty() {
+        return 0;
+    }
+    let ids = protocol_send(w, a, &replies, 0);
+    lock(&a.protocol).reply_ids.extend(ids);
+    replies.len()
 }
 
 /// `NdisFIndicateReceiveNetBufferLists`.
@@ -790,10 +817,27 @@ fn deliver_down(w: &World, a: &Adapter, nbls: &[usize]) {
             };
             // SAFETY: registered NBL.
             let mut nb = unsafe { (*(n as *const NET_BUFFER_LIST)).FirstNetBuffer };
+            // SAFETY: as above.
+            let info =
+                unsafe { (*(n as *const NET_BUFFER_LIST)).NetBufferListInfo[Ieee8021QNetBufferListInfo] }
+                    as usize;
             let mut i = 0;
             while !nb.is_null() && i < 64 {
                 // SAFETY: NB of a registered NBL.
                 match unsafe { nbl::read_nb(&objs, nb) } {
+                    // The miniport inserts the out-of-band 802.1Q tag (hardware tagging).
+                    Ok(mut bytes) if info != 0 && bytes.len() >= 12 => {
+                        let tag = tci_from_ieee8021q_info(info);
+                        let mut t = Vec::with_capacity(4);
+                        t.extend_from_slice(&0x8100u16.to_be_bytes());
+                        t.extend_from_slice(&tag.to_be_bytes());
+                        bytes.splice(12..12, t);
+                        wire.push(WireFrame {
+                            bytes,
+                            origin,
+                            id: rec.id,
+                        })
+                    }
                     Ok(bytes) => wire.push(WireFrame {
                         bytes,
                         origin,
@@ -1007,6 +1051,7 @@ pub(crate) fn drain(w: &World, a: &Adapter) -> bool {
     loop {
         let n = miniport_complete(w, a, usize::MAX)
             + protocol_return(w, a, usize::MAX)
+            + protocol_send_replies(w, a)
             + crate::oid::miniport_complete_oids(w, a);
         if n == 0 {
             return any;

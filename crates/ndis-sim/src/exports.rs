@@ -8,11 +8,11 @@
 use std::ffi::CStr;
 
 use ndis_sys::{
-    DRIVER_OBJECT, EX_POOL_PRIORITY, MDL, MDL_MAPPED_TO_SYSTEM_VA, MDL_SOURCE_IS_NONPAGED_POOL,
-    MEMORY_ALLOCATION_ALIGNMENT, NDIS_FILTER_ATTRIBUTES, NDIS_FILTER_DRIVER_CHARACTERISTICS, NDIS_HANDLE,
-    NDIS_OBJECT_TYPE_DEFAULT, NDIS_OID_REQUEST, NDIS_PORT_NUMBER,
-    NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1, NDIS_SPIN_LOCK, NDIS_STATUS,
-    NDIS_STATUS_INDICATION, NET_BUFFER_LIST, NET_BUFFER_LIST_POOL_PARAMETERS,
+    DEVICE_OBJECT, DRIVER_OBJECT, EX_POOL_PRIORITY, IRP, KIRQL, MDL, MDL_MAPPED_TO_SYSTEM_VA,
+    MDL_SOURCE_IS_NONPAGED_POOL, MEMORY_ALLOCATION_ALIGNMENT, NDIS_DEVICE_OBJECT_ATTRIBUTES,
+    NDIS_FILTER_ATTRIBUTES, NDIS_FILTER_DRIVER_CHARACTERISTICS, NDIS_HANDLE, NDIS_OBJECT_TYPE_DEFAULT,
+    NDIS_OID_REQUEST, NDIS_PORT_NUMBER, NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
+    NDIS_SPIN_LOCK, NDIS_STATUS, NDIS_STATUS_INDICATION, NET_BUFFER_LIST, NET_BUFFER_LIST_POOL_PARAMETERS,
     NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1, NET_DEVICE_PNP_EVENT, NET_PNP_EVENT_NOTIFICATION, NTSTATUS,
     POOL_FLAG_NON_PAGED, POOL_FLAG_UNINITIALIZED, POOL_FLAGS, PVOID, STATUS_SUCCESS,
 };
@@ -21,7 +21,7 @@ use crate::mem::{AllocKind, Block, tag_str};
 use crate::nbl::{self, MdlRec, Origin, Owner, PoolRec};
 use crate::rules::Rule;
 use crate::world::{HandleKind, World, lock, world};
-use crate::{datapath, lifecycle, locks, oid, tls};
+use crate::{datapath, io, lifecycle, locks, oid, tls};
 
 macro_rules! export {
     (fn $name:ident ( $( $a:ident : $t:ty ),* $(,)? ) $( -> $r:ty )? $body:block) => {
@@ -50,9 +50,13 @@ pub fn exports() -> Vec<(&'static str, &'static str, usize)> {
             NdisAllocateSpinLock, NdisFreeSpinLock, NdisAcquireSpinLock, NdisReleaseSpinLock,
             NdisDprAcquireSpinLock, NdisDprReleaseSpinLock, NdisAllocateNetBufferListPool,
             NdisFreeNetBufferListPool, NdisAllocateNetBufferAndNetBufferList,
-            NdisFreeNetBufferList, NdisAllocateMdl, NdisFreeMdl,
+            NdisFreeNetBufferList, NdisAllocateMdl, NdisFreeMdl, NdisRegisterDeviceEx,
+            NdisDeregisterDeviceEx, NdisGetDeviceReservedExtension,
         ]
-        "ntoskrnl.exe": [ExAllocatePool2, ExFreePoolWithTag, DbgPrintEx, KeBugCheckEx]
+        "ntoskrnl.exe": [
+            ExAllocatePool2, ExFreePoolWithTag, DbgPrintEx, KeBugCheckEx, IofCompleteRequest,
+            IoAcquireCancelSpinLock, IoReleaseCancelSpinLock,
+        ]
     }
 }
 
@@ -466,6 +470,7 @@ export! {
             }
         }
         objs.release_nbl(addr);
+        objs.filter_nbl_frees += 1;
         if let Some(p) = objs.pools.get_mut(&pool) {
             p.live -= 1;
         }
@@ -515,6 +520,31 @@ export! {
         }
     }
 }
+
+// ---- control devices and IRPs ----------------------------------------------------------------
+
+export! {
+    fn NdisRegisterDeviceEx(
+        NdisObjectHandle: NDIS_HANDLE,
+        DeviceObjectAttributes: *mut NDIS_DEVICE_OBJECT_ATTRIBUTES,
+        pDeviceObject: *mut *mut DEVICE_OBJECT,
+        NdisDeviceHandle: *mut NDIS_HANDLE,
+    ) -> NDIS_STATUS {
+        io::register_device(&world(), NdisObjectHandle, DeviceObjectAttributes, pDeviceObject, NdisDeviceHandle)
+    }
+}
+
+export! { fn NdisDeregisterDeviceEx(NdisDeviceHandle: NDIS_HANDLE) { io::deregister_device(&world(), NdisDeviceHandle) } }
+
+export! {
+    fn NdisGetDeviceReservedExtension(DeviceObject: *mut DEVICE_OBJECT) -> PVOID {
+        io::reserved_extension(&world(), DeviceObject)
+    }
+}
+
+export! { fn IofCompleteRequest(Irp: *mut IRP, PriorityBoost: i8) { let _ = PriorityBoost; io::complete(&world(), Irp) } }
+export! { fn IoAcquireCancelSpinLock(Irql: *mut KIRQL) { io::acquire_cancel_lock(&world(), Irql) } }
+export! { fn IoReleaseCancelSpinLock(Irql: KIRQL) { io::release_cancel_lock(&world(), Irql) } }
 
 // ---- debugging ---------------------------------------------------------------------------------
 

@@ -24,11 +24,13 @@
 mod datapath;
 mod exports;
 mod frame;
+mod io;
 mod lifecycle;
 mod locks;
 mod mem;
 mod nbl;
 mod oid;
+pub mod packets;
 mod rules;
 mod sim;
 mod tls;
@@ -36,9 +38,10 @@ mod world;
 
 pub use exports::exports;
 pub use frame::{TestFrames, ethernet_frame};
+pub use io::{IoResult, Irp};
 pub use oid::{OidCounts, OidKind, OidResult};
 pub use rules::{Rule, Strictness, Violation};
-pub use sim::{AdapterRef, Report, Sim, Stats};
+pub use sim::{AdapterRef, DeviceHandle, DeviceInfo, IoStats, Report, Sim, Stats};
 pub use world::{
     AdapterConfig, Completion, FrameOrigin, IrqlMode, ModState, RxFrame, SimConfig, TxCompletion, WireFrame,
 };

@@ -501,6 +501,7 @@ pub(crate) fn pause(w: &World, a: &Adapter) {
         return;
     }
     // Pended: the filter waits for its NBLs; keep the machine running until it completes.
+    lock(&a.module).pauses_pended += 1;
     let deadline = Instant::now() + w.cfg.strict.pause_timeout;
     let done = || {
         let mut m = lock(&a.module);
@@ -687,6 +688,7 @@ fn leaks_of_module(w: &World, a: &Adapter, h: usize, rule: Rule, when: &str) {
 /// After DriverUnload: everything the driver allocated is freed (K1, L3, N7), it is no longer
 /// registered (ST9), and every module is detached.
 pub(crate) fn check_unload(w: &World) {
+    crate::io::check_unload(w);
     if lock(&w.driver).is_some() {
         w.violate(
             Rule::ST9,

@@ -124,6 +124,8 @@ pub(crate) struct Objects {
     next_id: u64,
     /// NBLs the filter allocated, ever (benchmarks).
     pub filter_nbl_allocations: u64,
+    /// NBLs the filter freed, ever.
+    pub filter_nbl_frees: u64,
     next_generation: u64,
 }
 
@@ -140,6 +142,7 @@ impl Objects {
             freed: HashMap::new(),
             next_id: 0,
             filter_nbl_allocations: 0,
+            filter_nbl_frees: 0,
             next_generation: 0,
         }
     }

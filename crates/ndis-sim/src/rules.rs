@@ -143,6 +143,12 @@ pub struct Strictness {
     pub module_memory_freed_at_detach: bool,
     /// ST3: how long a pended pause may take before the simulator calls it a hang.
     pub pause_timeout: std::time::Duration,
+    /// D3: how long a test may wait for an IRP before the simulator calls it a hang.
+    pub irp_timeout: std::time::Duration,
+    /// D3: an IRP still pending after the machine has had nothing left to do (no send to
+    /// complete, no receive to return, no OID to finish) for this long will never complete:
+    /// the thread waiting for it hangs, as the seed's writer did.
+    pub irp_idle_timeout: std::time::Duration,
 }
 
 impl Default for Strictness {
@@ -152,6 +158,8 @@ impl Default for Strictness {
             pass_through_while_pausing: false,
             module_memory_freed_at_detach: true,
             pause_timeout: std::time::Duration::from_secs(10),
+            irp_timeout: std::time::Duration::from_secs(10),
+            irp_idle_timeout: std::time::Duration::from_millis(300),
         }
     }
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use ndis_sys::*;
 
 use crate::datapath;
+use crate::io::{self, FileRef, IoResult, Irp, IrpKind, Request};
 use crate::lifecycle;
 use crate::mem::Block;
 use crate::oid::{self, OidKind, OidResult};
@@ -55,6 +56,8 @@ pub struct Sim {
 #[derive(Clone, Debug, Default)]
 pub struct Report {
     pub violations: Vec<Violation>,
+    /// The allocation counters at the end (after unload).
+    pub stats: Stats,
 }
 
 impl Report {
@@ -104,6 +107,11 @@ pub struct Stats {
     pub pool_live: usize,
     /// NBLs the filter allocated from its pools, ever.
     pub filter_nbl_allocations: u64,
+    /// NBLs the filter freed, ever.
+    pub filter_nbl_frees: u64,
+    /// The filter's own NBLs that are out now: indicated up (the protocol holds them) or sent
+    /// down (the miniport has not completed them).
+    pub filter_nbls_out: usize,
 }
 
 impl Sim {
@@ -150,6 +158,7 @@ impl Sim {
             Buffer: self.registry_path.as_mut_ptr(),
         };
         let d = self.driver_object.ptr::<DRIVER_OBJECT>();
+        *lock(&self.world.driver_object) = Some(d as usize);
         let status = self.world.call_driver("DriverEntry", PASSIVE_LEVEL, || {
             // SAFETY: the driver's entry point with a valid driver object and path.
             unsafe { entry(d, &mut path) }
@@ -163,6 +172,11 @@ impl Sim {
     pub fn unload(&mut self) {
         if !self.loaded {
             return;
+        }
+        // A driver with open handles cannot unload: the clients exit first (their handles
+        // are closed, which runs cleanup and close).
+        for f in io::open_files(&self.world) {
+            io::close(&self.world, f);
         }
         self.loaded = false;
         self.leaks_checked = true;
@@ -179,6 +193,60 @@ impl Sim {
                 .violate(Rule::ST9, "the driver set no DriverUnload routine"),
         }
         lifecycle::check_unload(&self.world);
+    }
+
+    /// Opens a control device as a user-mode client does with `CreateFile`: `path` is
+    /// `\\.\Name` (a symbolic link in `\DosDevices`), `\DosDevices\Name` or `\Device\Name`,
+    /// optionally followed by `\file-name`. Runs IRP_MJ_CREATE; returns the handle or the
+    /// status the open failed with.
+    pub fn open(&self, path: &str) -> Result<DeviceHandle<'_>, NTSTATUS> {
+        let path = match path.strip_prefix("\\\\.\\") {
+            Some(rest) => format!("\\DosDevices\\{rest}"),
+            None => path.to_string(),
+        };
+        let (device, file_name) = {
+            let io = lock(&self.world.io);
+            let found = io.devices.iter().find_map(|d| {
+                [d.name.as_str(), d.symbolic.as_str()].into_iter().find_map(|n| {
+                    let head = path.get(..n.len())?;
+                    let rest = &path[n.len()..];
+                    (!n.is_empty()
+                        && head.eq_ignore_ascii_case(n)
+                        && (rest.is_empty() || rest.starts_with('\\')))
+                    .then(|| (n.to_string(), rest.to_string()))
+                })
+            });
+            match found {
+                Some(f) => f,
+                None => return Err(STATUS_OBJECT_NAME_NOT_FOUND),
+            }
+        };
+        let file = io::open(&self.world, &device, &file_name)?;
+        Ok(DeviceHandle {
+            w: &self.world,
+            file,
+            open: true,
+        })
+    }
+
+    /// The control devices registered now.
+    pub fn devices(&self) -> Vec<DeviceInfo> {
+        let io = lock(&self.world.io);
+        io.devices
+            .iter()
+            .map(|d| DeviceInfo {
+                name: d.name.clone(),
+                symbolic_name: d.symbolic.clone(),
+                sddl: d.sddl.clone(),
+                // SAFETY: the device object block the simulator owns.
+                flags: unsafe { (*d.object.ptr::<DEVICE_OBJECT>()).Flags },
+            })
+            .collect()
+    }
+
+    /// IRP counters of the I/O manager.
+    pub fn io_stats(&self) -> IoStats {
+        io::stats(&self.world)
     }
 
     /// Adapter `i`.
@@ -255,15 +323,11 @@ impl Sim {
 
     /// Allocation counters.
     pub fn stats(&self) -> Stats {
-        let mem = lock(&self.world.mem);
-        Stats {
-            pool_allocations: mem.total_allocations,
-            pool_live: mem.live.len(),
-            filter_nbl_allocations: lock(&self.world.objs).filter_nbl_allocations,
-        }
+        stats(&self.world)
     }
 
-    /// Unloads the driver if loaded, scans for leaks, and returns everything found. The
+    /// Unloads the driver if loaded, scans for leaks, and returns everything found (with the
+    /// allocation counters after unload). The
     /// simulation counts as examined: dropping it afterwards does not fail.
     pub fn finish(mut self) -> Report {
         self.run_until_idle();
@@ -276,6 +340,7 @@ impl Sim {
         }
         self.examined = true;
         Report {
+            stats: stats(&self.world),
             violations: self.take_violations(),
         }
     }
@@ -292,8 +357,156 @@ impl Drop for Sim {
         if !self.examined && !leftover.is_empty() && !std::thread::panicking() {
             panic!(
                 "simulation dropped with unexamined NDIS rule violations:\n{}",
-                Report { violations: leftover }
+                Report {
+                    violations: leftover,
+                    stats: Stats::default(),
+                }
             );
+        }
+    }
+}
+
+fn stats(w: &World) -> Stats {
+    let (pool_allocations, pool_live) = {
+        let mem = lock(&w.mem);
+        (mem.total_allocations, mem.live.len())
+    };
+    let objs = lock(&w.objs);
+    Stats {
+        pool_allocations,
+        pool_live,
+        filter_nbl_allocations: objs.filter_nbl_allocations,
+        filter_nbl_frees: objs.filter_nbl_frees,
+        filter_nbls_out: objs
+            .nbls
+            .values()
+            .filter(|r| {
+                r.origin.is_own() && matches!(r.owner, crate::nbl::Owner::Above | crate::nbl::Owner::Below)
+            })
+            .count(),
+    }
+}
+
+/// A registered control device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceInfo {
+    pub name: String,
+    pub symbolic_name: String,
+    pub sddl: String,
+    /// `DeviceObject->Flags` (`DO_BUFFERED_IO`, ...).
+    pub flags: u32,
+}
+
+/// What the I/O manager counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IoStats {
+    /// IRPs sent to the driver, ever.
+    pub issued: u64,
+    /// IRPs the driver completed, ever.
+    pub completed: u64,
+    /// IRPs sent and not completed now.
+    pub pending: usize,
+}
+
+/// A client's open handle of a control device. Requests either wait for their IRP (`write`,
+/// `read`, `device_io_control`: the call pumps the simulated machine meanwhile, so frames the
+/// stack holds come back) or return it pending (`start_*`), as overlapped I/O does. Dropping
+/// the handle closes it (cleanup, then close once nothing of it is pending).
+pub struct DeviceHandle<'a> {
+    w: &'a World,
+    file: FileRef,
+    open: bool,
+}
+
+impl DeviceHandle<'_> {
+    fn start(&self, kind: IrpKind, input: &[u8], output_len: usize, ioctl_code: u32) -> Irp {
+        let req = Request {
+            kind,
+            input,
+            output_len,
+            ioctl_code,
+        };
+        match io::issue(self.w, self.file.addr, &req) {
+            Some((irp, _)) => irp,
+            None => io::failed(self.w, self.file.addr, kind, STATUS_NO_SUCH_DEVICE),
+        }
+    }
+
+    fn finish(&self, irp: Irp) -> IoResult {
+        self.wait(irp).unwrap_or(IoResult {
+            status: STATUS_UNSUCCESSFUL,
+            information: 0,
+            output: Vec::new(),
+        })
+    }
+
+    /// `WriteFile` with an OVERLAPPED: issues the write; the IRP may be pending.
+    pub fn start_write(&self, data: &[u8]) -> Irp {
+        self.start(IrpKind::Write, data, 0, 0)
+    }
+
+    /// `ReadFile` with an OVERLAPPED.
+    pub fn start_read(&self, len: usize) -> Irp {
+        self.start(IrpKind::Read, &[], len, 0)
+    }
+
+    /// `DeviceIoControl` with an OVERLAPPED.
+    pub fn start_device_io_control(&self, code: u32, input: &[u8], output_len: usize) -> Irp {
+        self.start(IrpKind::DeviceControl, input, output_len, code)
+    }
+
+    /// `WriteFile`: issues the write and waits for it. A write that never completes is
+    /// recorded as a hang (D3) and reported here as `STATUS_UNSUCCESSFUL`.
+    pub fn write(&self, data: &[u8]) -> IoResult {
+        let irp = self.start_write(data);
+        self.finish(irp)
+    }
+
+    /// `ReadFile`.
+    pub fn read(&self, len: usize) -> IoResult {
+        let irp = self.start_read(len);
+        self.finish(irp)
+    }
+
+    /// `DeviceIoControl`.
+    pub fn device_io_control(&self, code: u32, input: &[u8], output_len: usize) -> IoResult {
+        let irp = self.start_device_io_control(code, input, output_len);
+        self.finish(irp)
+    }
+
+    /// The result of `irp` if it has completed (collected: ask once).
+    pub fn poll(&self, irp: Irp) -> Option<IoResult> {
+        io::collect(self.w, irp)
+    }
+
+    /// Whether `irp` has completed (without collecting it).
+    pub fn is_complete(&self, irp: Irp) -> bool {
+        io::result(self.w, irp).is_some()
+    }
+
+    /// Pumps the machine until `irp` completes and collects its result; `None` (and a D3
+    /// violation) if it never does.
+    pub fn wait(&self, irp: Irp) -> Option<IoResult> {
+        io::wait(self.w, irp)?;
+        io::collect(self.w, irp)
+    }
+
+    /// `CancelIoEx` for one IRP.
+    pub fn cancel(&self, irp: Irp) {
+        io::cancel(self.w, irp);
+    }
+
+    /// `CloseHandle`.
+    pub fn close(mut self) {
+        self.open = false;
+        io::close(self.w, self.file);
+    }
+}
+
+impl Drop for DeviceHandle<'_> {
+    fn drop(&mut self) {
+        if self.open && !std::thread::panicking() {
+            io::close(self.w, self.file);
         }
     }
 }
@@ -304,9 +517,9 @@ pub struct AdapterRef<'a> {
     a: &'a Adapter,
 }
 
-impl AdapterRef<'_> {
+impl<'a> AdapterRef<'a> {
     /// The adapter's configuration.
-    pub fn config(&self) -> &crate::AdapterConfig {
+    pub fn config(&self) -> &'a crate::AdapterConfig {
         &self.a.cfg
     }
 
@@ -356,6 +569,21 @@ impl AdapterRef<'_> {
         lock(&self.a.miniport).wire.clone()
     }
 
+    /// Send ids of the answers the host stack sent (ARP and ICMP echo replies), to find them
+    /// on the wire.
+    pub fn stack_reply_ids(&self) -> std::collections::HashSet<u64> {
+        lock(&self.a.protocol).reply_ids.clone()
+    }
+
+    /// Wire frames that are answers of the host stack.
+    pub fn stack_replies_on_wire(&self) -> Vec<WireFrame> {
+        let ids = self.stack_reply_ids();
+        self.wire()
+            .into_iter()
+            .filter(|f| f.origin == crate::FrameOrigin::Foreign && ids.contains(&f.id))
+            .collect()
+    }
+
     /// Completions of the protocol's sends, in order.
     pub fn completions(&self) -> Vec<TxCompletion> {
         lock(&self.a.protocol).completions.clone()
@@ -381,6 +609,15 @@ impl AdapterRef<'_> {
         lock(&self.a.protocol).held.len()
     }
 
+    /// Receives the protocol holds that the filter originated.
+    pub fn filter_nbls_held_by_protocol(&self) -> usize {
+        let held = lock(&self.a.protocol).held.clone();
+        let objs = lock(&self.w.objs);
+        held.iter()
+            .filter(|n| objs.nbls.get(n).is_some_and(|r| r.origin.is_own()))
+            .count()
+    }
+
     /// Sends waiting in the miniport for completion.
     pub fn pending_at_miniport(&self) -> usize {
         lock(&self.a.miniport).pending_sends.len()
@@ -389,6 +626,11 @@ impl AdapterRef<'_> {
     /// The filter module's state.
     pub fn state(&self) -> ModState {
         self.w.module_state(self.a)
+    }
+
+    /// Number of pauses the filter pended (returned NDIS_STATUS_PENDING from FilterPause).
+    pub fn pauses_pended(&self) -> u32 {
+        lock(&self.a.module).pauses_pended
     }
 
     /// Number of times a module was attached to this adapter.

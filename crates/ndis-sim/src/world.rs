@@ -43,6 +43,9 @@ pub struct AdapterConfig {
     /// `NdisMedium802_3` for Ethernet; anything else should be refused by the filter.
     pub medium: NDIS_MEDIUM,
     pub if_index: u32,
+    /// The host stack's IPv4 address on this adapter: it answers ARP requests for it and ICMP
+    /// echo requests to it (on the next pump, through the filter, down to the wire).
+    pub host_ip: [u8; 4],
 }
 
 impl AdapterConfig {
@@ -55,6 +58,7 @@ impl AdapterConfig {
             mtu: 1500,
             medium: NdisMedium802_3,
             if_index: 10 + index as u32,
+            host_ip: [192, 168, 77 + index as u8, 1],
         }
     }
 }
@@ -131,6 +135,8 @@ pub(crate) struct ModuleRec {
     pub attaches: u32,
     /// Epoch at which the current (or last) pause began.
     pub pause_epoch: u64,
+    /// Pauses the filter pended (FilterPause returned NDIS_STATUS_PENDING), ever.
+    pub pauses_pended: u32,
 }
 
 /// Who put a frame on the wire or in front of the protocol.
@@ -160,6 +166,9 @@ pub struct RxFrame {
     pub id: u64,
     /// Indicated with NDIS_RECEIVE_FLAGS_RESOURCES.
     pub resources: bool,
+    /// The 802.1Q tag control information from `Ieee8021QNetBufferListInfo` (the tag is out
+    /// of band: `bytes` holds the untagged frame).
+    pub vlan: Option<u16>,
 }
 
 /// The completion of one of the protocol's sends.
@@ -197,6 +206,10 @@ pub(crate) struct ProtocolRec {
     pub tx_outstanding: usize,
     pub completions: Vec<TxCompletion>,
     pub statuses: Vec<NDIS_STATUS>,
+    /// Answers of the host stack waiting to be sent.
+    pub replies_queued: Vec<Vec<u8>>,
+    /// Send ids of the answers sent.
+    pub reply_ids: std::collections::HashSet<u64>,
 }
 
 /// Names of an adapter as NDIS passes them in the attach parameters (owned UTF-16).
@@ -257,6 +270,8 @@ pub(crate) enum HandleKind {
     Pool,
     Miniport(usize),
     Protocol(usize),
+    /// A control device from NdisRegisterDeviceEx.
+    Device,
 }
 
 /// Everything the simulated machine holds.
@@ -270,6 +285,10 @@ pub(crate) struct World {
     pub objs: Mutex<Objects>,
     pub driver: Mutex<Option<DriverReg>>,
     pub oids: Mutex<crate::oid::OidTable>,
+    /// The I/O manager: devices, files, IRPs.
+    pub io: Mutex<crate::io::IoTable>,
+    /// The DRIVER_OBJECT passed to DriverEntry (its address), once loaded.
+    pub driver_object: Mutex<Option<usize>>,
     pub rng: Mutex<crate::Rng>,
     pub bugcheck_on_violation: bool,
     /// A clock that ticks at every call into the driver and every state change.
@@ -339,6 +358,7 @@ impl World {
                         restart: OpProgress::default(),
                         attaches: 0,
                         pause_epoch: 0,
+                        pauses_pended: 0,
                     }),
                     miniport: Mutex::new(MiniportRec::default()),
                     protocol: Mutex::new(ProtocolRec::default()),
@@ -356,6 +376,8 @@ impl World {
             objs: Mutex::new(objs),
             driver: Mutex::new(None),
             oids: Mutex::new(Default::default()),
+            io: Mutex::new(Default::default()),
+            driver_object: Mutex::new(None),
             bugcheck_on_violation: std::env::var_os("RXSIM_BUGCHECK").is_some(),
             epoch: std::sync::atomic::AtomicU64::new(1),
         }
@@ -481,10 +503,23 @@ impl World {
     /// Calls into the driver at `irql` as callback `name`, then checks what the callback left
     /// behind (rules L4: locks released; the IRQL restored).
     pub fn call_driver<R>(&self, name: &'static str, irql: KIRQL, f: impl FnOnce() -> R) -> R {
+        self.call_driver_returning(name, irql, irql, f)
+    }
+
+    /// As [`World::call_driver`], for a callback that must return at `returns_at` (a cancel
+    /// routine, entered at DISPATCH_LEVEL holding the cancel spin lock, releases it with the
+    /// IRP's `CancelIrql` and so returns at that IRQL).
+    pub fn call_driver_returning<R>(
+        &self,
+        name: &'static str,
+        irql: KIRQL,
+        returns_at: KIRQL,
+        f: impl FnOnce() -> R,
+    ) -> R {
         let now = self.tick();
         let frame = tls::enter(name, irql, now);
         let r = f();
-        let left = tls::leave(frame, irql);
+        let left = tls::leave(frame, returns_at);
         if !left.locks.is_empty() {
             self.violate(
                 Rule::L4,

@@ -11,6 +11,7 @@ use ndis_sim::{Completion, IrqlMode, Report, Rule, SimConfig};
 fn run(f: Fault) -> Report {
     let sim = lab::start(f, lab::quick());
     lab::exercise(&sim);
+    lab::exercise_device(&sim);
     lab::flush_queued();
     sim.finish()
 }
@@ -44,6 +45,7 @@ fn the_correct_lab_filter_breaks_no_rule() {
         };
         let sim = lab::start(Fault::None, cfg);
         lab::exercise(&sim);
+        lab::exercise_device(&sim);
         sim.finish().assert_clean();
     }
 }
@@ -100,6 +102,20 @@ catches! {
     // Kernel memory.
     double_free_is_k1: DoubleFreeContext => K1;
     a_leak_at_unload_is_k1: LeakAtUnload => K1;
+    // Control device and IRPs.
+    writing_the_ndis_device_extension_is_d1: WriteDeviceExtension => D1;
+    unloading_with_the_device_registered_is_d2: NoDeregisterDevice => D2;
+    completing_an_irp_twice_is_d3: CompleteWriteTwice => D3;
+    pending_without_marking_is_d4: PendWithoutMark => D4;
+    returning_another_status_than_completed_is_d4: ReturnStatusMismatch => D4;
+    completing_with_the_cancel_routine_set_is_d5: CompleteWithCancelRoutine => D5;
+    cleanup_leaving_queued_irps_is_d6: CleanupLeavesReads => D6;
+    information_beyond_the_output_buffer_is_d7: OverlongIoctlInformation => D7;
+    accepting_method_neither_is_d7: AcceptMethodNeither => D7;
+    no_buffering_flag_is_d8: NoBufferedIo => D8;
+    write_information_beyond_its_length_is_d8: WriteInformationTooLarge => D8;
+    an_sddl_open_to_everyone_is_d9: OpenSddl => D9;
+    accepting_a_named_open_is_d9: AcceptNamedOpen => D9;
 }
 
 /// R6 alone: own NBLs that come back by themselves (no foreign NBL in the return chain) and

@@ -167,6 +167,32 @@ pub const DPFLTR_WARNING_LEVEL: u32 = 1;
 pub const DPFLTR_TRACE_LEVEL: u32 = 2;
 pub const DPFLTR_INFO_LEVEL: u32 = 3;
 
-// ---- Driver object -------------------------------------------------------------------------------
+// ---- Driver and device objects, IRPs ---------------------------------------------------------------
 /// `IRP_MJ_MAXIMUM_FUNCTION + 1`.
 pub const IRP_MJ_COUNT: usize = 28;
+pub const IRP_MJ_CREATE: u8 = 0x00;
+pub const IRP_MJ_CLOSE: u8 = 0x02;
+pub const IRP_MJ_READ: u8 = 0x03;
+pub const IRP_MJ_WRITE: u8 = 0x04;
+pub const IRP_MJ_DEVICE_CONTROL: u8 = 0x0E;
+pub const IRP_MJ_CLEANUP: u8 = 0x12;
+/// `DEVICE_OBJECT.Flags`: reads and writes go through a system buffer.
+pub const DO_BUFFERED_IO: u32 = 0x0000_0004;
+/// `DEVICE_OBJECT.Flags`: reads and writes come with a locked MDL.
+pub const DO_DIRECT_IO: u32 = 0x0000_0010;
+pub const DO_DEVICE_INITIALIZING: u32 = 0x0000_0080;
+/// `IO_STACK_LOCATION.Control`: set by `IoMarkIrpPending`.
+pub const SL_PENDING_RETURNED: u8 = 0x01;
+/// `IO_NO_INCREMENT`: the priority boost for `IoCompleteRequest`.
+pub const IO_NO_INCREMENT: i8 = 0;
+pub const FILE_DEVICE_NETWORK: u32 = 0x0000_0012;
+pub const METHOD_BUFFERED: u32 = 0;
+pub const METHOD_IN_DIRECT: u32 = 1;
+pub const METHOD_OUT_DIRECT: u32 = 2;
+pub const METHOD_NEITHER: u32 = 3;
+pub const FILE_ANY_ACCESS: u32 = 0;
+pub const FILE_READ_ACCESS: u32 = 1;
+pub const FILE_WRITE_ACCESS: u32 = 2;
+
+pub const NDIS_DEVICE_OBJECT_ATTRIBUTES_REVISION_1: u8 = 1;
+pub const NDIS_SIZEOF_DEVICE_OBJECT_ATTRIBUTES_REVISION_1: u16 = 56;

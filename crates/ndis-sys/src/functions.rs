@@ -155,6 +155,19 @@ imports! {
         fn NdisFreeNetBufferList(NetBufferList: *mut NET_BUFFER_LIST);
         fn NdisAllocateMdl(NdisHandle: NDIS_HANDLE, VirtualAddress: PVOID, Length: u32) -> *mut MDL;
         fn NdisFreeMdl(Mdl: *mut MDL);
+
+        // ---- control device (PASSIVE_LEVEL) ----
+        /// Creates a device object (and its symbolic link) whose IRPs NDIS routes to the
+        /// given dispatch routines.
+        fn NdisRegisterDeviceEx(
+            NdisObjectHandle: NDIS_HANDLE,
+            DeviceObjectAttributes: *mut NDIS_DEVICE_OBJECT_ATTRIBUTES,
+            pDeviceObject: *mut *mut DEVICE_OBJECT,
+            NdisDeviceHandle: *mut NDIS_HANDLE,
+        ) -> NDIS_STATUS;
+        fn NdisDeregisterDeviceEx(NdisDeviceHandle: NDIS_HANDLE);
+        /// The driver's extension of a device registered with NdisRegisterDeviceEx.
+        fn NdisGetDeviceReservedExtension(DeviceObject: *mut DEVICE_OBJECT) -> PVOID;
     }
     "ntoskrnl.exe" => {
         /// Allocates pool memory (IRQL <= DISPATCH_LEVEL for non-paged pool).
@@ -164,6 +177,11 @@ imports! {
         /// arguments all fit the four register slots is identical to this prototype.
         /// rxinject always formats its message itself and passes `"%s"` and the text.
         fn DbgPrintEx(ComponentId: u32, Level: u32, Format: *const u8, Text: *const u8) -> NTSTATUS;
+        /// `IoCompleteRequest` (a macro for this export). IRQL <= DISPATCH_LEVEL.
+        fn IofCompleteRequest(Irp: *mut IRP, PriorityBoost: i8);
+        /// Acquires the system cancel spin lock (cancel routines are called holding it).
+        fn IoAcquireCancelSpinLock(Irql: *mut KIRQL);
+        fn IoReleaseCancelSpinLock(Irql: KIRQL);
     }
 }
 

@@ -128,3 +128,38 @@ check!(NDIS_STATUS_INDICATION, size = 112;
     NdisReserved @ 80);
 const _: () =
     assert!(size_of::<NDIS_STATUS_INDICATION>() == NDIS_SIZEOF_STATUS_INDICATION_REVISION_1 as usize);
+
+// ---- I/O manager structures (WDK x64 sizes; offsets cross-checked against Wine) ----
+check!(DEVICE_OBJECT, size = 0x148;
+    Type @ 0, Size @ 2, ReferenceCount @ 4, DriverObject @ 8, NextDevice @ 16,
+    AttachedDevice @ 24, CurrentIrp @ 32, Timer @ 40, Flags @ 48, Characteristics @ 52,
+    Vpb @ 56, DeviceExtension @ 64, DeviceType @ 72, StackSize @ 76);
+check!(FILE_OBJECT, size = 0xD8;
+    Type @ 0, Size @ 2, DeviceObject @ 8, Vpb @ 16, FsContext @ 24, FsContext2 @ 32,
+    SectionObjectPointer @ 40, PrivateCacheMap @ 48, FinalStatus @ 56, RelatedFileObject @ 64,
+    LockOperation @ 72, SharedDelete @ 79, Flags @ 80, FileName @ 88, CurrentByteOffset @ 104);
+check!(IO_STATUS_BLOCK, size = 16; Status @ 0, Information @ 8);
+check!(IO_CREATE_PARAMETERS, size = 32;
+    SecurityContext @ 0, Options @ 8, FileAttributes @ 16, ShareAccess @ 18, EaLength @ 24);
+check!(IO_READ_WRITE_PARAMETERS, size = 24; Length @ 0, Key @ 8, Flags @ 12, ByteOffset @ 16);
+check!(IO_DEVICE_CONTROL_PARAMETERS, size = 32;
+    OutputBufferLength @ 0, InputBufferLength @ 8, IoControlCode @ 16, Type3InputBuffer @ 24);
+check!(IO_STACK_PARAMETERS, size = 32;);
+check!(IO_STACK_LOCATION, size = 72;
+    MajorFunction @ 0, MinorFunction @ 1, Flags @ 2, Control @ 3, Parameters @ 8,
+    DeviceObject @ 40, FileObject @ 48, CompletionRoutine @ 56, Context @ 64);
+check!(IRP_TAIL_OVERLAY, size = 88;
+    DriverContext @ 0, Thread @ 32, AuxiliaryBuffer @ 40, ListEntry @ 48,
+    CurrentStackLocation @ 64, OriginalFileObject @ 72);
+check!(IRP, size = 0xD0;
+    Type @ 0, Size @ 2, MdlAddress @ 8, Flags @ 16, SystemBuffer @ 24, ThreadListEntry @ 32,
+    IoStatus @ 48, RequestorMode @ 64, PendingReturned @ 65, StackCount @ 66,
+    CurrentLocation @ 67, Cancel @ 68, CancelIrql @ 69, ApcEnvironment @ 70,
+    AllocationFlags @ 71, UserIosb @ 72, UserEvent @ 80, Overlay @ 88, CancelRoutine @ 104,
+    UserBuffer @ 112, Tail @ 120);
+check!(NDIS_DEVICE_OBJECT_ATTRIBUTES, size = 56;
+    Header @ 0, DeviceName @ 8, SymbolicName @ 16, MajorFunctions @ 24, ExtensionSize @ 32,
+    DefaultSDDLString @ 40, DeviceClassGuid @ 48);
+const _: () = assert!(
+    size_of::<NDIS_DEVICE_OBJECT_ATTRIBUTES>() == NDIS_SIZEOF_DEVICE_OBJECT_ATTRIBUTES_REVISION_1 as usize
+);

@@ -5,7 +5,7 @@ use core::ffi::c_void;
 use crate::consts::*;
 use crate::status::NDIS_STATUS;
 use crate::types::*;
-use crate::wdm::{DEVICE_OBJECT, MDL, NDIS_STRING};
+use crate::wdm::{DEVICE_OBJECT, MDL, NDIS_STRING, PDRIVER_DISPATCH, UNICODE_STRING};
 
 /// `NDIS_OBJECT_HEADER`: type, revision and size of a versioned NDIS structure.
 #[repr(C)]
@@ -479,4 +479,71 @@ pub struct NDIS_STATUS_INDICATION {
     pub StatusBufferSize: u32,
     pub Guid: GUID,
     pub NdisReserved: [PVOID; 4],
+}
+
+// ---- Control device ------------------------------------------------------------------------------
+
+/// `NDIS_DEVICE_OBJECT_ATTRIBUTES`, for `NdisRegisterDeviceEx`.
+#[repr(C)]
+pub struct NDIS_DEVICE_OBJECT_ATTRIBUTES {
+    pub Header: NDIS_OBJECT_HEADER,
+    pub DeviceName: *mut NDIS_STRING,
+    pub SymbolicName: *mut NDIS_STRING,
+    /// `IRP_MJ_COUNT` dispatch routines (NDIS copies the table).
+    pub MajorFunctions: *mut PDRIVER_DISPATCH,
+    /// Bytes of the extension `NdisGetDeviceReservedExtension` returns.
+    pub ExtensionSize: u32,
+    pub DefaultSDDLString: *const UNICODE_STRING,
+    pub DeviceClassGuid: *const GUID,
+}
+
+// ---- NBL accessors (the WDK's macros) ----------------------------------------------------------
+
+/// `NET_BUFFER_LIST_CONTEXT_DATA_START(nbl)`: the start of the NBL's context area (the pool's
+/// `ContextSize` bytes for an NBL from a pool with a context).
+///
+/// # Safety
+/// `nbl` is a valid NBL whose `Context` is set (allocated with a non-zero context size).
+pub unsafe fn NET_BUFFER_LIST_CONTEXT_DATA_START(nbl: *mut NET_BUFFER_LIST) -> *mut u8 {
+    // SAFETY: caller's contract: `Context` points to a valid context header.
+    let ctx = unsafe { (*nbl).Context };
+    // SAFETY: as above.
+    let offset = usize::from(unsafe { (*ctx).Offset });
+    // The data starts after the header (`Context + 1` in C), at `Offset`.
+    ctx.cast::<u8>()
+        .wrapping_add(core::mem::size_of::<NET_BUFFER_LIST_CONTEXT>() + offset)
+}
+
+/// The `Ieee8021QNetBufferListInfo` value for an 802.1Q tag control word: the
+/// `NDIS_NET_BUFFER_LIST_8021Q_INFO.TagHeader` bit fields (UserPriority bits 0-2,
+/// CanonicalFormatId bit 3, VlanId bits 4-15).
+pub const fn ieee8021q_info_from_tci(tci: u16) -> usize {
+    let priority = (tci >> 13) & 0x7;
+    let cfi = (tci >> 12) & 0x1;
+    let vlan = tci & 0x0FFF;
+    (priority as usize) | (cfi as usize) << 3 | (vlan as usize) << 4
+}
+
+/// The 802.1Q tag control word of an `Ieee8021QNetBufferListInfo` value.
+pub const fn tci_from_ieee8021q_info(info: usize) -> u16 {
+    let priority = (info & 0x7) as u16;
+    let cfi = ((info >> 3) & 0x1) as u16;
+    let vlan = ((info >> 4) & 0x0FFF) as u16;
+    priority << 13 | cfi << 12 | vlan
+}
+
+#[cfg(test)]
+mod accessor_tests {
+    use super::*;
+
+    #[test]
+    fn ieee8021q_info_round_trips_and_places_the_fields() {
+        // Priority 5, CFI 0, VLAN 100: 0xA064.
+        let info = ieee8021q_info_from_tci(0xA064);
+        assert_eq!(info, 5 | 100 << 4);
+        assert_eq!(tci_from_ieee8021q_info(info), 0xA064);
+        for tci in [0u16, 1, 0x0FFF, 0x1000, 0xE000, 0xFFFF] {
+            assert_eq!(tci_from_ieee8021q_info(ieee8021q_info_from_tci(tci)), tci);
+        }
+    }
 }

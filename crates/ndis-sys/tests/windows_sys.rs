@@ -137,4 +137,58 @@ fn layouts_match_the_sdk_metadata() {
     same_layout!(ndis_sys::UNICODE_STRING, w32::UNICODE_STRING; Length, MaximumLength, Buffer);
     same_layout!(ndis_sys::NDIS_SPIN_LOCK, wn::NDIS_SPIN_LOCK; SpinLock, OldIrql);
     same_layout!(ndis_sys::NDIS_OBJECT_HEADER, wn::NDIS_OBJECT_HEADER; Type, Revision, Size);
+    same_layout!(ndis_sys::DEVICE_OBJECT, wf::DEVICE_OBJECT;
+        Type, Size, ReferenceCount, DriverObject, NextDevice, AttachedDevice, CurrentIrp, Timer,
+        Flags, Characteristics, Vpb, DeviceExtension, DeviceType, StackSize);
+    same_layout!(ndis_sys::FILE_OBJECT, wf::FILE_OBJECT;
+        Type, Size, DeviceObject, Vpb, FsContext, FsContext2, SectionObjectPointer,
+        PrivateCacheMap, FinalStatus, RelatedFileObject, LockOperation, DeletePending,
+        ReadAccess, WriteAccess, DeleteAccess, SharedRead, SharedWrite, SharedDelete, Flags,
+        FileName, CurrentByteOffset);
+    same_layout!(ndis_sys::IRP, wf::IRP;
+        Type, Size, MdlAddress, Flags, ThreadListEntry, IoStatus, RequestorMode, PendingReturned,
+        StackCount, CurrentLocation, Cancel, CancelIrql, ApcEnvironment, AllocationFlags,
+        UserEvent, Overlay, CancelRoutine, UserBuffer, Tail);
+    assert_eq!(
+        offset_of!(ndis_sys::IRP, SystemBuffer),
+        offset_of!(wf::IRP, AssociatedIrp)
+    );
+    assert_eq!(
+        offset_of!(ndis_sys::IRP, UserIosb),
+        offset_of!(wf::IRP, Anonymous)
+    );
+    same_layout!(ndis_sys::IO_STACK_LOCATION, wf::IO_STACK_LOCATION;
+        MajorFunction, MinorFunction, Flags, Control, Parameters, DeviceObject, FileObject,
+        CompletionRoutine, Context);
+    same_layout!(ndis_sys::IO_STATUS_BLOCK, windows_sys::Win32::System::IO::IO_STATUS_BLOCK; Information);
+}
+
+#[test]
+fn io_constants_match_the_sdk_metadata() {
+    use ndis_sys::*;
+    use windows_sys::Wdk::Storage::FileSystem as wfs;
+    use windows_sys::Win32::System::Ioctl as ioctl;
+    same_value! {
+        IRP_MJ_CREATE => wss::IRP_MJ_CREATE,
+        IRP_MJ_CLOSE => wss::IRP_MJ_CLOSE,
+        IRP_MJ_READ => wss::IRP_MJ_READ,
+        IRP_MJ_WRITE => wss::IRP_MJ_WRITE,
+        IRP_MJ_DEVICE_CONTROL => wss::IRP_MJ_DEVICE_CONTROL,
+        IRP_MJ_CLEANUP => wss::IRP_MJ_CLEANUP,
+        DO_BUFFERED_IO => wfs::DO_BUFFERED_IO,
+        DO_DEVICE_INITIALIZING => wfs::DO_DEVICE_INITIALIZING,
+        SL_PENDING_RETURNED => wss::SL_PENDING_RETURNED,
+        FILE_DEVICE_NETWORK => ioctl::FILE_DEVICE_NETWORK,
+        METHOD_BUFFERED => ioctl::METHOD_BUFFERED,
+        METHOD_NEITHER => ioctl::METHOD_NEITHER,
+        FILE_READ_ACCESS => ioctl::FILE_READ_ACCESS,
+        FILE_WRITE_ACCESS => ioctl::FILE_WRITE_ACCESS,
+        NDIS_DEVICE_OBJECT_ATTRIBUTES_REVISION_1 => wn::NDIS_DEVICE_OBJECT_ATTRIBUTES_REVISION_1,
+        STATUS_BUFFER_OVERFLOW.0 => w32::STATUS_BUFFER_OVERFLOW,
+        STATUS_NO_SUCH_DEVICE.0 => w32::STATUS_NO_SUCH_DEVICE,
+        STATUS_OBJECT_NAME_INVALID.0 => w32::STATUS_OBJECT_NAME_INVALID,
+        STATUS_INVALID_DEVICE_STATE.0 => w32::STATUS_INVALID_DEVICE_STATE,
+        STATUS_INVALID_BUFFER_SIZE.0 => w32::STATUS_INVALID_BUFFER_SIZE,
+        STATUS_NOT_FOUND.0 => w32::STATUS_NOT_FOUND,
+    }
 }

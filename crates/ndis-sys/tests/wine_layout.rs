@@ -31,6 +31,100 @@ fn ours() -> Vec<(&'static str, &'static str, usize)> {
         DriverExtension, DriverName, HardwareDatabase, FastIoDispatch, DriverInit, DriverStartIo,
         DriverUnload, MajorFunction);
     add!(NDIS_SPIN_LOCK: SpinLock, OldIrql);
+    add!(IRP: MdlAddress, Flags, ThreadListEntry, IoStatus, RequestorMode, PendingReturned,
+        StackCount, CurrentLocation, Cancel, CancelIrql, UserIosb, UserEvent, Overlay,
+        CancelRoutine, UserBuffer);
+    add!(IO_STATUS_BLOCK: Information);
+    add!(IO_STACK_LOCATION: MajorFunction, MinorFunction, Flags, Control, Parameters,
+        DeviceObject, FileObject, CompletionRoutine, Context);
+    // Fields whose C path differs from ours (unions, nested members).
+    let p = offset_of!(IO_STACK_LOCATION, Parameters);
+    let tail = offset_of!(IRP, Tail);
+    v.extend([
+        ("IRP", "AssociatedIrp.SystemBuffer", offset_of!(IRP, SystemBuffer)),
+        (
+            "IRP",
+            "Tail.Overlay.DriverContext",
+            tail + offset_of!(IRP_TAIL_OVERLAY, DriverContext),
+        ),
+        (
+            "IRP",
+            "Tail.Overlay.ListEntry",
+            tail + offset_of!(IRP_TAIL_OVERLAY, ListEntry),
+        ),
+        (
+            "IRP",
+            "Tail.Overlay.CurrentStackLocation",
+            tail + offset_of!(IRP_TAIL_OVERLAY, CurrentStackLocation),
+        ),
+        (
+            "IRP",
+            "Tail.Overlay.OriginalFileObject",
+            tail + offset_of!(IRP_TAIL_OVERLAY, OriginalFileObject),
+        ),
+        (
+            "IO_STACK_LOCATION",
+            "Parameters.Write.Length",
+            p + offset_of!(IO_READ_WRITE_PARAMETERS, Length),
+        ),
+        (
+            "IO_STACK_LOCATION",
+            "Parameters.Write.Key",
+            p + offset_of!(IO_READ_WRITE_PARAMETERS, Key),
+        ),
+        (
+            "IO_STACK_LOCATION",
+            "Parameters.Write.ByteOffset",
+            p + offset_of!(IO_READ_WRITE_PARAMETERS, ByteOffset),
+        ),
+        (
+            "IO_STACK_LOCATION",
+            "Parameters.Read.Length",
+            p + offset_of!(IO_READ_WRITE_PARAMETERS, Length),
+        ),
+        (
+            "IO_STACK_LOCATION",
+            "Parameters.DeviceIoControl.OutputBufferLength",
+            p + offset_of!(IO_DEVICE_CONTROL_PARAMETERS, OutputBufferLength),
+        ),
+        (
+            "IO_STACK_LOCATION",
+            "Parameters.DeviceIoControl.InputBufferLength",
+            p + offset_of!(IO_DEVICE_CONTROL_PARAMETERS, InputBufferLength),
+        ),
+        (
+            "IO_STACK_LOCATION",
+            "Parameters.DeviceIoControl.IoControlCode",
+            p + offset_of!(IO_DEVICE_CONTROL_PARAMETERS, IoControlCode),
+        ),
+        (
+            "IO_STACK_LOCATION",
+            "Parameters.DeviceIoControl.Type3InputBuffer",
+            p + offset_of!(IO_DEVICE_CONTROL_PARAMETERS, Type3InputBuffer),
+        ),
+        (
+            "IO_STACK_LOCATION",
+            "Parameters.Create.Options",
+            p + offset_of!(IO_CREATE_PARAMETERS, Options),
+        ),
+        (
+            "IO_STACK_LOCATION",
+            "Parameters.Create.ShareAccess",
+            p + offset_of!(IO_CREATE_PARAMETERS, ShareAccess),
+        ),
+        (
+            "IO_STACK_LOCATION",
+            "Parameters.Create.EaLength",
+            p + offset_of!(IO_CREATE_PARAMETERS, EaLength),
+        ),
+    ]);
+    // Wine's FILE_OBJECT and DEVICE_OBJECT are older, shorter versions of the WDK's: compare
+    // the offsets of the fields we use, not the sizes (tests/windows_sys.rs checks those).
+    macro_rules! offsets {
+        ($ty:ident: $($f:ident),*) => { $( v.push((stringify!($ty), stringify!($f), offset_of!($ty, $f))); )* };
+    }
+    offsets!(FILE_OBJECT: DeviceObject, Vpb, FsContext, FsContext2, FinalStatus, RelatedFileObject, Flags, FileName, CurrentByteOffset);
+    offsets!(DEVICE_OBJECT: DriverObject, NextDevice, AttachedDevice, CurrentIrp, Flags, Characteristics, DeviceExtension, DeviceType, StackSize);
     v
 }
 

@@ -1,9 +1,51 @@
 //! The contract between the rxinject driver, its INF and the user-mode tools.
 //!
-//! `no_std`, dependency-free, and built for both kernel and user mode (like
-//! win-net-test's `fnlwfapi.h`): every name the INF, the driver and the tools must agree
-//! on is defined once, here, and the INF consistency test checks the INF against it.
+//! `no_std`, dependency-free, and built for both kernel and user mode (like win-net-test's
+//! `fnlwfapi.h`): every name, code and record layout the driver and the tools must agree on is
+//! defined once, here.
+//!
+//! # Using the device
+//!
+//! 1. Open `\\.\RxInject` (administrators and SYSTEM only; the open must not carry a name
+//!    after the device, `\\.\RxInject\x` is refused).
+//! 2. `IOCTL_RXINJECT_GET_VERSION` returns [`VersionInfo`].
+//! 3. `IOCTL_RXINJECT_LIST_ADAPTERS` returns an [`AdapterListHeader`] followed by
+//!    [`AdapterEntry`] records.
+//! 4. `IOCTL_RXINJECT_BIND` with a [`BindRequest`] (your [`ABI_VERSION`] and the adapter's
+//!    `if_index`) binds the handle to one adapter. A different major version, or a newer
+//!    minor version than the driver's, is refused.
+//! 5. `IOCTL_RXINJECT_SET_DIRECTION` sets the handle's default direction ([`DIRECTION_TX`]
+//!    down to the wire, the default; [`DIRECTION_RX`] up to the host stack).
+//! 6. `WriteFile` with a buffer of frame records (the [`write`](mod@write) module) injects them: all of
+//!    them, or none. The write completes when the last frame has come back from NDIS; its
+//!    byte count (`Information`) is the **number of frames** accepted.
+//! 7. `IOCTL_RXINJECT_GET_COUNTERS` returns [`Counters`] for the handle and its adapter.
+//!
+//! All IOCTLs are `METHOD_BUFFERED`.
+//!
+//! # Statuses
+//!
+//! | status | meaning |
+//! |---|---|
+//! | `STATUS_SUCCESS` | done; a write: every frame handed to NDIS and none failed below |
+//! | `STATUS_INVALID_PARAMETER` (0xC000000D) | malformed write buffer or IOCTL input |
+//! | `STATUS_INVALID_BUFFER_SIZE` (0xC0000206) | a frame outside 14 ..= max frame size (+4 with an 802.1Q tag), more than [`MAX_FRAMES_PER_WRITE`] frames, or more than [`MAX_WRITE_BYTES`] bytes |
+//! | `STATUS_INVALID_DEVICE_STATE` (0xC0000184) | the handle is not bound to an adapter |
+//! | `STATUS_NO_SUCH_DEVICE` (0xC000000E) | the bound adapter went away (the handle is unbound now) |
+//! | `STATUS_NDIS_PAUSED` (0xC023002A) | the adapter is not running (paused, restarting): try again |
+//! | `STATUS_INSUFFICIENT_RESOURCES` (0xC000009A) | not enough NBLs for the whole write; nothing was sent |
+//! | `STATUS_REVISION_MISMATCH` (0xC0000059) | `BIND` with an incompatible ABI version |
+//! | `STATUS_NOT_FOUND` (0xC0000225) | `BIND` to an `if_index` rxinject is not attached to |
+//! | `STATUS_BUFFER_TOO_SMALL` (0xC0000023) | an IOCTL output buffer smaller than its record |
+//! | `STATUS_BUFFER_OVERFLOW` (0x80000005) | `LIST_ADAPTERS`: the buffer holds fewer entries than exist (`returned < total`) |
+//! | `STATUS_INVALID_DEVICE_REQUEST` (0xC0000010) | unknown IOCTL code, or a read (reserved for capture) |
+//! | an NDIS status | a completed write whose Tx frame failed below, e.g. `STATUS_NDIS_MEDIA_DISCONNECTED` (0xC023001F): the first failure |
 #![no_std]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
+pub mod write;
 
 /// The driver's service name (`AddService` in the INF, `ServiceName` in the filter
 /// characteristics, the `.sys` file stem).
@@ -23,7 +65,241 @@ pub const COMPONENT_ID: &str = "RX_RxInject";
 pub const FILTER_MEDIA_TYPES: &str = "ethernet";
 
 /// Version of the driver, as `major.minor.patch` (the INF's `DriverVer` version).
-pub const DRIVER_VERSION: (u8, u8, u16) = (0, 1, 0);
+pub const DRIVER_VERSION: (u8, u8, u16) = (0, 2, 0);
+
+/// The control device's kernel name.
+pub const DEVICE_NAME: &str = "\\Device\\RxInject";
+/// The control device's symbolic link.
+pub const SYMBOLIC_NAME: &str = "\\DosDevices\\RxInject";
+/// What user mode opens.
+pub const USER_PATH: &str = "\\\\.\\RxInject";
+/// The device's security descriptor: generic all for SYSTEM and Administrators, nobody else
+/// (`SDDL_DEVOBJ_SYS_ALL_ADM_ALL`).
+pub const DEVICE_SDDL: &str = "D:P(A;;GA;;;SY)(A;;GA;;;BA)";
+
+/// `major << 16 | minor`.
+pub const fn abi_version(major: u16, minor: u16) -> u32 {
+    (major as u32) << 16 | minor as u32
+}
+
+/// The ABI this crate describes. A client passes it in [`BindRequest`]; the driver accepts the
+/// same major version with a minor version not newer than its own.
+pub const ABI_VERSION: u32 = abi_version(1, 0);
+
+/// Whether a driver of ABI `driver` serves a client of ABI `client`.
+pub const fn abi_compatible(driver: u32, client: u32) -> bool {
+    driver >> 16 == client >> 16 && client & 0xFFFF <= driver & 0xFFFF
+}
+
+/// The device type of the IOCTL codes (a vendor value, 0x8000 and above).
+pub const FILE_DEVICE_RXINJECT: u32 = 0x0000_8D51;
+
+const METHOD_BUFFERED: u32 = 0;
+const FILE_ANY_ACCESS: u32 = 0;
+const FILE_READ_ACCESS: u32 = 1;
+const FILE_WRITE_ACCESS: u32 = 2;
+
+/// `CTL_CODE(DeviceType, Function, Method, Access)`.
+pub const fn ctl_code(device_type: u32, function: u32, method: u32, access: u32) -> u32 {
+    device_type << 16 | access << 14 | function << 2 | method
+}
+
+/// Output: [`VersionInfo`].
+pub const IOCTL_RXINJECT_GET_VERSION: u32 =
+    ctl_code(FILE_DEVICE_RXINJECT, 0x800, METHOD_BUFFERED, FILE_ANY_ACCESS);
+/// Output: [`AdapterListHeader`] and [`AdapterEntry`] records.
+pub const IOCTL_RXINJECT_LIST_ADAPTERS: u32 =
+    ctl_code(FILE_DEVICE_RXINJECT, 0x801, METHOD_BUFFERED, FILE_READ_ACCESS);
+/// Input: [`BindRequest`].
+pub const IOCTL_RXINJECT_BIND: u32 = ctl_code(
+    FILE_DEVICE_RXINJECT,
+    0x802,
+    METHOD_BUFFERED,
+    FILE_READ_ACCESS | FILE_WRITE_ACCESS,
+);
+/// Input: [`SetDirection`].
+pub const IOCTL_RXINJECT_SET_DIRECTION: u32 = ctl_code(
+    FILE_DEVICE_RXINJECT,
+    0x803,
+    METHOD_BUFFERED,
+    FILE_READ_ACCESS | FILE_WRITE_ACCESS,
+);
+/// Output: [`Counters`].
+pub const IOCTL_RXINJECT_GET_COUNTERS: u32 =
+    ctl_code(FILE_DEVICE_RXINJECT, 0x804, METHOD_BUFFERED, FILE_READ_ACCESS);
+
+/// The most bytes one write may carry.
+pub const MAX_WRITE_BYTES: u32 = 8 << 20;
+/// The most frames one write may carry (also the most NBLs an adapter's pool grows to, so a
+/// write alone on an idle adapter always fits).
+pub const MAX_FRAMES_PER_WRITE: u32 = 4096;
+/// The shortest frame: an Ethernet header.
+pub const MIN_FRAME_LEN: u32 = 14;
+/// Bytes an 802.1Q tag adds to a frame's maximum length.
+pub const VLAN_TAG_LEN: u32 = 4;
+
+/// Down to the wire (`NdisFSendNetBufferLists`).
+pub const DIRECTION_TX: u32 = 1;
+/// Up into the host stack, as if received (`NdisFIndicateReceiveNetBufferLists`).
+pub const DIRECTION_RX: u32 = 2;
+
+/// Output of `IOCTL_RXINJECT_GET_VERSION`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VersionInfo {
+    /// [`ABI_VERSION`] of the driver.
+    pub abi_version: u32,
+    /// `major << 24 | minor << 16 | patch`.
+    pub driver_version: u32,
+    pub max_write_bytes: u32,
+    pub max_frames_per_write: u32,
+}
+
+/// First part of the output of `IOCTL_RXINJECT_LIST_ADAPTERS`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AdapterListHeader {
+    /// Adapters rxinject is attached to.
+    pub total: u32,
+    /// Entries that follow (fewer than `total` when the buffer was too small).
+    pub returned: u32,
+    /// `size_of::<AdapterEntry>()`, for forward compatibility.
+    pub entry_size: u32,
+    pub reserved: u32,
+}
+
+/// The state of an adapter's filter module.
+pub const ADAPTER_STATE_PAUSED: u32 = 1;
+pub const ADAPTER_STATE_RESTARTING: u32 = 2;
+pub const ADAPTER_STATE_RUNNING: u32 = 3;
+pub const ADAPTER_STATE_PAUSING: u32 = 4;
+
+/// One adapter rxinject is attached to.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AdapterEntry {
+    /// The miniport's interface index: what [`BindRequest`] names.
+    pub if_index: u32,
+    /// `ADAPTER_STATE_*`.
+    pub state: u32,
+    /// MTU (bytes after the Ethernet header), from the restart attributes.
+    pub mtu: u32,
+    /// Largest untagged frame accepted: MTU + 14.
+    pub max_frame_size: u32,
+    pub mac: [u8; 6],
+    pub mac_len: u8,
+    pub reserved0: u8,
+    /// UTF-16 units used in `module_name`.
+    pub module_name_len: u16,
+    /// UTF-16 units used in `friendly_name`.
+    pub friendly_name_len: u16,
+    pub reserved1: u32,
+    /// The filter module's GUID name (identifies the binding to NDIS tools).
+    pub module_name: [u16; 96],
+    /// The adapter's friendly name.
+    pub friendly_name: [u16; 128],
+}
+
+impl AdapterEntry {
+    pub const ZERO: AdapterEntry = AdapterEntry {
+        if_index: 0,
+        state: 0,
+        mtu: 0,
+        max_frame_size: 0,
+        mac: [0; 6],
+        mac_len: 0,
+        reserved0: 0,
+        module_name_len: 0,
+        friendly_name_len: 0,
+        reserved1: 0,
+        module_name: [0; 96],
+        friendly_name: [0; 128],
+    };
+}
+
+/// Input of `IOCTL_RXINJECT_BIND`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BindRequest {
+    /// The client's [`ABI_VERSION`].
+    pub abi_version: u32,
+    /// [`AdapterEntry::if_index`] of the adapter to bind to.
+    pub if_index: u32,
+}
+
+/// Input of `IOCTL_RXINJECT_SET_DIRECTION`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SetDirection {
+    /// [`DIRECTION_TX`] or [`DIRECTION_RX`].
+    pub direction: u32,
+}
+
+/// Counters of one handle.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HandleCounters {
+    /// Write IRPs received.
+    pub writes: u64,
+    /// Write IRPs completed with success.
+    pub writes_succeeded: u64,
+    /// Write IRPs completed with a failure (refused, or a frame failed below).
+    pub writes_failed: u64,
+    /// Frames accepted (handed to NDIS).
+    pub frames_accepted: u64,
+    /// Bytes of the accepted frames.
+    pub bytes_accepted: u64,
+    /// Accepted frames sent down (Tx).
+    pub tx_frames: u64,
+    /// Accepted frames indicated up (Rx).
+    pub rx_frames: u64,
+    /// Write IRPs pending now.
+    pub writes_pending: u64,
+}
+
+/// Counters of one adapter (all handles).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AdapterCounters {
+    /// Frames injected up (Rx) / down (Tx).
+    pub rx_injected: u64,
+    pub tx_injected: u64,
+    /// Injected NBLs back from NDIS (returned / send-completed).
+    pub rx_returned: u64,
+    pub tx_completed: u64,
+    /// Injected Tx frames that completed with a failure status.
+    pub tx_failed: u64,
+    /// NBLs (with their buffers) the adapter's injection pool holds.
+    pub nbls_allocated: u64,
+    /// Injected NBLs not yet back.
+    pub nbls_in_flight: u64,
+    /// Writes refused because the pool could not supply every NBL.
+    pub writes_out_of_nbls: u64,
+    /// Writes refused because the adapter was not running.
+    pub writes_not_running: u64,
+    /// Receive chains / send chains of other drivers refused while not running.
+    pub rx_refused_not_running: u64,
+    pub tx_refused_not_running: u64,
+    /// OID requests passed through.
+    pub oid_requests: u64,
+}
+
+/// [`Counters::flags`]: the handle is bound.
+pub const COUNTERS_BOUND: u32 = 1;
+/// [`Counters::flags`]: the bound adapter is attached (its counters are valid).
+pub const COUNTERS_ADAPTER_PRESENT: u32 = 2;
+
+/// Output of `IOCTL_RXINJECT_GET_COUNTERS`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// `COUNTERS_*`.
+    pub flags: u32,
+    /// The bound adapter's `if_index` (0 when unbound).
+    pub if_index: u32,
+    pub handle: HandleCounters,
+    pub adapter: AdapterCounters,
+}
 
 /// Pool tags, one per module, as `u32` values whose bytes spell the tag in memory order
 /// (poolmon and `!poolused` show `Rxfm` for [`tags::TAG_FILTER_MODULE`]).
@@ -35,11 +311,70 @@ pub mod tags {
     pub const TAG_FILTER_MODULE: u32 = tag(b"Rxfm");
     /// NBL pools (`pool.rs`).
     pub const TAG_NBL_POOL: u32 = tag(b"Rxnp");
+    /// Injection slots: NBL buffers (`inject.rs`).
+    pub const TAG_INJECT_SLOTS: u32 = tag(b"Rxis");
+    /// Per-handle contexts (`device.rs`).
+    pub const TAG_HANDLE: u32 = tag(b"Rxhd");
     /// Cloned OID requests (`oid.rs`).
     pub const TAG_OID: u32 = tag(b"Rxoi");
     /// The global allocator (`mem.rs`).
     pub const TAG_GLOBAL_ALLOC: u32 = tag(b"Rxga");
 }
+
+const _: () = assert!(core::mem::size_of::<VersionInfo>() == 16);
+const _: () = assert!(core::mem::size_of::<AdapterListHeader>() == 16);
+const _: () = assert!(core::mem::size_of::<AdapterEntry>() == 480);
+const _: () = assert!(core::mem::size_of::<BindRequest>() == 8);
+const _: () = assert!(core::mem::size_of::<SetDirection>() == 4);
+const _: () = assert!(core::mem::size_of::<HandleCounters>() == 64);
+const _: () = assert!(core::mem::size_of::<AdapterCounters>() == 96);
+const _: () = assert!(core::mem::size_of::<Counters>() == 168);
+const _: () = assert!(core::mem::offset_of!(AdapterEntry, module_name) == 32);
+const _: () = assert!(core::mem::offset_of!(AdapterEntry, friendly_name) == 224);
+
+/// Plain-old-data records that cross the user/kernel boundary: any bytes are a valid value
+/// once the length is right.
+///
+/// # Safety
+/// Implementors are `#[repr(C)]`, contain only integers and arrays of integers, and have no
+/// padding bytes that a reader would interpret.
+pub unsafe trait Pod: Copy + 'static {
+    /// Reads a record from the start of `bytes` (any alignment), or `None` if too short.
+    fn read_from(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() < core::mem::size_of::<Self>() {
+            return None;
+        }
+        // SAFETY: the length is checked; Pod types accept any bit pattern; read_unaligned
+        // tolerates any alignment.
+        Some(unsafe { bytes.as_ptr().cast::<Self>().read_unaligned() })
+    }
+
+    /// Writes the record to the start of `out`; returns the bytes written, or `None` if `out`
+    /// is too short.
+    fn write_to(&self, out: &mut [u8]) -> Option<usize> {
+        let n = core::mem::size_of::<Self>();
+        if out.len() < n {
+            return None;
+        }
+        // SAFETY: `out` holds `n` bytes; write_unaligned tolerates any alignment.
+        unsafe { out.as_mut_ptr().cast::<Self>().write_unaligned(*self) };
+        Some(n)
+    }
+}
+
+// SAFETY: each is #[repr(C)] integers/arrays only (the size asserts above show no padding
+// beyond the explicit reserved fields).
+unsafe impl Pod for VersionInfo {}
+// SAFETY: as above.
+unsafe impl Pod for AdapterListHeader {}
+// SAFETY: as above.
+unsafe impl Pod for AdapterEntry {}
+// SAFETY: as above.
+unsafe impl Pod for BindRequest {}
+// SAFETY: as above.
+unsafe impl Pod for SetDirection {}
+// SAFETY: as above.
+unsafe impl Pod for Counters {}
 
 #[cfg(test)]
 mod tests {
@@ -62,5 +397,53 @@ mod tests {
     #[test]
     fn tags_spell_their_names_in_memory_order() {
         assert_eq!(&tags::TAG_FILTER_MODULE.to_le_bytes(), b"Rxfm");
+    }
+
+    #[test]
+    fn ioctl_codes_are_buffered_vendor_codes_and_distinct() {
+        let codes = [
+            IOCTL_RXINJECT_GET_VERSION,
+            IOCTL_RXINJECT_LIST_ADAPTERS,
+            IOCTL_RXINJECT_BIND,
+            IOCTL_RXINJECT_SET_DIRECTION,
+            IOCTL_RXINJECT_GET_COUNTERS,
+        ];
+        for (i, c) in codes.iter().enumerate() {
+            assert_eq!(c & 3, METHOD_BUFFERED);
+            assert_eq!(c >> 16, FILE_DEVICE_RXINJECT);
+            assert!((c >> 2) & 0xFFF >= 0x800, "vendor function codes");
+            assert!(!codes[i + 1..].contains(c));
+        }
+        // CTL_CODE as winioctl.h computes it.
+        assert_eq!(ctl_code(0x22, 0x800, 0, 0), 0x0022_2000);
+    }
+
+    #[test]
+    fn abi_compatibility_is_same_major_and_not_newer_minor() {
+        assert!(abi_compatible(abi_version(1, 3), abi_version(1, 0)));
+        assert!(abi_compatible(abi_version(1, 3), abi_version(1, 3)));
+        assert!(!abi_compatible(abi_version(1, 3), abi_version(1, 4)));
+        assert!(!abi_compatible(abi_version(2, 0), abi_version(1, 0)));
+    }
+
+    #[test]
+    fn pod_records_round_trip_at_any_alignment() {
+        let c = Counters {
+            flags: COUNTERS_BOUND,
+            if_index: 7,
+            handle: HandleCounters {
+                writes: 3,
+                ..Default::default()
+            },
+            adapter: AdapterCounters {
+                tx_injected: 9,
+                ..Default::default()
+            },
+        };
+        let mut buf = [0u8; 200];
+        assert_eq!(c.write_to(&mut buf[1..]), Some(168));
+        assert_eq!(Counters::read_from(&buf[1..]), Some(c));
+        assert_eq!(Counters::read_from(&buf[..167]), None);
+        assert_eq!(c.write_to(&mut buf[..10]), None);
     }
 }

@@ -5,7 +5,14 @@
 //! It is written against the same `ndis-sys` declarations as rxinject, so it links to the
 //! simulator exactly as the real driver does.
 
-#![allow(dead_code, clippy::missing_safety_doc, clippy::undocumented_unsafe_blocks)]
+#![allow(
+    dead_code,
+    clippy::missing_safety_doc,
+    clippy::undocumented_unsafe_blocks,
+    clippy::multiple_unsafe_ops_per_block
+)]
+
+pub mod device;
 
 use std::collections::HashMap;
 use std::ptr;
@@ -74,6 +81,26 @@ pub enum Fault {
     // Memory
     DoubleFreeContext,
     LeakAtUnload,
+    // Control device and IRPs
+    WriteDeviceExtension,
+    NoDeregisterDevice,
+    CompleteWriteTwice,
+    PendWithoutMark,
+    ReturnStatusMismatch,
+    CompleteWithCancelRoutine,
+    CleanupLeavesReads,
+    OverlongIoctlInformation,
+    AcceptMethodNeither,
+    NoBufferedIo,
+    WriteInformationTooLarge,
+    OpenSddl,
+    AcceptNamedOpen,
+    // The seed's mistakes (../shared/seed/README.md)
+    /// The write completes only in send-complete, which never comes for an Rx indication.
+    SeedWaitForSendComplete,
+    /// The return handler frees own NBLs and returns foreign ones one by one, then returns the
+    /// whole original chain again.
+    SeedReturnChainTwice,
 }
 
 static FAULT: AtomicU32 = AtomicU32::new(0);
@@ -99,6 +126,8 @@ struct Lab {
     queued: Mutex<Vec<usize>>,
     /// Own NBL -> (data buffer, MDL).
     buffers: Mutex<HashMap<usize, (usize, usize)>>,
+    /// Own NBL -> (write IRP, Rx) for frames injected by a write.
+    irps: Mutex<HashMap<usize, (usize, bool)>>,
     lock: std::cell::UnsafeCell<NDIS_SPIN_LOCK>,
     spare: AtomicPtr<NET_BUFFER_LIST>,
 }
@@ -132,8 +161,9 @@ fn complete_pause_if_drained(m: &Lab) {
     }
 }
 
-/// Frees an own NBL and its data.
-unsafe fn free_own(m: &Lab, nbl: *mut NET_BUFFER_LIST) {
+/// Frees an own NBL and its data; returns the write it belonged to, if any.
+unsafe fn free_own(m: &Lab, nbl: *mut NET_BUFFER_LIST) -> Option<(usize, bool)> {
+    let irp = m.irps.lock().unwrap().remove(&(nbl as usize));
     let bufs = m.buffers.lock().unwrap().remove(&(nbl as usize));
     unsafe { NdisFreeNetBufferList(nbl) };
     if let Some((buf, mdl)) = bufs {
@@ -143,6 +173,7 @@ unsafe fn free_own(m: &Lab, nbl: *mut NET_BUFFER_LIST) {
         }
     }
     m.own_outstanding.fetch_sub(1, Ordering::AcqRel);
+    irp
 }
 
 /// Splits a chain by SourceHandle (correctly) into (own, foreign) vectors.
@@ -214,6 +245,7 @@ unsafe extern "win64" fn attach(
             own_outstanding: AtomicUsize::new(0),
             queued: Mutex::new(Vec::new()),
             buffers: Mutex::new(HashMap::new()),
+            irps: Mutex::new(HashMap::new()),
             lock: std::cell::UnsafeCell::new(NDIS_SPIN_LOCK::ZERO),
             spare: AtomicPtr::new(ptr::null_mut()),
         });
@@ -352,7 +384,9 @@ unsafe extern "win64" fn send_complete(ctx: NDIS_HANDLE, nbls: *mut NET_BUFFER_L
         unsafe { NdisFSendNetBufferListsComplete(m.handle, relink(&own), flags) };
     } else {
         for n in &own {
-            unsafe { free_own(m, *n) };
+            if let Some((irp, rx)) = unsafe { free_own(m, *n) } {
+                unsafe { device::frame_back(irp, rx, true) };
+            }
         }
     }
     if !foreign.is_empty() {
@@ -439,12 +473,37 @@ unsafe extern "win64" fn return_nbls(ctx: NDIS_HANDLE, nbls: *mut NET_BUFFER_LIS
         }
         return;
     }
+    if is(Fault::SeedReturnChainTwice) {
+        // The seed's return handler: one NBL at a time (own freed, foreign returned alone),
+        // then the whole original chain returned again.
+        let mut all = Vec::new();
+        let mut n = nbls;
+        while !n.is_null() {
+            all.push(n);
+            n = unsafe { (*n).Next };
+        }
+        for &n in &all {
+            unsafe { (*n).Next = ptr::null_mut() };
+            if unsafe { (*n).SourceHandle } == m.handle {
+                if let Some((irp, rx)) = unsafe { free_own(m, n) } {
+                    unsafe { device::frame_back(irp, rx, false) };
+                }
+            } else {
+                unsafe { NdisFReturnNetBufferLists(m.handle, n, flags) };
+            }
+        }
+        unsafe { NdisFReturnNetBufferLists(m.handle, relink(&all), flags) };
+        complete_pause_if_drained(m);
+        return;
+    }
     let (own, foreign) = unsafe { split(m, nbls) };
     if is(Fault::ReturnOwnViaNdis) && !own.is_empty() {
         unsafe { NdisFReturnNetBufferLists(m.handle, relink(&own), flags) };
     } else {
         for n in &own {
-            unsafe { free_own(m, *n) };
+            if let Some((irp, rx)) = unsafe { free_own(m, *n) } {
+                unsafe { device::frame_back(irp, rx, false) };
+            }
         }
     }
     if !foreign.is_empty() {
@@ -511,6 +570,7 @@ unsafe extern "win64" fn net_pnp(ctx: NDIS_HANDLE, ev: *mut NET_PNP_EVENT_NOTIFI
 }
 
 unsafe extern "win64" fn unload(_d: *mut DRIVER_OBJECT) {
+    device::deregister();
     if !is(Fault::NoDeregister) {
         unsafe { NdisFDeregisterFilterDriver(DRIVER_HANDLE.load(Ordering::Acquire)) };
     }
@@ -565,6 +625,9 @@ pub unsafe extern "win64" fn driver_entry(d: *mut DRIVER_OBJECT, _path: *mut UNI
     let mut h = ptr::null_mut();
     let st = unsafe { NdisFRegisterFilterDriver(d, d.cast(), &chars, &mut h) };
     DRIVER_HANDLE.store(h, Ordering::Release);
+    if st == NDIS_STATUS_SUCCESS {
+        device::register();
+    }
     if is(Fault::LeakAtUnload) {
         let p = unsafe { NdisAllocateMemoryWithTagPriority(h, 64, TAG, NormalPoolPriority) };
         LEAKED.store(p, Ordering::Relaxed);
@@ -631,6 +694,21 @@ unsafe fn inject(m: &Lab, n: usize, up: bool) {
     }
 }
 
+/// Injects one frame for write `irp` (the IRP completes when the NBL comes back).
+unsafe fn inject_frame(m: &Lab, frame: &[u8], rx: bool, irp: *mut IRP) {
+    let nbl = unsafe { own_nbl(m, frame) };
+    if nbl.is_null() {
+        unsafe { device::frame_back(irp as usize, rx, true) };
+        return;
+    }
+    m.irps.lock().unwrap().insert(nbl as usize, (irp as usize, rx));
+    if rx {
+        unsafe { NdisFIndicateReceiveNetBufferLists(m.handle, nbl, 0, 1, 0) };
+    } else {
+        unsafe { NdisFSendNetBufferLists(m.handle, nbl, 0, 0) };
+    }
+}
+
 /// Indicates `n` own frames up the Rx path.
 pub fn inject_rx(n: usize) {
     unsafe { inject(module(), n, true) }
@@ -692,9 +770,36 @@ pub fn exercise(sim: &Sim) {
     sim.run_until_idle();
 }
 
+/// Everything a client does with the lab device: named open (refused), writes in both
+/// directions (completing when their frames come back), an echo IOCTL, reads completed by the
+/// driver, a read cancelled, and a read left for cleanup.
+pub fn exercise_device(sim: &Sim) {
+    let _ = sim.open(&format!("{}\\named", device::USER_PATH));
+    let h = sim.open(device::USER_PATH).expect("open the lab device");
+    let mut f = TestFrames::new([2, 0, 0, 0, 0, 7], sim.adapter(0).config().mac);
+    for dir in [0u8, 1, 1, 0] {
+        let mut buf = vec![dir];
+        buf.extend(f.next_frame());
+        let r = h.write(&buf);
+        assert!(r.status.is_success() || r.status == STATUS_UNSUCCESSFUL, "{r:?}");
+    }
+    let r = h.device_io_control(device::IOCTL_LAB_ECHO, b"ping", 16);
+    assert!(r.status.is_success(), "{r:?}");
+    let _ = h.device_io_control(device::IOCTL_LAB_ECHO | 3, b"ping", 16);
+    let read = h.start_read(64);
+    device::complete_reads();
+    let _ = h.poll(read);
+    let cancelled = h.start_read(64);
+    h.cancel(cancelled);
+    let _ = h.poll(cancelled);
+    let _left = h.start_read(64);
+    h.close();
+}
+
 /// A config whose pause timeout is short (for the faults that hang a pause).
 pub fn quick() -> SimConfig {
     let mut c = SimConfig::default();
     c.strict.pause_timeout = std::time::Duration::from_millis(300);
+    c.strict.irp_idle_timeout = std::time::Duration::from_millis(60);
     c
 }

@@ -1,0 +1,986 @@
+//! The I/O manager: control devices registered with `NdisRegisterDeviceEx`, opens, IRPs with
+//! system buffers, dispatch, completion, cancellation, cleanup and close, checking the D rules
+//! the way Driver Verifier's I/O verification does.
+
+use std::collections::HashMap;
+use std::mem::size_of;
+use std::time::Instant;
+
+use ndis_sys::*;
+
+use crate::mem::Block;
+use crate::rules::Rule;
+use crate::tls;
+use crate::world::{World, lock};
+
+/// A pattern the simulated NDIS keeps in its own device extension (`DeviceObject->
+/// DeviceExtension`); a driver that writes there instead of its reserved extension breaks D1.
+const NDIS_EXTENSION_PATTERN: u8 = 0xA5;
+const NDIS_EXTENSION_LEN: usize = 64;
+const IO_TYPE_DEVICE: i16 = 3;
+const IO_TYPE_FILE: i16 = 5;
+const IO_TYPE_IRP: i16 = 6;
+/// `IoStatus.Status` of a fresh IRP: lets D4 see a dispatch routine that never set it.
+const STATUS_NOT_SET: NTSTATUS = NTSTATUS(0x5A5A_5A5Au32 as i32);
+
+pub(crate) struct DeviceRec {
+    pub handle: usize,
+    pub object: Block,
+    pub ndis_extension: Block,
+    pub reserved_extension: Option<Block>,
+    pub dispatch: [PDRIVER_DISPATCH; IRP_MJ_COUNT],
+    pub name: String,
+    pub symbolic: String,
+    pub sddl: String,
+}
+
+struct FileRec {
+    /// The FILE_OBJECT's memory.
+    #[allow(dead_code)]
+    block: Block,
+    device: usize,
+}
+
+/// What kind of request an IRP carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IrpKind {
+    Create,
+    Cleanup,
+    Close,
+    Read,
+    Write,
+    DeviceControl,
+}
+
+impl IrpKind {
+    fn major(self) -> u8 {
+        match self {
+            IrpKind::Create => IRP_MJ_CREATE,
+            IrpKind::Cleanup => IRP_MJ_CLEANUP,
+            IrpKind::Close => IRP_MJ_CLOSE,
+            IrpKind::Read => IRP_MJ_READ,
+            IrpKind::Write => IRP_MJ_WRITE,
+            IrpKind::DeviceControl => IRP_MJ_DEVICE_CONTROL,
+        }
+    }
+
+    fn dispatch_name(self) -> &'static str {
+        match self {
+            IrpKind::Create => "DispatchCreate",
+            IrpKind::Cleanup => "DispatchCleanup",
+            IrpKind::Close => "DispatchClose",
+            IrpKind::Read => "DispatchRead",
+            IrpKind::Write => "DispatchWrite",
+            IrpKind::DeviceControl => "DispatchDeviceControl",
+        }
+    }
+}
+
+/// How an IRP ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IoResult {
+    pub status: NTSTATUS,
+    pub information: usize,
+    /// For reads and device controls: the `information` bytes the driver returned.
+    pub output: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum IrpState {
+    Dispatching,
+    Pending,
+    Completed(IoResult),
+}
+
+struct IrpRec {
+    id: u64,
+    kind: IrpKind,
+    file: usize,
+    /// The IRP and its stack location.
+    block: Block,
+    system_buffer: Option<Block>,
+    /// Read/write length, or the IOCTL's output length.
+    length: usize,
+    /// The IOCTL's transfer method (device controls only).
+    method: u32,
+    state: IrpState,
+    completions: u32,
+    cancel_requested: bool,
+    cancel_routine_ran: bool,
+    /// A wait for it was already reported as a hang (D3), once.
+    hung: bool,
+}
+
+#[derive(Default)]
+pub(crate) struct IoTable {
+    pub devices: Vec<DeviceRec>,
+    files: HashMap<usize, FileRec>,
+    irps: HashMap<usize, IrpRec>,
+    next_id: u64,
+    /// Thread token holding the cancel spin lock, and the IRQL to restore.
+    cancel_lock: Option<(std::thread::ThreadId, KIRQL)>,
+    pub irps_completed: u64,
+    /// Memory of IRPs whose results were collected, kept mapped for a while (a driver that
+    /// touches a completed IRP corrupts nothing real).
+    retired: Option<crate::mem::Quarantine>,
+}
+
+/// An IRP a test issued (pending or completed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Irp {
+    pub(crate) addr: usize,
+    pub(crate) id: u64,
+}
+
+/// An open handle of a device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FileRef {
+    pub(crate) addr: usize,
+}
+
+// ---- registration ---------------------------------------------------------------------------
+
+/// SIDs the default SDDL may grant: SYSTEM and built-in Administrators (rule D9).
+const ALLOWED_SIDS: &[&str] = &["SY", "BA"];
+
+/// Checks an SDDL string: a protected DACL whose ACEs allow only SYSTEM and Administrators.
+fn check_sddl(sddl: &str) -> Result<(), String> {
+    let dacl = sddl
+        .strip_prefix("D:")
+        .ok_or_else(|| format!("\"{sddl}\" has no DACL"))?;
+    let aces = dacl.trim_start_matches(|c: char| c.is_ascii_alphabetic());
+    let mut count = 0;
+    for ace in aces.split(')').filter(|a| !a.is_empty()) {
+        let fields: Vec<&str> = ace.trim_start_matches('(').split(';').collect();
+        if fields.len() != 6 {
+            return Err(format!("malformed ACE \"{ace}\" in \"{sddl}\""));
+        }
+        if fields[0] == "A" && !ALLOWED_SIDS.contains(&fields[5]) {
+            return Err(format!("\"{sddl}\" grants access to {}", fields[5]));
+        }
+        count += 1;
+    }
+    if count == 0 {
+        return Err(format!("\"{sddl}\" grants nobody access"));
+    }
+    Ok(())
+}
+
+/// `NdisRegisterDeviceEx`.
+pub(crate) fn register_device(
+    w: &World,
+    ndis_handle: NDIS_HANDLE,
+    attrs: *mut NDIS_DEVICE_OBJECT_ATTRIBUTES,
+    out_device: *mut *mut DEVICE_OBJECT,
+    out_handle: *mut NDIS_HANDLE,
+) -> NDIS_STATUS {
+    const F: &str = "NdisRegisterDeviceEx";
+    w.require_passive(F);
+    w.require_no_locks(F);
+    let driver_handle = lock(&w.driver).as_ref().map(|d| d.handle);
+    if driver_handle != Some(ndis_handle as usize) {
+        w.violate(
+            Rule::D1,
+            format!("{F}: {:#x} is not the filter driver handle", ndis_handle as usize),
+        );
+        return NDIS_STATUS_INVALID_PARAMETER;
+    }
+    if attrs.is_null() || out_device.is_null() || out_handle.is_null() {
+        w.violate(Rule::D1, format!("{F}: NULL argument"));
+        return NDIS_STATUS_INVALID_PARAMETER;
+    }
+    // SAFETY: the driver's attributes, valid for the call.
+    let a = unsafe { &*attrs };
+    if a.Header.Type != NDIS_OBJECT_TYPE_DEVICE_OBJECT_ATTRIBUTES
+        || a.Header.Revision != NDIS_DEVICE_OBJECT_ATTRIBUTES_REVISION_1
+        || a.Header.Size < NDIS_SIZEOF_DEVICE_OBJECT_ATTRIBUTES_REVISION_1
+    {
+        w.violate(Rule::D1, format!("{F}: bad attributes header {:?}", a.Header));
+        return NDIS_STATUS_INVALID_PARAMETER;
+    }
+    let read = |s: *mut NDIS_STRING| -> String {
+        if s.is_null() {
+            String::new()
+        } else {
+            // SAFETY: a valid NDIS_STRING of the driver.
+            unsafe { crate::lifecycle::read_unicode(&*s) }
+        }
+    };
+    let name = read(a.DeviceName);
+    let symbolic = read(a.SymbolicName);
+    let sddl = read(a.DefaultSDDLString.cast_mut());
+    if name.is_empty() || a.MajorFunctions.is_null() {
+        w.violate(
+            Rule::D1,
+            format!("{F}: a device name and a dispatch table are required"),
+        );
+        return NDIS_STATUS_INVALID_PARAMETER;
+    }
+    if sddl.is_empty() {
+        w.violate(
+            Rule::D9,
+            format!("{F}: no DefaultSDDLString: the device would be open to everyone"),
+        );
+    } else if let Err(e) = check_sddl(&sddl) {
+        w.violate(Rule::D9, format!("{F}: {e}"));
+    }
+    let mut dispatch: [PDRIVER_DISPATCH; IRP_MJ_COUNT] = [None; IRP_MJ_COUNT];
+    // SAFETY: the driver passes IRP_MJ_COUNT entries.
+    dispatch.copy_from_slice(unsafe { std::slice::from_raw_parts(a.MajorFunctions, IRP_MJ_COUNT) });
+    let object = Block::new(size_of::<DEVICE_OBJECT>(), 0);
+    let ndis_extension = Block::new(NDIS_EXTENSION_LEN, NDIS_EXTENSION_PATTERN);
+    let reserved_extension = (a.ExtensionSize > 0).then(|| Block::new(a.ExtensionSize as usize, 0));
+    let driver_object = lock(&w.driver_object).unwrap_or(0);
+    let d = object.ptr::<DEVICE_OBJECT>();
+    // SAFETY: a zeroed block of DEVICE_OBJECT size.
+    unsafe {
+        (*d).Type = IO_TYPE_DEVICE;
+        (*d).Size = size_of::<DEVICE_OBJECT>() as u16;
+        (*d).DriverObject = driver_object as *mut DRIVER_OBJECT;
+        (*d).DeviceExtension = ndis_extension.ptr();
+        (*d).DeviceType = FILE_DEVICE_NETWORK;
+        (*d).StackSize = 1;
+    }
+    let handle = lock(&w.objs).new_handle(crate::world::HandleKind::Device);
+    // SAFETY: valid out parameters.
+    unsafe {
+        *out_device = d;
+        *out_handle = handle as NDIS_HANDLE;
+    }
+    lock(&w.io).devices.push(DeviceRec {
+        handle,
+        object,
+        ndis_extension,
+        reserved_extension,
+        dispatch,
+        name,
+        symbolic,
+        sddl,
+    });
+    NDIS_STATUS_SUCCESS
+}
+
+/// `NdisDeregisterDeviceEx`.
+pub(crate) fn deregister_device(w: &World, handle: NDIS_HANDLE) {
+    const F: &str = "NdisDeregisterDeviceEx";
+    w.require_passive(F);
+    w.require_no_locks(F);
+    let mut io = lock(&w.io);
+    let Some(pos) = io.devices.iter().position(|d| d.handle == handle as usize) else {
+        drop(io);
+        w.violate(
+            Rule::D2,
+            format!("{F}({:#x}): not a registered device", handle as usize),
+        );
+        return;
+    };
+    let dev = io.devices.remove(pos);
+    drop(io);
+    // SAFETY: the extension block is ours and NDIS_EXTENSION_LEN bytes long.
+    let ext = unsafe { std::slice::from_raw_parts(dev.ndis_extension.ptr::<u8>(), NDIS_EXTENSION_LEN) };
+    if ext.iter().any(|&b| b != NDIS_EXTENSION_PATTERN) {
+        w.violate(
+            Rule::D1,
+            "the driver wrote into DeviceObject->DeviceExtension, which belongs to NDIS (use NdisGetDeviceReservedExtension)",
+        );
+    }
+    lock(&w.objs).kill_handle(handle as usize);
+}
+
+/// `NdisGetDeviceReservedExtension`.
+pub(crate) fn reserved_extension(w: &World, device: *mut DEVICE_OBJECT) -> PVOID {
+    let io = lock(&w.io);
+    io.devices
+        .iter()
+        .find(|d| d.object.addr() == device as usize)
+        .and_then(|d| d.reserved_extension.as_ref().map(|b| b.ptr()))
+        .unwrap_or(std::ptr::null_mut())
+}
+
+// ---- IRPs -------------------------------------------------------------------------------------
+
+/// What a dispatch routine is given.
+pub(crate) struct Request<'a> {
+    pub kind: IrpKind,
+    /// Write data, or IOCTL input.
+    pub input: &'a [u8],
+    /// Read length, or IOCTL output length.
+    pub output_len: usize,
+    pub ioctl_code: u32,
+}
+
+fn device_of(w: &World, file: usize) -> Option<(usize, [PDRIVER_DISPATCH; IRP_MJ_COUNT], u32)> {
+    let io = lock(&w.io);
+    let dev = io.files.get(&file)?.device;
+    let d = io.devices.iter().find(|d| d.object.addr() == dev)?;
+    // SAFETY: our device object block.
+    let flags = unsafe { (*d.object.ptr::<DEVICE_OBJECT>()).Flags };
+    Some((dev, d.dispatch, flags))
+}
+
+/// Builds an IRP for `file`, calls the driver's dispatch routine, and checks the result
+/// (D4, D8). Returns the IRP and what the dispatch routine returned.
+pub(crate) fn issue(w: &World, file: usize, req: &Request<'_>) -> Option<(Irp, NTSTATUS)> {
+    let (dev, dispatch, flags) = device_of(w, file)?;
+    // The I/O manager's own routine answers for a driver without one.
+    let routine = dispatch[usize::from(req.kind.major())].unwrap_or(invalid_device_request);
+    let method = req.ioctl_code & 3;
+    let block = Block::new(size_of::<IRP>() + size_of::<IO_STACK_LOCATION>(), 0);
+    let irp = block.ptr::<IRP>();
+    let sl = (block.addr() + size_of::<IRP>()) as *mut IO_STACK_LOCATION;
+    let mut system_buffer = None;
+    let mut length = 0usize;
+    match req.kind {
+        IrpKind::Read | IrpKind::Write => {
+            if flags & (DO_BUFFERED_IO | DO_DIRECT_IO) == 0 {
+                w.violate(
+                    Rule::D8,
+                    "a read/write IRP for a device with neither DO_BUFFERED_IO nor DO_DIRECT_IO set",
+                );
+            }
+            length = if req.kind == IrpKind::Write {
+                req.input.len()
+            } else {
+                req.output_len
+            };
+            let b = Block::new(length, 0);
+            if req.kind == IrpKind::Write {
+                // SAFETY: the block holds `length` bytes.
+                unsafe { std::ptr::copy_nonoverlapping(req.input.as_ptr(), b.ptr::<u8>(), length) };
+            }
+            system_buffer = Some(b);
+        }
+        IrpKind::DeviceControl => {
+            length = req.output_len;
+            if method == METHOD_BUFFERED {
+                let b = Block::new(req.input.len().max(req.output_len), 0);
+                // SAFETY: the block holds at least the input.
+                unsafe { std::ptr::copy_nonoverlapping(req.input.as_ptr(), b.ptr::<u8>(), req.input.len()) };
+                system_buffer = Some(b);
+            }
+        }
+        _ => {}
+    }
+    let id = {
+        let mut io = lock(&w.io);
+        io.next_id += 1;
+        io.next_id
+    };
+    // SAFETY: a zeroed block holding an IRP and one stack location.
+    unsafe {
+        (*irp).Type = IO_TYPE_IRP;
+        (*irp).Size = (size_of::<IRP>() + size_of::<IO_STACK_LOCATION>()) as u16;
+        (*irp).StackCount = 1;
+        (*irp).CurrentLocation = 1;
+        (*irp).IoStatus.Status = STATUS_NOT_SET;
+        (*irp).SystemBuffer = system_buffer.as_ref().map_or(std::ptr::null_mut(), |b| b.ptr());
+        (*irp).Tail.CurrentStackLocation = sl;
+        (*irp).Tail.OriginalFileObject = file as *mut FILE_OBJECT;
+        (*sl).MajorFunction = req.kind.major();
+        (*sl).DeviceObject = dev as *mut DEVICE_OBJECT;
+        (*sl).FileObject = file as *mut FILE_OBJECT;
+        match req.kind {
+            IrpKind::Read | IrpKind::Write => {
+                (*sl).Parameters.Write = IO_READ_WRITE_PARAMETERS {
+                    Length: length as u32,
+                    _Pad0: 0,
+                    Key: 0,
+                    Flags: 0,
+                    ByteOffset: 0,
+                };
+            }
+            IrpKind::DeviceControl => {
+                (*sl).Parameters.DeviceIoControl = IO_DEVICE_CONTROL_PARAMETERS {
+                    OutputBufferLength: req.output_len as u32,
+                    _Pad0: 0,
+                    InputBufferLength: req.input.len() as u32,
+                    _Pad1: 0,
+                    IoControlCode: req.ioctl_code,
+                    _Pad2: 0,
+                    Type3InputBuffer: req.input.as_ptr().cast_mut().cast(),
+                };
+            }
+            _ => {}
+        }
+    }
+    let addr = irp as usize;
+    lock(&w.io).irps.insert(
+        addr,
+        IrpRec {
+            id,
+            kind: req.kind,
+            file,
+            block,
+            system_buffer,
+            length,
+            method,
+            state: IrpState::Dispatching,
+            completions: 0,
+            cancel_requested: false,
+            cancel_routine_ran: false,
+            hung: false,
+        },
+    );
+    let returned = w.call_driver(req.kind.dispatch_name(), PASSIVE_LEVEL, || {
+        // SAFETY: the driver's dispatch routine with its device and a valid IRP.
+        unsafe { routine(dev as *mut DEVICE_OBJECT, irp) }
+    });
+    // SAFETY: our IRP's stack location.
+    let marked = unsafe { (*sl).Control } & SL_PENDING_RETURNED != 0;
+    let mut io = lock(&w.io);
+    let rec = io.irps.get_mut(&addr).expect("our IRP");
+    let what = format!("{:?} IRP #{}", req.kind, rec.id);
+    let mut problems = Vec::new();
+    match &rec.state {
+        IrpState::Completed(r) => {
+            if returned == STATUS_PENDING && !marked {
+                problems.push(format!(
+                    "{what}: the dispatch routine returned STATUS_PENDING without IoMarkIrpPending"
+                ));
+            } else if returned != STATUS_PENDING && returned != r.status {
+                problems.push(format!(
+                    "{what}: the dispatch routine returned {returned:?} but completed the IRP with {:?}",
+                    r.status
+                ));
+            }
+            if returned != STATUS_PENDING && marked {
+                problems.push(format!(
+                    "{what}: marked pending but the dispatch routine returned {returned:?}"
+                ));
+            }
+        }
+        IrpState::Dispatching => {
+            if returned != STATUS_PENDING {
+                problems.push(format!(
+                    "{what}: the dispatch routine returned {returned:?} without completing the IRP"
+                ));
+            } else if !marked {
+                problems.push(format!(
+                    "{what}: returned STATUS_PENDING without IoMarkIrpPending"
+                ));
+            }
+            rec.state = IrpState::Pending;
+        }
+        IrpState::Pending => {}
+    }
+    drop(io);
+    for p in problems {
+        w.violate(Rule::D4, p);
+    }
+    Some((Irp { addr, id }, returned))
+}
+
+/// An IRP the I/O manager failed itself before any driver saw it (the device is gone).
+pub(crate) fn failed(w: &World, file: usize, kind: IrpKind, status: NTSTATUS) -> Irp {
+    let block = Block::new(size_of::<IRP>(), 0);
+    let addr = block.addr();
+    let mut io = lock(&w.io);
+    io.next_id += 1;
+    let id = io.next_id;
+    io.irps.insert(
+        addr,
+        IrpRec {
+            id,
+            kind,
+            file,
+            block,
+            system_buffer: None,
+            length: 0,
+            method: 0,
+            state: IrpState::Completed(IoResult {
+                status,
+                information: 0,
+                output: Vec::new(),
+            }),
+            completions: 1,
+            cancel_requested: false,
+            cancel_routine_ran: false,
+            hung: false,
+        },
+    );
+    Irp { addr, id }
+}
+
+/// The I/O manager's dispatch routine for the major functions a driver leaves empty.
+unsafe extern "win64" fn invalid_device_request(_device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+    // SAFETY: the IRP being dispatched.
+    unsafe {
+        (*irp).IoStatus.Status = STATUS_INVALID_DEVICE_REQUEST;
+        (*irp).IoStatus.Information = 0;
+    }
+    complete(&crate::world::world(), irp);
+    STATUS_INVALID_DEVICE_REQUEST
+}
+
+/// `IofCompleteRequest`.
+pub(crate) fn complete(w: &World, irp: *mut IRP) {
+    const F: &str = "IoCompleteRequest";
+    let irql = tls::irql();
+    if irql > DISPATCH_LEVEL {
+        w.violate(Rule::D3, format!("{F} at IRQL {irql} (> DISPATCH_LEVEL)"));
+    }
+    w.require_no_locks(F);
+    let addr = irp as usize;
+    let mut io = lock(&w.io);
+    let Some(rec) = io.irps.get_mut(&addr) else {
+        drop(io);
+        w.violate(
+            Rule::D3,
+            format!("{F}({addr:#x}): not an IRP the I/O manager issued (or long completed)"),
+        );
+        return;
+    };
+    rec.completions += 1;
+    let what = format!("{:?} IRP #{}", rec.kind, rec.id);
+    if rec.completions > 1 {
+        drop(io);
+        w.violate(
+            Rule::D3,
+            format!("{F}: {what} completed twice (bug check 0x44, MULTIPLE_IRP_COMPLETE_REQUESTS)"),
+        );
+        return;
+    }
+    let mut problems: Vec<(Rule, String)> = Vec::new();
+    // SAFETY: our live IRP.
+    let (status, information, cancel_routine) = unsafe {
+        (
+            (*irp).IoStatus.Status,
+            (*irp).IoStatus.Information,
+            (*irp).CancelRoutine,
+        )
+    };
+    if status == STATUS_PENDING {
+        problems.push((Rule::D4, format!("{what} completed with STATUS_PENDING")));
+    }
+    if status == STATUS_NOT_SET {
+        problems.push((
+            Rule::D4,
+            format!("{what} completed without setting IoStatus.Status"),
+        ));
+    }
+    if cancel_routine.is_some() {
+        problems.push((Rule::D5, format!("{what} completed with its cancel routine still set (clear it with IoSetCancelRoutine(NULL) first)")));
+    }
+    match rec.kind {
+        IrpKind::Read | IrpKind::Write if information > rec.length => problems.push((
+            Rule::D8,
+            format!("{what}: Information {information} exceeds the request's length {}", rec.length),
+        )),
+        IrpKind::DeviceControl if rec.method == METHOD_NEITHER && status.is_success() => problems.push((
+            Rule::D7,
+            format!("{what}: a METHOD_NEITHER IOCTL succeeded (its buffers are raw user addresses; use METHOD_BUFFERED or DIRECT)"),
+        )),
+        IrpKind::DeviceControl if information > rec.length => problems.push((
+            Rule::D7,
+            format!("{what}: Information {information} exceeds the output buffer's {} bytes", rec.length),
+        )),
+        _ => {}
+    }
+    if rec.cancel_routine_ran && status != STATUS_CANCELLED {
+        problems.push((
+            Rule::D5,
+            format!("{what} was cancelled by its cancel routine but completed with {status:?}"),
+        ));
+    }
+    let output = match (rec.kind, &rec.system_buffer) {
+        (IrpKind::Read | IrpKind::DeviceControl, Some(b)) => {
+            let n = information.min(rec.length).min(b.size());
+            // SAFETY: the system buffer block holds at least `n` bytes.
+            unsafe { std::slice::from_raw_parts(b.ptr::<u8>(), n) }.to_vec()
+        }
+        _ => Vec::new(),
+    };
+    rec.state = IrpState::Completed(IoResult {
+        status,
+        information,
+        output,
+    });
+    io.irps_completed += 1;
+    drop(io);
+    for (r, p) in problems {
+        w.violate(r, p);
+    }
+}
+
+/// Collects the result of a completed IRP and retires it (its memory goes to quarantine; a
+/// later completion of it is reported as completing an unknown IRP, D3).
+pub(crate) fn collect(w: &World, irp: Irp) -> Option<IoResult> {
+    let mut io = lock(&w.io);
+    let done = io
+        .irps
+        .get(&irp.addr)
+        .filter(|r| r.id == irp.id)
+        .is_some_and(|r| matches!(r.state, IrpState::Completed(_)));
+    if !done {
+        return None;
+    }
+    let rec = io.irps.remove(&irp.addr).expect("present");
+    let q = io
+        .retired
+        .get_or_insert_with(|| crate::mem::Quarantine::new(1024));
+    q.put(rec.block);
+    if let Some(b) = rec.system_buffer {
+        q.put(b);
+    }
+    match rec.state {
+        IrpState::Completed(r) => Some(r),
+        _ => None,
+    }
+}
+
+/// The result of an IRP, once completed.
+pub(crate) fn result(w: &World, irp: Irp) -> Option<IoResult> {
+    let io = lock(&w.io);
+    match io
+        .irps
+        .get(&irp.addr)
+        .filter(|r| r.id == irp.id)
+        .map(|r| &r.state)
+    {
+        Some(IrpState::Completed(r)) => Some(r.clone()),
+        _ => None,
+    }
+}
+
+/// Pumps the machine until `irp` completes. An IRP that is still pending when the machine
+/// has nothing left to do, or after the timeout, is the seed's hang (D3).
+pub(crate) fn wait(w: &World, irp: Irp) -> Option<IoResult> {
+    let strict = &w.cfg.strict;
+    let deadline = Instant::now() + strict.irp_timeout;
+    let mut idle_since: Option<Instant> = None;
+    loop {
+        if let Some(r) = result(w, irp) {
+            return Some(r);
+        }
+        let mut progressed = false;
+        for a in &w.adapters {
+            progressed |= crate::datapath::drain(w, a);
+        }
+        let now = Instant::now();
+        if progressed {
+            idle_since = None;
+        }
+        let idle_for = now.duration_since(*idle_since.get_or_insert(now));
+        if now > deadline || idle_for > strict.irp_idle_timeout {
+            let (kind, reported) = {
+                let mut io = lock(&w.io);
+                match io.irps.get_mut(&irp.addr) {
+                    Some(r) => (Some(r.kind), std::mem::replace(&mut r.hung, true)),
+                    None => (None, false),
+                }
+            };
+            if reported {
+                return None;
+            }
+            let why = if now > deadline {
+                format!("within {:?}", strict.irp_timeout)
+            } else {
+                "and nothing is left that could complete it".to_string()
+            };
+            let kind = kind.map_or_else(|| "An".to_string(), |k| format!("{k:?}"));
+            w.violate(
+                Rule::D3,
+                format!(
+                    "{kind} IRP #{} was never completed {why}: the thread waiting for it hangs (and the process cannot exit)",
+                    irp.id
+                ),
+            );
+            return None;
+        }
+        if !progressed {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+}
+
+/// Requests cancellation of an IRP, as `IoCancelIrp` does.
+pub(crate) fn cancel(w: &World, irp: Irp) {
+    let (routine, dev) = {
+        let mut io = lock(&w.io);
+        let Some(rec) = io.irps.get_mut(&irp.addr).filter(|r| r.id == irp.id) else {
+            return;
+        };
+        if !matches!(rec.state, IrpState::Pending) {
+            return;
+        }
+        rec.cancel_requested = true;
+        let p = irp.addr as *mut IRP;
+        // SAFETY: our live IRP.
+        unsafe { (*p).Cancel = TRUE };
+        // SAFETY: as above; the swap is what IoCancelIrp does.
+        let routine = unsafe { IoSetCancelRoutine(p, None) };
+        if routine.is_some() {
+            rec.cancel_routine_ran = true;
+        }
+        // SAFETY: our IRP's stack location.
+        let dev = unsafe { (*(*p).Tail.CurrentStackLocation).DeviceObject };
+        (routine, dev)
+    };
+    let Some(routine) = routine else { return };
+    // The cancel routine runs holding the cancel spin lock, at DISPATCH_LEVEL.
+    let previous = tls::irql();
+    lock(&w.io).cancel_lock = Some((std::thread::current().id(), previous));
+    // SAFETY: our IRP.
+    unsafe { (*(irp.addr as *mut IRP)).CancelIrql = previous };
+    w.call_driver_returning("CancelRoutine", DISPATCH_LEVEL, previous, || {
+        // SAFETY: the driver's cancel routine with its device and IRP.
+        unsafe { routine(dev, irp.addr as *mut IRP) }
+    });
+    let held = lock(&w.io).cancel_lock.take();
+    if held.is_some() {
+        w.violate(
+            Rule::D5,
+            "the cancel routine returned without releasing the cancel spin lock (IoReleaseCancelSpinLock)",
+        );
+    }
+}
+
+/// `IoAcquireCancelSpinLock`.
+pub(crate) fn acquire_cancel_lock(w: &World, out: *mut KIRQL) {
+    w.require_max_dispatch("IoAcquireCancelSpinLock");
+    let me = std::thread::current().id();
+    loop {
+        let mut io = lock(&w.io);
+        match io.cancel_lock {
+            Some((t, _)) if t == me => {
+                drop(io);
+                w.violate(Rule::L4, "IoAcquireCancelSpinLock: recursive acquire");
+                return;
+            }
+            Some(_) => {}
+            None => {
+                let previous = tls::irql();
+                io.cancel_lock = Some((me, previous));
+                drop(io);
+                if !out.is_null() {
+                    // SAFETY: the driver's out parameter.
+                    unsafe { *out = previous };
+                }
+                tls::set_irql(DISPATCH_LEVEL);
+                return;
+            }
+        }
+        drop(io);
+        std::thread::yield_now();
+    }
+}
+
+/// `IoReleaseCancelSpinLock`.
+pub(crate) fn release_cancel_lock(w: &World, irql: KIRQL) {
+    let me = std::thread::current().id();
+    let mut io = lock(&w.io);
+    match io.cancel_lock {
+        Some((t, _)) if t == me => {
+            io.cancel_lock = None;
+            drop(io);
+            tls::set_irql(irql);
+        }
+        _ => {
+            drop(io);
+            w.violate(
+                Rule::L4,
+                "IoReleaseCancelSpinLock by a thread that does not hold it",
+            );
+        }
+    }
+}
+
+// ---- files ------------------------------------------------------------------------------------
+
+/// Opens the device named `device` (`\Device\...` or its symbolic name), with an optional
+/// trailing file name. Returns the file or the status the open failed with.
+pub(crate) fn open(w: &World, device: &str, file_name: &str) -> Result<FileRef, NTSTATUS> {
+    let dev = {
+        let io = lock(&w.io);
+        io.devices
+            .iter()
+            .find(|d| d.name.eq_ignore_ascii_case(device) || d.symbolic.eq_ignore_ascii_case(device))
+            .map(|d| d.object.addr())
+    };
+    let Some(dev) = dev else {
+        return Err(STATUS_NO_SUCH_DEVICE);
+    };
+    let block = Block::new(size_of::<FILE_OBJECT>(), 0);
+    let fo = block.ptr::<FILE_OBJECT>();
+    let name: Vec<u16> = file_name.encode_utf16().collect();
+    let name_block = Block::new(name.len() * 2, 0);
+    // SAFETY: a zeroed FILE_OBJECT block and a name block of the right size.
+    unsafe {
+        std::ptr::copy_nonoverlapping(name.as_ptr(), name_block.ptr::<u16>(), name.len());
+        (*fo).Type = IO_TYPE_FILE;
+        (*fo).Size = size_of::<FILE_OBJECT>() as i16;
+        (*fo).DeviceObject = dev as *mut DEVICE_OBJECT;
+        (*fo).FileName = UNICODE_STRING {
+            Length: (name.len() * 2) as u16,
+            MaximumLength: (name.len() * 2) as u16,
+            Buffer: if name.is_empty() {
+                std::ptr::null_mut()
+            } else {
+                name_block.ptr()
+            },
+        };
+    }
+    let addr = fo as usize;
+    lock(&w.io).files.insert(addr, FileRec { block, device: dev });
+    lock(&w.objs).kept.push(name_block);
+    let req = Request {
+        kind: IrpKind::Create,
+        input: &[],
+        output_len: 0,
+        ioctl_code: 0,
+    };
+    let status = match issue(w, addr, &req) {
+        Some((irp, _)) => wait(w, irp).map_or(STATUS_UNSUCCESSFUL, |r| r.status),
+        None => STATUS_SUCCESS,
+    };
+    if !file_name.is_empty() && status.is_success() {
+        w.violate(
+            Rule::D9,
+            format!("the open of \"{device}\\{file_name}\" succeeded: opens with a name after the device must be refused"),
+        );
+    }
+    if status.is_success() {
+        Ok(FileRef { addr })
+    } else {
+        lock(&w.io).files.remove(&addr);
+        Err(status)
+    }
+}
+
+/// Closes a file as the I/O manager does when the last handle goes: IRP_MJ_CLEANUP (after
+/// which nothing of the file may stay queued: D6), then, once every IRP of the file has
+/// completed, IRP_MJ_CLOSE.
+pub(crate) fn close(w: &World, file: FileRef) {
+    let cleanup = Request {
+        kind: IrpKind::Cleanup,
+        input: &[],
+        output_len: 0,
+        ioctl_code: 0,
+    };
+    if let Some((irp, _)) = issue(w, file.addr, &cleanup) {
+        let _ = wait(w, irp);
+    }
+    let queued: Vec<(u64, IrpKind)> = {
+        let io = lock(&w.io);
+        io.irps
+            .values()
+            .filter(|r| {
+                r.file == file.addr && matches!(r.state, IrpState::Pending) && r.kind != IrpKind::Cleanup
+            })
+            .filter(|r| {
+                let p = r.block.ptr::<IRP>();
+                // SAFETY: our live IRP.
+                unsafe { (*p).CancelRoutine }.is_some()
+            })
+            .map(|r| (r.id, r.kind))
+            .collect()
+    };
+    for (id, kind) in queued {
+        w.violate(
+            Rule::D6,
+            format!(
+                "IRP_MJ_CLEANUP completed while {kind:?} IRP #{id} of the handle is still queued (cancelable)"
+            ),
+        );
+    }
+    // The file object is referenced by every pending IRP: close comes after the last one.
+    // If one never completes, neither does the close (the handle leaks with its process).
+    let pending: Vec<Irp> = {
+        let io = lock(&w.io);
+        io.irps
+            .iter()
+            .filter(|(_, r)| r.file == file.addr && matches!(r.state, IrpState::Pending))
+            .map(|(a, r)| Irp { addr: *a, id: r.id })
+            .collect()
+    };
+    for irp in pending {
+        if wait(w, irp).is_none() {
+            return;
+        }
+    }
+    let req = Request {
+        kind: IrpKind::Close,
+        input: &[],
+        output_len: 0,
+        ioctl_code: 0,
+    };
+    if let Some((irp, _)) = issue(w, file.addr, &req) {
+        let _ = wait(w, irp);
+    }
+    let mut io = lock(&w.io);
+    io.files.remove(&file.addr);
+    let done: Vec<usize> = io
+        .irps
+        .iter()
+        .filter(|(_, r)| r.file == file.addr)
+        .map(|(a, _)| *a)
+        .collect();
+    for addr in done {
+        let rec = io.irps.remove(&addr).expect("present");
+        let q = io
+            .retired
+            .get_or_insert_with(|| crate::mem::Quarantine::new(1024));
+        q.put(rec.block);
+        if let Some(b) = rec.system_buffer {
+            q.put(b);
+        }
+    }
+}
+
+/// IRP counters.
+pub(crate) fn stats(w: &World) -> crate::sim::IoStats {
+    let io = lock(&w.io);
+    crate::sim::IoStats {
+        issued: io.next_id,
+        completed: io.irps_completed,
+        pending: io
+            .irps
+            .values()
+            .filter(|r| !matches!(r.state, IrpState::Completed(_)))
+            .count(),
+    }
+}
+
+/// Open files (handles not closed).
+pub(crate) fn open_files(w: &World) -> Vec<FileRef> {
+    lock(&w.io).files.keys().map(|&addr| FileRef { addr }).collect()
+}
+
+/// At unload: devices still registered (D2) and IRPs never completed (D3).
+pub(crate) fn check_unload(w: &World) {
+    let io = lock(&w.io);
+    let devices: Vec<String> = io.devices.iter().map(|d| d.name.clone()).collect();
+    let pending: Vec<(u64, IrpKind)> = io
+        .irps
+        .values()
+        .filter(|r| matches!(r.state, IrpState::Pending | IrpState::Dispatching) && !r.hung)
+        .map(|r| (r.id, r.kind))
+        .collect();
+    drop(io);
+    for d in devices {
+        w.violate(
+            Rule::D2,
+            format!("unload left the device {d} registered (NdisDeregisterDeviceEx)"),
+        );
+    }
+    for (id, kind) in pending {
+        w.violate(Rule::D3, format!("{kind:?} IRP #{id} was never completed"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_sddl;
+
+    #[test]
+    fn sddl_admits_only_system_and_administrators() {
+        assert!(check_sddl("D:P(A;;GA;;;SY)(A;;GA;;;BA)").is_ok());
+        assert!(
+            check_sddl("D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GR;;;WD)")
+                .unwrap_err()
+                .contains("WD")
+        );
+        assert!(check_sddl("D:P").is_err());
+        assert!(check_sddl("O:BA").is_err());
+    }
+}

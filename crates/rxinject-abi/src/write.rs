@@ -1,0 +1,584 @@
+//! The write buffer: frames to inject, each behind a [`FrameHeader`].
+//!
+//! ```text
+//! offset 0:  FrameHeader { length, direction, flags, reserved }   8 bytes
+//! offset 8:  frame bytes (length of them)
+//!            zero padding up to the next multiple of 8 (optional after the last frame)
+//! next:      FrameHeader ...
+//! ```
+//!
+//! [`parse`] is a checked view: it validates the whole buffer before any frame is looked at
+//! (lengths, directions, flags, limits), and after it succeeds [`Frames`] yields every frame
+//! without further checks and without panicking. The driver validates this way before it
+//! allocates anything; a malformed buffer injects nothing.
+
+use crate::{MAX_FRAMES_PER_WRITE, MAX_WRITE_BYTES, MIN_FRAME_LEN, VLAN_TAG_LEN};
+
+/// Header of one frame record.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FrameHeader {
+    /// Bytes of the frame that follows.
+    pub length: u32,
+    /// [`DIR_DEFAULT`], [`DIR_TX`] or [`DIR_RX`].
+    pub direction: u8,
+    /// `FLAG_*`.
+    pub flags: u8,
+    /// Must be zero.
+    pub reserved: u16,
+}
+
+const _: () = assert!(core::mem::size_of::<FrameHeader>() == HEADER_LEN);
+
+/// Bytes of a [`FrameHeader`].
+pub const HEADER_LEN: usize = 8;
+/// Records start at multiples of this.
+pub const RECORD_ALIGN: usize = 8;
+
+/// Use the handle's default direction.
+pub const DIR_DEFAULT: u8 = 0;
+/// Down to the wire.
+pub const DIR_TX: u8 = 1;
+/// Up into the host stack.
+pub const DIR_RX: u8 = 2;
+
+/// Tx only: ask NDIS to loop the frame back to local protocols that would receive it
+/// (`NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK`).
+pub const FLAG_TX_LOOPBACK: u8 = 0x01;
+const FLAGS_KNOWN: u8 = FLAG_TX_LOOPBACK;
+
+/// The Ethernet type of an 802.1Q tag.
+pub const ETHERTYPE_VLAN: u16 = 0x8100;
+
+/// Why a write buffer was refused. Frame numbers count from 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteError {
+    /// More than [`MAX_WRITE_BYTES`].
+    TooManyBytes { bytes: usize },
+    /// More than [`MAX_FRAMES_PER_WRITE`] frames.
+    TooManyFrames,
+    /// The buffer ends inside a header or a frame.
+    Truncated { frame: u32, offset: usize },
+    /// Padding between records is not zero.
+    BadPadding { frame: u32, offset: usize },
+    /// Reserved header bits set.
+    BadHeader { frame: u32 },
+    /// A direction other than default/Tx/Rx.
+    BadDirection { frame: u32, direction: u8 },
+    /// Unknown flags, or Tx flags on an Rx frame.
+    BadFlags { frame: u32, flags: u8 },
+    /// Shorter than an Ethernet header.
+    FrameTooShort { frame: u32, length: u32 },
+    /// Longer than the adapter's maximum frame size (+4 when it carries an 802.1Q tag).
+    FrameTooLong { frame: u32, length: u32, max: u32 },
+}
+
+impl WriteError {
+    /// Whether the error is about sizes (the driver answers `STATUS_INVALID_BUFFER_SIZE`)
+    /// rather than format (`STATUS_INVALID_PARAMETER`).
+    pub fn is_size(&self) -> bool {
+        matches!(
+            self,
+            WriteError::TooManyBytes { .. }
+                | WriteError::TooManyFrames
+                | WriteError::FrameTooShort { .. }
+                | WriteError::FrameTooLong { .. }
+        )
+    }
+}
+
+/// What a valid buffer holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub frames: u32,
+    /// Sum of the frame lengths.
+    pub frame_bytes: u64,
+}
+
+/// A frame of a validated buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frame<'a> {
+    pub direction: u8,
+    pub flags: u8,
+    pub data: &'a [u8],
+}
+
+impl Frame<'_> {
+    /// The 802.1Q tag control information, if the frame carries a tag (EtherType 0x8100 at
+    /// bytes 12..14, and room for the tag).
+    pub fn vlan_tci(&self) -> Option<u16> {
+        vlan_tci(self.data)
+    }
+}
+
+/// The 802.1Q TCI of an Ethernet frame, if it is tagged.
+pub fn vlan_tci(frame: &[u8]) -> Option<u16> {
+    if frame.len() >= 18 && u16::from_be_bytes([frame[12], frame[13]]) == ETHERTYPE_VLAN {
+        Some(u16::from_be_bytes([frame[14], frame[15]]))
+    } else {
+        None
+    }
+}
+
+const fn align_up(n: usize) -> usize {
+    (n + RECORD_ALIGN - 1) & !(RECORD_ALIGN - 1)
+}
+
+/// Bytes a record for a frame of `frame_len` bytes occupies, padding included.
+pub const fn record_len(frame_len: usize) -> usize {
+    align_up(HEADER_LEN + frame_len)
+}
+
+fn header_at(buf: &[u8], offset: usize) -> Option<FrameHeader> {
+    let h = buf.get(offset..offset.checked_add(HEADER_LEN)?)?;
+    Some(FrameHeader {
+        length: u32::from_le_bytes([h[0], h[1], h[2], h[3]]),
+        direction: h[4],
+        flags: h[5],
+        reserved: u16::from_le_bytes([h[6], h[7]]),
+    })
+}
+
+/// Validates a whole write buffer for an adapter whose largest untagged frame is
+/// `max_frame` bytes.
+pub fn parse(buf: &[u8], max_frame: u32) -> Result<Summary, WriteError> {
+    if buf.len() > MAX_WRITE_BYTES as usize {
+        return Err(WriteError::TooManyBytes { bytes: buf.len() });
+    }
+    let mut summary = Summary::default();
+    let mut offset = 0usize;
+    while offset < buf.len() {
+        let frame = summary.frames;
+        if frame >= MAX_FRAMES_PER_WRITE {
+            return Err(WriteError::TooManyFrames);
+        }
+        let Some(h) = header_at(buf, offset) else {
+            return Err(WriteError::Truncated { frame, offset });
+        };
+        if h.reserved != 0 {
+            return Err(WriteError::BadHeader { frame });
+        }
+        if !matches!(h.direction, DIR_DEFAULT | DIR_TX | DIR_RX) {
+            return Err(WriteError::BadDirection {
+                frame,
+                direction: h.direction,
+            });
+        }
+        if h.flags & !FLAGS_KNOWN != 0 || (h.direction == DIR_RX && h.flags & FLAG_TX_LOOPBACK != 0) {
+            return Err(WriteError::BadFlags {
+                frame,
+                flags: h.flags,
+            });
+        }
+        let data_start = offset + HEADER_LEN;
+        let data_end = data_start
+            .checked_add(h.length as usize)
+            .filter(|&e| e <= buf.len())
+            .ok_or(WriteError::Truncated { frame, offset })?;
+        let data = &buf[data_start..data_end];
+        if h.length < MIN_FRAME_LEN {
+            return Err(WriteError::FrameTooShort {
+                frame,
+                length: h.length,
+            });
+        }
+        let max = if vlan_tci(data).is_some() {
+            max_frame.saturating_add(VLAN_TAG_LEN)
+        } else {
+            max_frame
+        };
+        if h.length > max {
+            return Err(WriteError::FrameTooLong {
+                frame,
+                length: h.length,
+                max,
+            });
+        }
+        let next = align_up(data_end).min(buf.len());
+        if buf[data_end..next].iter().any(|&b| b != 0) {
+            return Err(WriteError::BadPadding {
+                frame,
+                offset: data_end,
+            });
+        }
+        summary.frames += 1;
+        summary.frame_bytes += u64::from(h.length);
+        offset = next;
+    }
+    Ok(summary)
+}
+
+/// The frames of a buffer that [`parse`] accepted.
+pub struct Frames<'a> {
+    buf: &'a [u8],
+    offset: usize,
+}
+
+/// Iterates over the frames of `buf`. Only meaningful after [`parse`] accepted `buf`; on any
+/// other buffer it stops at the first inconsistency instead of panicking.
+pub fn frames(buf: &[u8]) -> Frames<'_> {
+    Frames { buf, offset: 0 }
+}
+
+impl<'a> Iterator for Frames<'a> {
+    type Item = Frame<'a>;
+
+    fn next(&mut self) -> Option<Frame<'a>> {
+        let h = header_at(self.buf, self.offset)?;
+        let start = self.offset + HEADER_LEN;
+        let end = start.checked_add(h.length as usize)?;
+        let data = self.buf.get(start..end)?;
+        self.offset = align_up(end).min(self.buf.len());
+        Some(Frame {
+            direction: h.direction,
+            flags: h.flags,
+            data,
+        })
+    }
+}
+
+/// Writes one record (header, frame, padding) at the start of `out`. Returns the bytes
+/// written ([`record_len`]), or `None` if `out` is too short or the frame too long for a
+/// header.
+pub fn encode(out: &mut [u8], direction: u8, flags: u8, frame: &[u8]) -> Option<usize> {
+    let n = record_len(frame.len());
+    let length = u32::try_from(frame.len()).ok()?;
+    let out = out.get_mut(..n)?;
+    out[..4].copy_from_slice(&length.to_le_bytes());
+    out[4] = direction;
+    out[5] = flags;
+    out[6..8].copy_from_slice(&[0, 0]);
+    out[HEADER_LEN..HEADER_LEN + frame.len()].copy_from_slice(frame);
+    out[HEADER_LEN + frame.len()..].fill(0);
+    Some(n)
+}
+
+/// A write buffer under construction (user mode, feature `alloc`): frames are appended as
+/// records; [`Batch::push`] refuses a frame that would break the write limits, so a full batch
+/// is sent and a new one begun.
+#[cfg(feature = "alloc")]
+#[derive(Clone, Debug, Default)]
+pub struct Batch {
+    buf: alloc::vec::Vec<u8>,
+    frames: u32,
+}
+
+#[cfg(feature = "alloc")]
+impl Batch {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends `frame` with `direction` and `flags`. Returns `false` (and appends nothing) if
+    /// the batch would exceed [`MAX_FRAMES_PER_WRITE`] or [`MAX_WRITE_BYTES`], or the frame is
+    /// too long for a header. Frame contents are not judged here: the driver does that.
+    pub fn push(&mut self, direction: u8, flags: u8, frame: &[u8]) -> bool {
+        let n = record_len(frame.len());
+        if self.frames >= MAX_FRAMES_PER_WRITE || self.buf.len() + n > MAX_WRITE_BYTES as usize {
+            return false;
+        }
+        let at = self.buf.len();
+        self.buf.resize(at + n, 0);
+        if encode(&mut self.buf[at..], direction, flags, frame).is_none() {
+            self.buf.truncate(at);
+            return false;
+        }
+        self.frames += 1;
+        true
+    }
+
+    /// Frames in the batch.
+    pub fn frames(&self) -> u32 {
+        self.frames
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.frames == 0
+    }
+
+    /// The write buffer.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Empties the batch, keeping its memory.
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.frames = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::vec;
+    use std::vec::Vec;
+
+    fn frame(len: usize, fill: u8) -> Vec<u8> {
+        vec![fill; len]
+    }
+
+    fn tagged(len: usize) -> Vec<u8> {
+        let mut f = frame(len, 0x11);
+        f[12] = 0x81;
+        f[13] = 0x00;
+        f[14] = 0x20; // priority 1
+        f[15] = 0x64; // VLAN 100
+        f
+    }
+
+    fn build(records: &[(u8, u8, &[u8])]) -> Vec<u8> {
+        let mut out = vec![0u8; records.iter().map(|r| record_len(r.2.len())).sum()];
+        let mut at = 0;
+        for (d, f, data) in records {
+            at += encode(&mut out[at..], *d, *f, data).unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn a_valid_batch_parses_and_iterates_in_order() {
+        let (a, b, c) = (frame(60, 1), frame(1514, 2), frame(15, 3));
+        let buf = build(&[
+            (DIR_TX, FLAG_TX_LOOPBACK, &a),
+            (DIR_RX, 0, &b),
+            (DIR_DEFAULT, 0, &c),
+        ]);
+        assert_eq!(buf.len(), 72 + 1528 + 24);
+        let s = parse(&buf, 1514).unwrap();
+        assert_eq!(
+            s,
+            Summary {
+                frames: 3,
+                frame_bytes: 60 + 1514 + 15
+            }
+        );
+        let got: Vec<Frame<'_>> = frames(&buf).collect();
+        assert_eq!(got.len(), 3);
+        assert_eq!(
+            (got[0].direction, got[0].flags, got[0].data),
+            (DIR_TX, FLAG_TX_LOOPBACK, &a[..])
+        );
+        assert_eq!((got[1].direction, got[1].data), (DIR_RX, &b[..]));
+        assert_eq!((got[2].direction, got[2].data), (DIR_DEFAULT, &c[..]));
+    }
+
+    #[test]
+    fn the_last_record_may_omit_its_padding() {
+        let buf = build(&[(DIR_TX, 0, &frame(15, 7))]);
+        let trimmed = &buf[..HEADER_LEN + 15];
+        assert_eq!(parse(trimmed, 1514).unwrap().frames, 1);
+        assert_eq!(frames(trimmed).count(), 1);
+    }
+
+    #[test]
+    fn an_empty_buffer_holds_no_frames() {
+        assert_eq!(parse(&[], 1514).unwrap(), Summary::default());
+    }
+
+    #[test]
+    fn sizes_are_limited_per_frame_with_four_more_bytes_for_a_tag() {
+        assert_eq!(
+            parse(&build(&[(DIR_TX, 0, &frame(13, 0))]), 1514),
+            Err(WriteError::FrameTooShort { frame: 0, length: 13 })
+        );
+        assert_eq!(
+            parse(
+                &build(&[(DIR_TX, 0, &frame(60, 0)), (DIR_TX, 0, &frame(1515, 0))]),
+                1514
+            ),
+            Err(WriteError::FrameTooLong {
+                frame: 1,
+                length: 1515,
+                max: 1514
+            })
+        );
+        assert!(parse(&build(&[(DIR_TX, 0, &tagged(1518))]), 1514).is_ok());
+        assert_eq!(
+            parse(&build(&[(DIR_TX, 0, &tagged(1519))]), 1514),
+            Err(WriteError::FrameTooLong {
+                frame: 0,
+                length: 1519,
+                max: 1518
+            })
+        );
+        assert!(WriteError::FrameTooShort { frame: 0, length: 1 }.is_size());
+    }
+
+    #[test]
+    fn malformed_buffers_are_refused_with_the_frame_number() {
+        let good = build(&[(DIR_TX, 0, &frame(60, 1)), (DIR_TX, 0, &frame(60, 2))]);
+        // Records of 60-byte frames are 72 bytes: the second header is at 72.
+        assert_eq!(record_len(60), 72);
+        // Truncated in the second frame's data, and in its header.
+        assert_eq!(
+            parse(&good[..good.len() - 5], 1514),
+            Err(WriteError::Truncated { frame: 1, offset: 72 })
+        );
+        assert_eq!(
+            parse(&good[..76], 1514),
+            Err(WriteError::Truncated { frame: 1, offset: 72 })
+        );
+        // A length that points past the end (and would overflow on 32-bit).
+        let mut huge = good.clone();
+        huge[72..76].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(
+            parse(&huge, 1514),
+            Err(WriteError::Truncated { frame: 1, offset: 72 })
+        );
+        let mut dir = good.clone();
+        dir[76] = 3;
+        assert_eq!(
+            parse(&dir, 1514),
+            Err(WriteError::BadDirection {
+                frame: 1,
+                direction: 3
+            })
+        );
+        let mut flags = good.clone();
+        flags[5] = 0x80;
+        assert_eq!(
+            parse(&flags, 1514),
+            Err(WriteError::BadFlags {
+                frame: 0,
+                flags: 0x80
+            })
+        );
+        let rx_loop = build(&[(DIR_RX, FLAG_TX_LOOPBACK, &frame(60, 1))]);
+        assert_eq!(
+            parse(&rx_loop, 1514),
+            Err(WriteError::BadFlags { frame: 0, flags: 1 })
+        );
+        let mut reserved = good.clone();
+        reserved[6] = 1;
+        assert_eq!(parse(&reserved, 1514), Err(WriteError::BadHeader { frame: 0 }));
+        let mut pad = build(&[(DIR_TX, 0, &frame(61, 1)), (DIR_TX, 0, &frame(60, 1))]);
+        pad[70] = 9;
+        assert_eq!(
+            parse(&pad, 1514),
+            Err(WriteError::BadPadding { frame: 0, offset: 69 })
+        );
+    }
+
+    #[test]
+    fn limits_on_frames_and_bytes() {
+        let one = build(&[(DIR_TX, 0, &frame(14, 0))]);
+        let mut many = Vec::new();
+        for _ in 0..=MAX_FRAMES_PER_WRITE {
+            many.extend_from_slice(&one);
+        }
+        assert_eq!(parse(&many, 1514), Err(WriteError::TooManyFrames));
+        assert_eq!(
+            parse(&vec![0u8; MAX_WRITE_BYTES as usize + 1], 1514),
+            Err(WriteError::TooManyBytes {
+                bytes: MAX_WRITE_BYTES as usize + 1
+            })
+        );
+    }
+
+    #[test]
+    fn the_iterator_never_panics_on_garbage() {
+        let mut x: u32 = 12345;
+        for _ in 0..2000 {
+            let len = (x % 97) as usize;
+            let buf: Vec<u8> = (0..len)
+                .map(|_| {
+                    x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                    (x >> 16) as u8
+                })
+                .collect();
+            let _ = parse(&buf, 1514);
+            let _ = frames(&buf).count();
+        }
+    }
+
+    #[test]
+    fn vlan_tags_are_recognised() {
+        assert_eq!(vlan_tci(&tagged(60)), Some(0x2064));
+        assert_eq!(vlan_tci(&frame(60, 0)), None);
+        assert_eq!(vlan_tci(&tagged(60)[..17]), None);
+    }
+
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn a_batch_builds_what_parse_accepts_and_stops_at_the_limits() {
+        let mut b = Batch::new();
+        assert!(b.push(DIR_RX, 0, &frame(61, 1)));
+        assert!(b.push(DIR_TX, FLAG_TX_LOOPBACK, &frame(14, 2)));
+        assert_eq!(b.frames(), 2);
+        assert_eq!(b.as_bytes().len(), record_len(61) + record_len(14));
+        let got: Vec<Frame<'_>> = frames(b.as_bytes()).collect();
+        assert_eq!(parse(b.as_bytes(), 1514).unwrap().frames, 2);
+        assert_eq!((got[0].direction, got[0].data.len()), (DIR_RX, 61));
+        assert_eq!((got[1].flags, got[1].data), (FLAG_TX_LOOPBACK, &frame(14, 2)[..]));
+        b.clear();
+        let f = frame(60, 3);
+        let mut n = 0;
+        while b.push(DIR_DEFAULT, 0, &f) {
+            n += 1;
+        }
+        assert_eq!(n, MAX_FRAMES_PER_WRITE);
+        assert!(parse(b.as_bytes(), 1514).is_ok());
+    }
+
+    /// Mutations of valid buffers: `parse` either refuses them or accepts exactly what
+    /// `frames` then yields (the count and byte total it promised, every frame within the
+    /// limits), so the driver may trust the iterator after `parse`.
+    #[test]
+    fn parse_and_frames_agree_on_mutated_buffers() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let base: Vec<u8> = {
+            let frames: Vec<Vec<u8>> = (0..6).map(|i| frame(14 + i * 37, i as u8 + 1)).collect();
+            let mut out = vec![0u8; frames.iter().map(|f| record_len(f.len())).sum()];
+            let mut at = 0;
+            for (i, f) in frames.iter().enumerate() {
+                at += encode(&mut out[at..], (i % 3) as u8, 0, f).unwrap();
+            }
+            out
+        };
+        let (mut accepted, mut refused) = (0, 0);
+        for _ in 0..20_000 {
+            let mut buf = base.clone();
+            for _ in 0..1 + next() % 3 {
+                let at = (next() % buf.len() as u64) as usize;
+                match next() % 4 {
+                    0 => buf[at] = next() as u8,
+                    1 => buf[at] ^= 1 << (next() % 8),
+                    2 => buf.truncate(at),
+                    _ => buf.insert(at, next() as u8),
+                }
+                if buf.is_empty() {
+                    break;
+                }
+            }
+            match parse(&buf, 200) {
+                Ok(s) => {
+                    accepted += 1;
+                    let got: Vec<Frame<'_>> = frames(&buf).collect();
+                    assert_eq!(got.len(), s.frames as usize);
+                    assert_eq!(
+                        got.iter().map(|f| f.data.len() as u64).sum::<u64>(),
+                        s.frame_bytes
+                    );
+                    for f in got {
+                        let max = if f.vlan_tci().is_some() { 204 } else { 200 };
+                        assert!((14..=max).contains(&f.data.len()));
+                        assert!(matches!(f.direction, DIR_DEFAULT | DIR_TX | DIR_RX));
+                    }
+                }
+                Err(_) => refused += 1,
+            }
+        }
+        assert!(
+            accepted > 100 && refused > 100,
+            "{accepted} accepted, {refused} refused"
+        );
+    }
+}

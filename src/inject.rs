@@ -1,0 +1,713 @@
+//! Injection: write IRPs become NBLs sent down or indicated up, and come back here.
+//!
+//! **Slots.** Each adapter has a pool of slots: an NBL (from the module's NBL pool, with its
+//! `SourceHandle` set to the filter handle once and for all), an MDL, and a data buffer the
+//! driver owns. Slots are made in chunks when a write needs more than are free, up to
+//! [`MAX_FRAMES_PER_WRITE`] per adapter, and reused: in steady state an injected frame costs no
+//! allocation, and taking or giving back the slots of a whole write is one lock.
+//!
+//! **Writes.** A write is validated completely first (`rxinject_abi::write::parse`); then it
+//! takes one datapath reference and one slot per frame, or fails before anything is sent
+//! (all or nothing). Its frames are copied into the slots, their 802.1Q tag (if any) moved
+//! into `Ieee8021QNetBufferListInfo`, and issued in chains: Rx frames with
+//! `NdisFIndicateReceiveNetBufferLists` (flags 0: the NBLs come back through
+//! `FilterReturnNetBufferLists`), Tx frames with `NdisFSendNetBufferLists`. The IRP is pended;
+//! its state lives in `Tail.Overlay.DriverContext` (no allocation per write):
+//!
+//! | slot | content |
+//! |---|---|
+//! | 0 | NBLs still out (+1 while the write is being issued) |
+//! | 1 | the first failing status (0 while none) |
+//! | 2 | frames accepted |
+//! | 3 | the handle's context (for its counters) |
+//!
+//! **Reclaim.** `recv::filter_return` and `send::filter_send_complete` hand back our own NBLs
+//! (split from foreign ones by `SourceHandle`); [`reclaim`] records Tx failures, gives the
+//! slots back, completes every write whose last frame this was, and drops the datapath
+//! references (which may complete a pending pause). Nothing ever waits: the seed's hang
+//! (waiting for a send-complete that never comes for a receive indication) has no place to
+//! happen.
+
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
+use ndis_sys::*;
+use rxinject_abi::tags::TAG_INJECT_SLOTS;
+use rxinject_abi::write::{self, FLAG_TX_LOOPBACK, Frame};
+use rxinject_abi::{MAX_FRAMES_PER_WRITE, VLAN_TAG_LEN};
+
+use crate::device::{OpenHandle, complete_irp};
+use crate::filter::FilterModule;
+use crate::nbl::{self, NblChain};
+
+/// Slots made per allocation.
+const CHUNK_SLOTS: usize = 32;
+/// NBLs issued per NDIS call at most.
+const MAX_CHAIN: u32 = 256;
+
+/// One reusable NBL with its MDL and data buffer.
+pub struct Slot {
+    nbl: *mut NET_BUFFER_LIST,
+    mdl: *mut MDL,
+    data: *mut u8,
+    capacity: u32,
+    /// Free-list link (meaningful only while the slot is free).
+    next: *mut Slot,
+}
+
+/// A block of slots and their buffers, allocated at once.
+#[repr(C)]
+struct Chunk {
+    next: *mut Chunk,
+    slots: [Slot; CHUNK_SLOTS],
+    // followed by CHUNK_SLOTS data buffers of `capacity` bytes each
+}
+
+/// The per-NBL context (the pool's context area): which slot, which write, which way.
+#[repr(C)]
+struct NblContext {
+    slot: *mut Slot,
+    irp: *mut IRP,
+    rx: u32,
+    _reserved: u32,
+    _reserved2: u64,
+}
+const _: () = assert!(core::mem::size_of::<NblContext>() == crate::pool::NBL_CONTEXT_SIZE as usize);
+
+/// The context of one of our slot NBLs.
+///
+/// # Safety
+/// `nbl` is an NBL of a slot, owned by us now (not with NDIS); no other reference to its
+/// context is alive.
+unsafe fn nbl_context<'a>(nbl: *mut NET_BUFFER_LIST) -> &'a mut NblContext {
+    // SAFETY: caller's contract: a valid NBL from our pool, with its context area.
+    let area = unsafe { NET_BUFFER_LIST_CONTEXT_DATA_START(nbl) };
+    // SAFETY: the context area is NBL_CONTEXT_SIZE bytes, 16-aligned, holding an NblContext
+    // written when the slot was made.
+    unsafe { &mut *area.cast::<NblContext>() }
+}
+
+/// The slot pool of one module (guarded by its lock).
+pub struct SlotPool {
+    free: *mut Slot,
+    free_count: u32,
+    total: u32,
+    capacity: u32,
+    chunks: *mut Chunk,
+}
+
+// SAFETY: the raw pointers are only followed under the owning SpinLock (or by the holder of
+// slots taken from it).
+unsafe impl Send for SlotPool {}
+
+impl SlotPool {
+    pub const fn new() -> Self {
+        SlotPool {
+            free: ptr::null_mut(),
+            free_count: 0,
+            total: 0,
+            capacity: 0,
+            chunks: ptr::null_mut(),
+        }
+    }
+
+    /// Slots in the pool (free or in use).
+    pub fn total(&self) -> u32 {
+        self.total
+    }
+
+    /// Slots in use now.
+    pub fn in_use(&self) -> u32 {
+        self.total - self.free_count
+    }
+
+    fn pop(&mut self, n: u32) -> Option<*mut Slot> {
+        if self.free_count < n {
+            return None;
+        }
+        let head = self.free;
+        let mut last = head;
+        for _ in 1..n {
+            // SAFETY: free-list slots are valid; `n <= free_count` entries exist.
+            last = unsafe { (*last).next };
+        }
+        // SAFETY: as above (n >= 1 is ensured by the caller).
+        self.free = unsafe { (*last).next };
+        // SAFETY: as above.
+        unsafe { (*last).next = ptr::null_mut() };
+        self.free_count -= n;
+        Some(head)
+    }
+
+    fn push_list(&mut self, head: *mut Slot, tail: *mut Slot, n: u32) {
+        // SAFETY: `tail` ends a list of `n` slots owned by the caller.
+        unsafe { (*tail).next = self.free };
+        self.free = head;
+        self.free_count += n;
+    }
+}
+
+impl Default for SlotPool {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The buffer size of the slots for an adapter whose largest untagged frame is `max_frame`
+/// bytes: room for a frame that keeps its 802.1Q tag in the data (a tag with TCI 0, which
+/// `Ieee8021QNetBufferListInfo` cannot express).
+fn slot_capacity(max_frame: u32) -> u32 {
+    max_frame.saturating_add(VLAN_TAG_LEN)
+}
+
+/// Bytes of a chunk with buffers of `capacity` bytes.
+fn chunk_bytes(capacity: u32) -> Option<u32> {
+    let header = core::mem::size_of::<Chunk>().next_multiple_of(64);
+    u32::try_from(header + CHUNK_SLOTS * capacity as usize).ok()
+}
+
+/// Allocates one chunk: memory, MDLs, NBLs. PASSIVE/DISPATCH. Returns the chunk and its slots
+/// as a list (head, tail), or None on any failure (everything partial is freed).
+fn make_chunk(m: &FilterModule, capacity: u32) -> Option<(*mut Chunk, *mut Slot, *mut Slot)> {
+    let bytes = chunk_bytes(capacity)?;
+    // SAFETY: an allocation with our module handle.
+    let mem = unsafe {
+        NdisAllocateMemoryWithTagPriority(m.handle.get(), bytes, TAG_INJECT_SLOTS, NormalPoolPriority)
+    };
+    let chunk = NonNull::new(mem.cast::<Chunk>())?.as_ptr();
+    let data_base = mem
+        .cast::<u8>()
+        .wrapping_add(core::mem::size_of::<Chunk>().next_multiple_of(64));
+    // SAFETY: the block holds a Chunk header: a place inside it.
+    let next = unsafe { ptr::addr_of_mut!((*chunk).next) };
+    // SAFETY: as above; initialised before use.
+    unsafe { next.write(ptr::null_mut()) };
+    let mut made = 0;
+    let mut ok = true;
+    while made < CHUNK_SLOTS {
+        let data = data_base.wrapping_add(made * capacity as usize);
+        // SAFETY: `data` and `capacity` describe memory inside our allocation.
+        let mdl = unsafe { NdisAllocateMdl(m.handle.get(), data.cast(), capacity) };
+        if mdl.is_null() {
+            ok = false;
+            break;
+        }
+        // SAFETY: our pool (fAllocateNetBuffer, DataSize 0) and a valid MDL chain.
+        let nbl = unsafe {
+            NdisAllocateNetBufferAndNetBufferList(m.nbl_pool.get(), 0, 0, mdl, 0, capacity as usize)
+        };
+        if nbl.is_null() {
+            // SAFETY: allocated just above, not used.
+            unsafe { NdisFreeMdl(mdl) };
+            ok = false;
+            break;
+        }
+        // SAFETY: `made` < CHUNK_SLOTS, inside the chunk header.
+        let slot = unsafe { ptr::addr_of_mut!((*chunk).slots[made]) };
+        // SAFETY: writing a fresh Slot into the chunk; the NBL is ours.
+        unsafe {
+            slot.write(Slot {
+                nbl,
+                mdl,
+                data,
+                capacity,
+                next: ptr::null_mut(),
+            });
+        }
+        // SAFETY: a fresh NBL of ours, with the pool's context area.
+        unsafe {
+            (*nbl).SourceHandle = m.handle.get();
+        }
+        // SAFETY: as above.
+        let ctx = unsafe { NET_BUFFER_LIST_CONTEXT_DATA_START(nbl) }.cast::<NblContext>();
+        // SAFETY: the context area is NBL_CONTEXT_SIZE bytes, 16-aligned.
+        unsafe {
+            ctx.write(NblContext {
+                slot,
+                irp: ptr::null_mut(),
+                rx: 0,
+                _reserved: 0,
+                _reserved2: 0,
+            });
+        }
+        made += 1;
+    }
+    if !ok {
+        // SAFETY: the `made` first slots are initialised and unused.
+        unsafe { free_slots(chunk, made) };
+        return None;
+    }
+    // SAFETY: all slots of the chunk are initialised and nobody else sees the chunk yet.
+    let slots = unsafe { &mut (*chunk).slots };
+    for i in 0..CHUNK_SLOTS - 1 {
+        slots[i].next = ptr::addr_of_mut!(slots[i + 1]);
+    }
+    let head = ptr::addr_of_mut!(slots[0]);
+    let tail = ptr::addr_of_mut!(slots[CHUNK_SLOTS - 1]);
+    Some((chunk, head, tail))
+}
+
+/// Frees the first `n` slots of a chunk and the chunk.
+///
+/// # Safety
+/// The slots are initialised and not in use; the chunk is not referenced afterwards.
+unsafe fn free_slots(chunk: *mut Chunk, n: usize) {
+    for i in 0..n {
+        // SAFETY: caller's contract: slot `i` is initialised.
+        let s = unsafe { &(*chunk).slots[i] };
+        // SAFETY: our NBL, idle.
+        unsafe { NdisFreeNetBufferList(s.nbl) };
+        // SAFETY: our MDL, no longer referenced by the freed NBL.
+        unsafe { NdisFreeMdl(s.mdl) };
+    }
+    // SAFETY: allocated with NdisAllocateMemoryWithTagPriority.
+    unsafe { NdisFreeMemory(chunk.cast(), 0, 0) };
+}
+
+/// Takes `n` slots for a write, growing the pool if needed (PASSIVE_LEVEL). `None` if the
+/// pool cannot supply them all (at its bound, or out of memory): the write fails whole.
+fn take_slots(m: &FilterModule, n: u32, capacity: u32) -> Option<*mut Slot> {
+    loop {
+        let short = {
+            let mut pool = m.slots.lock();
+            if pool.capacity != 0 && pool.capacity < capacity {
+                // Buffers too small for this adapter's frames (the MTU grew): refuse rather
+                // than truncate. `rebuild_if_too_small` replaces them at the next restart.
+                return None;
+            }
+            if let Some(head) = pool.pop(n) {
+                return Some(head);
+            }
+            let missing = n - pool.free_count;
+            if pool.total + missing > MAX_FRAMES_PER_WRITE {
+                return None;
+            }
+            missing
+        };
+        // Grow outside the lock (allocation calls NDIS), then add under it.
+        let chunks = short.div_ceil(CHUNK_SLOTS as u32);
+        for _ in 0..chunks {
+            let (chunk, head, tail) = make_chunk(m, capacity)?;
+            let mut pool = m.slots.lock();
+            if pool.total + CHUNK_SLOTS as u32 > MAX_FRAMES_PER_WRITE.next_multiple_of(CHUNK_SLOTS as u32) {
+                drop(pool);
+                // SAFETY: a fresh chunk nobody else has seen.
+                unsafe { free_slots(chunk, CHUNK_SLOTS) };
+                return None;
+            }
+            // SAFETY: the chunk is fresh; linking it into the pool's chunk list.
+            unsafe { (*chunk).next = pool.chunks };
+            pool.chunks = chunk;
+            pool.capacity = capacity;
+            pool.total += CHUNK_SLOTS as u32;
+            pool.push_list(head, tail, CHUNK_SLOTS as u32);
+            m.counters
+                .nbls_allocated
+                .fetch_add(CHUNK_SLOTS as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Frees every slot of a module (detach, or a restart with a larger MTU).
+///
+/// # Safety
+/// The module is paused: every slot is free and nothing can take one.
+pub unsafe fn destroy_slots(m: &FilterModule) {
+    let mut chunk = {
+        let mut pool = m.slots.lock();
+        debug_assert_eq!(pool.free_count, pool.total, "slots still in flight");
+        let c = pool.chunks;
+        *pool = SlotPool::new();
+        c
+    };
+    while !chunk.is_null() {
+        // SAFETY: chunks of this pool, all slots initialised and free.
+        let next = unsafe { (*chunk).next };
+        // SAFETY: as above.
+        unsafe { free_slots(chunk, CHUNK_SLOTS) };
+        chunk = next;
+    }
+    m.counters.nbls_allocated.store(0, Ordering::Relaxed);
+}
+
+/// At restart: if the slots' buffers are smaller than the adapter's largest frame now, free
+/// them (the module is paused, so all are free); the pool regrows at the next write.
+///
+/// # Safety
+/// As for [`destroy_slots`].
+pub unsafe fn rebuild_if_too_small(m: &FilterModule, max_frame: u32) {
+    let capacity = m.slots.lock().capacity;
+    if capacity != 0 && capacity < slot_capacity(max_frame) {
+        // SAFETY: caller's contract.
+        unsafe { destroy_slots(m) };
+    }
+}
+
+// ---- the IRP's DriverContext ------------------------------------------------------------------
+
+/// `Tail.Overlay.DriverContext` of a write IRP we own (from dispatch until completion).
+fn driver_context(irp: *mut IRP) -> *mut [PVOID; 4] {
+    // SAFETY: a valid IRP; taking a field's address reads nothing.
+    unsafe { ptr::addr_of_mut!((*irp).Tail.DriverContext) }
+}
+
+fn ctx_in_flight<'a>(irp: *mut IRP) -> &'a AtomicUsize {
+    let slot = driver_context(irp).cast::<PVOID>();
+    // SAFETY: DriverContext[0] is a pointer-sized, aligned slot of an IRP we own while it is
+    // pending; it is only ever used as an atomic here.
+    unsafe { &*slot.cast::<AtomicUsize>() }
+}
+
+fn ctx_failure<'a>(irp: *mut IRP) -> &'a AtomicU32 {
+    let slot = driver_context(irp).cast::<PVOID>().wrapping_add(1);
+    // SAFETY: DriverContext[1], as above (its low half as a u32 atomic; the slot is zeroed).
+    unsafe { &*slot.cast::<AtomicU32>() }
+}
+
+/// Records `status` as the write's failure if it is the first.
+fn record_failure(irp: *mut IRP, status: NTSTATUS) {
+    let _ = ctx_failure(irp).compare_exchange(0, status.0 as u32, Ordering::AcqRel, Ordering::Acquire);
+}
+
+/// Completes a write whose last NBL has come back.
+///
+/// # Safety
+/// `irp` is a pended write of ours with no NBL out; called once.
+unsafe fn complete_write(irp: *mut IRP) {
+    let failure = NTSTATUS(ctx_failure(irp).load(Ordering::Acquire) as i32);
+    // SAFETY: our pended IRP; slots 2 and 3 were written before any frame was issued.
+    let ctx = unsafe { &*driver_context(irp) };
+    let (accepted, handle) = (ctx[2] as usize, ctx[3]);
+    // SAFETY: the handle context outlives the IRP (the IRP holds a reference to the file
+    // object, so IRP_MJ_CLOSE cannot come before this completion).
+    let h = unsafe { &*handle.cast::<OpenHandle>() };
+    let status = if failure.0 == 0 { STATUS_SUCCESS } else { failure };
+    h.counters.write_done(status.is_success());
+    // SAFETY: completing our pended IRP once, no lock held.
+    unsafe { complete_irp(irp, status, accepted) };
+}
+
+// ---- the write path ---------------------------------------------------------------------------
+
+/// Why a write was refused before anything was sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    NotRunning,
+    Invalid(write::WriteError),
+    OutOfNbls,
+}
+
+impl Refusal {
+    /// The status the write completes with.
+    pub fn status(self) -> NTSTATUS {
+        match self {
+            Refusal::NotRunning => NDIS_STATUS_PAUSED.into(),
+            Refusal::Invalid(e) if e.is_size() => STATUS_INVALID_BUFFER_SIZE,
+            Refusal::Invalid(_) => STATUS_INVALID_PARAMETER,
+            Refusal::OutOfNbls => STATUS_INSUFFICIENT_RESOURCES,
+        }
+    }
+}
+
+/// What became of a write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Written {
+    /// Frames were issued: the IRP is pended (and may already be completed); the dispatch
+    /// routine returns STATUS_PENDING.
+    Pended,
+    /// The buffer held no frame: complete with success and nothing accepted.
+    Empty,
+    /// Refused before anything was sent: complete with the refusal's status.
+    Refused(Refusal),
+}
+
+/// Injects the frames of `buf` through module `m`, on behalf of write `irp` of handle `h`.
+/// PASSIVE_LEVEL. The caller holds one datapath reference on `m`, which this function takes
+/// over: it is released on refusal, and otherwise held by the first frame's NBL.
+///
+/// # Safety
+/// `irp` is a write IRP of ours, not yet pended; `buf` is its system buffer; `h` its handle.
+pub unsafe fn write(m: &FilterModule, h: &OpenHandle, irp: *mut IRP, buf: &[u8]) -> Written {
+    let max_frame = m.max_frame_size();
+    let summary = match write::parse(buf, max_frame) {
+        Ok(s) => s,
+        Err(e) => {
+            m.leave_datapath();
+            return Written::Refused(Refusal::Invalid(e));
+        }
+    };
+    let n = summary.frames;
+    if n == 0 {
+        m.leave_datapath();
+        return Written::Empty;
+    }
+    // One datapath reference per NBL: the caller's covers the first.
+    if n > 1 && !m.datapath.try_acquire_many(n as usize - 1) {
+        m.leave_datapath();
+        m.counters.writes_not_running.fetch_add(1, Ordering::Relaxed);
+        return Written::Refused(Refusal::NotRunning);
+    }
+    let Some(mut slot) = take_slots(m, n, slot_capacity(max_frame)) else {
+        m.leave_datapath_many(n as usize);
+        m.counters.writes_out_of_nbls.fetch_add(1, Ordering::Relaxed);
+        return Written::Refused(Refusal::OutOfNbls);
+    };
+
+    // Pend the IRP and set up its state before the first frame can come back.
+    // SAFETY: our IRP (caller's contract), about to be pended.
+    unsafe { IoMarkIrpPending(irp) };
+    // SAFETY: as above: nobody else looks at the IRP's DriverContext until it is completed.
+    unsafe {
+        driver_context(irp).write([
+            ptr::null_mut(),
+            ptr::null_mut(),
+            n as usize as PVOID,
+            ptr::from_ref(h).cast_mut().cast(),
+        ])
+    };
+    ctx_in_flight(irp).store(n as usize + 1, Ordering::Release);
+
+    let default_rx = h.direction_is_rx();
+    let (mut rx_frames, mut tx_frames) = (0u64, 0u64);
+    let mut batch = Batch::new(m);
+    for f in write::frames(buf) {
+        let s = slot;
+        // SAFETY: `take_slots` gave `n` linked slots and there are `n` frames.
+        slot = unsafe { (*s).next };
+        let rx = match f.direction {
+            write::DIR_RX => true,
+            write::DIR_TX => false,
+            _ => default_rx,
+        };
+        if rx {
+            rx_frames += 1
+        } else {
+            tx_frames += 1
+        }
+        // SAFETY: a slot of ours, not in use; `f` fits its buffer (parse checked the length
+        // against the max frame size, and the tag is removed).
+        let nbl = unsafe { fill(s, &f, irp, rx) };
+        batch.add(nbl, rx, f.flags);
+    }
+    h.counters
+        .write_accepted(rx_frames, tx_frames, summary.frame_bytes);
+    batch.flush();
+
+    // Drop the "still issuing" bias: if every frame already came back, complete now.
+    if ctx_in_flight(irp).fetch_sub(1, Ordering::AcqRel) == 1 {
+        // SAFETY: nothing of this write is out any more.
+        unsafe { complete_write(irp) };
+    }
+    Written::Pended
+}
+
+/// Copies `f` into slot `s` and prepares its NBL: length, tag, no offload information.
+///
+/// # Safety
+/// `s` is a slot of ours not in use, whose buffer holds the frame (at most the adapter's max
+/// frame size plus a tag, as `write::parse` checked).
+unsafe fn fill(s: *mut Slot, f: &Frame<'_>, irp: *mut IRP, rx: bool) -> *mut NET_BUFFER_LIST {
+    // SAFETY: caller's contract.
+    let slot = unsafe { &*s };
+    // A tag moves out of band unless its TCI is 0 (an all-zero Ieee8021QNetBufferListInfo
+    // means "no tag"): such a frame keeps its tag in the data.
+    let tci = f.vlan_tci().filter(|&t| t != 0);
+    let (head, rest) = match tci {
+        // Destination and source MAC, then everything after the 4-byte tag.
+        Some(_) => (&f.data[..12], &f.data[12 + VLAN_TAG_LEN as usize..]),
+        None => (f.data, &f.data[..0]),
+    };
+    let len = head.len() + rest.len();
+    debug_assert!(len <= slot.capacity as usize);
+    // SAFETY: the slot's buffer holds `capacity` >= len bytes and does not overlap `f`.
+    let dst = unsafe { core::slice::from_raw_parts_mut(slot.data, len) };
+    dst[..head.len()].copy_from_slice(head);
+    dst[head.len()..].copy_from_slice(rest);
+    let nbl = slot.nbl;
+    // SAFETY: our NBL, idle (back from NDIS or fresh).
+    let n = unsafe { &mut *nbl };
+    n.Next = ptr::null_mut();
+    n.Status = NDIS_STATUS_SUCCESS;
+    n.NetBufferListInfo[Ieee8021QNetBufferListInfo] =
+        tci.map_or(ptr::null_mut(), |t| ieee8021q_info_from_tci(t) as PVOID);
+    n.NetBufferListInfo[TcpIpChecksumNetBufferListInfo] = ptr::null_mut();
+    n.NetBufferListInfo[TcpLargeSendNetBufferListInfo] = ptr::null_mut();
+    // SAFETY: our NB (lower drivers restore its offsets before giving it back).
+    unsafe { (*n.FirstNetBuffer).DataLength.set(len as u32) };
+    // SAFETY: one of our slot NBLs, idle.
+    let ctx = unsafe { nbl_context(nbl) };
+    ctx.irp = irp;
+    ctx.rx = u32::from(rx);
+    nbl
+}
+
+/// Frames of one direction (and send flags) collected into a chain, issued when the
+/// direction changes, the chain is long enough, or at the end.
+struct Batch<'a> {
+    m: &'a FilterModule,
+    chain: NblChain,
+    rx: bool,
+    flags: u8,
+}
+
+impl<'a> Batch<'a> {
+    fn new(m: &'a FilterModule) -> Self {
+        Batch {
+            m,
+            chain: NblChain::new(),
+            rx: false,
+            flags: 0,
+        }
+    }
+
+    fn add(&mut self, nbl: *mut NET_BUFFER_LIST, rx: bool, flags: u8) {
+        if !self.chain.is_empty() && (rx != self.rx || flags != self.flags || self.chain.len() >= MAX_CHAIN) {
+            self.flush();
+        }
+        self.rx = rx;
+        self.flags = flags;
+        // SAFETY: an NBL we just filled, in no other chain.
+        unsafe { self.chain.push_back(nbl) };
+    }
+
+    fn flush(&mut self) {
+        if self.chain.is_empty() {
+            return;
+        }
+        let chain = core::mem::take(&mut self.chain);
+        let h = self.m.handle.get();
+        if self.rx {
+            self.m
+                .counters
+                .rx_injected
+                .fetch_add(u64::from(chain.len()), Ordering::Relaxed);
+            // SAFETY: our NBLs, each one NB, count = chain length, PASSIVE_LEVEL (flags 0), no
+            // lock held. They come back through FilterReturnNetBufferLists.
+            unsafe {
+                NdisFIndicateReceiveNetBufferLists(h, chain.head(), NDIS_DEFAULT_PORT_NUMBER, chain.len(), 0)
+            };
+        } else {
+            let flags = if self.flags & FLAG_TX_LOOPBACK != 0 {
+                NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK
+            } else {
+                0
+            };
+            self.m
+                .counters
+                .tx_injected
+                .fetch_add(u64::from(chain.len()), Ordering::Relaxed);
+            // SAFETY: our NBLs, PASSIVE_LEVEL (no DISPATCH flag), no lock held. They come back
+            // through FilterSendNetBufferListsComplete.
+            unsafe { NdisFSendNetBufferLists(h, chain.head(), NDIS_DEFAULT_PORT_NUMBER, flags) };
+        }
+    }
+}
+
+// ---- reclaim ----------------------------------------------------------------------------------
+
+/// Takes back own NBLs NDIS handed to us (`send_complete`: from
+/// FilterSendNetBufferListsComplete, with a status each; otherwise from
+/// FilterReturnNetBufferLists). IRQL <= DISPATCH.
+///
+/// # Safety
+/// Every NBL of `own` is one of this module's slots, just handed back by NDIS.
+pub unsafe fn reclaim(m: &FilterModule, own: NblChain, send_complete: bool) {
+    let n = own.len();
+    if n == 0 {
+        return;
+    }
+    let mut head: *mut Slot = ptr::null_mut();
+    let mut tail: *mut Slot = ptr::null_mut();
+    // Writes to finish after the slots are back (at most one per NBL; completed in order).
+    let mut current: *mut IRP = ptr::null_mut();
+    let mut current_count = 0usize;
+    let mut tx_failed = 0u64;
+    let mut finished = FinishedWrites::new();
+    // SAFETY: the chain is ours (caller's contract); `iter` reads links before yielding.
+    for nbl in unsafe { nbl::iter(own.head()) } {
+        // SAFETY: one of our slot NBLs, just handed back to us.
+        let ctx = unsafe { nbl_context(nbl) };
+        let irp = ctx.irp;
+        ctx.irp = ptr::null_mut();
+        if send_complete {
+            // SAFETY: our NBL, back from below with the lower driver's status.
+            let status = unsafe { (*nbl).Status };
+            if !status.is_success() {
+                tx_failed += 1;
+                record_failure(irp, status.into());
+            }
+        }
+        if irp != current {
+            settle(current, current_count, &mut finished);
+            current = irp;
+            current_count = 0;
+        }
+        current_count += 1;
+        let s = ctx.slot;
+        // SAFETY: relinking a slot we own now.
+        unsafe { (*s).next = ptr::null_mut() };
+        if tail.is_null() {
+            head = s;
+        } else {
+            // SAFETY: as above.
+            unsafe { (*tail).next = s };
+        }
+        tail = s;
+    }
+    settle(current, current_count, &mut finished);
+    if send_complete {
+        m.counters.tx_completed.fetch_add(u64::from(n), Ordering::Relaxed);
+        m.counters.tx_failed.fetch_add(tx_failed, Ordering::Relaxed);
+    } else {
+        m.counters.rx_returned.fetch_add(u64::from(n), Ordering::Relaxed);
+    }
+    m.slots.lock().push_list(head, tail, n);
+    finished.complete_all();
+    // Last: this may complete a pending pause, after which the module may go away.
+    m.leave_datapath_many(n as usize);
+}
+
+/// Drops `count` NBLs from write `irp`; notes the write if that was its last.
+fn settle(irp: *mut IRP, count: usize, finished: &mut FinishedWrites) {
+    if irp.is_null() || count == 0 {
+        return;
+    }
+    if ctx_in_flight(irp).fetch_sub(count, Ordering::AcqRel) == count {
+        finished.push(irp);
+    }
+}
+
+/// Writes whose last NBL came back in one reclaim, completed once the slots are back and no
+/// lock is held. Bounded without allocation: beyond the inline capacity they are completed
+/// at once (still outside any lock).
+struct FinishedWrites {
+    irps: [*mut IRP; 16],
+    len: usize,
+}
+
+impl FinishedWrites {
+    fn new() -> Self {
+        FinishedWrites {
+            irps: [ptr::null_mut(); 16],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, irp: *mut IRP) {
+        if self.len == self.irps.len() {
+            // SAFETY: nothing of this write is out; no lock is held here.
+            unsafe { complete_write(irp) };
+        } else {
+            self.irps[self.len] = irp;
+            self.len += 1;
+        }
+    }
+
+    fn complete_all(&mut self) {
+        for &irp in &self.irps[..self.len] {
+            // SAFETY: each write has no NBL out; completed once.
+            unsafe { complete_write(irp) };
+        }
+        self.len = 0;
+    }
+}

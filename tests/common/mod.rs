@@ -1,0 +1,135 @@
+//! Shared by the injection tests: loading rxinject into the simulator and a small client of its
+//! control device that speaks the ABI byte for byte (records in, records out), as a user-mode
+//! tool does.
+
+#![allow(dead_code)]
+
+use ndis_sim::{DeviceHandle, IoResult, Sim, SimConfig, TestFrames};
+use ndis_sys::*;
+use rxinject_abi::write::{self, Batch};
+use rxinject_abi::{self as abi, Pod};
+
+/// A simulation with rxinject loaded.
+pub fn load(cfg: SimConfig) -> Sim {
+    let mut sim = Sim::new(cfg);
+    let status = sim.load(rxinject::DriverEntry);
+    assert_eq!(status, STATUS_SUCCESS);
+    sim
+}
+
+/// Distinct test frames addressed to adapter `i`'s MAC.
+pub fn frames_for(sim: &Sim, i: usize) -> TestFrames {
+    TestFrames::new([0x02, 0x11, 0x22, 0x33, 0x44, 0x55], sim.adapter(i).config().mac)
+}
+
+/// The bytes of a record.
+pub fn bytes_of<T: Pod>(v: &T) -> Vec<u8> {
+    let mut out = vec![0u8; std::mem::size_of::<T>()];
+    v.write_to(&mut out).expect("room for the record");
+    out
+}
+
+/// A device control with a record as input and `out_len` bytes of output.
+pub fn ioctl(h: &DeviceHandle<'_>, code: u32, input: &[u8], out_len: usize) -> IoResult {
+    h.device_io_control(code, input, out_len)
+}
+
+/// `IOCTL_RXINJECT_GET_VERSION`.
+pub fn version(h: &DeviceHandle<'_>) -> abi::VersionInfo {
+    let r = ioctl(
+        h,
+        abi::IOCTL_RXINJECT_GET_VERSION,
+        &[],
+        std::mem::size_of::<abi::VersionInfo>(),
+    );
+    assert_eq!(r.status, STATUS_SUCCESS);
+    abi::VersionInfo::read_from(&r.output).expect("a VersionInfo")
+}
+
+/// `IOCTL_RXINJECT_LIST_ADAPTERS` with room for `room` entries: (status, header, entries).
+pub fn list_adapters(
+    h: &DeviceHandle<'_>,
+    room: usize,
+) -> (NTSTATUS, abi::AdapterListHeader, Vec<abi::AdapterEntry>) {
+    let header = std::mem::size_of::<abi::AdapterListHeader>();
+    let entry = std::mem::size_of::<abi::AdapterEntry>();
+    let r = ioctl(h, abi::IOCTL_RXINJECT_LIST_ADAPTERS, &[], header + room * entry);
+    let hdr = abi::AdapterListHeader::read_from(&r.output).unwrap_or_default();
+    let entries = r
+        .output
+        .get(header..)
+        .unwrap_or(&[])
+        .chunks_exact(entry)
+        .filter_map(abi::AdapterEntry::read_from)
+        .collect();
+    (r.status, hdr, entries)
+}
+
+/// `IOCTL_RXINJECT_BIND` to `if_index` with this ABI version.
+pub fn bind(h: &DeviceHandle<'_>, if_index: u32) -> NTSTATUS {
+    let req = abi::BindRequest {
+        abi_version: abi::ABI_VERSION,
+        if_index,
+    };
+    ioctl(h, abi::IOCTL_RXINJECT_BIND, &bytes_of(&req), 0).status
+}
+
+/// `IOCTL_RXINJECT_SET_DIRECTION`.
+pub fn set_direction(h: &DeviceHandle<'_>, direction: u32) -> NTSTATUS {
+    ioctl(
+        h,
+        abi::IOCTL_RXINJECT_SET_DIRECTION,
+        &bytes_of(&abi::SetDirection { direction }),
+        0,
+    )
+    .status
+}
+
+/// `IOCTL_RXINJECT_GET_COUNTERS`.
+pub fn counters(h: &DeviceHandle<'_>) -> abi::Counters {
+    let r = ioctl(
+        h,
+        abi::IOCTL_RXINJECT_GET_COUNTERS,
+        &[],
+        std::mem::size_of::<abi::Counters>(),
+    );
+    assert_eq!(r.status, STATUS_SUCCESS);
+    abi::Counters::read_from(&r.output).expect("a Counters record")
+}
+
+/// Opens the device and binds to adapter `i`.
+pub fn open_bound(sim: &Sim, i: usize) -> DeviceHandle<'_> {
+    let h = sim.open(abi::USER_PATH).expect("open \\\\.\\RxInject");
+    assert_eq!(bind(&h, sim.adapter(i).config().if_index), STATUS_SUCCESS);
+    h
+}
+
+/// A write buffer holding `frames`, each with `direction`.
+pub fn batch(direction: u8, frames: &[Vec<u8>]) -> Vec<u8> {
+    let mut b = Batch::new();
+    for f in frames {
+        assert!(b.push(direction, 0, f), "batch full");
+    }
+    b.as_bytes().to_vec()
+}
+
+/// A write buffer from (direction, flags, frame) records.
+pub fn records(recs: &[(u8, u8, &[u8])]) -> Vec<u8> {
+    let mut b = Batch::new();
+    for (d, f, data) in recs {
+        assert!(b.push(*d, *f, data), "batch full");
+    }
+    b.as_bytes().to_vec()
+}
+
+pub const RX: u8 = write::DIR_RX;
+pub const TX: u8 = write::DIR_TX;
+
+/// `frame` with an 802.1Q tag (`tci`) inserted after the MAC addresses.
+pub fn tagged(frame: &[u8], tci: u16) -> Vec<u8> {
+    let mut t = frame[..12].to_vec();
+    t.extend_from_slice(&0x8100u16.to_be_bytes());
+    t.extend_from_slice(&tci.to_be_bytes());
+    t.extend_from_slice(&frame[12..]);
+    t
+}
