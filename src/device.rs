@@ -8,11 +8,12 @@
 //! (`DO_BUFFERED_IO`), D9 (SYSTEM and Administrators only; named opens refused).
 
 use core::ptr;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 use ndis_sys::*;
 use rxinject_abi::{self as abi, HandleCounters, tags::TAG_HANDLE};
 
+use crate::capture::{self, Capture};
 use crate::driver::{GLOBALS, Handle};
 use crate::filter;
 use crate::inject::{self, Written};
@@ -133,6 +134,20 @@ pub struct OpenHandle {
     if_index: AtomicU32,
     rx_default: AtomicBool,
     pub counters: HandleCounterCells,
+    /// The capture state (`capture.rs`), once the handle asked for one; freed at close.
+    capture: AtomicPtr<Capture>,
+    /// Set while a request that changes the handle's binding or capture runs: such requests
+    /// of one handle never run concurrently (a second one gets STATUS_DEVICE_BUSY).
+    control: AtomicBool,
+}
+
+/// Marks a handle's control request as running; clears the mark when dropped.
+pub struct ControlGuard<'a>(&'a AtomicBool);
+
+impl Drop for ControlGuard<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 impl OpenHandle {
@@ -142,7 +157,34 @@ impl OpenHandle {
             if_index: AtomicU32::new(0),
             rx_default: AtomicBool::new(false),
             counters: HandleCounterCells::default(),
+            capture: AtomicPtr::new(ptr::null_mut()),
+            control: AtomicBool::new(false),
         }
+    }
+
+    /// Starts a control request, unless one of this handle is running.
+    pub fn begin_control(&self) -> Option<ControlGuard<'_>> {
+        (!self.control.swap(true, Ordering::AcqRel)).then_some(ControlGuard(&self.control))
+    }
+
+    /// The handle's capture, if it has one.
+    pub fn capture(&self) -> Option<&Capture> {
+        // SAFETY: a non-null pointer was installed by `install_capture` and stays valid until
+        // `take_capture` at IRP_MJ_CLOSE, after every other IRP of the handle.
+        unsafe { self.capture.load(Ordering::Acquire).as_ref() }
+    }
+
+    /// Installs `c` as the handle's capture; fails (returning the installed one) if another
+    /// request installed one first.
+    pub fn install_capture(&self, c: *mut Capture) -> Result<(), *mut Capture> {
+        self.capture
+            .compare_exchange(ptr::null_mut(), c, Ordering::AcqRel, Ordering::Acquire)
+            .map(|_| ())
+    }
+
+    /// Removes the handle's capture (IRP_MJ_CLOSE), for the caller to free.
+    pub fn take_capture(&self) -> Option<ptr::NonNull<Capture>> {
+        ptr::NonNull::new(self.capture.swap(ptr::null_mut(), Ordering::AcqRel))
     }
 
     /// Binds to module `id` (adapter `if_index`).
@@ -174,7 +216,7 @@ impl OpenHandle {
 ///
 /// # Safety
 /// `sl` is the current stack location of an IRP for our device.
-unsafe fn handle_of<'a>(sl: *mut IO_STACK_LOCATION) -> Option<&'a OpenHandle> {
+pub unsafe fn handle_of<'a>(sl: *mut IO_STACK_LOCATION) -> Option<&'a OpenHandle> {
     // SAFETY: caller's contract.
     let fo = unsafe { (*sl).FileObject };
     if fo.is_null() {
@@ -227,9 +269,15 @@ unsafe extern "win64" fn dispatch_create(_device: *mut DEVICE_OBJECT, irp: *mut 
     unsafe { complete_irp(irp, STATUS_SUCCESS, 0) }
 }
 
-/// IRP_MJ_CLEANUP: the last handle closed. Nothing is queued on a handle (writes complete
-/// when their frames come back), so there is nothing to cancel.
+/// IRP_MJ_CLEANUP: the last handle closed. Waiting reads are cancelled (D6); writes are not
+/// queued (they complete when their frames come back), so there is nothing else to cancel.
 unsafe extern "win64" fn dispatch_cleanup(_device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+    // SAFETY: an IRP for our device.
+    let sl = unsafe { IoGetCurrentIrpStackLocation(irp) };
+    // SAFETY: as above.
+    if let Some(h) = unsafe { handle_of(sl) } {
+        capture::cleanup(h);
+    }
     // SAFETY: completing the IRP once.
     unsafe { complete_irp(irp, STATUS_SUCCESS, 0) }
 }
@@ -244,6 +292,8 @@ unsafe extern "win64" fn dispatch_close(_device: *mut DEVICE_OBJECT, irp: *mut I
         // SAFETY: the file object of this handle.
         let ctx = unsafe { (*fo).FsContext };
         if let Some(h) = ptr::NonNull::new(ctx.cast::<OpenHandle>()) {
+            // SAFETY: the handle context is live until freed below.
+            capture::close(unsafe { h.as_ref() });
             // SAFETY: as above.
             unsafe { (*fo).FsContext = ptr::null_mut() };
             // SAFETY: allocated by dispatch_create; no IRP of this file object remains.
@@ -254,10 +304,17 @@ unsafe extern "win64" fn dispatch_close(_device: *mut DEVICE_OBJECT, irp: *mut I
     unsafe { complete_irp(irp, STATUS_SUCCESS, 0) }
 }
 
-/// IRP_MJ_READ: reserved for capture.
+/// IRP_MJ_READ: capture records (see `capture.rs`).
 unsafe extern "win64" fn dispatch_read(_device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
-    // SAFETY: completing the IRP once.
-    unsafe { complete_irp(irp, STATUS_INVALID_DEVICE_REQUEST, 0) }
+    // SAFETY: an IRP for our device.
+    let sl = unsafe { IoGetCurrentIrpStackLocation(irp) };
+    // SAFETY: as above.
+    let Some(h) = (unsafe { handle_of(sl) }) else {
+        // SAFETY: completing the IRP once.
+        return unsafe { complete_irp(irp, STATUS_INVALID_DEVICE_REQUEST, 0) };
+    };
+    // SAFETY: a read IRP of ours, not yet pended, for handle `h`.
+    unsafe { capture::read(h, irp) }
 }
 
 /// IRP_MJ_WRITE: inject (see `inject.rs`).

@@ -109,6 +109,8 @@ pub struct FilterModule {
     pub counters: Counters,
     /// Injection slots (`inject.rs`).
     pub slots: SpinLock<SlotPool>,
+    /// Capturing handles (`capture.rs`).
+    pub capture: crate::capture::ModuleCapture,
     /// Next module in the global list (guarded by the list lock).
     next: AtomicPtr<FilterModule>,
 }
@@ -455,6 +457,7 @@ pub unsafe extern "win64" fn filter_attach(
         mtu: AtomicU32::new(0),
         counters: Counters::default(),
         slots: SpinLock::new(SlotPool::new()),
+        capture: crate::capture::ModuleCapture::new(),
         next: AtomicPtr::new(ptr::null_mut()),
     };
     let Some(module) = ndis_new(Handle::new(ndis_filter_handle), TAG_FILTER_MODULE, module) else {
@@ -465,8 +468,10 @@ pub unsafe extern "win64" fn filter_attach(
     };
     // SAFETY: the context was just written and is not shared yet.
     let m = unsafe { module.as_ref() };
-    // SAFETY: the lock is at its final address and used by nobody yet.
+    // SAFETY: the locks are at their final address and used by nobody yet.
     unsafe { m.slots.init() };
+    // SAFETY: as above.
+    unsafe { m.capture.list.init() };
 
     let mut attributes = NDIS_FILTER_ATTRIBUTES {
         Header: NDIS_OBJECT_HEADER::new(
@@ -515,6 +520,8 @@ unsafe fn free_module(module: NonNull<FilterModule>) {
     unsafe { inject::destroy_slots(m) };
     // SAFETY: the slot lock is idle from now on.
     unsafe { m.slots.free() };
+    // SAFETY: no capture is linked any more (detach unlinked them, or none ever was).
+    unsafe { crate::capture::free_module_lock(m) };
     let pool = m.nbl_pool;
     // SAFETY: the pool belongs to this module and holds no NBL (the module is quiescent).
     unsafe { pool::destroy(pool) };
@@ -533,6 +540,9 @@ pub unsafe extern "win64" fn filter_detach(ctx: NDIS_HANDLE) {
     if let Err(e) = m.state.transition(FilterState::Paused, FilterState::Detached) {
         state_violation("detach", e);
     }
+    // Capturing handles first, while the module can still be found by id (a handle closing
+    // now unlinks its capture under the same lock).
+    crate::capture::detach(m);
     let removed = GLOBALS.modules.lock().remove(m);
     debug_assert!(removed, "detached module was not in the list");
     trace!(INFO, "detached from ifindex {}", m.adapter.if_index);

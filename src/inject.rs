@@ -36,6 +36,7 @@ use rxinject_abi::tags::TAG_INJECT_SLOTS;
 use rxinject_abi::write::{self, FLAG_TX_LOOPBACK, Frame};
 use rxinject_abi::{MAX_FRAMES_PER_WRITE, VLAN_TAG_LEN};
 
+use crate::capture;
 use crate::device::{OpenHandle, complete_irp};
 use crate::filter::FilterModule;
 use crate::nbl::{self, NblChain};
@@ -469,7 +470,7 @@ pub unsafe fn write(m: &FilterModule, h: &OpenHandle, irp: *mut IRP, buf: &[u8])
 
     let default_rx = h.direction_is_rx();
     let (mut rx_frames, mut tx_frames) = (0u64, 0u64);
-    let mut batch = Batch::new(m);
+    let mut batch = Batch::new(m, h);
     for f in write::frames(buf) {
         let s = slot;
         // SAFETY: `take_slots` gave `n` linked slots and there are `n` frames.
@@ -545,15 +546,18 @@ unsafe fn fill(s: *mut Slot, f: &Frame<'_>, irp: *mut IRP, rx: bool) -> *mut NET
 /// direction changes, the chain is long enough, or at the end.
 struct Batch<'a> {
     m: &'a FilterModule,
+    /// The handle whose write this is (for capture's "injected by" mark).
+    source: *const OpenHandle,
     chain: NblChain,
     rx: bool,
     flags: u8,
 }
 
 impl<'a> Batch<'a> {
-    fn new(m: &'a FilterModule) -> Self {
+    fn new(m: &'a FilterModule, source: &OpenHandle) -> Self {
         Batch {
             m,
+            source: ptr::from_ref(source),
             chain: NblChain::new(),
             rx: false,
             flags: 0,
@@ -576,6 +580,12 @@ impl<'a> Batch<'a> {
         }
         let chain = core::mem::take(&mut self.chain);
         let h = self.m.handle.get();
+        let direction = if self.rx {
+            capture::Direction::Inbound
+        } else {
+            capture::Direction::Outbound
+        };
+        capture::tap(self.m, chain.head(), direction, self.source);
         if self.rx {
             self.m
                 .counters

@@ -6,10 +6,12 @@
 use core::mem::size_of;
 
 use ndis_sys::*;
+use rxinject_abi::capture::CaptureConfig;
 use rxinject_abi::{
     self as abi, AdapterEntry, AdapterListHeader, BindRequest, Counters, Pod, SetDirection, VersionInfo,
 };
 
+use crate::capture;
 use crate::device::OpenHandle;
 use crate::filter;
 
@@ -31,6 +33,10 @@ pub unsafe fn handle(h: &OpenHandle, irp: *mut IRP, sl: *mut IO_STACK_LOCATION) 
         abi::IOCTL_RXINJECT_BIND => bind,
         abi::IOCTL_RXINJECT_SET_DIRECTION => set_direction,
         abi::IOCTL_RXINJECT_GET_COUNTERS => get_counters,
+        abi::IOCTL_RXINJECT_SET_CAPTURE => set_capture,
+        abi::IOCTL_RXINJECT_STOP_CAPTURE => stop_capture,
+        abi::IOCTL_RXINJECT_SET_FILTER => set_filter,
+        abi::IOCTL_RXINJECT_GET_CAPTURE_STATS => get_capture_stats,
         _ => return (STATUS_INVALID_DEVICE_REQUEST, 0),
     };
     // SAFETY: our IRP.
@@ -56,6 +62,15 @@ impl Buffers {
         }
         // SAFETY: the system buffer holds at least `in_len` bytes of input.
         T::read_from(unsafe { core::slice::from_raw_parts(self.sys, self.in_len) })
+    }
+
+    /// The whole input. It aliases the output: drop it before calling [`Self::output`].
+    fn input_bytes(&self) -> &[u8] {
+        if self.in_len == 0 {
+            return &[];
+        }
+        // SAFETY: the system buffer holds at least `in_len` bytes of input.
+        unsafe { core::slice::from_raw_parts(self.sys, self.in_len) }
     }
 
     /// The output area. Only created after the input was read (the two alias).
@@ -125,13 +140,54 @@ fn bind(h: &OpenHandle, io: &mut Buffers) -> (NTSTATUS, usize) {
     if !abi::abi_compatible(abi::ABI_VERSION, req.abi_version) {
         return (STATUS_REVISION_MISMATCH, 0);
     }
+    let Some(_control) = h.begin_control() else {
+        return (STATUS_DEVICE_BUSY, 0);
+    };
     match filter::find_by_if_index(req.if_index) {
         Some(id) => {
             h.bind(id, req.if_index);
+            capture::rebind(h, id);
             (STATUS_SUCCESS, 0)
         }
         None => (STATUS_NOT_FOUND, 0),
     }
+}
+
+fn set_capture(h: &OpenHandle, io: &mut Buffers) -> (NTSTATUS, usize) {
+    let Some(config) = io.input::<CaptureConfig>() else {
+        return (STATUS_INVALID_PARAMETER, 0);
+    };
+    let Some(_control) = h.begin_control() else {
+        return (STATUS_DEVICE_BUSY, 0);
+    };
+    (capture::set_capture(h, &config), 0)
+}
+
+fn stop_capture(h: &OpenHandle, _io: &mut Buffers) -> (NTSTATUS, usize) {
+    let Some(_control) = h.begin_control() else {
+        return (STATUS_DEVICE_BUSY, 0);
+    };
+    (capture::stop_capture(h), 0)
+}
+
+fn set_filter(h: &OpenHandle, io: &mut Buffers) -> (NTSTATUS, usize) {
+    let Some(_control) = h.begin_control() else {
+        return (STATUS_DEVICE_BUSY, 0);
+    };
+    let (status, verdict) = {
+        // The whole input is the program (no record around it).
+        let input = io.input_bytes();
+        capture::set_filter(h, input)
+    };
+    // The verdict, if the caller gave room for it (the input was consumed above).
+    match verdict.write_to(io.output()) {
+        Some(n) => (status, n),
+        None => (status, 0),
+    }
+}
+
+fn get_capture_stats(h: &OpenHandle, io: &mut Buffers) -> (NTSTATUS, usize) {
+    io.reply(&capture::stats(h))
 }
 
 fn set_direction(h: &OpenHandle, io: &mut Buffers) -> (NTSTATUS, usize) {

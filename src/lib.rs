@@ -6,6 +6,7 @@
 //! - `filter`: attach, detach, restart, pause; the module context and list;
 //! - `device`, `ioctl`: the control device, its handles and device controls;
 //! - `inject`: write IRPs to NBLs (Rx up, Tx down) and back: slots, issue, reclaim;
+//! - `capture`, `frame`: taps on both paths, per-handle rings, BPF filters, read IRPs;
 //! - `send`: the Tx path and its completions; `recv`: the Rx path and returns;
 //! - `nbl`: chains and the own/foreign split; `pool`: the module's NBL pool and reclaim;
 //! - `oid`: OID requests forwarded as clones; `pnp`: status and PnP pass-through;
@@ -17,9 +18,16 @@
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+// Unit tests run on the host: the simulator provides the NDIS and kernel functions the code
+// under test refers to.
+#[cfg(test)]
+use ndis_sim as _;
+
+pub mod capture;
 pub mod device;
 pub mod driver;
 pub mod filter;
+pub mod frame;
 pub mod inject;
 pub mod ioctl;
 pub mod lock;
@@ -137,8 +145,19 @@ pub unsafe extern "win64" fn DriverEntry(
         return status.into();
     }
     GLOBALS.set_filter_driver(handle);
+    let status = capture::start(driver::Handle::new(handle));
+    if status != NDIS_STATUS_SUCCESS {
+        trace!(ERROR, "read timer allocation failed: {status:?}");
+        // SAFETY: our registration; deregistering detaches every module.
+        unsafe { NdisFDeregisterFilterDriver(handle) };
+        GLOBALS.set_filter_driver(ptr::null_mut());
+        // SAFETY: no module exists any more.
+        unsafe { GLOBALS.modules.free() };
+        return status.into();
+    }
     let status = device::register(driver::Handle::new(handle));
     if status != NDIS_STATUS_SUCCESS {
+        capture::stop();
         // SAFETY: our registration; deregistering detaches every module.
         unsafe { NdisFDeregisterFilterDriver(handle) };
         GLOBALS.set_filter_driver(ptr::null_mut());
@@ -165,6 +184,8 @@ unsafe extern "win64" fn driver_unload(_driver_object: *mut DRIVER_OBJECT) {
     // The device first: no new handle, no new write (the I/O manager unloads a driver only
     // when no handle is open, so no write is in flight).
     device::deregister();
+    // The read timer belongs to the filter driver handle: freed before deregistering.
+    capture::stop();
     let handle = GLOBALS.filter_driver();
     if !handle.is_null() {
         // SAFETY: the handle from our registration.

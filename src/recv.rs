@@ -7,6 +7,7 @@
 
 use ndis_sys::*;
 
+use crate::capture;
 use crate::filter::{DATAPATH_STATES, FilterModule};
 use crate::inject;
 use crate::nbl;
@@ -39,6 +40,7 @@ pub unsafe extern "win64" fn filter_receive(
     let m = unsafe { FilterModule::from_context(ctx) };
     m.debug_check_state(DATAPATH_STATES, "FilterReceiveNetBufferLists");
     if m.datapath.try_acquire() {
+        capture::tap(m, nbls, capture::Direction::Inbound, core::ptr::null());
         // SAFETY: the chain is ours to pass up, with the count NDIS gave for it.
         unsafe { NdisFIndicateReceiveNetBufferLists(m.handle.get(), nbls, port, count, flags) };
         m.leave_datapath();

@@ -3,6 +3,7 @@
 
 use ndis_sys::*;
 
+use crate::capture;
 use crate::filter::{DATAPATH_STATES, FilterModule};
 use crate::inject;
 use crate::nbl;
@@ -33,6 +34,7 @@ pub unsafe extern "win64" fn filter_send(
     let m = unsafe { FilterModule::from_context(ctx) };
     m.debug_check_state(DATAPATH_STATES, "FilterSendNetBufferLists");
     if m.datapath.try_acquire() {
+        capture::tap(m, nbls, capture::Direction::Outbound, core::ptr::null());
         // SAFETY: we own the chain until this call hands it down.
         unsafe { NdisFSendNetBufferLists(m.handle.get(), nbls, port, flags) };
         m.leave_datapath();

@@ -779,6 +779,10 @@ fn random_device_controls_get_a_status_and_never_break_a_rule() {
         abi::IOCTL_RXINJECT_BIND,
         abi::IOCTL_RXINJECT_SET_DIRECTION,
         abi::IOCTL_RXINJECT_GET_COUNTERS,
+        abi::IOCTL_RXINJECT_SET_CAPTURE,
+        abi::IOCTL_RXINJECT_STOP_CAPTURE,
+        abi::IOCTL_RXINJECT_SET_FILTER,
+        abi::IOCTL_RXINJECT_GET_CAPTURE_STATS,
     ];
     for i in 0..3000 {
         let code = match i % 3 {

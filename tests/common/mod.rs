@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+pub mod corpus;
+pub mod libpcap;
+
 use ndis_sim::{DeviceHandle, IoResult, Sim, SimConfig, TestFrames};
 use ndis_sys::*;
 use rxinject_abi::write::{self, Batch};
@@ -132,4 +135,97 @@ pub fn tagged(frame: &[u8], tci: u16) -> Vec<u8> {
     t.extend_from_slice(&tci.to_be_bytes());
     t.extend_from_slice(&frame[12..]);
     t
+}
+
+// ---- capture ----------------------------------------------------------------------------------
+
+pub use rxinject_abi::capture::{self as cap, CaptureConfig, CaptureStats, FilterVerdict, RecordHeader};
+
+/// `IOCTL_RXINJECT_SET_CAPTURE`.
+pub fn set_capture(h: &DeviceHandle<'_>, config: CaptureConfig) -> NTSTATUS {
+    ioctl(h, abi::IOCTL_RXINJECT_SET_CAPTURE, &bytes_of(&config), 0).status
+}
+
+/// `IOCTL_RXINJECT_SET_FILTER` with `insns`: the status and the verdict.
+pub fn set_filter(h: &DeviceHandle<'_>, insns: &[rxinject_bpf::Insn]) -> (NTSTATUS, FilterVerdict) {
+    let input: Vec<u8> = insns.iter().flat_map(|i| i.to_bytes()).collect();
+    let r = ioctl(
+        h,
+        abi::IOCTL_RXINJECT_SET_FILTER,
+        &input,
+        std::mem::size_of::<FilterVerdict>(),
+    );
+    (r.status, FilterVerdict::read_from(&r.output).unwrap_or_default())
+}
+
+/// `IOCTL_RXINJECT_GET_CAPTURE_STATS`.
+pub fn capture_stats(h: &DeviceHandle<'_>) -> CaptureStats {
+    let r = ioctl(
+        h,
+        abi::IOCTL_RXINJECT_GET_CAPTURE_STATS,
+        &[],
+        std::mem::size_of::<CaptureStats>(),
+    );
+    assert_eq!(r.status, STATUS_SUCCESS);
+    CaptureStats::read_from(&r.output).expect("a CaptureStats record")
+}
+
+/// A captured frame, owned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Captured {
+    pub header: RecordHeader,
+    pub frame: Vec<u8>,
+}
+
+/// The records of a read's data (asserting they are well formed).
+pub fn parse_records(data: &[u8]) -> Vec<Captured> {
+    let mut it = cap::records(data);
+    let v: Vec<Captured> = it
+        .by_ref()
+        .map(|r| Captured {
+            header: r.header,
+            frame: r.frame.to_vec(),
+        })
+        .collect();
+    assert!(!it.malformed(), "malformed records in a read");
+    v
+}
+
+/// A read big enough for any record.
+pub const READ_LEN: usize = 1 << 20;
+
+/// Reads (waiting as the handle's settings say) and parses.
+pub fn read_records(h: &DeviceHandle<'_>) -> (IoResult, Vec<Captured>) {
+    let r = h.read(READ_LEN);
+    let recs = parse_records(&r.output);
+    (r, recs)
+}
+
+/// Reads everything waiting, with non-blocking reads, until one returns nothing.
+pub fn drain_records(h: &DeviceHandle<'_>) -> Vec<Captured> {
+    let mut all = Vec::new();
+    loop {
+        let (r, recs) = read_records(h);
+        assert_eq!(r.status, STATUS_SUCCESS, "{r:?}");
+        if recs.is_empty() {
+            return all;
+        }
+        all.extend(recs);
+    }
+}
+
+/// Opens, binds to adapter `i` and starts capturing with `config` (non-blocking reads unless
+/// the config says otherwise through its flags).
+pub fn open_capture(sim: &Sim, i: usize, config: CaptureConfig) -> DeviceHandle<'_> {
+    let h = open_bound(sim, i);
+    assert_eq!(set_capture(&h, config), STATUS_SUCCESS);
+    h
+}
+
+/// A config with non-blocking reads and everything else default.
+pub fn nonblocking() -> CaptureConfig {
+    CaptureConfig {
+        flags: cap::CAPTURE_NONBLOCK,
+        ..CaptureConfig::default()
+    }
 }

@@ -14,6 +14,10 @@
 //!    write refused while paused, restarts;
 //! 5. reads the counters, closes, and unloads the driver.
 //!
+//! Meanwhile a second client captures on `sim0` (both directions, snap length 256) and reads
+//! what passed, as a capture tool would: it must see the injected echo request inbound,
+//! marked injected, and the host's reply outbound.
+//!
 //! Every NDIS and I/O rule is checked throughout; leaks are checked at unload.
 
 use std::collections::VecDeque;
@@ -23,6 +27,7 @@ use ndis_sim::{
     Completion, DeviceHandle, FrameOrigin, IoResult, Irp, IrqlMode, Sim, SimConfig, TestFrames, Violation,
 };
 use ndis_sys::*;
+use rxinject_abi::capture::{self as cap, CaptureConfig, CaptureStats};
 use rxinject_abi::write::{Batch, DIR_DEFAULT, DIR_RX, DIR_TX};
 use rxinject_abi::{self as abi, Pod};
 use serde_json::json;
@@ -79,6 +84,15 @@ pub struct Summary {
     pub nbls_freed: u64,
     /// Own NBLs still up or down (with the stack or the miniport) when the traffic ended.
     pub nbls_outstanding: usize,
+    /// What the capturing client read.
+    pub captured_inbound: u64,
+    pub captured_outbound: u64,
+    pub captured_injected: u64,
+    pub capture_stats: CaptureStats,
+    /// The injected echo request was captured inbound and marked injected.
+    pub capture_saw_request: bool,
+    /// The host's echo reply was captured outbound (not injected).
+    pub capture_saw_reply: bool,
     pub violations: Vec<Violation>,
 }
 
@@ -117,6 +131,13 @@ impl Summary {
             && self.nbls_freed == self.nbls_allocated
             && self.counters.handle.frames_accepted
                 == (self.rx_frames_written + self.tx_frames_written) as u64
+            && self.capture_saw_request
+            && self.capture_saw_reply
+            && self.capture_stats.dropped == 0
+            && self.captured_inbound == (self.rx_frames_written + self.foreign_rx) as u64
+            && self.captured_outbound
+                == (self.tx_frames_written + self.foreign_tx + self.stack_replies_on_wire) as u64
+            && self.captured_injected == (self.rx_frames_written + self.tx_frames_written) as u64
     }
 }
 
@@ -126,6 +147,52 @@ fn mac_str(m: &[u8; 6]) -> String {
 
 fn ip_str(ip: &[u8; 4]) -> String {
     ip.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(".")
+}
+
+/// A capturing client: reads records as they come and tallies them.
+struct Capturer<'a> {
+    h: DeviceHandle<'a>,
+    echo: Vec<u8>,
+    inbound: u64,
+    outbound: u64,
+    injected: u64,
+    saw_request: bool,
+    saw_reply: bool,
+}
+
+impl Capturer<'_> {
+    /// Reads everything waiting (non-blocking reads).
+    fn drain(&mut self) {
+        loop {
+            let r = self.h.read(1 << 20);
+            if r.status != STATUS_SUCCESS || r.information == 0 {
+                return;
+            }
+            for rec in cap::records(&r.output) {
+                let f = rec.header.flags;
+                if f & cap::RECORD_INBOUND != 0 {
+                    self.inbound += 1;
+                }
+                if f & cap::RECORD_OUTBOUND != 0 {
+                    self.outbound += 1;
+                }
+                let injected = f & cap::RECORD_INJECTED != 0;
+                if injected {
+                    self.injected += 1;
+                }
+                if rec.frame == self.echo.as_slice() && f & cap::RECORD_INBOUND != 0 && injected {
+                    self.saw_request = true;
+                }
+                if f & cap::RECORD_OUTBOUND != 0
+                    && !injected
+                    && IcmpEcho::parse(rec.frame)
+                        .is_some_and(|e| e.reply && e.dst_ip == CLIENT_IP && e.sequence == 1)
+                {
+                    self.saw_reply = true;
+                }
+            }
+        }
+    }
 }
 
 /// A client of `\\.\RxInject`: records in, records out, as a user-mode tool does.
@@ -259,6 +326,17 @@ fn scenario(sim: &Sim, s: &mut Summary, bulk: usize) {
     };
     c.h.device_io_control(abi::IOCTL_RXINJECT_SET_DIRECTION, &Client::input(&dir), 0);
 
+    // The capturing client, on its own handle.
+    let Ok(ch) = sim.open(abi::USER_PATH) else { return };
+    ch.device_io_control(abi::IOCTL_RXINJECT_BIND, &Client::input(&bind), 0);
+    let config = CaptureConfig {
+        ring_bytes: 16 << 20,
+        snaplen: 256,
+        flags: cap::CAPTURE_NONBLOCK,
+        ..CaptureConfig::default()
+    };
+    ch.device_io_control(abi::IOCTL_RXINJECT_SET_CAPTURE, &Client::input(&config), 0);
+
     let mut rx_written: Vec<Vec<u8>> = Vec::new();
     let mut tx_written: Vec<Vec<u8>> = Vec::new();
 
@@ -274,6 +352,15 @@ fn scenario(sim: &Sim, s: &mut Summary, bulk: usize) {
         b"rxinject demo: echo via Rx",
     )
     .to_frame();
+    let mut capturer = Capturer {
+        h: ch,
+        echo: echo.clone(),
+        inbound: 0,
+        outbound: 0,
+        injected: 0,
+        saw_request: false,
+        saw_reply: false,
+    };
     for frame in [&arp, &echo] {
         let mut b = Batch::new();
         b.push(DIR_DEFAULT, 0, frame);
@@ -328,6 +415,7 @@ fn scenario(sim: &Sim, s: &mut Summary, bulk: usize) {
         foreign_tx.extend(a.send(&f).into_iter().zip(f));
         a.return_receives(BATCH_FRAMES / 2 + round % 7);
         a.complete_sends(BATCH_FRAMES / 2 + round % 5);
+        capturer.drain();
         round += 1;
     }
     c.drain();
@@ -406,6 +494,21 @@ fn scenario(sim: &Sim, s: &mut Summary, bulk: usize) {
         .count();
     s.nbls_outstanding = sim.stats().filter_nbls_out;
 
+    // The capture's view.
+    capturer.drain();
+    let r = capturer.h.device_io_control(
+        abi::IOCTL_RXINJECT_GET_CAPTURE_STATS,
+        &[],
+        std::mem::size_of::<CaptureStats>(),
+    );
+    s.capture_stats = CaptureStats::read_from(&r.output).unwrap_or_default();
+    s.captured_inbound = capturer.inbound;
+    s.captured_outbound = capturer.outbound;
+    s.captured_injected = capturer.injected;
+    s.capture_saw_request = capturer.saw_request;
+    s.capture_saw_reply = capturer.saw_reply;
+    capturer.h.close();
+
     // 5. Counters, close.
     let (_, counters): (_, abi::Counters) = c.ioctl(abi::IOCTL_RXINJECT_GET_COUNTERS, &[]);
     s.counters = counters;
@@ -459,6 +562,13 @@ pub fn to_json(s: &Summary) -> serde_json::Value {
                 "writes_not_running": ac.writes_not_running,
             },
         },
+        "captured_inbound": s.captured_inbound,
+        "captured_outbound": s.captured_outbound,
+        "captured_injected": s.captured_injected,
+        "capture_drops": s.capture_stats.dropped,
+        "capture_seen": s.capture_stats.seen,
+        "capture_saw_injected_echo_request_inbound": s.capture_saw_request,
+        "capture_saw_host_reply_outbound": s.capture_saw_reply,
         "nbls_allocated": s.nbls_allocated,
         "nbls_freed": s.nbls_freed,
         "nbls_outstanding": s.nbls_outstanding,
@@ -544,6 +654,16 @@ fn print_summary(s: &Summary) {
     println!(
         "  foreign   {} of {} receives and {} of {} sends passed through meanwhile",
         s.foreign_rx_delivered, s.foreign_rx, s.foreign_tx_on_wire, s.foreign_tx
+    );
+    println!(
+        "  capture   {} inbound, {} outbound ({} injected) of {} seen, {} dropped; the injected echo request inbound: {}, the host's reply outbound: {}",
+        s.captured_inbound,
+        s.captured_outbound,
+        s.captured_injected,
+        s.capture_stats.seen,
+        s.capture_stats.dropped,
+        yes(s.capture_saw_request),
+        yes(s.capture_saw_reply)
     );
     println!(
         "  counters  handle: {} frames / {} bytes accepted; adapter: {} up / {} down injected, {} returned, {} completed",

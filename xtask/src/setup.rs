@@ -9,10 +9,13 @@ use crate::{Error, Result, run_cmd};
 /// The cross-compilation target of the driver.
 pub const WINDOWS_TARGET: &str = "x86_64-pc-windows-msvc";
 
-/// Debian packages: gcc (compiles the Wine layout probe) and libwine-dev (its headers).
+/// Debian packages: gcc (compiles the Wine layout probe), libwine-dev (its headers), and
+/// tcpdump (libpcap compiles the filter expressions of the BPF tests and judges frames as
+/// the reference; it only reads and writes pcap files).
 const APT_PACKAGES: &[(&str, &str)] = &[
     ("gcc", "/usr/bin/gcc"),
     ("libwine-dev", "/usr/include/wine/wine/windows/ddk/wdm.h"),
+    ("tcpdump", "/usr/bin/tcpdump"),
 ];
 
 /// Ensures the Windows target (for `dist` and the Windows clippy run).

@@ -4,7 +4,7 @@ use crate::setup::{WINDOWS_TARGET, ensure_components, ensure_packages, ensure_wi
 use crate::{Result, cargo, dist, run_cmd};
 
 /// The driver-side crates, linted for the Windows target as well as the host.
-const WINDOWS_CRATES: &[&str] = &["rxinject", "ndis-sys", "rxinject-abi"];
+const WINDOWS_CRATES: &[&str] = &["rxinject", "ndis-sys", "rxinject-abi", "rxinject-bpf"];
 
 pub fn run() -> Result<()> {
     ensure_components()?;

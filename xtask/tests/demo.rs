@@ -19,6 +19,18 @@ fn the_demo_delivers_every_frame_and_breaks_no_rule() {
     assert!(s.pause_pended);
     assert_eq!(s.writes_refused_while_paused, 1);
     assert!(s.nbls_allocated > 0 && s.nbls_freed == s.nbls_allocated);
+    // The capture saw the seed's exchange, and everything else, with nothing dropped.
+    assert!(s.capture_saw_request && s.capture_saw_reply);
+    assert_eq!(s.captured_inbound, (s.rx_frames_written + s.foreign_rx) as u64);
+    assert_eq!(
+        s.captured_outbound,
+        (s.tx_frames_written + s.foreign_tx + s.stack_replies_on_wire) as u64
+    );
+    assert_eq!(
+        s.captured_injected,
+        (s.rx_frames_written + s.tx_frames_written) as u64
+    );
+    assert_eq!(s.capture_stats.dropped, 0);
     assert!(s.ok());
     // The JSON carries the fields the issue names.
     let v = xtask::demo::to_json(&s);
@@ -35,6 +47,10 @@ fn the_demo_delivers_every_frame_and_breaks_no_rule() {
         "nbls_outstanding",
         "rule_violations",
         "leaks",
+        "captured_inbound",
+        "captured_outbound",
+        "captured_injected",
+        "capture_drops",
     ] {
         assert!(v.get(field).is_some(), "{field} missing");
     }
@@ -56,4 +72,7 @@ fn the_demo_verdict_fails_on_a_lost_frame_a_pending_write_or_a_missing_reply() {
     fail(&|t| t.write_irps_pending = 1);
     fail(&|t| t.echo_reply_on_wire = false);
     fail(&|t| t.nbls_freed -= 1);
+    fail(&|t| t.capture_saw_reply = false);
+    fail(&|t| t.capture_stats.dropped = 1);
+    fail(&|t| t.captured_inbound -= 1);
 }

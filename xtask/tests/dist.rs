@@ -59,6 +59,16 @@ fn the_sys_imports_only_from_kernel_modules_and_only_what_ndis_sys_declares() {
         ("ndis.sys", "NdisFReturnNetBufferLists"),
         ("ndis.sys", "NdisFSendNetBufferListsComplete"),
         ("ntoskrnl.exe", "IofCompleteRequest"),
+        // Capture: the read timer, time stamps, reading unmapped buffers, cancellable reads.
+        ("ndis.sys", "NdisAllocateTimerObject"),
+        ("ndis.sys", "NdisSetTimerObject"),
+        ("ndis.sys", "NdisCancelTimerObject"),
+        ("ndis.sys", "NdisFreeTimerObject"),
+        ("ntoskrnl.exe", "KeQuerySystemTimePrecise"),
+        ("ntoskrnl.exe", "KeQueryInterruptTimePrecise"),
+        ("ntoskrnl.exe", "KeFlushQueuedDpcs"),
+        ("ntoskrnl.exe", "MmMapLockedPagesSpecifyCache"),
+        ("ntoskrnl.exe", "IoReleaseCancelSpinLock"),
         ("ntoskrnl.exe", "KeBugCheckEx"),
     ] {
         assert!(

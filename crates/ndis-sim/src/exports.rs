@@ -8,20 +8,21 @@
 use std::ffi::CStr;
 
 use ndis_sys::{
-    DEVICE_OBJECT, DRIVER_OBJECT, EX_POOL_PRIORITY, IRP, KIRQL, MDL, MDL_MAPPED_TO_SYSTEM_VA,
+    BOOLEAN, DEVICE_OBJECT, DRIVER_OBJECT, EX_POOL_PRIORITY, IRP, KIRQL, MDL, MDL_MAPPED_TO_SYSTEM_VA,
     MDL_SOURCE_IS_NONPAGED_POOL, MEMORY_ALLOCATION_ALIGNMENT, NDIS_DEVICE_OBJECT_ATTRIBUTES,
     NDIS_FILTER_ATTRIBUTES, NDIS_FILTER_DRIVER_CHARACTERISTICS, NDIS_HANDLE, NDIS_OBJECT_TYPE_DEFAULT,
     NDIS_OID_REQUEST, NDIS_PORT_NUMBER, NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
-    NDIS_SPIN_LOCK, NDIS_STATUS, NDIS_STATUS_INDICATION, NET_BUFFER_LIST, NET_BUFFER_LIST_POOL_PARAMETERS,
-    NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1, NET_DEVICE_PNP_EVENT, NET_PNP_EVENT_NOTIFICATION, NTSTATUS,
-    POOL_FLAG_NON_PAGED, POOL_FLAG_UNINITIALIZED, POOL_FLAGS, PVOID, STATUS_SUCCESS,
+    NDIS_SPIN_LOCK, NDIS_STATUS, NDIS_STATUS_INDICATION, NDIS_TIMER_CHARACTERISTICS, NET_BUFFER_LIST,
+    NET_BUFFER_LIST_POOL_PARAMETERS, NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1, NET_DEVICE_PNP_EVENT,
+    NET_PNP_EVENT_NOTIFICATION, NTSTATUS, POOL_FLAG_NON_PAGED, POOL_FLAG_UNINITIALIZED, POOL_FLAGS, PVOID,
+    STATUS_SUCCESS,
 };
 
 use crate::mem::{AllocKind, Block, tag_str};
 use crate::nbl::{self, MdlRec, Origin, Owner, PoolRec};
 use crate::rules::Rule;
 use crate::world::{HandleKind, World, lock, world};
-use crate::{datapath, io, lifecycle, locks, oid, tls};
+use crate::{datapath, io, lifecycle, locks, oid, timer, tls};
 
 macro_rules! export {
     (fn $name:ident ( $( $a:ident : $t:ty ),* $(,)? ) $( -> $r:ty )? $body:block) => {
@@ -51,11 +52,13 @@ pub fn exports() -> Vec<(&'static str, &'static str, usize)> {
             NdisDprAcquireSpinLock, NdisDprReleaseSpinLock, NdisAllocateNetBufferListPool,
             NdisFreeNetBufferListPool, NdisAllocateNetBufferAndNetBufferList,
             NdisFreeNetBufferList, NdisAllocateMdl, NdisFreeMdl, NdisRegisterDeviceEx,
-            NdisDeregisterDeviceEx, NdisGetDeviceReservedExtension,
+            NdisDeregisterDeviceEx, NdisGetDeviceReservedExtension, NdisAllocateTimerObject,
+            NdisSetTimerObject, NdisCancelTimerObject, NdisFreeTimerObject,
         ]
         "ntoskrnl.exe": [
             ExAllocatePool2, ExFreePoolWithTag, DbgPrintEx, KeBugCheckEx, IofCompleteRequest,
-            IoAcquireCancelSpinLock, IoReleaseCancelSpinLock,
+            IoAcquireCancelSpinLock, IoReleaseCancelSpinLock, KeQuerySystemTimePrecise,
+            KeQueryInterruptTimePrecise, KeFlushQueuedDpcs, MmMapLockedPagesSpecifyCache,
         ]
     }
 }
@@ -545,6 +548,70 @@ export! {
 export! { fn IofCompleteRequest(Irp: *mut IRP, PriorityBoost: i8) { let _ = PriorityBoost; io::complete(&world(), Irp) } }
 export! { fn IoAcquireCancelSpinLock(Irql: *mut KIRQL) { io::acquire_cancel_lock(&world(), Irql) } }
 export! { fn IoReleaseCancelSpinLock(Irql: KIRQL) { io::release_cancel_lock(&world(), Irql) } }
+
+// ---- timers and time ---------------------------------------------------------------------------
+
+export! {
+    fn NdisAllocateTimerObject(
+        NdisHandle: NDIS_HANDLE,
+        TimerCharacteristics: *mut NDIS_TIMER_CHARACTERISTICS,
+        pTimerObject: *mut NDIS_HANDLE,
+    ) -> NDIS_STATUS {
+        timer::allocate(&world(), NdisHandle, TimerCharacteristics, pTimerObject)
+    }
+}
+
+export! {
+    fn NdisSetTimerObject(TimerObject: NDIS_HANDLE, DueTime: i64, MillisecondsPeriod: u32, FunctionContext: PVOID) -> BOOLEAN {
+        timer::set(&world(), TimerObject, DueTime, MillisecondsPeriod, FunctionContext)
+    }
+}
+
+export! { fn NdisCancelTimerObject(TimerObject: NDIS_HANDLE) -> BOOLEAN { timer::cancel(&world(), TimerObject) } }
+export! { fn NdisFreeTimerObject(TimerObject: NDIS_HANDLE) { timer::free(&world(), TimerObject) } }
+
+export! {
+    fn KeQuerySystemTimePrecise(CurrentTime: *mut i64) {
+        let t = timer::system_time(&world());
+        if !CurrentTime.is_null() {
+            // SAFETY: the driver's out parameter.
+            unsafe { *CurrentTime = t };
+        }
+    }
+}
+
+export! {
+    fn KeQueryInterruptTimePrecise(QpcTimeStamp: *mut u64) -> u64 {
+        let t = timer::now(&world());
+        if !QpcTimeStamp.is_null() {
+            // SAFETY: the driver's out parameter.
+            unsafe { *QpcTimeStamp = t };
+        }
+        t
+    }
+}
+
+export! {
+    fn KeFlushQueuedDpcs() {
+        // Timer callbacks run inside the simulator's pump, never concurrently with a caller
+        // of this function: nothing is queued to wait for.
+        world().require_passive("KeFlushQueuedDpcs");
+    }
+}
+
+export! {
+    fn MmMapLockedPagesSpecifyCache(
+        MemoryDescriptorList: *mut MDL,
+        AccessMode: i8,
+        CacheType: i32,
+        RequestedAddress: PVOID,
+        BugCheckOnFailure: u32,
+        Priority: u32,
+    ) -> PVOID {
+        let _ = (CacheType, RequestedAddress, BugCheckOnFailure);
+        timer::map_mdl(&world(), MemoryDescriptorList, AccessMode, Priority)
+    }
+}
 
 // ---- debugging ---------------------------------------------------------------------------------
 

@@ -652,9 +652,10 @@ pub(crate) fn wait(w: &World, irp: Irp) -> Option<IoResult> {
         if let Some(r) = result(w, irp) {
             return Some(r);
         }
-        let mut progressed = false;
-        for a in &w.adapters {
-            progressed |= crate::datapath::drain(w, a);
+        let mut progressed = w.pump();
+        if !progressed && crate::timer::skip_to_next(w) {
+            // Nothing else to do: time passes until the next timer.
+            progressed = w.pump();
         }
         let now = Instant::now();
         if progressed {

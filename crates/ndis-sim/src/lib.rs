@@ -33,6 +33,7 @@ mod oid;
 pub mod packets;
 mod rules;
 mod sim;
+mod timer;
 mod tls;
 mod world;
 

@@ -689,6 +689,7 @@ fn leaks_of_module(w: &World, a: &Adapter, h: usize, rule: Rule, when: &str) {
 /// registered (ST9), and every module is detached.
 pub(crate) fn check_unload(w: &World) {
     crate::io::check_unload(w);
+    crate::timer::check_unload(w);
     if lock(&w.driver).is_some() {
         w.violate(
             Rule::ST9,

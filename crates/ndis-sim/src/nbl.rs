@@ -266,14 +266,22 @@ pub(crate) fn build_foreign(
     for (i, piece) in pieces.iter().enumerate() {
         let mdl = (base + mdl_off + i * size_of::<MDL>()) as *mut MDL;
         let len = if i == 0 { headroom + piece } else { *piece };
+        // With `split`, the MDLs after the first describe locked pages not mapped into system
+        // space (as a stack's zero-copy sends do): a reader must map them
+        // (`MmGetSystemAddressForMdlSafe`) before touching their data.
+        let mapped = !split || i == 0;
         // SAFETY: `mdl` lies inside the zeroed block.
         unsafe {
             (*mdl).Size = size_of::<MDL>() as i16;
-            (*mdl).MdlFlags = MDL_SOURCE_IS_NONPAGED_POOL | MDL_MAPPED_TO_SYSTEM_VA;
+            (*mdl).MdlFlags = if mapped {
+                MDL_SOURCE_IS_NONPAGED_POOL | MDL_MAPPED_TO_SYSTEM_VA
+            } else {
+                0
+            };
             (*mdl).StartVa = (va & !0xFFF) as PVOID;
             (*mdl).ByteOffset = (va & 0xFFF) as u32;
             (*mdl).ByteCount = len as u32;
-            (*mdl).MappedSystemVa = va as PVOID;
+            (*mdl).MappedSystemVa = if mapped { va as PVOID } else { ptr::null_mut() };
             (*mdl).Next = ptr::null_mut();
         }
         if i > 0 {
@@ -411,7 +419,7 @@ pub(crate) unsafe fn snapshot(nbl: *const NET_BUFFER_LIST) -> Snapshot {
                 m as usize,
                 md.Next as usize,
                 md.ByteCount,
-                md.MappedSystemVa as usize,
+                md.StartVa as usize + md.ByteOffset as usize,
             ));
             m = md.Next;
         }
@@ -462,7 +470,8 @@ pub(crate) unsafe fn read_nb(objs: &Objects, nb: *const NET_BUFFER) -> Result<Ve
         }
         // SAFETY: a registered, live MDL.
         let m = unsafe { &*mdl };
-        chain.push((m.MappedSystemVa as usize, m.ByteCount as usize));
+        // The buffer the MDL describes (mapped or not: the simulator reads it directly).
+        chain.push((m.StartVa as usize + m.ByteOffset as usize, m.ByteCount as usize));
         total += m.ByteCount as usize;
         mdl = m.Next;
     }

@@ -290,15 +290,33 @@ impl Sim {
     /// Completes every pending send, returns every held receive and completes every pended
     /// OID, on every adapter, until nothing is left.
     pub fn run_until_idle(&self) {
-        loop {
-            let mut any = false;
-            for a in &self.world.adapters {
-                any |= datapath::drain(&self.world, a);
-            }
-            if !any {
-                return;
-            }
-        }
+        while self.world.pump() {}
+    }
+
+    /// Lets `by` of (virtual) time pass: timers fire at their due times on the way.
+    pub fn advance_time(&self, by: std::time::Duration) {
+        crate::timer::advance(&self.world, (by.as_nanos() / 100) as u64);
+        self.run_until_idle();
+    }
+
+    /// The virtual clock: time since the simulated boot.
+    pub fn now(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(crate::timer::now(&self.world) * 100)
+    }
+
+    /// The simulated system time at boot, in 100 ns units since 1601-01-01 UTC (what
+    /// `KeQuerySystemTimePrecise` returns is this plus [`Sim::now`]).
+    pub const BOOT_SYSTEM_TIME: i64 = crate::timer::BOOT_SYSTEM_TIME;
+
+    /// Calls the driver made to `KeQuerySystemTimePrecise` (capture stamps records with it:
+    /// with no capturing handle there should be none).
+    pub fn time_queries(&self) -> u64 {
+        lock(&self.world.timers).time_queries
+    }
+
+    /// Timer callbacks run, ever.
+    pub fn timers_fired(&self) -> u64 {
+        lock(&self.world.timers).fired
     }
 
     /// The violations so far (they stay recorded).

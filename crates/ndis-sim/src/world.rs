@@ -289,6 +289,10 @@ pub(crate) struct World {
     pub io: Mutex<crate::io::IoTable>,
     /// The DRIVER_OBJECT passed to DriverEntry (its address), once loaded.
     pub driver_object: Mutex<Option<usize>>,
+    /// NDIS timer objects.
+    pub timers: Mutex<crate::timer::TimerTable>,
+    /// The virtual clock (100 ns units since boot; see `timer.rs`).
+    pub clock: std::sync::atomic::AtomicU64,
     pub rng: Mutex<crate::Rng>,
     pub bugcheck_on_violation: bool,
     /// A clock that ticks at every call into the driver and every state change.
@@ -378,6 +382,8 @@ impl World {
             oids: Mutex::new(Default::default()),
             io: Mutex::new(Default::default()),
             driver_object: Mutex::new(None),
+            timers: Mutex::new(Default::default()),
+            clock: std::sync::atomic::AtomicU64::new(0),
             bugcheck_on_violation: std::env::var_os("RXSIM_BUGCHECK").is_some(),
             epoch: std::sync::atomic::AtomicU64::new(1),
         }
@@ -466,7 +472,19 @@ impl World {
 
     /// Advances the simulation clock; returns the new time.
     pub fn tick(&self) -> u64 {
+        self.clock
+            .fetch_add(crate::timer::TICK, std::sync::atomic::Ordering::SeqCst);
         self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
+    }
+
+    /// Runs what is due everywhere: completions and returns on every adapter, then timers.
+    /// Returns whether anything happened.
+    pub fn pump(&self) -> bool {
+        let mut any = false;
+        for a in &self.adapters {
+            any |= crate::datapath::drain(self, a);
+        }
+        any | (crate::timer::fire_due(self) > 0)
     }
 
     /// Whether the driver work on this thread began before `FilterPause` of `a` returned.

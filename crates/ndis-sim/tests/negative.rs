@@ -102,6 +102,7 @@ catches! {
     // Kernel memory.
     double_free_is_k1: DoubleFreeContext => K1;
     a_leak_at_unload_is_k1: LeakAtUnload => K1;
+    a_timer_left_at_unload_is_k1: LeakTimerAtUnload => K1;
     // Control device and IRPs.
     writing_the_ndis_device_extension_is_d1: WriteDeviceExtension => D1;
     unloading_with_the_device_registered_is_d2: NoDeregisterDevice => D2;

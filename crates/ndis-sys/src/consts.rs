@@ -196,3 +196,18 @@ pub const FILE_WRITE_ACCESS: u32 = 2;
 
 pub const NDIS_DEVICE_OBJECT_ATTRIBUTES_REVISION_1: u8 = 1;
 pub const NDIS_SIZEOF_DEVICE_OBJECT_ATTRIBUTES_REVISION_1: u16 = 56;
+
+// ---- timers, time, MDL mapping -----------------------------------------------------------------
+
+pub const NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS: u8 = 0x97;
+pub const NDIS_TIMER_CHARACTERISTICS_REVISION_1: u8 = 1;
+/// Through `FunctionContext` (x64).
+pub const NDIS_SIZEOF_TIMER_CHARACTERISTICS_REVISION_1: u16 = 24;
+/// `KPROCESSOR_MODE` `KernelMode`.
+pub const KernelMode: i8 = 0;
+/// `MEMORY_CACHING_TYPE` `MmCached`.
+pub const MmCached: i32 = 1;
+/// `MM_PAGE_PRIORITY` `NormalPagePriority`.
+pub const NormalPagePriority: u32 = 16;
+/// Or'ed into the priority of `MmMapLockedPagesSpecifyCache`: map without execute rights.
+pub const MdlMappingNoExecute: u32 = 0x4000_0000;

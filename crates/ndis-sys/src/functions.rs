@@ -168,6 +168,26 @@ imports! {
         fn NdisDeregisterDeviceEx(NdisDeviceHandle: NDIS_HANDLE);
         /// The driver's extension of a device registered with NdisRegisterDeviceEx.
         fn NdisGetDeviceReservedExtension(DeviceObject: *mut DEVICE_OBJECT) -> PVOID;
+
+        // ---- timers ----
+        /// Allocates a timer object whose function NDIS calls at DISPATCH_LEVEL. IRQL <=
+        /// DISPATCH_LEVEL.
+        fn NdisAllocateTimerObject(
+            NdisHandle: NDIS_HANDLE,
+            TimerCharacteristics: *mut NDIS_TIMER_CHARACTERISTICS,
+            pTimerObject: *mut NDIS_HANDLE,
+        ) -> NDIS_STATUS;
+        /// Sets (or resets) a timer: `DueTime` negative is relative, in 100 ns units. Returns
+        /// TRUE if the timer was already queued. IRQL <= DISPATCH_LEVEL.
+        fn NdisSetTimerObject(
+            TimerObject: NDIS_HANDLE,
+            DueTime: i64,
+            MillisecondsPeriod: u32,
+            FunctionContext: PVOID,
+        ) -> BOOLEAN;
+        /// Dequeues a set timer; TRUE if it was queued. Does not wait for a running callback.
+        fn NdisCancelTimerObject(TimerObject: NDIS_HANDLE) -> BOOLEAN;
+        fn NdisFreeTimerObject(TimerObject: NDIS_HANDLE);
     }
     "ntoskrnl.exe" => {
         /// Allocates pool memory (IRQL <= DISPATCH_LEVEL for non-paged pool).
@@ -182,6 +202,23 @@ imports! {
         /// Acquires the system cancel spin lock (cancel routines are called holding it).
         fn IoAcquireCancelSpinLock(Irql: *mut KIRQL);
         fn IoReleaseCancelSpinLock(Irql: KIRQL);
+        /// The system time (100 ns units since 1601-01-01 UTC), precise. Any IRQL.
+        fn KeQuerySystemTimePrecise(CurrentTime: *mut i64);
+        /// The interrupt time (100 ns units since boot, monotonic), precise. Any IRQL.
+        fn KeQueryInterruptTimePrecise(QpcTimeStamp: *mut u64) -> u64;
+        /// Waits until every queued DPC (timer callbacks included) has run. PASSIVE_LEVEL.
+        fn KeFlushQueuedDpcs();
+        /// Maps the pages an MDL describes into system space (what
+        /// `MmGetSystemAddressForMdlSafe` does when the MDL is not mapped yet). IRQL <=
+        /// DISPATCH_LEVEL for `KernelMode`.
+        fn MmMapLockedPagesSpecifyCache(
+            MemoryDescriptorList: *mut MDL,
+            AccessMode: i8,
+            CacheType: i32,
+            RequestedAddress: PVOID,
+            BugCheckOnFailure: u32,
+            Priority: u32,
+        ) -> PVOID;
     }
 }
 

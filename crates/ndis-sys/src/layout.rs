@@ -157,6 +157,10 @@ check!(IRP, size = 0xD0;
     CurrentLocation @ 67, Cancel @ 68, CancelIrql @ 69, ApcEnvironment @ 70,
     AllocationFlags @ 71, UserIosb @ 72, UserEvent @ 80, Overlay @ 88, CancelRoutine @ 104,
     UserBuffer @ 112, Tail @ 120);
+check!(NDIS_TIMER_CHARACTERISTICS, size = 24;
+    Header @ 0, AllocationTag @ 4, TimerFunction @ 8, FunctionContext @ 16);
+const _: () =
+    assert!(size_of::<NDIS_TIMER_CHARACTERISTICS>() == NDIS_SIZEOF_TIMER_CHARACTERISTICS_REVISION_1 as usize);
 check!(NDIS_DEVICE_OBJECT_ATTRIBUTES, size = 56;
     Header @ 0, DeviceName @ 8, SymbolicName @ 16, MajorFunctions @ 24, ExtensionSize @ 32,
     DefaultSDDLString @ 40, DeviceClassGuid @ 48);

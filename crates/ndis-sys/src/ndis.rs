@@ -497,6 +497,25 @@ pub struct NDIS_DEVICE_OBJECT_ATTRIBUTES {
     pub DeviceClassGuid: *const GUID,
 }
 
+/// `NDIS_TIMER_FUNCTION` (`NetTimerCallback`), called at DISPATCH_LEVEL when a timer fires.
+pub type PNDIS_TIMER_FUNCTION = Option<
+    unsafe extern "win64" fn(
+        SystemSpecific1: PVOID,
+        FunctionContext: PVOID,
+        SystemSpecific2: PVOID,
+        SystemSpecific3: PVOID,
+    ),
+>;
+
+/// `NDIS_TIMER_CHARACTERISTICS`, for `NdisAllocateTimerObject`.
+#[repr(C)]
+pub struct NDIS_TIMER_CHARACTERISTICS {
+    pub Header: NDIS_OBJECT_HEADER,
+    pub AllocationTag: u32,
+    pub TimerFunction: PNDIS_TIMER_FUNCTION,
+    pub FunctionContext: PVOID,
+}
+
 // ---- NBL accessors (the WDK's macros) ----------------------------------------------------------
 
 /// `NET_BUFFER_LIST_CONTEXT_DATA_START(nbl)`: the start of the NBL's context area (the pool's

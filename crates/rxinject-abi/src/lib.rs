@@ -20,6 +20,11 @@
 //!    them, or none. The write completes when the last frame has come back from NDIS; its
 //!    byte count (`Information`) is the **number of frames** accepted.
 //! 7. `IOCTL_RXINJECT_GET_COUNTERS` returns [`Counters`] for the handle and its adapter.
+//! 8. Capture (ABI 1.1, the [`capture`] module): `IOCTL_RXINJECT_SET_FILTER` (a classic BPF
+//!    program, optional), `IOCTL_RXINJECT_SET_CAPTURE` with a [`capture::CaptureConfig`], then
+//!    `ReadFile` returns records (a [`capture::RecordHeader`] and the frame); a read buffer
+//!    must hold [`capture::min_read_len`] bytes. `IOCTL_RXINJECT_GET_CAPTURE_STATS` returns
+//!    [`capture::CaptureStats`]; `IOCTL_RXINJECT_STOP_CAPTURE` stops.
 //!
 //! All IOCTLs are `METHOD_BUFFERED`.
 //!
@@ -38,13 +43,20 @@
 //! | `STATUS_NOT_FOUND` (0xC0000225) | `BIND` to an `if_index` rxinject is not attached to |
 //! | `STATUS_BUFFER_TOO_SMALL` (0xC0000023) | an IOCTL output buffer smaller than its record |
 //! | `STATUS_BUFFER_OVERFLOW` (0x80000005) | `LIST_ADAPTERS`: the buffer holds fewer entries than exist (`returned < total`) |
-//! | `STATUS_INVALID_DEVICE_REQUEST` (0xC0000010) | unknown IOCTL code, or a read (reserved for capture) |
+//! | `STATUS_INVALID_DEVICE_REQUEST` (0xC0000010) | unknown IOCTL code |
+//! | `STATUS_INVALID_DEVICE_STATE` (0xC0000184), on a read | the handle does not capture (never started, or stopped with no record left) |
+//! | `STATUS_NO_SUCH_DEVICE` (0xC000000E), on a read | the adapter the handle captured on went away and no record is left |
+//! | `STATUS_INVALID_BUFFER_SIZE` (0xC0000206), on a read | the read buffer cannot hold a record of the handle's snap length |
+//! | `STATUS_CANCELLED` (0xC0000120) | a waiting read was cancelled, or its handle closed |
+//! | `STATUS_INVALID_PARAMETER`, on `SET_FILTER` | the program was refused; the [`capture::FilterVerdict`] says why and where |
+//! | `STATUS_DEVICE_BUSY` (0x80000011) | another `BIND`/`SET_CAPTURE`/`STOP_CAPTURE`/`SET_FILTER` of the same handle is running: retry |
 //! | an NDIS status | a completed write whose Tx frame failed below, e.g. `STATUS_NDIS_MEDIA_DISCONNECTED` (0xC023001F): the first failure |
 #![no_std]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
+pub mod capture;
 pub mod write;
 
 /// The driver's service name (`AddService` in the INF, `ServiceName` in the filter
@@ -84,7 +96,7 @@ pub const fn abi_version(major: u16, minor: u16) -> u32 {
 
 /// The ABI this crate describes. A client passes it in [`BindRequest`]; the driver accepts the
 /// same major version with a minor version not newer than its own.
-pub const ABI_VERSION: u32 = abi_version(1, 0);
+pub const ABI_VERSION: u32 = abi_version(1, 1);
 
 /// Whether a driver of ABI `driver` serves a client of ABI `client`.
 pub const fn abi_compatible(driver: u32, client: u32) -> bool {
@@ -127,6 +139,32 @@ pub const IOCTL_RXINJECT_SET_DIRECTION: u32 = ctl_code(
 /// Output: [`Counters`].
 pub const IOCTL_RXINJECT_GET_COUNTERS: u32 =
     ctl_code(FILE_DEVICE_RXINJECT, 0x804, METHOD_BUFFERED, FILE_READ_ACCESS);
+/// Input: [`capture::CaptureConfig`]. Starts (or reconfigures) capture on a bound handle.
+/// Since ABI 1.1.
+pub const IOCTL_RXINJECT_SET_CAPTURE: u32 = ctl_code(
+    FILE_DEVICE_RXINJECT,
+    0x805,
+    METHOD_BUFFERED,
+    FILE_READ_ACCESS | FILE_WRITE_ACCESS,
+);
+/// No input. Stops capture (records already captured stay readable). Since ABI 1.1.
+pub const IOCTL_RXINJECT_STOP_CAPTURE: u32 = ctl_code(
+    FILE_DEVICE_RXINJECT,
+    0x806,
+    METHOD_BUFFERED,
+    FILE_READ_ACCESS | FILE_WRITE_ACCESS,
+);
+/// Input: a classic BPF program (`struct bpf_insn` records, 8 bytes each; none removes the
+/// filter). Output (optional): [`capture::FilterVerdict`]. Since ABI 1.1.
+pub const IOCTL_RXINJECT_SET_FILTER: u32 = ctl_code(
+    FILE_DEVICE_RXINJECT,
+    0x807,
+    METHOD_BUFFERED,
+    FILE_READ_ACCESS | FILE_WRITE_ACCESS,
+);
+/// Output: [`capture::CaptureStats`]. Since ABI 1.1.
+pub const IOCTL_RXINJECT_GET_CAPTURE_STATS: u32 =
+    ctl_code(FILE_DEVICE_RXINJECT, 0x808, METHOD_BUFFERED, FILE_READ_ACCESS);
 
 /// The most bytes one write may carry.
 pub const MAX_WRITE_BYTES: u32 = 8 << 20;
@@ -319,6 +357,12 @@ pub mod tags {
     pub const TAG_OID: u32 = tag(b"Rxoi");
     /// The global allocator (`mem.rs`).
     pub const TAG_GLOBAL_ALLOC: u32 = tag(b"Rxga");
+    /// Capture contexts and rings (`capture.rs`).
+    pub const TAG_CAPTURE: u32 = tag(b"Rxcp");
+    /// BPF programs (`capture.rs`).
+    pub const TAG_BPF: u32 = tag(b"Rxbf");
+    /// The read timer (`capture.rs`).
+    pub const TAG_TIMER: u32 = tag(b"Rxtm");
 }
 
 const _: () = assert!(core::mem::size_of::<VersionInfo>() == 16);
@@ -407,6 +451,10 @@ mod tests {
             IOCTL_RXINJECT_BIND,
             IOCTL_RXINJECT_SET_DIRECTION,
             IOCTL_RXINJECT_GET_COUNTERS,
+            IOCTL_RXINJECT_SET_CAPTURE,
+            IOCTL_RXINJECT_STOP_CAPTURE,
+            IOCTL_RXINJECT_SET_FILTER,
+            IOCTL_RXINJECT_GET_CAPTURE_STATS,
         ];
         for (i, c) in codes.iter().enumerate() {
             assert_eq!(c & 3, METHOD_BUFFERED);

@@ -81,6 +81,8 @@ pub enum Fault {
     // Memory
     DoubleFreeContext,
     LeakAtUnload,
+    /// A timer object allocated and never freed.
+    LeakTimerAtUnload,
     // Control device and IRPs
     WriteDeviceExtension,
     NoDeregisterDevice,
@@ -627,6 +629,22 @@ pub unsafe extern "win64" fn driver_entry(d: *mut DRIVER_OBJECT, _path: *mut UNI
     DRIVER_HANDLE.store(h, Ordering::Release);
     if st == NDIS_STATUS_SUCCESS {
         device::register();
+    }
+    if is(Fault::LeakTimerAtUnload) {
+        unsafe extern "win64" fn tick(_a: PVOID, _b: PVOID, _c: PVOID, _d: PVOID) {}
+        let mut chars = NDIS_TIMER_CHARACTERISTICS {
+            Header: NDIS_OBJECT_HEADER::new(
+                NDIS_OBJECT_TYPE_TIMER_CHARACTERISTICS,
+                NDIS_TIMER_CHARACTERISTICS_REVISION_1,
+                NDIS_SIZEOF_TIMER_CHARACTERISTICS_REVISION_1,
+            ),
+            AllocationTag: TAG,
+            TimerFunction: Some(tick),
+            FunctionContext: ptr::null_mut(),
+        };
+        let mut timer = ptr::null_mut();
+        unsafe { NdisAllocateTimerObject(h, &mut chars, &mut timer) };
+        unsafe { NdisSetTimerObject(timer, -10_000, 0, ptr::null_mut()) };
     }
     if is(Fault::LeakAtUnload) {
         let p = unsafe { NdisAllocateMemoryWithTagPriority(h, 64, TAG, NormalPoolPriority) };

@@ -1,0 +1,262 @@
+extern crate std;
+
+use std::vec;
+use std::vec::Vec;
+
+use super::*;
+
+const fn i(code: u16, jt: u8, jf: u8, k: u32) -> Insn {
+    Insn::new(code, jt, jf, k)
+}
+
+/// An Ethernet/IPv4/UDP frame from 10.0.0.1:1234 to 10.0.0.2:53 with `payload`.
+fn udp_frame(ihl_words: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00];
+    let ihl = usize::from(ihl_words) * 4;
+    let total = (ihl + 8 + payload.len()) as u16;
+    let mut ip = vec![0x40 | ihl_words, 0];
+    ip.extend_from_slice(&total.to_be_bytes());
+    ip.extend_from_slice(&[0, 1, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+    ip.resize(ihl, 0x01); // options (NOPs)
+    f.extend(ip);
+    f.extend_from_slice(&1234u16.to_be_bytes());
+    f.extend_from_slice(&53u16.to_be_bytes());
+    f.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(payload);
+    f
+}
+
+/// "ip and udp dst port 53", written by hand: EtherType, protocol, then the UDP destination
+/// port behind a variable-length IP header (LDX MSH).
+fn udp_port_53() -> Vec<Insn> {
+    vec![
+        i(LD | H | ABS, 0, 0, 12),
+        i(JMP | JEQ | K, 0, 5, 0x0800),
+        i(LD | B | ABS, 0, 0, 23),
+        i(JMP | JEQ | K, 0, 3, 17),
+        i(LDX | B | MSH, 0, 0, 14),
+        i(LD | H | IND, 0, 0, 16),
+        i(JMP | JEQ | K, 1, 0, 53),
+        i(RET | K, 0, 0, 0),
+        i(RET | K, 0, 0, 96),
+    ]
+}
+
+#[test]
+fn instructions_have_the_bpf_insn_layout() {
+    let insn = i(LD | H | ABS, 1, 2, 0x0102_0304);
+    assert_eq!(insn.to_bytes(), [0x28, 0x00, 1, 2, 0x04, 0x03, 0x02, 0x01]);
+    assert_eq!(Insn::from_bytes(insn.to_bytes()), insn);
+}
+
+#[test]
+fn a_hand_written_filter_matches_what_it_should() {
+    let prog = udp_port_53();
+    validate(&prog).unwrap();
+    assert_eq!(run(&prog, &udp_frame(5, b"query")[..]), 96);
+    // A longer IP header moves the port: MSH follows it.
+    assert_eq!(run(&prog, &udp_frame(7, b"query")[..]), 96);
+    let mut other_port = udp_frame(5, b"query");
+    other_port[14 + 20 + 3] = 54;
+    assert_eq!(run(&prog, &other_port[..]), 0);
+    let mut not_ip = udp_frame(5, b"query");
+    not_ip[12] = 0x86;
+    assert_eq!(run(&prog, &not_ip[..]), 0);
+    assert_eq!(run(&ACCEPT_ALL, &not_ip[..]), u32::MAX);
+}
+
+#[test]
+fn loads_outside_the_packet_reject_it() {
+    let prog = [i(LD | W | ABS, 0, 0, 60), i(RET | K, 0, 0, 1)];
+    validate(&prog).unwrap();
+    assert_eq!(run(&prog, &[0u8; 64][..]), 1);
+    assert_eq!(run(&prog, &[0u8; 63][..]), 0, "a word at 60 needs 64 bytes");
+    // IND with a huge X must not wrap around.
+    let prog = [
+        i(LDX | W | IMM, 0, 0, u32::MAX),
+        i(LD | B | IND, 0, 0, 2),
+        i(RET | K, 0, 0, 1),
+    ];
+    assert_eq!(run(&prog, &[0u8; 64][..]), 0);
+    // MSH past the end.
+    let prog = [i(LDX | B | MSH, 0, 0, 64), i(RET | K, 0, 0, 1)];
+    assert_eq!(run(&prog, &[0u8; 64][..]), 0);
+    assert_eq!(run(&[i(LD | B | ABS, 0, 0, 0), i(RET | A, 0, 0, 0)], &[][..]), 0);
+}
+
+#[test]
+fn arithmetic_scratch_memory_and_the_length() {
+    let pkt = [0u8; 100];
+    let prog = [
+        i(LD | W | LEN, 0, 0, 0),     // A = 100
+        i(ST, 0, 0, 3),               // M[3] = 100
+        i(ALU | MUL | K, 0, 0, 3),    // A = 300
+        i(TAX | MISC, 0, 0, 0),       // X = 300
+        i(LD | W | MEM, 0, 0, 3),     // A = 100
+        i(ALU | ADD | X, 0, 0, 0),    // A = 400
+        i(ALU | DIV | K, 0, 0, 7),    // A = 57
+        i(ALU | MOD | K, 0, 0, 10),   // A = 7
+        i(ALU | LSH | K, 0, 0, 4),    // A = 112
+        i(ALU | XOR | K, 0, 0, 0xff), // A = 0x8f
+        i(ALU | NEG, 0, 0, 0),        // A = -0x8f
+        i(ALU | NEG, 0, 0, 0),        // A = 0x8f
+        i(JMP | JSET | K, 0, 1, 0x80),
+        i(RET | A, 0, 0, 0),
+        i(RET | K, 0, 0, 0),
+    ];
+    validate(&prog).unwrap();
+    assert_eq!(run(&prog, &pkt[..]), 0x8f);
+    // Division and modulo by X = 0 reject; shifts by X >= 32 give 0.
+    let div = [
+        i(LDX | W | IMM, 0, 0, 0),
+        i(LD | W | IMM, 0, 0, 9),
+        i(ALU | DIV | X, 0, 0, 0),
+        i(RET | K, 0, 0, 1),
+    ];
+    assert_eq!(run(&div, &pkt[..]), 0);
+    let shift = [
+        i(LDX | W | IMM, 0, 0, 40),
+        i(LD | W | IMM, 0, 0, 9),
+        i(ALU | LSH | X, 0, 0, 0),
+        i(RET | A, 0, 0, 0),
+    ];
+    assert_eq!(run(&shift, &pkt[..]), 0);
+}
+
+#[test]
+fn jumps_go_forward_by_their_offsets() {
+    let pkt = [5u8; 10];
+    let prog = [
+        i(LD | B | ABS, 0, 0, 0),
+        i(JMP | JGT | K, 2, 0, 4), // 5 > 4: skip two
+        i(RET | K, 0, 0, 1),
+        i(RET | K, 0, 0, 2),
+        i(JMP | JGE | K, 0, 1, 5), // 5 >= 5
+        i(JMP | JA, 0, 0, 1),
+        i(RET | K, 0, 0, 3),
+        i(RET | K, 0, 0, 4),
+    ];
+    validate(&prog).unwrap();
+    assert_eq!(run(&prog, &pkt[..]), 4);
+}
+
+#[test]
+fn the_validator_refuses_what_a_kernel_refuses() {
+    let ret = i(RET | K, 0, 0, 0);
+    let cases: Vec<(Vec<Insn>, Error)> = vec![
+        (vec![], Error::Length { len: 0 }),
+        (vec![ret; MAX_INSNS + 1], Error::Length { len: MAX_INSNS + 1 }),
+        (
+            vec![i(0xffff, 0, 0, 0), ret],
+            Error::UnknownOpcode { at: 0, code: 0xffff },
+        ),
+        // An extension (Linux's BPF_LD | BPF_B | BPF_ABS | ... MOD mode bits) and RET X.
+        (
+            vec![i(LD | W | MSH, 0, 0, 0), ret],
+            Error::UnknownOpcode {
+                at: 0,
+                code: LD | W | MSH,
+            },
+        ),
+        (
+            vec![i(RET | X, 0, 0, 0)],
+            Error::UnknownOpcode { at: 0, code: RET | X },
+        ),
+        (vec![i(JMP | JA, 0, 0, 1), ret], Error::JumpOutOfRange { at: 0 }),
+        (
+            vec![i(JMP | JEQ | K, 0, 2, 0), ret, ret],
+            Error::JumpOutOfRange { at: 0 },
+        ),
+        (vec![i(JMP | JEQ | K, 0, 0, 0)], Error::JumpOutOfRange { at: 0 }),
+        (vec![i(ST, 0, 0, 16), ret], Error::BadMemoryIndex { at: 0, k: 16 }),
+        (
+            vec![i(LD | W | MEM, 0, 0, 2), ret],
+            Error::UninitializedMemory { at: 0, k: 2 },
+        ),
+        (
+            vec![i(ALU | DIV | K, 0, 0, 0), ret],
+            Error::DivisionByZero { at: 0 },
+        ),
+        (
+            vec![i(ALU | MOD | K, 0, 0, 0), ret],
+            Error::DivisionByZero { at: 0 },
+        ),
+        (
+            vec![i(ALU | RSH | K, 0, 0, 32), ret],
+            Error::BadShift { at: 0, k: 32 },
+        ),
+        (vec![ret, i(LD | W | IMM, 0, 0, 0)], Error::NoFinalReturn),
+    ];
+    for (prog, err) in cases {
+        assert_eq!(validate(&prog), Err(err), "{prog:?}");
+    }
+    // A word written on one branch only may not be read after the branches join.
+    let one_branch = [
+        i(LD | B | ABS, 0, 0, 0),
+        i(JMP | JEQ | K, 0, 1, 1),
+        i(ST, 0, 0, 4),
+        i(LD | W | MEM, 0, 0, 4),
+        i(RET | A, 0, 0, 0),
+    ];
+    assert_eq!(
+        validate(&one_branch),
+        Err(Error::UninitializedMemory { at: 3, k: 4 })
+    );
+    // Written on both: fine.
+    let both = [
+        i(LD | B | ABS, 0, 0, 0),
+        i(JMP | JEQ | K, 0, 2, 1),
+        i(ST, 0, 0, 4),
+        i(JMP | JA, 0, 0, 1),
+        i(STX, 0, 0, 4),
+        i(LD | W | MEM, 0, 0, 4),
+        i(RET | A, 0, 0, 0),
+    ];
+    assert_eq!(validate(&both), Ok(()));
+    // The longest program is fine.
+    assert_eq!(validate(&[ret; MAX_INSNS]), Ok(()));
+}
+
+#[test]
+fn run_never_panics_or_loops_on_garbage() {
+    let mut x: u64 = 0x1234_5678_9abc_def0;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let pkt: Vec<u8> = (0..200).map(|n| n as u8).collect();
+    let mut valid = 0;
+    for _ in 0..20_000 {
+        let n = 1 + (next() % 12) as usize;
+        let prog: Vec<Insn> = (0..n)
+            .map(|_| {
+                let r = next();
+                // Mostly real opcodes, with small operands.
+                let codes = [
+                    0x28, 0x30, 0x20, 0x48, 0x50, 0x40, 0x00, 0x01, 0x61, 0x60, 0x02, 0x03, 0x04, 0x0c, 0x14,
+                    0x24, 0x34, 0x44, 0x54, 0x64, 0x74, 0x84, 0x94, 0xa4, 0x05, 0x15, 0x25, 0x35, 0x45, 0x1d,
+                    0x06, 0x16, 0x07, 0x87, 0xb1, 0x80, 0x81,
+                ];
+                let code = if r % 10 == 0 {
+                    (r >> 8) as u16
+                } else {
+                    codes[(r >> 16) as usize % codes.len()]
+                };
+                i(
+                    code,
+                    (r >> 24) as u8 % 4,
+                    (r >> 32) as u8 % 4,
+                    (r >> 40) as u32 % 300,
+                )
+            })
+            .collect();
+        if validate(&prog).is_ok() {
+            valid += 1;
+        }
+        let _ = run(&prog, &pkt[..]);
+    }
+    assert!(valid > 100, "{valid}");
+}

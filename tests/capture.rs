@@ -1,0 +1,799 @@
+//! Capture through read IRPs: both directions in order, marked inbound/outbound and injected,
+//! BPF filters compiled by libpcap, the ring's bound counted exactly, read timeouts,
+//! immediate and non-blocking modes, cancellation, cleanup, pause and detach. Every test ends
+//! with `finish().assert_clean()`: no NDIS or I/O rule broken, nothing leaked.
+
+mod common;
+
+use common::*;
+use ndis_sim::{AdapterConfig, Completion, IrqlMode, Sim, SimConfig};
+use ndis_sys::*;
+use rxinject_abi::{self as abi, write};
+
+fn flags_of(c: &Captured) -> u16 {
+    c.header.flags
+}
+
+const IN: u16 = cap::RECORD_INBOUND;
+const OUT: u16 = cap::RECORD_OUTBOUND;
+const INJ: u16 = cap::RECORD_INJECTED;
+
+#[test]
+fn both_directions_are_captured_in_order_and_marked() {
+    for (mdl_split, irql) in [
+        (true, IrqlMode::Dispatch),
+        (false, IrqlMode::Passive),
+        (true, IrqlMode::Mixed),
+    ] {
+        let sim = load(SimConfig {
+            mdl_split,
+            datapath_irql: irql,
+            send_completion: Completion::Mixed,
+            ..SimConfig::default()
+        });
+        let a = sim.adapter(0);
+        let capt = open_capture(&sim, 0, nonblocking());
+        let inj = open_bound(&sim, 0);
+        let f = frames_for(&sim, 0).take(8);
+        a.indicate(&f[0..2]);
+        a.send(&f[2..4]);
+        assert_eq!(inj.write(&batch(RX, &f[4..6])).status, STATUS_SUCCESS);
+        assert_eq!(inj.write(&batch(TX, &f[6..8])).status, STATUS_SUCCESS);
+        sim.run_until_idle();
+        let got = drain_records(&capt);
+        let expect: Vec<(u16, &Vec<u8>)> = vec![
+            (IN, &f[0]),
+            (IN, &f[1]),
+            (OUT, &f[2]),
+            (OUT, &f[3]),
+            (IN | INJ, &f[4]),
+            (IN | INJ, &f[5]),
+            (OUT | INJ, &f[6]),
+            (OUT | INJ, &f[7]),
+        ];
+        assert_eq!(got.len(), expect.len(), "mdl_split {mdl_split}");
+        let mut last_ts = Sim::BOOT_SYSTEM_TIME;
+        for (c, (flags, frame)) in got.iter().zip(&expect) {
+            assert_eq!(flags_of(c), *flags);
+            assert_eq!(
+                &c.frame, *frame,
+                "byte-identical (frames split over unmapped MDLs: {mdl_split})"
+            );
+            assert_eq!(
+                (c.header.caplen as usize, c.header.len as usize),
+                (frame.len(), frame.len())
+            );
+            assert_eq!(c.header.if_index, a.config().if_index);
+            assert_eq!(c.header.header_len as usize, cap::RECORD_HEADER_LEN);
+            assert!(c.header.timestamp >= last_ts, "timestamps never go back");
+            last_ts = c.header.timestamp;
+        }
+        assert!(last_ts > Sim::BOOT_SYSTEM_TIME);
+        // The passing traffic was not disturbed.
+        assert_eq!(a.received().len(), 4);
+        assert_eq!(a.wire().len(), 4);
+        let s = capture_stats(&capt);
+        assert_eq!((s.seen, s.accepted, s.captured, s.dropped), (8, 8, 8, 0));
+        assert_eq!(s.flags, cap::STATS_CAPTURING);
+        drop((capt, inj));
+        sim.finish().assert_clean();
+    }
+}
+
+#[test]
+fn without_a_capturing_handle_the_datapath_does_no_capture_work() {
+    let sim = load(SimConfig::default());
+    let a = sim.adapter(0);
+    let inj = open_bound(&sim, 0);
+    let f = frames_for(&sim, 0).take(20);
+    a.indicate(&f[..5]);
+    a.send(&f[5..10]);
+    assert_eq!(inj.write(&batch(RX, &f[10..20])).status, STATUS_SUCCESS);
+    sim.run_until_idle();
+    assert_eq!(sim.time_queries(), 0, "no capture: not even a timestamp is taken");
+    // A capturing handle on another adapter does not change that for this one.
+    drop(inj);
+    sim.finish().assert_clean();
+}
+
+#[test]
+fn snap_length_direction_filter_and_own_injections() {
+    let sim = load(SimConfig::default());
+    let a = sim.adapter(0);
+    let snap = open_capture(
+        &sim,
+        0,
+        CaptureConfig {
+            snaplen: 20,
+            ..nonblocking()
+        },
+    );
+    let inbound = open_capture(
+        &sim,
+        0,
+        CaptureConfig {
+            directions: cap::CAPTURE_IN,
+            ..nonblocking()
+        },
+    );
+    let me = open_capture(
+        &sim,
+        0,
+        CaptureConfig {
+            flags: cap::CAPTURE_NONBLOCK | cap::CAPTURE_EXCLUDE_OWN,
+            ..CaptureConfig::default()
+        },
+    );
+    let other = open_bound(&sim, 0);
+    let f = frames_for(&sim, 0).take(4);
+    a.indicate(&f[0..1]);
+    a.send(&f[1..2]);
+    assert_eq!(me.write(&batch(RX, &f[2..3])).status, STATUS_SUCCESS);
+    assert_eq!(other.write(&batch(TX, &f[3..4])).status, STATUS_SUCCESS);
+    sim.run_until_idle();
+
+    let s = drain_records(&snap);
+    assert_eq!(s.len(), 4);
+    for (c, frame) in s.iter().zip(&f) {
+        assert_eq!(
+            (c.header.caplen, c.header.len as usize),
+            (20.min(frame.len() as u32), frame.len())
+        );
+        assert_eq!(c.frame, frame[..20]);
+    }
+    let i = drain_records(&inbound);
+    assert_eq!(
+        i.iter()
+            .map(|c| (flags_of(c), c.frame.clone()))
+            .collect::<Vec<_>>(),
+        vec![(IN, f[0].clone()), (IN | INJ, f[2].clone())]
+    );
+    assert_eq!(
+        capture_stats(&inbound).seen,
+        4,
+        "every frame is seen, the direction filter drops some"
+    );
+    let m = drain_records(&me);
+    assert_eq!(
+        m.iter()
+            .map(|c| (flags_of(c), c.frame.clone()))
+            .collect::<Vec<_>>(),
+        vec![(IN, f[0].clone()), (OUT, f[1].clone()), (OUT | INJ, f[3].clone())],
+        "its own injection is left out, another handle's is not"
+    );
+    drop((snap, inbound, me, other));
+    sim.finish().assert_clean();
+}
+
+#[test]
+fn vlan_tags_are_captured_as_on_the_wire() {
+    let sim = load(SimConfig::default());
+    let capt = open_capture(&sim, 0, nonblocking());
+    let inj = open_bound(&sim, 0);
+    let plain = frames_for(&sim, 0).take(2);
+    let t = tagged(&plain[0], 0xA064);
+    let zero = tagged(&plain[1], 0);
+    assert_eq!(
+        inj.write(&records(&[(RX, 0, &t), (TX, 0, &t), (RX, 0, &zero)]))
+            .status,
+        STATUS_SUCCESS
+    );
+    let got = drain_records(&capt);
+    assert_eq!(got.len(), 3);
+    assert_eq!(
+        (got[0].frame.clone(), flags_of(&got[0])),
+        (t.clone(), IN | INJ | cap::RECORD_VLAN_RESTORED)
+    );
+    assert_eq!(
+        (got[1].frame.clone(), flags_of(&got[1])),
+        (t.clone(), OUT | INJ | cap::RECORD_VLAN_RESTORED)
+    );
+    assert_eq!(
+        (got[2].frame.clone(), flags_of(&got[2])),
+        (zero, IN | INJ),
+        "an in-band tag stays as it is"
+    );
+    assert_eq!(got[0].header.len as usize, t.len());
+    drop((capt, inj));
+    sim.finish().assert_clean();
+}
+
+/// Sends `frames` through the adapter both ways (foreign traffic) and injects them both ways.
+fn all_paths(sim: &Sim, inj: &ndis_sim::DeviceHandle<'_>, frames: &[Vec<u8>]) {
+    let a = sim.adapter(0);
+    a.indicate(frames);
+    a.send(frames);
+    assert_eq!(inj.write(&batch(RX, frames)).status, STATUS_SUCCESS);
+    assert_eq!(inj.write(&batch(TX, frames)).status, STATUS_SUCCESS);
+    sim.run_until_idle();
+}
+
+#[test]
+fn libpcap_filters_capture_exactly_what_libpcap_would() {
+    // Frames the adapter carries (the corpus without the noise shorter than a header).
+    let corpus: Vec<Vec<u8>> = corpus::frames().into_iter().filter(|f| f.len() >= 14).collect();
+    // A host stack at an address the corpus does not use, so it answers nothing.
+    let mut adapter = AdapterConfig::ethernet(0);
+    adapter.host_ip = [10, 99, 99, 99];
+    let sim = load(SimConfig {
+        adapters: vec![adapter],
+        mdl_split: true,
+        ..SimConfig::default()
+    });
+    let inj = open_bound(&sim, 0);
+    for expr in [
+        "icmp",
+        "tcp port 80",
+        "vlan and udp",
+        "ether host 02:11:22:33:44:55",
+        "ip6",
+        "udp port 53 or arp",
+    ] {
+        let h = open_capture(&sim, 0, nonblocking());
+        let (status, verdict) = set_filter(&h, &libpcap::compile(expr));
+        assert_eq!(
+            (status, verdict.error),
+            (STATUS_SUCCESS, cap::FILTER_OK),
+            "{expr}"
+        );
+        all_paths(&sim, &inj, &corpus);
+        let want: Vec<&Vec<u8>> = corpus
+            .iter()
+            .zip(libpcap::matches(expr, &corpus))
+            .filter(|(_, m)| *m)
+            .map(|(f, _)| f)
+            .collect();
+        assert!(!want.is_empty(), "{expr}");
+        let got = drain_records(&h);
+        // Four passes (in, out, injected in, injected out), each in corpus order.
+        assert_eq!(got.len(), 4 * want.len(), "{expr}");
+        for (pass, chunk) in got.chunks(want.len()).enumerate() {
+            let frames: Vec<&Vec<u8>> = chunk.iter().map(|c| &c.frame).collect();
+            assert_eq!(frames, want, "{expr}, pass {pass}");
+        }
+        let s = capture_stats(&h);
+        assert_eq!(
+            (s.seen, s.accepted),
+            (4 * corpus.len() as u64, 4 * want.len() as u64),
+            "{expr}"
+        );
+        assert_ne!(s.flags & cap::STATS_FILTERED, 0);
+        h.close();
+    }
+    drop(inj);
+    sim.finish().assert_clean();
+}
+
+#[test]
+fn a_filters_return_value_caps_the_captured_length_and_zero_removes_the_filter() {
+    use rxinject_bpf::{Insn, K, RET};
+    let sim = load(SimConfig::default());
+    let h = open_capture(&sim, 0, nonblocking());
+    assert_eq!(set_filter(&h, &[Insn::new(RET | K, 0, 0, 17)]).0, STATUS_SUCCESS);
+    let f = frames_for(&sim, 0).take(2);
+    sim.adapter(0).indicate(&f[..1]);
+    let got = drain_records(&h);
+    assert_eq!(
+        (got[0].header.caplen, got[0].frame.clone()),
+        (17, f[0][..17].to_vec())
+    );
+    // No instruction: no filter.
+    assert_eq!(set_filter(&h, &[]).0, STATUS_SUCCESS);
+    sim.adapter(0).indicate(&f[1..2]);
+    let got = drain_records(&h);
+    assert_eq!(got[0].frame, f[1]);
+    assert_eq!(capture_stats(&h).flags & cap::STATS_FILTERED, 0);
+    drop(h);
+    sim.finish().assert_clean();
+}
+
+#[test]
+fn malformed_programs_are_refused_with_the_instruction_and_the_old_filter_stays() {
+    use rxinject_bpf::{ABS, B, Insn, JA, JMP, K, LD, MEM, RET, W};
+    let sim = load(SimConfig::default());
+    let h = open_capture(&sim, 0, nonblocking());
+    let icmp = libpcap::compile("icmp");
+    assert_eq!(set_filter(&h, &icmp).0, STATUS_SUCCESS);
+    let ret = Insn::new(RET | K, 0, 0, 0);
+    let cases: Vec<(Vec<Insn>, u32, u32)> = vec![
+        (
+            vec![Insn::new(0xffff, 0, 0, 0), ret],
+            cap::FILTER_UNKNOWN_OPCODE,
+            0,
+        ),
+        (
+            vec![
+                Insn::new(LD | B | ABS, 0, 0, 0),
+                Insn::new(JMP | JA, 0, 0, 5),
+                ret,
+            ],
+            cap::FILTER_JUMP_OUT_OF_RANGE,
+            1,
+        ),
+        (
+            vec![Insn::new(LD | W | MEM, 0, 0, 3), ret],
+            cap::FILTER_UNINITIALIZED_MEMORY,
+            0,
+        ),
+        (
+            vec![Insn::new(LD | W | MEM, 0, 0, 16), ret],
+            cap::FILTER_BAD_MEMORY_INDEX,
+            0,
+        ),
+        (
+            vec![Insn::new(LD | B | ABS, 0, 0, 0)],
+            cap::FILTER_NO_FINAL_RETURN,
+            u32::MAX,
+        ),
+        (
+            vec![ret; rxinject_bpf::MAX_INSNS + 1],
+            cap::FILTER_BAD_LENGTH,
+            u32::MAX,
+        ),
+    ];
+    for (prog, error, at) in cases {
+        let (status, v) = set_filter(&h, &prog);
+        assert_eq!(
+            (status, v.error, v.instruction),
+            (STATUS_INVALID_PARAMETER, error, at),
+            "{prog:?}"
+        );
+    }
+    // A length that is not a whole number of instructions.
+    let r = h.device_io_control(abi::IOCTL_RXINJECT_SET_FILTER, &[0u8; 12], 8);
+    assert_eq!(r.status, STATUS_INVALID_PARAMETER);
+    // The icmp filter is still in place.
+    let f = corpus::frames();
+    sim.adapter(0).indicate(&f[..3]); // echo request, echo reply, ARP
+    let got = drain_records(&h);
+    assert_eq!(
+        got.iter().map(|c| c.frame.clone()).collect::<Vec<_>>(),
+        f[..2].to_vec()
+    );
+    drop(h);
+    sim.finish().assert_clean();
+}
+
+#[test]
+fn a_full_ring_drops_and_counts_exactly_and_recovers() {
+    let sim = load(SimConfig::default());
+    let h = open_capture(
+        &sim,
+        0,
+        CaptureConfig {
+            ring_bytes: cap::MIN_RING_BYTES,
+            ..nonblocking()
+        },
+    );
+    // 1514-byte frames: records of 24 + 1520 bytes.
+    let frame = |i: u8| {
+        let mut f = frames_for(&sim, 0).take(7).remove(6);
+        assert_eq!(f.len(), 1514);
+        f[20] = i;
+        f
+    };
+    let fits = cap::MIN_RING_BYTES as usize / cap::record_len(1514);
+    let frames: Vec<Vec<u8>> = (0..fits as u8 + 16).map(frame).collect();
+    sim.adapter(0).indicate(&frames);
+    let s = capture_stats(&h);
+    assert_eq!(
+        (s.accepted, s.captured, s.dropped),
+        (frames.len() as u64, fits as u64, 16)
+    );
+    assert_eq!(
+        (s.records_queued as usize, s.ring_used as usize),
+        (fits, fits * cap::record_len(1514))
+    );
+    let got = drain_records(&h);
+    assert_eq!(got.len(), fits);
+    assert!(
+        got.iter().zip(&frames).all(|(c, f)| &c.frame == f),
+        "the oldest are kept, in order"
+    );
+    // Room again.
+    sim.adapter(0).indicate(&frames[..3]);
+    assert_eq!(drain_records(&h).len(), 3);
+    assert_eq!(capture_stats(&h).dropped, 16);
+    // The passing traffic never waited for the ring.
+    assert_eq!(sim.adapter(0).received().len(), frames.len() + 3);
+    drop(h);
+    sim.finish().assert_clean();
+}
+
+#[test]
+fn reads_wait_for_min_bytes_or_the_timeout() {
+    let sim = load(SimConfig::default());
+    let a = sim.adapter(0);
+    let h = open_capture(
+        &sim,
+        0,
+        CaptureConfig {
+            min_bytes: 3 * cap::record_len(64) as u32,
+            timeout_ms: 200,
+            ..CaptureConfig::default()
+        },
+    );
+    let f: Vec<Vec<u8>> = frames_for(&sim, 0)
+        .take(3)
+        .into_iter()
+        .map(|mut x| {
+            x.truncate(64);
+            x
+        })
+        .collect();
+    // min_bytes: complete on the third frame, not before.
+    let read = h.start_read(READ_LEN);
+    a.indicate(&f[..1]);
+    a.indicate(&f[1..2]);
+    assert!(!h.is_complete(read));
+    assert_eq!(capture_stats(&h).reads_pending, 1);
+    a.indicate(&f[2..3]);
+    let r = h.poll(read).expect("complete once min_bytes wait");
+    assert_eq!(parse_records(&r.output).len(), 3);
+    // Timeout: one frame, then the time passes.
+    let start = sim.now();
+    let read = h.start_read(READ_LEN);
+    a.indicate(&f[..1]);
+    sim.advance_time(std::time::Duration::from_millis(150));
+    assert!(!h.is_complete(read), "not before its timeout");
+    sim.advance_time(std::time::Duration::from_millis(100));
+    let r = h.poll(read).expect("complete after its timeout");
+    assert_eq!((r.status, parse_records(&r.output).len()), (STATUS_SUCCESS, 1));
+    // Timeout with nothing: an empty, successful read (waited for by pumping the machine).
+    let read = h.start_read(READ_LEN);
+    let before = sim.now();
+    let r = h.wait(read).expect("the timeout completes it");
+    assert_eq!((r.status, r.information), (STATUS_SUCCESS, 0));
+    let waited = sim.now() - before;
+    let resolution = std::time::Duration::from_millis(u64::from(cap::TIMEOUT_RESOLUTION_MS));
+    assert!(
+        waited >= std::time::Duration::from_millis(200)
+            && waited <= std::time::Duration::from_millis(200) + 2 * resolution,
+        "{waited:?}"
+    );
+    assert!(sim.now() - start >= std::time::Duration::from_millis(450));
+    drop(h);
+    // With no timed read left, the timer stops.
+    let fired = sim.timers_fired();
+    sim.advance_time(std::time::Duration::from_secs(5));
+    assert_eq!(sim.timers_fired(), fired);
+    sim.finish().assert_clean();
+}
+
+#[test]
+fn immediate_and_nonblocking_modes() {
+    let sim = load(SimConfig::default());
+    let a = sim.adapter(0);
+    let f = frames_for(&sim, 0).take(3);
+    // Immediate: the first record completes a waiting read; a waiting record completes a read
+    // at once.
+    let h = open_capture(
+        &sim,
+        0,
+        CaptureConfig {
+            min_bytes: 1 << 20,
+            flags: cap::CAPTURE_IMMEDIATE,
+            ..CaptureConfig::default()
+        },
+    );
+    let read = h.start_read(READ_LEN);
+    assert!(!h.is_complete(read));
+    a.indicate(&f[..1]);
+    assert_eq!(h.poll(read).map(|r| parse_records(&r.output).len()), Some(1));
+    a.indicate(&f[1..2]);
+    let read = h.start_read(READ_LEN);
+    assert_eq!(
+        h.poll(read).map(|r| parse_records(&r.output).len()),
+        Some(1),
+        "at once"
+    );
+    // Non-blocking: a read never waits.
+    let nb = open_capture(&sim, 0, nonblocking());
+    let r = nb.read(READ_LEN);
+    assert_eq!((r.status, r.information), (STATUS_SUCCESS, 0));
+    a.indicate(&f[2..3]);
+    assert_eq!(parse_records(&nb.read(READ_LEN).output).len(), 1);
+    drop((h, nb));
+    sim.finish().assert_clean();
+}
+
+#[test]
+fn reads_are_cancellable_and_cleanup_finishes_them() {
+    let sim = load(SimConfig::default());
+    let h = open_capture(&sim, 0, CaptureConfig::default());
+    let r1 = h.start_read(READ_LEN);
+    let r2 = h.start_read(READ_LEN);
+    assert_eq!(capture_stats(&h).reads_pending, 2);
+    h.cancel(r1);
+    let r = h.poll(r1).expect("cancelled at once");
+    assert_eq!((r.status, r.information), (STATUS_CANCELLED, 0));
+    assert_eq!(capture_stats(&h).reads_pending, 1);
+    // A frame completes the other one (default: any record).
+    sim.adapter(0).indicate(&frames_for(&sim, 0).take(1));
+    assert!(h.poll(r2).is_some_and(|r| r.status == STATUS_SUCCESS));
+    // Close with two reads waiting: cleanup cancels them (D6), then close.
+    let r3 = h.start_read(READ_LEN);
+    let r4 = h.start_read(READ_LEN);
+    assert!(!h.is_complete(r3) && !h.is_complete(r4));
+    h.close();
+    assert_eq!(sim.io_stats().pending, 0);
+    sim.finish().assert_clean();
+}
+
+#[test]
+fn bad_requests_get_clear_statuses() {
+    let sim = load(SimConfig::default());
+    let h = sim.open(abi::USER_PATH).unwrap();
+    // Not bound, not capturing.
+    assert_eq!(
+        set_capture(&h, CaptureConfig::default()),
+        STATUS_INVALID_DEVICE_STATE
+    );
+    assert_eq!(h.read(READ_LEN).status, STATUS_INVALID_DEVICE_STATE);
+    assert_eq!(
+        h.device_io_control(abi::IOCTL_RXINJECT_STOP_CAPTURE, &[], 0)
+            .status,
+        STATUS_INVALID_DEVICE_STATE
+    );
+    assert_eq!(bind(&h, sim.adapter(0).config().if_index), STATUS_SUCCESS);
+    for bad in [
+        CaptureConfig {
+            ring_bytes: 4096,
+            ..Default::default()
+        },
+        CaptureConfig {
+            snaplen: 70_000,
+            ..Default::default()
+        },
+        CaptureConfig {
+            directions: 8,
+            ..Default::default()
+        },
+        CaptureConfig {
+            flags: 0x100,
+            ..Default::default()
+        },
+        CaptureConfig {
+            reserved: [1, 0],
+            ..Default::default()
+        },
+    ] {
+        assert_eq!(set_capture(&h, bad), STATUS_INVALID_PARAMETER, "{bad:?}");
+    }
+    let r = h.device_io_control(abi::IOCTL_RXINJECT_SET_CAPTURE, &[0u8; 31], 0);
+    assert_eq!(r.status, STATUS_INVALID_PARAMETER, "short input");
+    assert_eq!(
+        set_capture(
+            &h,
+            CaptureConfig {
+                snaplen: 100,
+                ..nonblocking()
+            }
+        ),
+        STATUS_SUCCESS
+    );
+    // A read must hold a record of the snap length.
+    let r = h.read(cap::min_read_len(100) - 1);
+    assert_eq!((r.status, r.information), (STATUS_INVALID_BUFFER_SIZE, 0));
+    assert_eq!(h.read(cap::min_read_len(100)).status, STATUS_SUCCESS);
+    // Stats need room for the record.
+    let r = h.device_io_control(abi::IOCTL_RXINJECT_GET_CAPTURE_STATS, &[], 63);
+    assert_eq!((r.status, r.information), (STATUS_BUFFER_TOO_SMALL, 0));
+    drop(h);
+    sim.finish().assert_clean();
+}
+
+#[test]
+fn stop_capture_finishes_waiting_reads_and_leaves_records_readable() {
+    let sim = load(SimConfig::default());
+    let h = open_capture(
+        &sim,
+        0,
+        CaptureConfig {
+            min_bytes: 1 << 20,
+            ..Default::default()
+        },
+    );
+    let f = frames_for(&sim, 0).take(4);
+    sim.adapter(0).indicate(&f[..2]);
+    let waiting = h.start_read(cap::min_read_len(0));
+    assert!(!h.is_complete(waiting));
+    assert_eq!(
+        h.device_io_control(abi::IOCTL_RXINJECT_STOP_CAPTURE, &[], 0)
+            .status,
+        STATUS_SUCCESS
+    );
+    let r = h.poll(waiting).expect("stop completes waiting reads");
+    assert_eq!((r.status, parse_records(&r.output).len()), (STATUS_SUCCESS, 2));
+    // No more frames are captured; an empty ring then says "not capturing".
+    sim.adapter(0).indicate(&f[2..]);
+    let r = h.read(READ_LEN);
+    assert_eq!((r.status, r.information), (STATUS_INVALID_DEVICE_STATE, 0));
+    assert_eq!(capture_stats(&h).captured, 2);
+    // And it starts again.
+    assert_eq!(set_capture(&h, nonblocking()), STATUS_SUCCESS);
+    sim.adapter(0).indicate(&f[..1]);
+    assert_eq!(drain_records(&h).len(), 1);
+    drop(h);
+    sim.finish().assert_clean();
+}
+
+#[test]
+fn capture_across_pause_and_restart() {
+    let sim = load(SimConfig::default());
+    let a = sim.adapter(0);
+    let h = open_capture(&sim, 0, CaptureConfig::default());
+    let inj = open_bound(&sim, 0);
+    let f = frames_for(&sim, 0).take(6);
+    let read = h.start_read(READ_LEN);
+    sim.pause(0);
+    // Refused traffic did not pass, so it is not captured.
+    a.indicate(&f[..2]);
+    a.send(&f[2..3]);
+    assert_eq!(
+        inj.write(&batch(RX, &f[3..4])).status,
+        NTSTATUS::from(NDIS_STATUS_PAUSED)
+    );
+    assert!(!h.is_complete(read), "the read waits across the pause");
+    assert_eq!(sim.restart(0), NDIS_STATUS_SUCCESS);
+    a.indicate(&f[4..5]);
+    let r = h.poll(read).expect("the first frame after restart completes it");
+    let got = parse_records(&r.output);
+    assert_eq!(
+        got.iter().map(|c| c.frame.clone()).collect::<Vec<_>>(),
+        vec![f[4].clone()]
+    );
+    assert_eq!(capture_stats(&h).seen, 1);
+    drop((h, inj));
+    sim.finish().assert_clean();
+}
+
+#[test]
+fn capture_across_detach_and_attach() {
+    let sim = load(SimConfig {
+        adapters: vec![AdapterConfig::ethernet(0), AdapterConfig::ethernet(1)],
+        ..SimConfig::default()
+    });
+    let a = sim.adapter(1);
+    let h = open_capture(
+        &sim,
+        1,
+        CaptureConfig {
+            min_bytes: 1 << 20,
+            ..Default::default()
+        },
+    );
+    let f = frames_for(&sim, 1).take(4);
+    a.indicate(&f[..1]);
+    let with_record = h.start_read(READ_LEN);
+    let empty = h.start_read(READ_LEN);
+    sim.detach(1);
+    // Waiting reads complete: the first with the record, the second with "adapter gone".
+    let r = h.poll(with_record).expect("completed by detach");
+    assert_eq!((r.status, parse_records(&r.output).len()), (STATUS_SUCCESS, 1));
+    let r = h.poll(empty).expect("completed by detach");
+    assert_eq!((r.status, r.information), (STATUS_NO_SUCH_DEVICE, 0));
+    assert_eq!(h.read(READ_LEN).status, STATUS_NO_SUCH_DEVICE);
+    assert_ne!(capture_stats(&h).flags & cap::STATS_ADAPTER_GONE, 0);
+    // The adapter comes back; binding to it again resumes the capture.
+    sim.attach(1).unwrap();
+    assert_eq!(bind(&h, a.config().if_index), STATUS_SUCCESS);
+    let read = h.start_read(READ_LEN);
+    a.indicate(&f[1..2]);
+    assert!(!h.is_complete(read));
+    assert_eq!(set_capture(&h, nonblocking()), STATUS_SUCCESS);
+    let r = h
+        .poll(read)
+        .expect("non-blocking now: completed by the new settings");
+    assert_eq!(parse_records(&r.output).len(), 1);
+    drop(h);
+    sim.finish().assert_clean();
+}
+
+#[test]
+fn several_handles_capture_independently_while_traffic_flows_on_threads() {
+    let sim = load(SimConfig {
+        send_completion: Completion::Mixed,
+        datapath_irql: IrqlMode::Mixed,
+        seed: 77,
+        ..SimConfig::default()
+    });
+    let capturers: Vec<_> = (0..3)
+        .map(|_| {
+            open_capture(
+                &sim,
+                0,
+                CaptureConfig {
+                    ring_bytes: 8 << 20,
+                    ..Default::default()
+                },
+            )
+        })
+        .collect();
+    const ROUNDS: usize = 40;
+    std::thread::scope(|s| {
+        for t in 0..2 {
+            let sim = &sim;
+            s.spawn(move || {
+                let inj = open_bound(sim, 0);
+                let mut src = frames_for(sim, 0);
+                for r in 0..ROUNDS {
+                    let frames = src.take(3);
+                    if (t + r) % 2 == 0 {
+                        sim.adapter(0).indicate(&frames);
+                    } else {
+                        assert_eq!(inj.write(&batch(TX, &frames)).status, STATUS_SUCCESS);
+                    }
+                }
+            });
+        }
+        // A reader on its own thread, blocking reads.
+        let reader = &capturers[0];
+        s.spawn(move || {
+            let mut n = 0;
+            while n < 2 * ROUNDS * 3 {
+                let r = reader.read(READ_LEN);
+                assert_eq!(r.status, STATUS_SUCCESS);
+                n += parse_records(&r.output).len();
+            }
+            assert_eq!(n, 2 * ROUNDS * 3);
+        });
+    });
+    sim.run_until_idle();
+    for h in &capturers[1..] {
+        let s = capture_stats(h);
+        assert_eq!(
+            (s.seen, s.captured, s.dropped),
+            ((2 * ROUNDS * 3) as u64, (2 * ROUNDS * 3) as u64, 0)
+        );
+        assert_eq!(s.records_queued as usize, 2 * ROUNDS * 3);
+    }
+    drop(capturers);
+    sim.finish().assert_clean();
+}
+
+#[test]
+fn concurrent_control_requests_on_one_handle_are_refused_not_raced() {
+    // One handle's capture configuration is changed from several threads at once: each
+    // request either runs alone or is refused with STATUS_DEVICE_BUSY; nothing breaks.
+    let sim = load(SimConfig {
+        adapters: vec![AdapterConfig::ethernet(0), AdapterConfig::ethernet(1)],
+        ..SimConfig::default()
+    });
+    let h = open_capture(&sim, 0, nonblocking());
+    let ifs = [sim.adapter(0).config().if_index, sim.adapter(1).config().if_index];
+    let busy = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (h, busy) = (&h, &busy);
+            s.spawn(move || {
+                for i in 0..200 {
+                    let status = match (t + i) % 3 {
+                        0 => bind(h, ifs[i % 2]),
+                        1 => set_capture(h, nonblocking()),
+                        _ => set_filter(h, &[]).0,
+                    };
+                    if status == STATUS_DEVICE_BUSY {
+                        busy.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    } else {
+                        assert_eq!(status, STATUS_SUCCESS);
+                    }
+                }
+            });
+        }
+    });
+    // Whatever adapter it ended on, it captures there and only there.
+    let c = counters(&h);
+    let (on, off) = if c.if_index == ifs[0] { (0, 1) } else { (1, 0) };
+    let f = frames_for(&sim, on).take(2);
+    sim.adapter(on).indicate(&f[..1]);
+    sim.adapter(off).indicate(&f[1..]);
+    let got = drain_records(&h);
+    assert_eq!(
+        got.iter().map(|c| c.frame.clone()).collect::<Vec<_>>(),
+        vec![f[0].clone()]
+    );
+    drop(h);
+    sim.finish().assert_clean();
+    let _ = write::DIR_TX;
+}
