@@ -435,7 +435,10 @@ impl Inner {
             return;
         }
         let injected = !injected_by.is_null();
-        if injected && injected_by == owner && s.flags & cap::CAPTURE_EXCLUDE_OWN != 0 {
+        if injected
+            && (s.flags & cap::CAPTURE_EXCLUDE_INJECTED != 0
+                || (injected_by == owner && s.flags & cap::CAPTURE_EXCLUDE_OWN != 0))
+        {
             return;
         }
         let keep = match &self.filter {

@@ -124,6 +124,14 @@ fn snap_length_direction_filter_and_own_injections() {
             ..CaptureConfig::default()
         },
     );
+    let none_injected = open_capture(
+        &sim,
+        0,
+        CaptureConfig {
+            flags: cap::CAPTURE_NONBLOCK | cap::CAPTURE_EXCLUDE_INJECTED,
+            ..CaptureConfig::default()
+        },
+    );
     let other = open_bound(&sim, 0);
     let f = frames_for(&sim, 0).take(4);
     a.indicate(&f[0..1]);
@@ -161,7 +169,15 @@ fn snap_length_direction_filter_and_own_injections() {
         vec![(IN, f[0].clone()), (OUT, f[1].clone()), (OUT | INJ, f[3].clone())],
         "its own injection is left out, another handle's is not"
     );
-    drop((snap, inbound, me, other));
+    let n = drain_records(&none_injected);
+    assert_eq!(
+        n.iter()
+            .map(|c| (flags_of(c), c.frame.clone()))
+            .collect::<Vec<_>>(),
+        vec![(IN, f[0].clone()), (OUT, f[1].clone())],
+        "no injected frame at all"
+    );
+    drop((snap, inbound, me, none_injected, other));
     sim.finish().assert_clean();
 }
 

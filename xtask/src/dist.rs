@@ -10,7 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::setup::{WINDOWS_TARGET, ensure_windows_target};
+use crate::setup::{WINDOWS_GNU_TARGET, WINDOWS_TARGET, ensure_windows_gnu_target, ensure_windows_target};
 use crate::{Error, Result, cargo, pe, root, run_cmd};
 
 /// Link arguments of a kernel-mode driver (checked on the output by `pe::check_driver_image`).
@@ -35,6 +35,9 @@ pub struct Dist {
     pub pdb: PathBuf,
     pub map: PathBuf,
     pub image: pe::Image,
+    /// The command-line tool for Windows.
+    pub exe: PathBuf,
+    pub exe_image: pe::Image,
 }
 
 /// The directory `dist` writes to.
@@ -119,13 +122,68 @@ pub fn run() -> Result<Dist> {
         modules.into_iter().collect::<Vec<_>>().join(", ")
     );
     eprintln!("==> {}", inf.display());
+    let (exe, exe_image) = build_exe(&out)?;
     Ok(Dist {
         sys,
         inf,
         pdb,
         map: dist_map,
         image: img,
+        exe,
+        exe_image,
     })
+}
+
+/// Builds the `rxinject` command for Windows (x86_64-pc-windows-gnu, linked by mingw-w64)
+/// into `out/rxinject.exe` and checks it.
+fn build_exe(out: &Path) -> Result<(PathBuf, pe::Image)> {
+    ensure_windows_gnu_target()?;
+    let target_dir = root().join("target").join("exe");
+    run_cmd(
+        "build rxinject.exe (x86_64-pc-windows-gnu, mingw-w64)",
+        cargo()
+            .args([
+                "build",
+                "--release",
+                "--package",
+                "rxinject-cli",
+                "--bin",
+                "rxinject",
+            ])
+            .args(["--target", WINDOWS_GNU_TARGET])
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .env(
+                "CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER",
+                "x86_64-w64-mingw32-gcc",
+            ),
+    )?;
+    let exe = out.join("rxinject.exe");
+    copy(
+        &target_dir
+            .join(WINDOWS_GNU_TARGET)
+            .join("release")
+            .join("rxinject.exe"),
+        &exe,
+    )?;
+    let data = read(&exe)?;
+    let img = pe::inspect(&data)?;
+    let problems = pe::check_console_image(&img);
+    if !problems.is_empty() {
+        return Err(Error::new(format!(
+            "{} is not a valid Windows console program:\n  {}",
+            exe.display(),
+            problems.join("\n  ")
+        )));
+    }
+    let modules: std::collections::BTreeSet<&str> = img.imports.iter().map(|(m, _)| m.as_str()).collect();
+    eprintln!(
+        "==> {}: {} bytes, PE32+ AMD64, subsystem CONSOLE, imports from {}",
+        exe.display(),
+        data.len(),
+        modules.into_iter().collect::<Vec<_>>().join(", ")
+    );
+    Ok((exe, img))
 }
 
 fn read(p: &Path) -> Result<Vec<u8>> {

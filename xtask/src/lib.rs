@@ -90,6 +90,7 @@ commands:
   test            fmt, clippy (host and Windows target), dist, all tests (the demo's
                   among them), docs
   setup           install the rustup target/components and the Debian packages needed
+  sample-pcap F   write a small sample capture to F (to try `rxinject --sim send/capture`)
   help            this text
 ";
 
@@ -111,12 +112,31 @@ pub fn run(args: &[String]) -> Result<()> {
         "dist" => no_args(cmd, rest).and_then(|_| dist::run().map(|_| ())),
         "test" => no_args(cmd, rest).and_then(|_| test::run()),
         "setup" => no_args(cmd, rest).and_then(|_| setup::run()),
+        "sample-pcap" => match rest {
+            [path] => sample_pcap(Path::new(path)),
+            _ => Err(Error::usage(
+                "sample-pcap takes one argument: the pcap file to write",
+            )),
+        },
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())
         }
         other => Err(Error::usage(format!("unknown command `{other}`\n\n{HELP}"))),
     }
+}
+
+/// `cargo xtask sample-pcap FILE`: writes a small capture of the traffic a segment with the
+/// simulator's `sim0` on it would carry (ARP and pings for the host, UDP echo, DNS, a TCP SYN,
+/// IPv6, a VLAN, a broadcast, a full-size frame), to try the `rxinject` command with.
+pub fn sample_pcap(path: &Path) -> Result<()> {
+    let a = ndis_sim::AdapterConfig::ethernet(0);
+    let frames = ndis_sim::packets::sample_traffic(a.mac, a.host_ip);
+    let list: Vec<(i128, &[u8])> = frames.iter().map(|(t, f)| (*t, f.as_slice())).collect();
+    rxinject_user::pcap::write_pcap(path, &list)
+        .map_err(|e| Error::with(format!("cannot write {}", path.display()), e))?;
+    eprintln!("==> {}: {} frames", path.display(), frames.len());
+    Ok(())
 }
 
 fn no_args(cmd: &str, rest: &[String]) -> Result<()> {

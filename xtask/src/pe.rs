@@ -210,6 +210,47 @@ pub fn check_driver_image(img: &Image, driver_entry_rva: Option<u32>) -> Vec<Str
     problems
 }
 
+/// Checks the user-mode tool: a PE32+ console program for AMD64 that imports from Windows
+/// user-mode DLLs only (nothing kernel-mode, nothing the user would have to install).
+pub fn check_console_image(img: &Image) -> Vec<String> {
+    let mut problems = Vec::new();
+    if img.machine != pe::IMAGE_FILE_MACHINE_AMD64 {
+        problems.push(format!("machine {:#06x} is not AMD64", img.machine));
+    }
+    if !img.pe32_plus {
+        problems.push("not PE32+".into());
+    }
+    if img.subsystem != pe::IMAGE_SUBSYSTEM_WINDOWS_CUI {
+        problems.push(format!("subsystem {} is not CONSOLE (3)", img.subsystem));
+    }
+    for m in img
+        .imports
+        .iter()
+        .map(|(m, _)| m.to_ascii_lowercase())
+        .collect::<BTreeSet<_>>()
+    {
+        let system = m.ends_with(".dll")
+            && (m.starts_with("api-ms-win-")
+                || [
+                    "kernel32.dll",
+                    "ntdll.dll",
+                    "advapi32.dll",
+                    "bcryptprimitives.dll",
+                    "userenv.dll",
+                    "ws2_32.dll",
+                    "msvcrt.dll",
+                    "ucrtbase.dll",
+                    "shell32.dll",
+                    "ole32.dll",
+                ]
+                .contains(&m.as_str()));
+        if !system {
+            problems.push(format!("imports from {m}, which is not a Windows system DLL"));
+        }
+    }
+    problems
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

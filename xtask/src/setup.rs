@@ -9,14 +9,22 @@ use crate::{Error, Result, run_cmd};
 /// The cross-compilation target of the driver.
 pub const WINDOWS_TARGET: &str = "x86_64-pc-windows-msvc";
 
-/// Debian packages: gcc (compiles the Wine layout probe), libwine-dev (its headers), and
-/// tcpdump (libpcap compiles the filter expressions of the BPF tests and judges frames as
-/// the reference; it only reads and writes pcap files).
+/// Debian packages: gcc (compiles the Wine layout probe), libwine-dev (its headers), tcpdump
+/// (libpcap compiles the filter expressions of the BPF tests and judges frames as the
+/// reference; it only reads and writes pcap files), tshark (with capinfos and editcap: reads
+/// back the pcapng files the tool writes, and writes pcapng as Wireshark does), the mingw-w64
+/// linker (links `rxinject.exe`) and wine64 (runs it in a test).
 const APT_PACKAGES: &[(&str, &str)] = &[
     ("gcc", "/usr/bin/gcc"),
     ("libwine-dev", "/usr/include/wine/wine/windows/ddk/wdm.h"),
     ("tcpdump", "/usr/bin/tcpdump"),
+    ("tshark", "/usr/bin/tshark"),
+    ("gcc-mingw-w64-x86-64", "/usr/bin/x86_64-w64-mingw32-gcc"),
+    ("wine64", "/usr/lib/wine/wine64"),
 ];
+
+/// The target of the user-mode tool's Windows build (linked with mingw-w64).
+pub const WINDOWS_GNU_TARGET: &str = "x86_64-pc-windows-gnu";
 
 /// Ensures the Windows target (for `dist` and the Windows clippy run).
 pub fn ensure_windows_target() -> Result<()> {
@@ -33,6 +41,24 @@ pub fn ensure_windows_target() -> Result<()> {
     run_cmd(
         &format!("rustup target add {WINDOWS_TARGET}"),
         Command::new("rustup").args(["target", "add", WINDOWS_TARGET]),
+    )
+}
+
+/// Ensures the mingw target (for `rxinject.exe`).
+pub fn ensure_windows_gnu_target() -> Result<()> {
+    let out = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map_err(|e| Error::with("rustup is needed to add the Windows target", e))?;
+    if String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.trim() == WINDOWS_GNU_TARGET)
+    {
+        return Ok(());
+    }
+    run_cmd(
+        &format!("rustup target add {WINDOWS_GNU_TARGET}"),
+        Command::new("rustup").args(["target", "add", WINDOWS_GNU_TARGET]),
     )
 }
 
@@ -90,6 +116,7 @@ pub fn ensure_packages() -> Result<()> {
 pub fn run() -> Result<()> {
     ensure_components()?;
     ensure_windows_target()?;
+    ensure_windows_gnu_target()?;
     ensure_packages()?;
     eprintln!("==> setup complete");
     Ok(())

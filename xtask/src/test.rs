@@ -1,6 +1,8 @@
 //! `cargo xtask test`: every check CI runs, in order, stopping at the first failure.
 
-use crate::setup::{WINDOWS_TARGET, ensure_components, ensure_packages, ensure_windows_target};
+use crate::setup::{
+    WINDOWS_TARGET, ensure_components, ensure_packages, ensure_windows_gnu_target, ensure_windows_target,
+};
 use crate::{Result, cargo, dist, run_cmd};
 
 /// The driver-side crates, linted for the Windows target as well as the host.
@@ -9,6 +11,7 @@ const WINDOWS_CRATES: &[&str] = &["rxinject", "ndis-sys", "rxinject-abi", "rxinj
 pub fn run() -> Result<()> {
     ensure_components()?;
     ensure_windows_target()?;
+    ensure_windows_gnu_target()?;
     ensure_packages()?;
 
     run_cmd(
@@ -29,6 +32,23 @@ pub fn run() -> Result<()> {
         &format!("cargo clippy ({WINDOWS_TARGET}, -D warnings)"),
         &mut windows,
     )?;
+    // The user-mode library and command for Windows (the Windows backend compiles only there).
+    for (package, kind) in [("rxinject-user", "--lib"), ("rxinject-cli", "--bins")] {
+        run_cmd(
+            &format!("cargo clippy {package} ({WINDOWS_TARGET}, -D warnings)"),
+            cargo().args([
+                "clippy",
+                "--package",
+                package,
+                kind,
+                "--target",
+                WINDOWS_TARGET,
+                "--",
+                "-D",
+                "warnings",
+            ]),
+        )?;
+    }
 
     dist::run()?;
 

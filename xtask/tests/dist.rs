@@ -131,3 +131,94 @@ fn the_checks_reject_broken_images() {
     let problems = check_driver_image(&inspect(&good).unwrap(), entry.map(|e| e + 0x10));
     assert!(problems.iter().any(|p| p.contains("entry point")), "{problems:?}");
 }
+
+#[test]
+fn the_exe_is_a_windows_console_program_importing_only_system_dlls() {
+    let d = built();
+    let img = &d.exe_image;
+    assert_eq!(img.machine, pe::IMAGE_FILE_MACHINE_AMD64);
+    assert!(img.pe32_plus);
+    assert_eq!(img.subsystem, pe::IMAGE_SUBSYSTEM_WINDOWS_CUI);
+    assert!(xtask::pe::check_console_image(img).is_empty());
+    let modules: std::collections::BTreeSet<String> =
+        img.imports.iter().map(|(m, _)| m.to_ascii_lowercase()).collect();
+    assert!(modules.contains("kernel32.dll"), "{modules:?}");
+    assert!(
+        !modules.iter().any(|m| m.ends_with(".sys") || m.ends_with(".exe")),
+        "no kernel import: {modules:?}"
+    );
+    for f in [
+        "CreateFileW",
+        "DeviceIoControl",
+        "GetOverlappedResult",
+        "ReadFile",
+        "WriteFile",
+    ] {
+        assert!(img.imports.iter().any(|(_, g)| g == f), "{f} imported");
+    }
+    // The check rejects a kernel import.
+    let mut bad = img.clone();
+    bad.imports.push(("ntoskrnl.exe".into(), "memcpy".into()));
+    assert!(!xtask::pe::check_console_image(&bad).is_empty());
+}
+
+/// Wine's 64-bit loader (Debian's wine64 package; `cargo xtask setup` installs it).
+fn wine64() -> std::path::PathBuf {
+    let p = std::path::PathBuf::from("/usr/lib/wine/wine64");
+    assert!(
+        p.is_file(),
+        "wine64 is needed to run rxinject.exe: run `cargo xtask setup`"
+    );
+    p
+}
+
+#[test]
+fn wine_runs_the_exe_and_it_reports_the_missing_driver() {
+    let d = built();
+    let dir = std::env::temp_dir().join(format!("rxinject-wine-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Wine 8 has no bcryptprimitives.dll: a stand-in goes beside the program.
+    let shim = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/shim");
+    let out = std::process::Command::new("x86_64-w64-mingw32-gcc")
+        .args(["-shared", "-O2", "-o"])
+        .arg(dir.join("bcryptprimitives.dll"))
+        .arg(shim.join("bcryptprimitives.c"))
+        .arg(shim.join("bcryptprimitives.def"))
+        .arg("-ladvapi32")
+        .output()
+        .expect("x86_64-w64-mingw32-gcc (cargo xtask setup installs it)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let exe = dir.join("rxinject.exe");
+    std::fs::copy(&d.exe, &exe).unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(wine64())
+            .arg(&exe)
+            .args(args)
+            .env("WINEPREFIX", dir.join("prefix"))
+            .env("WINEDEBUG", "-all")
+            .output()
+            .expect("run wine64")
+    };
+    let help = run(&["--help"]);
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert_eq!(
+        help.status.code(),
+        Some(0),
+        "{text}\n{}",
+        String::from_utf8_lossy(&help.stderr)
+    );
+    assert!(
+        text.contains("Usage: rxinject") && text.contains("capture"),
+        "{text}"
+    );
+    // The Windows backend for real: there is no driver under Wine, and it says so.
+    let adapters = run(&["adapters"]);
+    let err = String::from_utf8_lossy(&adapters.stderr);
+    assert_eq!(adapters.status.code(), Some(1), "{err}");
+    assert!(err.contains("not installed"), "{err}");
+    // The simulator is not part of the Windows build.
+    let sim = run(&["--sim", "adapters"]);
+    assert_eq!(sim.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&sim.stderr).contains("not part of the Windows build"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

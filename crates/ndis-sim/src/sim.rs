@@ -200,6 +200,29 @@ impl Sim {
     /// optionally followed by `\file-name`. Runs IRP_MJ_CREATE; returns the handle or the
     /// status the open failed with.
     pub fn open(&self, path: &str) -> Result<DeviceHandle<'_>, NTSTATUS> {
+        let file = self.open_file(path)?;
+        Ok(DeviceHandle {
+            w: Arc::clone(&self.world),
+            file,
+            open: true,
+            _sim: std::marker::PhantomData,
+        })
+    }
+
+    /// As [`Sim::open`], for a handle that does not borrow the simulation (a tool that owns
+    /// the `Sim` next to its handles). A handle still open when the simulation finishes is
+    /// closed by it first; closing it afterwards does nothing.
+    pub fn open_detached(&self, path: &str) -> Result<DeviceHandle<'static>, NTSTATUS> {
+        let file = self.open_file(path)?;
+        Ok(DeviceHandle {
+            w: Arc::clone(&self.world),
+            file,
+            open: true,
+            _sim: std::marker::PhantomData,
+        })
+    }
+
+    fn open_file(&self, path: &str) -> Result<FileRef, NTSTATUS> {
         let path = match path.strip_prefix("\\\\.\\") {
             Some(rest) => format!("\\DosDevices\\{rest}"),
             None => path.to_string(),
@@ -221,12 +244,7 @@ impl Sim {
                 None => return Err(STATUS_OBJECT_NAME_NOT_FOUND),
             }
         };
-        let file = io::open(&self.world, &device, &file_name)?;
-        Ok(DeviceHandle {
-            w: &self.world,
-            file,
-            open: true,
-        })
+        io::open(&self.world, &device, &file_name)
     }
 
     /// The control devices registered now.
@@ -431,9 +449,10 @@ pub struct IoStats {
 /// stack holds come back) or return it pending (`start_*`), as overlapped I/O does. Dropping
 /// the handle closes it (cleanup, then close once nothing of it is pending).
 pub struct DeviceHandle<'a> {
-    w: &'a World,
+    w: Arc<World>,
     file: FileRef,
     open: bool,
+    _sim: std::marker::PhantomData<&'a Sim>,
 }
 
 impl DeviceHandle<'_> {
@@ -444,9 +463,9 @@ impl DeviceHandle<'_> {
             output_len,
             ioctl_code,
         };
-        match io::issue(self.w, self.file.addr, &req) {
+        match io::issue(&self.w, self.file.addr, &req) {
             Some((irp, _)) => irp,
-            None => io::failed(self.w, self.file.addr, kind, STATUS_NO_SUCH_DEVICE),
+            None => io::failed(&self.w, self.file.addr, kind, STATUS_NO_SUCH_DEVICE),
         }
     }
 
@@ -494,37 +513,37 @@ impl DeviceHandle<'_> {
 
     /// The result of `irp` if it has completed (collected: ask once).
     pub fn poll(&self, irp: Irp) -> Option<IoResult> {
-        io::collect(self.w, irp)
+        io::collect(&self.w, irp)
     }
 
     /// Whether `irp` has completed (without collecting it).
     pub fn is_complete(&self, irp: Irp) -> bool {
-        io::result(self.w, irp).is_some()
+        io::result(&self.w, irp).is_some()
     }
 
     /// Pumps the machine until `irp` completes and collects its result; `None` (and a D3
     /// violation) if it never does.
     pub fn wait(&self, irp: Irp) -> Option<IoResult> {
-        io::wait(self.w, irp)?;
-        io::collect(self.w, irp)
+        io::wait(&self.w, irp)?;
+        io::collect(&self.w, irp)
     }
 
     /// `CancelIoEx` for one IRP.
     pub fn cancel(&self, irp: Irp) {
-        io::cancel(self.w, irp);
+        io::cancel(&self.w, irp);
     }
 
     /// `CloseHandle`.
     pub fn close(mut self) {
         self.open = false;
-        io::close(self.w, self.file);
+        io::close(&self.w, self.file);
     }
 }
 
 impl Drop for DeviceHandle<'_> {
     fn drop(&mut self) {
         if self.open && !std::thread::panicking() {
-            io::close(self.w, self.file);
+            io::close(&self.w, self.file);
         }
     }
 }

@@ -7,7 +7,7 @@
 //!   uses to prove at compile time that its implementation has the same signature;
 //! - [`IMPORTS`]: `(module, name)` pairs, the list a loader of the `.sys` must resolve.
 
-#[cfg(target_os = "windows")]
+#[cfg(all(target_os = "windows", feature = "kernel-crt"))]
 use core::ffi::c_void;
 
 use crate::ndis::*;
@@ -240,9 +240,10 @@ unsafe extern "win64" {
 /// The function-pointer type of `KeBugCheckEx` (kept outside `imports!` because of `-> !`).
 pub type KeBugCheckExFn = unsafe extern "win64" fn(u32, usize, usize, usize, usize) -> !;
 
-// `memcpy`/`memset`/`memcmp`/`memmove` for the Windows build: rustc emits calls to them,
-// and `ntoskrnl.exe` exports them. On the host they come from the C library.
-#[cfg(target_os = "windows")]
+// `memcpy`/`memset`/`memcmp`/`memmove` for the driver's Windows build: rustc emits calls to
+// them, and `ntoskrnl.exe` exports them. On the host, and in user-mode programs (no
+// `kernel-crt` feature), they come from the C library.
+#[cfg(all(target_os = "windows", feature = "kernel-crt"))]
 #[link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")]
 unsafe extern "C" {
     pub fn memcpy(dest: *mut c_void, src: *const c_void, n: usize) -> *mut c_void;

@@ -42,7 +42,10 @@ pub const CAPTURE_EXCLUDE_OWN: u32 = 1;
 pub const CAPTURE_IMMEDIATE: u32 = 2;
 /// [`CaptureConfig::flags`]: a read never waits (it may complete with no record).
 pub const CAPTURE_NONBLOCK: u32 = 4;
-const FLAGS_KNOWN: u32 = CAPTURE_EXCLUDE_OWN | CAPTURE_IMMEDIATE | CAPTURE_NONBLOCK;
+/// [`CaptureConfig::flags`]: leave out every injected frame (any handle's). Since ABI 1.2.
+pub const CAPTURE_EXCLUDE_INJECTED: u32 = 8;
+const FLAGS_KNOWN: u32 =
+    CAPTURE_EXCLUDE_OWN | CAPTURE_IMMEDIATE | CAPTURE_NONBLOCK | CAPTURE_EXCLUDE_INJECTED;
 
 /// Input of `IOCTL_RXINJECT_SET_CAPTURE`.
 #[repr(C)]
@@ -55,7 +58,8 @@ pub struct CaptureConfig {
     pub snaplen: u32,
     /// [`CAPTURE_IN`] | [`CAPTURE_OUT`]; 0 for both.
     pub directions: u32,
-    /// `CAPTURE_EXCLUDE_OWN`, `CAPTURE_IMMEDIATE`, `CAPTURE_NONBLOCK`.
+    /// `CAPTURE_EXCLUDE_OWN`, `CAPTURE_EXCLUDE_INJECTED`, `CAPTURE_IMMEDIATE`,
+    /// `CAPTURE_NONBLOCK`.
     pub flags: u32,
     /// A read completes once this many bytes of records wait (0 or 1: any record).
     pub min_bytes: u32,
@@ -363,10 +367,10 @@ mod tests {
         );
         assert_eq!(
             bad(CaptureConfig {
-                flags: 8,
+                flags: 16,
                 ..Default::default()
             }),
-            ConfigError::Flags(8)
+            ConfigError::Flags(16)
         );
         assert_eq!(
             bad(CaptureConfig {

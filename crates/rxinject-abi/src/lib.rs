@@ -96,7 +96,7 @@ pub const fn abi_version(major: u16, minor: u16) -> u32 {
 
 /// The ABI this crate describes. A client passes it in [`BindRequest`]; the driver accepts the
 /// same major version with a minor version not newer than its own.
-pub const ABI_VERSION: u32 = abi_version(1, 1);
+pub const ABI_VERSION: u32 = abi_version(1, 2);
 
 /// Whether a driver of ABI `driver` serves a client of ABI `client`.
 pub const fn abi_compatible(driver: u32, client: u32) -> bool {

@@ -1,0 +1,730 @@
+//! `rxinject`: list adapters, replay capture files into the Rx path (up to the host stack) or
+//! the Tx path (down to the wire), capture both directions to pcapng, read counters; against
+//! the installed driver (Windows) or the simulator (`--sim`).
+//!
+//! Exit status: 0 on success, 1 on a runtime failure (printed with what to do), 2 on a usage
+//! error.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use rxinject_user::abi::capture::{self as cap, CaptureConfig};
+use rxinject_user::abi::write::{Batch, DIR_DEFAULT};
+use rxinject_user::abi::{self, MAX_FRAMES_PER_WRITE, MAX_WRITE_BYTES};
+use rxinject_user::pcap::{self, Direction as PcapDirection, PcapNgWriter};
+use rxinject_user::replay::{self, Pace};
+use rxinject_user::{Driver, Error, SimOptions, Target, decode, filter, status_name};
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(
+    name = "rxinject",
+    version,
+    about = "Inject frames into a Windows adapter's Rx path (up to the host stack) or Tx path (down to the wire), and capture both directions",
+    after_help = "Examples (on the simulator; drop --sim on Windows, as administrator):\n  rxinject --sim adapters\n  rxinject --sim send -i sim0 --rx capture.pcap\n  rxinject --sim --sim-wire capture.pcap capture -i sim0 -w out.pcapng icmp\n  rxinject --sim stats -i sim0"
+)]
+struct Cli {
+    /// Run against the simulator (the driver's code in this process, adapter `sim0`) instead
+    /// of the installed driver.
+    #[arg(long, global = true)]
+    sim: bool,
+    /// With --sim: the simulated wire plays this capture file inbound while the command runs.
+    #[arg(long, global = true, value_name = "FILE", requires = "sim")]
+    sim_wire: Option<PathBuf>,
+    /// With --sim: at the end, write what reached the simulated host stack to this pcap file.
+    #[arg(long, global = true, value_name = "FILE", requires = "sim")]
+    sim_stack_out: Option<PathBuf>,
+    /// With --sim: at the end, write what reached the simulated wire to this pcap file.
+    #[arg(long, global = true, value_name = "FILE", requires = "sim")]
+    sim_wire_out: Option<PathBuf>,
+    /// Print a machine-readable JSON summary.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the adapters rxinject is attached to.
+    Adapters,
+    /// Inject frames: replay capture files (pcap, pcapng), or one frame given in hex.
+    Send(SendArgs),
+    /// Capture both directions, to the terminal or to a pcapng file.
+    Capture(CaptureArgs),
+    /// Show an adapter's counters.
+    Stats(StatsArgs),
+}
+
+fn positive(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("\"{s}\" is not a positive number")),
+    }
+}
+
+#[derive(Args)]
+struct SendArgs {
+    /// The adapter: its index, name, GUID, or `sim0` with --sim (see `rxinject adapters`).
+    #[arg(short = 'i', long = "interface", value_name = "ADAPTER")]
+    adapter: String,
+    /// Up into the host stack, as if the frames arrived from the network.
+    #[arg(long, conflicts_with = "tx")]
+    rx: bool,
+    /// Down to the wire (the default).
+    #[arg(long)]
+    tx: bool,
+    /// Send at most this many frames in all.
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
+    /// Play the files this many times.
+    #[arg(long = "loop", value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    loops: u32,
+    /// Send at this many frames per second.
+    #[arg(long, value_name = "N", value_parser = positive, group = "pace")]
+    pps: Option<f64>,
+    /// Send at this many megabits per second.
+    #[arg(long, value_name = "N", value_parser = positive, group = "pace")]
+    mbps: Option<f64>,
+    /// Keep the file's timing, this many times faster.
+    #[arg(long, value_name = "X", value_parser = positive, group = "pace")]
+    multiplier: Option<f64>,
+    /// As fast as the driver takes them.
+    #[arg(long, group = "pace")]
+    topspeed: bool,
+    /// One frame, in hexadecimal (separators `:`, `-` and spaces are ignored).
+    #[arg(
+        long,
+        value_name = "HEX",
+        conflicts_with = "files",
+        required_unless_present = "files"
+    )]
+    hex: Option<String>,
+    /// Capture files to replay (Ethernet link type).
+    #[arg(value_name = "FILE")]
+    files: Vec<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Dir {
+    In,
+    Out,
+    Inout,
+}
+
+#[derive(Args)]
+struct CaptureArgs {
+    /// The adapter: its index, name, GUID, or `sim0` with --sim.
+    #[arg(short = 'i', long = "interface", value_name = "ADAPTER")]
+    adapter: String,
+    /// Write a pcapng file instead of printing.
+    #[arg(short = 'w', value_name = "FILE.pcapng")]
+    write: Option<PathBuf>,
+    /// Stop after this many frames.
+    #[arg(short = 'c', value_name = "N")]
+    count: Option<u64>,
+    /// Stop after this many seconds (simulated seconds with --sim).
+    #[arg(long, value_name = "S", value_parser = positive)]
+    duration: Option<f64>,
+    /// Which direction: into the host (in), out to the wire (out), or both.
+    #[arg(short = 'Q', value_enum, default_value = "inout")]
+    direction: Dir,
+    /// Leave out the frames rxinject injected.
+    #[arg(long)]
+    no_injected: bool,
+    /// Keep at most this many bytes of each frame (0: all).
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=65535))]
+    snaplen: u32,
+    /// A BPF program in `tcpdump -ddd` (or `-dd`) output format, instead of an expression.
+    #[arg(long, value_name = "F", conflicts_with = "filter")]
+    bpf_file: Option<PathBuf>,
+    /// A tcpdump filter expression (compiled with libpcap).
+    #[arg(value_name = "FILTER")]
+    filter: Vec<String>,
+}
+
+#[derive(Args)]
+struct StatsArgs {
+    /// The adapter: its index, name, GUID, or `sim0` with --sim.
+    #[arg(short = 'i', long = "interface", value_name = "ADAPTER")]
+    adapter: String,
+}
+
+/// Why the command failed.
+enum Failure {
+    Usage(String),
+    Runtime(Error),
+    /// The command ran but some of its work failed (the summary says what).
+    Partial(String),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Runtime(e)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(m)) => {
+            eprintln!("rxinject: {m}\n\nFor more information, try '--help'.");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(e)) => {
+            eprintln!("rxinject: error: {e}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Partial(m)) => {
+            eprintln!("rxinject: {m}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn target(cli: &Cli) -> Target {
+    if cli.sim {
+        Target::Simulator(SimOptions {
+            wire: cli.sim_wire.clone(),
+            stack_out: cli.sim_stack_out.clone(),
+            wire_out: cli.sim_wire_out.clone(),
+        })
+    } else {
+        Target::Windows
+    }
+}
+
+fn run(cli: &Cli) -> Result<(), Failure> {
+    match &cli.command {
+        Command::Adapters => adapters(cli),
+        Command::Send(a) => send(cli, a),
+        Command::Capture(a) => capture(cli, a),
+        Command::Stats(a) => stats(cli, a),
+    }
+}
+
+fn mac(m: &[u8; 6]) -> String {
+    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+}
+
+fn adapters(cli: &Cli) -> Result<(), Failure> {
+    let driver = Driver::open(target(cli))?;
+    let list = driver.adapters()?;
+    if cli.json {
+        let v: Vec<_> = list
+            .iter()
+            .map(|a| {
+                json!({
+                    "index": a.if_index, "name": a.display_name(), "friendly_name": a.name, "module": a.module,
+                    "mac": mac(&a.mac), "mtu": a.mtu, "max_frame_size": a.max_frame_size, "state": a.state,
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            json!({ "adapters": v, "abi": format!("{}.{}", driver.version.abi_version >> 16, driver.version.abi_version & 0xffff) })
+        );
+    } else {
+        println!(
+            "{:>5}  {:<30} {:<17} {:>5} {:>9}  state",
+            "index", "name", "mac", "mtu", "max frame"
+        );
+        for a in &list {
+            println!(
+                "{:>5}  {:<30} {:<17} {:>5} {:>9}  {}",
+                a.if_index,
+                a.display_name(),
+                mac(&a.mac),
+                a.mtu,
+                a.max_frame_size,
+                a.state
+            );
+        }
+    }
+    driver.finish()?;
+    Ok(())
+}
+
+fn parse_hex(s: &str) -> Result<Vec<u8>, Failure> {
+    let digits: String = s
+        .trim()
+        .trim_start_matches("0x")
+        .chars()
+        .filter(|c| !matches!(c, ':' | '-' | ' ' | '\t' | '\n'))
+        .collect();
+    if digits.is_empty() || !digits.len().is_multiple_of(2) || !digits.chars().all(|c| c.is_ascii_hexdigit())
+    {
+        return Err(Failure::Usage(format!(
+            "--hex \"{s}\" is not a frame in hexadecimal (an even number of hex digits)"
+        )));
+    }
+    Ok((0..digits.len())
+        .step_by(2)
+        .filter_map(|i| u8::from_str_radix(&digits[i..i + 2], 16).ok())
+        .collect())
+}
+
+/// A frame to send, and where it came from (for messages).
+struct Item {
+    ts_ns: i128,
+    data: Vec<u8>,
+}
+
+fn load_frames(args: &SendArgs) -> Result<Vec<(String, Vec<Item>)>, Failure> {
+    if let Some(h) = &args.hex {
+        return Ok(vec![(
+            "--hex".into(),
+            vec![Item {
+                ts_ns: 0,
+                data: parse_hex(h)?,
+            }],
+        )]);
+    }
+    let mut out = Vec::new();
+    for path in &args.files {
+        let file = pcap::read(path).map_err(Error::File)?;
+        file.require_ethernet().map_err(Error::File)?;
+        let items = file
+            .packets
+            .into_iter()
+            .map(|p| Item {
+                ts_ns: p.timestamp_ns,
+                data: p.data,
+            })
+            .collect();
+        out.push((path.display().to_string(), items));
+    }
+    Ok(out)
+}
+
+fn is_tagged(f: &[u8]) -> bool {
+    f.len() >= 18 && f[12] == 0x81 && f[13] == 0x00
+}
+
+struct Progress {
+    on: bool,
+    last: Duration,
+}
+
+impl Progress {
+    fn show(&mut self, now: Duration, sent: u64, total: u64, start: Duration) {
+        if !self.on || now < self.last + Duration::from_millis(200) && sent < total {
+            return;
+        }
+        self.last = now;
+        let secs = (now - start).as_secs_f64().max(1e-9);
+        let width = 30usize;
+        let done = if total == 0 {
+            width
+        } else {
+            (sent as usize * width) / total as usize
+        };
+        eprint!(
+            "\r[{}{}] {sent}/{total} frames, {:.1} s, {:.0} pps ",
+            "#".repeat(done.min(width)),
+            " ".repeat(width - done.min(width)),
+            secs,
+            sent as f64 / secs
+        );
+        let _ = std::io::stderr().flush();
+    }
+
+    fn end(&self) {
+        if self.on {
+            eprintln!();
+        }
+    }
+}
+
+fn send(cli: &Cli, args: &SendArgs) -> Result<(), Failure> {
+    let sources = load_frames(args)?;
+    let driver = Driver::open(target(cli))?;
+    let adapter = driver.find_adapter(&args.adapter)?;
+    let h = driver.bind(&adapter)?;
+    h.set_direction(args.rx)?;
+    let max = adapter.max_frame_size as usize;
+    // Check every frame before sending any.
+    for (name, items) in &sources {
+        for (i, it) in items.iter().enumerate() {
+            let limit = if is_tagged(&it.data) { max + 4 } else { max };
+            if it.data.len() > limit {
+                return Err(Error::FrameTooLarge {
+                    source: name.clone(),
+                    index: i + 1,
+                    len: it.data.len(),
+                    max,
+                }
+                .into());
+            }
+            if it.data.len() < 14 {
+                return Err(Error::FrameTooShort {
+                    source: name.clone(),
+                    index: i + 1,
+                    len: it.data.len(),
+                }
+                .into());
+            }
+        }
+    }
+    let pace = if args.topspeed || args.hex.is_some() {
+        Pace::TopSpeed
+    } else if let Some(p) = args.pps {
+        Pace::Pps(p)
+    } else if let Some(m) = args.mbps {
+        Pace::Mbps(m)
+    } else {
+        Pace::File {
+            multiplier: args.multiplier.unwrap_or(1.0),
+        }
+    };
+    // The play list: every loop of every file (a segment each), up to --count frames.
+    let limit = args.count.unwrap_or(u64::MAX);
+    let mut segments: Vec<&[Item]> = Vec::new();
+    let mut planned = 0u64;
+    'outer: for _ in 0..args.loops {
+        for (_, items) in &sources {
+            let take = (limit - planned).min(items.len() as u64) as usize;
+            if take == 0 {
+                break 'outer;
+            }
+            segments.push(&items[..take]);
+            planned += take as u64;
+        }
+    }
+    let mut plan: Vec<(&[u8], Duration)> = Vec::new();
+    if let Pace::File { .. } = pace {
+        // Each segment keeps its own timing and starts when the previous one ended.
+        let mut offset = Duration::ZERO;
+        for seg in &segments {
+            let timing: Vec<(i128, usize)> = seg.iter().map(|it| (it.ts_ns, it.data.len())).collect();
+            let due = replay::schedule(&timing, pace);
+            plan.extend(
+                seg.iter()
+                    .zip(&due)
+                    .map(|(it, d)| (it.data.as_slice(), offset + *d)),
+            );
+            offset += due.last().copied().unwrap_or_default();
+        }
+    } else {
+        // A rate runs across segments.
+        let all: Vec<&Item> = segments.iter().flat_map(|s| s.iter()).collect();
+        let timing: Vec<(i128, usize)> = all.iter().map(|it| (it.ts_ns, it.data.len())).collect();
+        let due = replay::schedule(&timing, pace);
+        plan.extend(all.iter().zip(due).map(|(it, d)| (it.data.as_slice(), d)));
+    }
+    let due: Vec<Duration> = plan.iter().map(|p| p.1).collect();
+    let lens: Vec<usize> = plan.iter().map(|p| abi::write::record_len(p.0.len())).collect();
+    let writes = replay::batches(
+        &due,
+        &lens,
+        Duration::from_millis(1),
+        MAX_FRAMES_PER_WRITE as usize,
+        MAX_WRITE_BYTES as usize,
+    );
+    let total = plan.len() as u64;
+    let mut progress = Progress {
+        on: std::io::stderr().is_terminal() && !cli.json,
+        last: Duration::ZERO,
+    };
+    let start = driver.now();
+    let (mut sent, mut bytes, mut failed) = (0u64, 0u64, 0u64);
+    let mut first_failure: Option<String> = None;
+    let mut batch = Batch::new();
+    for w in writes {
+        driver.sleep_until(start + due[w.start]);
+        batch.clear();
+        for (frame, _) in &plan[w.clone()] {
+            batch.push(DIR_DEFAULT, 0, frame);
+        }
+        let r = h.send(&batch)?;
+        let n = w.len() as u64;
+        if r.status.is_success() {
+            sent += r.accepted as u64;
+            bytes += plan[w.clone()].iter().map(|(f, _)| f.len() as u64).sum::<u64>();
+        } else {
+            failed += n;
+            sent += r.accepted as u64;
+            if first_failure.is_none() {
+                first_failure = Some(status_name(r.status));
+            }
+            // The adapter or the binding is gone: nothing more can be sent.
+            if r.accepted == 0
+                && (r.status == rxinject_user::NTSTATUS(ndis_status::NO_SUCH_DEVICE)
+                    || r.status == rxinject_user::NTSTATUS(ndis_status::INVALID_DEVICE_STATE))
+            {
+                progress.end();
+                return Err(Error::Driver {
+                    what: "sending".into(),
+                    status: r.status,
+                }
+                .into());
+            }
+        }
+        progress.show(driver.now(), sent, total, start);
+    }
+    progress.end();
+    let seconds = (driver.now() - start).as_secs_f64();
+    let delivered = match driver.delivered() {
+        Some((rx, tx)) => (if args.rx { rx } else { tx }) as u64,
+        None => sent.saturating_sub(failed),
+    };
+    let rate = |x: f64| if seconds > 0.0 { x / seconds } else { 0.0 };
+    driver.finish()?;
+    let direction = if args.rx { "rx" } else { "tx" };
+    if cli.json {
+        println!(
+            "{}",
+            json!({
+                "adapter": adapter.display_name(), "direction": direction,
+                "frames_sent": sent, "frames_delivered": delivered, "bytes_sent": bytes,
+                "frames_failed": failed, "seconds": seconds,
+                "pps": rate(sent as f64), "mbps": rate(bytes as f64 * 8.0) / 1e6,
+                "first_failure": first_failure,
+            })
+        );
+    } else {
+        let to = if args.rx { "the host stack" } else { "the wire" };
+        println!(
+            "sent {sent} frames ({bytes} bytes) to {direction} in {seconds:.3} s: {:.0} pps, {:.2} Mbps; {failed} failed",
+            rate(sent as f64),
+            rate(bytes as f64 * 8.0) / 1e6
+        );
+        if driver_is_sim(cli) {
+            println!("{delivered} delivered to {to} of the simulator");
+        }
+    }
+    if failed > 0 {
+        return Err(Failure::Partial(format!(
+            "{failed} frames failed (first failure: {})",
+            first_failure.unwrap_or_default()
+        )));
+    }
+    Ok(())
+}
+
+fn driver_is_sim(cli: &Cli) -> bool {
+    cli.sim
+}
+
+/// NT status values the send loop tests for.
+mod ndis_status {
+    pub const NO_SUCH_DEVICE: i32 = 0xC000_000Eu32 as i32;
+    pub const INVALID_DEVICE_STATE: i32 = 0xC000_0184u32 as i32;
+}
+
+/// `HH:MM:SS.ffffff` (UTC) of a time in 100 ns units since 1970.
+fn clock(unix_100ns: u64) -> String {
+    let secs = unix_100ns / 10_000_000;
+    let micros = (unix_100ns % 10_000_000) / 10;
+    format!(
+        "{:02}:{:02}:{:02}.{micros:06}",
+        (secs / 3600) % 24,
+        (secs / 60) % 60,
+        secs % 60
+    )
+}
+
+fn capture(cli: &Cli, args: &CaptureArgs) -> Result<(), Failure> {
+    let snaplen = if args.snaplen == 0 {
+        cap::MAX_SNAPLEN
+    } else {
+        args.snaplen
+    };
+    let program = match (&args.bpf_file, args.filter.is_empty()) {
+        (Some(f), _) => {
+            let text = std::fs::read_to_string(f).map_err(|error| Error::Io {
+                what: format!("reading {}", f.display()),
+                error,
+            })?;
+            Some(filter::parse_text(&text).map_err(Error::Filter)?)
+        }
+        (None, false) => Some(filter::compile(&args.filter.join(" "), snaplen).map_err(Error::Filter)?),
+        (None, true) => None,
+    };
+    let driver = Driver::open(target(cli))?;
+    let adapter = driver.find_adapter(&args.adapter)?;
+    let h = driver.bind(&adapter)?;
+    if let Some(p) = &program {
+        h.set_filter(p)?;
+    }
+    let directions = match args.direction {
+        Dir::In => cap::CAPTURE_IN,
+        Dir::Out => cap::CAPTURE_OUT,
+        Dir::Inout => cap::CAPTURE_IN | cap::CAPTURE_OUT,
+    };
+    h.start_capture(&CaptureConfig {
+        ring_bytes: 8 << 20,
+        snaplen,
+        directions,
+        flags: if args.no_injected {
+            cap::CAPTURE_EXCLUDE_INJECTED
+        } else {
+            0
+        },
+        min_bytes: 1,
+        timeout_ms: 100,
+        ..CaptureConfig::default()
+    })?;
+    let mut writer = match &args.write {
+        Some(path) => {
+            let f = std::fs::File::create(path).map_err(|error| Error::Io {
+                what: format!("creating {}", path.display()),
+                error,
+            })?;
+            let mut w = PcapNgWriter::new(
+                std::io::BufWriter::new(f),
+                concat!("rxinject ", env!("CARGO_PKG_VERSION")),
+            )
+            .map_err(|error| Error::Io {
+                what: format!("writing {}", path.display()),
+                error,
+            })?;
+            let iface = w
+                .interface(adapter.if_index, adapter.display_name(), &adapter.name, snaplen)
+                .map_err(|error| Error::Io {
+                    what: format!("writing {}", path.display()),
+                    error,
+                })?;
+            Some((w, iface, path.clone()))
+        }
+        None => None,
+    };
+    let start = driver.now();
+    let deadline = args.duration.map(|s| start + Duration::from_secs_f64(s));
+    let limit = args.count.unwrap_or(u64::MAX);
+    let (mut n, mut inbound, mut outbound, mut injected) = (0u64, 0u64, 0u64, 0u64);
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    'reading: while n < limit {
+        if deadline.is_some_and(|d| driver.now() >= d) {
+            break;
+        }
+        let wire_was_done = driver.wire_done();
+        let frames = h.read()?;
+        if frames.is_empty()
+            && args.count.is_none()
+            && deadline.is_none()
+            && driver.is_simulator()
+            && wire_was_done
+        {
+            // The simulated wire has played everything and nothing more comes.
+            break;
+        }
+        for f in frames {
+            if n >= limit {
+                break 'reading;
+            }
+            n += 1;
+            if f.inbound {
+                inbound += 1;
+            } else {
+                outbound += 1;
+            }
+            if f.injected {
+                injected += 1;
+            }
+            match &mut writer {
+                Some((w, iface, path)) => {
+                    let dir = if f.inbound {
+                        PcapDirection::Inbound
+                    } else {
+                        PcapDirection::Outbound
+                    };
+                    w.packet(*iface, f.unix_100ns(), &f.data, f.len, dir, f.injected)
+                        .map_err(|error| Error::Io {
+                            what: format!("writing {}", path.display()),
+                            error,
+                        })?;
+                }
+                None if !cli.json => {
+                    let _ = writeln!(
+                        out,
+                        "{} {} {} {:5} {}",
+                        clock(f.unix_100ns()),
+                        if f.inbound { "In " } else { "Out" },
+                        if f.injected { "inj" } else { "   " },
+                        f.len,
+                        decode::describe(&f.data)
+                    );
+                }
+                None => {}
+            }
+        }
+        if let Some((w, _, path)) = &mut writer {
+            w.flush().map_err(|error| Error::Io {
+                what: format!("writing {}", path.display()),
+                error,
+            })?;
+        }
+    }
+    let stats = h.capture_stats()?;
+    drop(h);
+    driver.finish()?;
+    if cli.json {
+        println!(
+            "{}",
+            json!({
+                "adapter": adapter.display_name(), "captured": n, "inbound": inbound, "outbound": outbound,
+                "injected": injected, "seen": stats.seen, "accepted": stats.accepted, "dropped": stats.dropped,
+                "file": args.write.as_ref().map(|p| p.display().to_string()),
+            })
+        );
+    } else {
+        eprintln!(
+            "{n} frames captured ({inbound} in, {outbound} out, {injected} injected); {} dropped by the driver",
+            stats.dropped
+        );
+    }
+    Ok(())
+}
+
+fn stats(cli: &Cli, args: &StatsArgs) -> Result<(), Failure> {
+    let driver = Driver::open(target(cli))?;
+    let adapter = driver.find_adapter(&args.adapter)?;
+    let h = driver.bind(&adapter)?;
+    let c = h.counters()?.adapter;
+    drop(h);
+    driver.finish()?;
+    let fields = [
+        ("rx_injected", c.rx_injected),
+        ("tx_injected", c.tx_injected),
+        ("rx_returned", c.rx_returned),
+        ("tx_completed", c.tx_completed),
+        ("tx_failed", c.tx_failed),
+        ("nbls_allocated", c.nbls_allocated),
+        ("nbls_in_flight", c.nbls_in_flight),
+        ("writes_out_of_nbls", c.writes_out_of_nbls),
+        ("writes_not_running", c.writes_not_running),
+        ("rx_refused_not_running", c.rx_refused_not_running),
+        ("tx_refused_not_running", c.tx_refused_not_running),
+        ("oid_requests", c.oid_requests),
+    ];
+    if cli.json {
+        let mut m = serde_json::Map::new();
+        m.insert("adapter".into(), json!(adapter.display_name()));
+        for (k, v) in fields {
+            m.insert(k.into(), json!(v));
+        }
+        println!("{}", serde_json::Value::Object(m));
+    } else {
+        println!("{} (index {}):", adapter.display_name(), adapter.if_index);
+        for (k, v) in fields {
+            println!("  {k:<24} {v}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,189 @@
+//! The Windows backend: `\\.\RxInject` through `CreateFileW` and overlapped
+//! `DeviceIoControl`, `ReadFile` and `WriteFile`.
+//!
+//! Every request is overlapped, waited for with `GetOverlappedResult`, and its NT status read
+//! from `OVERLAPPED.Internal` (where the I/O manager stores the IRP's status), so the tool sees
+//! the driver's own status (`STATUS_NDIS_PAUSED`, ...) rather than a Win32 error it maps to.
+
+use std::time::{Duration, Instant};
+
+use windows_sys::Win32::Foundation::{
+    CloseHandle, ERROR_ACCESS_DENIED, ERROR_FILE_NOT_FOUND, ERROR_IO_PENDING, ERROR_PATH_NOT_FOUND,
+    GENERIC_READ, GENERIC_WRITE, GetLastError, HANDLE, INVALID_HANDLE_VALUE,
+};
+use windows_sys::Win32::Storage::FileSystem::{
+    CreateFileW, FILE_FLAG_OVERLAPPED, FILE_SHARE_READ, FILE_SHARE_WRITE, OPEN_EXISTING, ReadFile, WriteFile,
+};
+use windows_sys::Win32::System::IO::{DeviceIoControl, GetOverlappedResult, OVERLAPPED};
+use windows_sys::Win32::System::Threading::CreateEventW;
+
+use crate::{Backend, Channel, Error, NTSTATUS, Reply};
+
+/// The installed driver.
+pub(crate) struct WindowsBackend;
+
+/// The process's clock origin.
+fn origin() -> Instant {
+    static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *ORIGIN.get_or_init(Instant::now)
+}
+
+impl Backend for WindowsBackend {
+    fn open(&self) -> Result<Box<dyn Channel>, Error> {
+        let path: Vec<u16> = rxinject_abi::USER_PATH.encode_utf16().chain([0]).collect();
+        // SAFETY: a NUL-terminated path; no security attributes or template.
+        let h = unsafe {
+            CreateFileW(
+                path.as_ptr(),
+                GENERIC_READ | GENERIC_WRITE,
+                FILE_SHARE_READ | FILE_SHARE_WRITE,
+                std::ptr::null(),
+                OPEN_EXISTING,
+                FILE_FLAG_OVERLAPPED,
+                std::ptr::null_mut(),
+            )
+        };
+        if h == INVALID_HANDLE_VALUE {
+            // SAFETY: reads this thread's last error.
+            return Err(match unsafe { GetLastError() } {
+                ERROR_FILE_NOT_FOUND | ERROR_PATH_NOT_FOUND => Error::NotInstalled,
+                ERROR_ACCESS_DENIED => Error::AccessDenied,
+                code => Error::Open { code },
+            });
+        }
+        // SAFETY: a manual-reset event, initially clear, unnamed.
+        let event = unsafe { CreateEventW(std::ptr::null(), 1, 0, std::ptr::null()) };
+        if event.is_null() {
+            // SAFETY: reads this thread's last error.
+            let code = unsafe { GetLastError() };
+            // SAFETY: our handle.
+            unsafe { CloseHandle(h) };
+            return Err(Error::Open { code });
+        }
+        Ok(Box::new(WinChannel { file: h, event }))
+    }
+
+    fn now(&self) -> Duration {
+        origin().elapsed()
+    }
+
+    fn sleep_until(&self, t: Duration) {
+        let now = self.now();
+        if t > now {
+            std::thread::sleep(t - now);
+        }
+    }
+}
+
+/// An open handle and the event its requests complete on.
+struct WinChannel {
+    file: HANDLE,
+    event: HANDLE,
+}
+
+impl Drop for WinChannel {
+    fn drop(&mut self) {
+        // SAFETY: our handles, closed once. Requests are always waited for, so none is in
+        // flight.
+        unsafe {
+            CloseHandle(self.file);
+        }
+        // SAFETY: as above.
+        unsafe {
+            CloseHandle(self.event);
+        }
+    }
+}
+
+impl WinChannel {
+    /// Issues a request with `start` and waits for it; the reply carries the IRP's status.
+    fn request(&self, start: impl FnOnce(*mut OVERLAPPED) -> i32) -> Result<(NTSTATUS, usize), Error> {
+        let mut ov = OVERLAPPED {
+            hEvent: self.event,
+            ..OVERLAPPED::default()
+        };
+        let ok = start(&mut ov);
+        // SAFETY: reads this thread's last error.
+        if ok == 0 && unsafe { GetLastError() } != ERROR_IO_PENDING {
+            // Failed at once: the status is in `Internal` too (the I/O manager completed the IRP).
+            return Ok((NTSTATUS(ov.Internal as u32 as i32), ov.InternalHigh));
+        }
+        let mut n = 0u32;
+        // SAFETY: our handle and the OVERLAPPED of the request just issued; waits for it.
+        unsafe { GetOverlappedResult(self.file, &ov, &mut n, 1) };
+        Ok((NTSTATUS(ov.Internal as u32 as i32), ov.InternalHigh))
+    }
+}
+
+fn len32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+impl Channel for WinChannel {
+    fn device_io_control(&self, code: u32, input: &[u8], output_len: usize) -> Result<Reply, Error> {
+        let mut out = vec![0u8; output_len];
+        let (status, n) = self.request(|ov| {
+            // SAFETY: buffers that outlive the request (it is waited for before returning).
+            unsafe {
+                DeviceIoControl(
+                    self.file,
+                    code,
+                    input.as_ptr().cast(),
+                    len32(input.len()),
+                    out.as_mut_ptr().cast(),
+                    len32(out.len()),
+                    std::ptr::null_mut(),
+                    ov,
+                )
+            }
+        })?;
+        out.truncate(n.min(output_len));
+        Ok(Reply {
+            status,
+            information: n,
+            data: out,
+        })
+    }
+
+    fn write(&self, data: &[u8]) -> Result<Reply, Error> {
+        let (status, n) = self.request(|ov| {
+            // SAFETY: as above.
+            unsafe {
+                WriteFile(
+                    self.file,
+                    data.as_ptr(),
+                    len32(data.len()),
+                    std::ptr::null_mut(),
+                    ov,
+                )
+            }
+        })?;
+        Ok(Reply {
+            status,
+            information: n,
+            data: Vec::new(),
+        })
+    }
+
+    fn read(&self, len: usize) -> Result<Reply, Error> {
+        let mut buf = vec![0u8; len];
+        let (status, n) = self.request(|ov| {
+            // SAFETY: as above.
+            unsafe {
+                ReadFile(
+                    self.file,
+                    buf.as_mut_ptr(),
+                    len32(buf.len()),
+                    std::ptr::null_mut(),
+                    ov,
+                )
+            }
+        })?;
+        buf.truncate(n.min(len));
+        Ok(Reply {
+            status,
+            information: n,
+            data: buf,
+        })
+    }
+}
