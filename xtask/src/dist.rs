@@ -93,14 +93,11 @@ pub fn run() -> Result<Dist> {
     let dist_map = out.join("rxinject.map");
     copy(&map, &dist_map)?;
     let inf = out.join("rxinject.inf");
-    write(
-        &inf,
-        stamp_inf(
-            &read_string(&root().join("inf").join("rxinject.inx"))?,
-            &driver_date(),
-        )?
-        .as_bytes(),
+    let inf_text = stamp_inf(
+        &read_string(&root().join("inf").join("rxinject.inx"))?,
+        &driver_date(),
     )?;
+    write(&inf, inf_text.as_bytes())?;
 
     let img = pe::inspect(&image)?;
     let entry = pe::map_symbol_rva(&read_string(&dist_map)?, "DriverEntry");
@@ -121,7 +118,19 @@ pub fn run() -> Result<Dist> {
         img.imports.len(),
         modules.into_iter().collect::<Vec<_>>().join(", ")
     );
-    eprintln!("==> {}", inf.display());
+    // The INF must describe this driver and copy only files the package has.
+    let problems = crate::inf::check(&inf_text, &crate::inf::Expected::rxinject(), &out);
+    if !problems.is_empty() {
+        return Err(Error::new(format!(
+            "{} does not match the driver:\n  {}",
+            inf.display(),
+            problems.join("\n  ")
+        )));
+    }
+    eprintln!("==> {}: consistent with the driver's names", inf.display());
+    for script in ["install.ps1", "uninstall.ps1"] {
+        copy(&root().join("scripts").join(script), &out.join(script))?;
+    }
     let (exe, exe_image) = build_exe(&out)?;
     Ok(Dist {
         sys,

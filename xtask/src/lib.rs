@@ -16,6 +16,7 @@
 
 pub mod demo;
 pub mod dist;
+pub mod inf;
 pub mod pe;
 pub mod setup;
 pub mod test;

@@ -222,3 +222,330 @@ fn wine_runs_the_exe_and_it_reports_the_missing_driver() {
     assert!(String::from_utf8_lossy(&sim.stderr).contains("not part of the Windows build"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The Windows package on paper: the INF, the install scripts, the eWDK makefile and the
+// Windows testing guide agree with the driver's own names, IOCTLs and pool tags.
+// ---------------------------------------------------------------------------------------------
+
+use xtask::inf::{self, Expected};
+
+fn repo_file(path: &str) -> String {
+    std::fs::read_to_string(xtask::root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[test]
+fn the_inf_declares_a_modifying_optional_ethernet_filter_under_the_drivers_names() {
+    let d = built();
+    let stamped = std::fs::read_to_string(&d.inf).unwrap();
+    let out = xtask::dist::out_dir();
+    let problems = inf::check(&stamped, &Expected::rxinject(), &out);
+    assert!(problems.is_empty(), "{problems:#?}");
+    // The template itself (before stamping) passes too: stamping only touches DriverVer.
+    let template = repo_file("inf/rxinject.inx");
+    let problems = inf::check(&template, &Expected::rxinject(), &out);
+    assert!(problems.is_empty(), "{problems:#?}");
+
+    // Spot checks straight from the parsed text, independent of `check`.
+    let parsed = inf::parse(&stamped).unwrap();
+    assert_eq!(
+        parsed.value("RxInject.Install", "NetCfgInstanceId").as_deref(),
+        Some(rxinject_abi::FILTER_UNIQUE_NAME)
+    );
+    let reg = parsed.registry("RxInject.Ndi.AddReg");
+    let get = |name: &str| reg.iter().find(|r| r.name == name).map(|r| r.value.as_str());
+    assert_eq!(get("FilterType"), Some("2"));
+    assert_eq!(get("FilterRunType"), Some("2"));
+    assert_eq!(get("FilterMediaTypes"), Some(rxinject_abi::FILTER_MEDIA_TYPES));
+    assert_eq!(get("Service"), Some(rxinject_abi::SERVICE_NAME));
+    assert_eq!(get("CoServices"), Some(rxinject_abi::SERVICE_NAME));
+    assert_eq!(get("FilterClass"), Some("diagnostic"));
+    // Both OS ranges install the same component.
+    for models in ["RxInject.NTamd64.10.0", "RxInject.NTamd64.10.0...25286"] {
+        let line = &parsed.section(models).expect(models)[0];
+        assert_eq!(line.values[1], rxinject_abi::COMPONENT_ID);
+        assert_eq!(
+            parsed.expand(line.key.as_deref().unwrap()),
+            rxinject_abi::FILTER_FRIENDLY_NAME
+        );
+    }
+    // Every file the INF copies is in the package `dist` wrote.
+    for copy in ["RxInject.CopyFiles.System32", "RxInject.CopyFiles.DriverStore"] {
+        for line in parsed.section(copy).unwrap() {
+            assert!(out.join(&line.values[0]).is_file(), "{copy}: {}", line.values[0]);
+        }
+    }
+}
+
+#[test]
+fn the_driver_registers_with_ndis_under_the_names_the_inf_installs() {
+    let parsed = inf::parse(&std::fs::read_to_string(&built().inf).unwrap()).unwrap();
+    let mut sim = ndis_sim::Sim::new(ndis_sim::SimConfig::default());
+    assert_eq!(sim.load(rxinject::DriverEntry), ndis_sys::STATUS_SUCCESS);
+    let [friendly, unique, service] = sim.registered_names().expect("registered");
+    assert_eq!(
+        Some(unique),
+        parsed.value("RxInject.Install", "NetCfgInstanceId"),
+        "NDIS matches FilterAttach to the INF by the unique name"
+    );
+    let reg = parsed.registry("RxInject.Ndi.AddReg");
+    let ndi_service = reg.iter().find(|r| r.name == "Service").map(|r| r.value.clone());
+    assert_eq!(Some(service.clone()), ndi_service);
+    assert_eq!(
+        Some(service),
+        parsed
+            .values("RxInject.Install.Services", "AddService")
+            .map(|v| v[0].clone())
+    );
+    assert_eq!(Some(friendly), parsed.value("Strings", "RxInject.Desc"));
+    sim.finish().assert_clean();
+}
+
+#[test]
+fn the_inf_check_rejects_an_inf_that_disagrees_with_the_driver() {
+    let d = built();
+    // The stamped INF has CRLF line ends; the cases below are written with `\n`.
+    let good = std::fs::read_to_string(&d.inf).unwrap().replace("\r\n", "\n");
+    assert!(inf::check(&good, &Expected::rxinject(), &xtask::dist::out_dir()).is_empty());
+    let out = xtask::dist::out_dir();
+    // (what to change, into what, what the check must then report)
+    let guid = rxinject_abi::FILTER_UNIQUE_NAME;
+    let cases: &[(&str, &str, &str)] = &[
+        (guid, "{00000000-0000-0000-0000-000000000000}", "NetCfgInstanceId"),
+        (
+            "Characteristics  = 0x40000",
+            "Characteristics  = 0x400",
+            "Characteristics",
+        ),
+        ("Class       = NetService", "Class       = Net", "Class"),
+        (
+            "HKR, Ndi, FilterType, 0x00010001, 2",
+            "HKR, Ndi, FilterType, 0x00010001, 1",
+            "FilterType",
+        ),
+        (
+            "HKR, Ndi, FilterType, 0x00010001, 2",
+            "HKR, Ndi, FilterType, , 2",
+            "FilterType",
+        ),
+        (
+            "FilterRunType, 0x00010001, 2",
+            "FilterRunType, 0x00010001, 1",
+            "FilterRunType",
+        ),
+        (
+            "HKR, Ndi, Service, , \"rxinject\"",
+            "HKR, Ndi, Service, , \"rxinj\"",
+            "Service",
+        ),
+        (
+            "CoServices, 0x00010000, \"rxinject\"",
+            "CoServices, 0x00010000, \"other\"",
+            "CoServices",
+        ),
+        (
+            "FilterClass, , diagnostic",
+            "FilterClass, , sniffer",
+            "FilterClass",
+        ),
+        ("\"noupper\"", "\"ndis5\"", "UpperRange"),
+        ("\"nolower\"", "\"ethernet\"", "LowerRange"),
+        (
+            "FilterMediaTypes, , \"ethernet\"",
+            "FilterMediaTypes, , \"wan\"",
+            "FilterMediaTypes",
+        ),
+        ("AddService = rxinject,", "AddService = rxinj,", "AddService"),
+        ("DelService = rxinject,", "DelService = other,", "DelService"),
+        ("StartType      = 1", "StartType      = 3", "StartType"),
+        (
+            "LoadOrderGroup = NDIS",
+            "LoadOrderGroup = PNP_TDI",
+            "LoadOrderGroup",
+        ),
+        ("ServiceBinary  = %12%", "ServiceBinary  = %13%", "ServiceBinary"),
+        (
+            "[RxInject.CopyFiles.System32]\nrxinject.sys",
+            "[RxInject.CopyFiles.System32]\nrxhelper.sys",
+            "rxhelper.sys",
+        ),
+        (
+            "rxinject.sys = 1",
+            "rxinject.sys = 1\nrxhelper.dll = 1",
+            "rxhelper.dll",
+        ),
+        (
+            "RxInject.Install, RX_RxInject",
+            "RxInject.Install, RX_Other",
+            "component id",
+        ),
+        (
+            "RxInject.Desc     = \"rxinject",
+            "RxInject.Desc     = \"RxInject",
+            "description",
+        ),
+        (
+            "CatalogFile = rxinject.cat",
+            "CatalogFile = other.cat",
+            "CatalogFile",
+        ),
+        ("; rxinject.inx", "; rxinject.inx \u{e9}", "ASCII"),
+        (
+            "[RxInject.NTamd64.10.0]",
+            "[RxInject.NTamd64.6.3]",
+            "RxInject.NTamd64.10.0",
+        ),
+    ];
+    for (from, to, reported) in cases {
+        assert!(good.contains(from), "the INF has {from:?}");
+        let bad = good.replacen(from, to, 1);
+        let problems = inf::check(&bad, &Expected::rxinject(), &out);
+        assert!(
+            problems.iter().any(|p| p.contains(reported)),
+            "changing {from:?} to {to:?} must be reported as {reported:?}: {problems:#?}"
+        );
+    }
+}
+
+#[test]
+fn the_install_scripts_use_the_drivers_names_and_ship_in_the_package() {
+    let out = xtask::dist::out_dir();
+    built();
+    let install = repo_file("scripts/install.ps1");
+    let uninstall = repo_file("scripts/uninstall.ps1");
+    for (name, text) in [("install.ps1", &install), ("uninstall.ps1", &uninstall)] {
+        assert!(text.is_ascii(), "{name} is plain ASCII");
+        assert_eq!(
+            &std::fs::read_to_string(out.join(name)).unwrap(),
+            text,
+            "{name} in dist/x64"
+        );
+        assert!(
+            text.contains(&format!("'{}'", rxinject_abi::COMPONENT_ID)),
+            "{name}: component id"
+        );
+        assert!(
+            text.contains(&format!("'{}'", rxinject_abi::SERVICE_NAME)),
+            "{name}: service"
+        );
+    }
+    for needed in [
+        "netcfg -v -l $inf -c s -i $ComponentId",
+        "'rxinject.inf'",
+        "bcdedit /set testsigning on",
+        "Get-NetAdapterBinding -ComponentID $ComponentId",
+        "Cert:\\LocalMachine\\Root",
+        "Cert:\\LocalMachine\\TrustedPublisher",
+        "#Requires -RunAsAdministrator",
+    ] {
+        assert!(install.contains(needed), "install.ps1: {needed}");
+    }
+    for needed in ["netcfg -u $ComponentId", "#Requires -RunAsAdministrator"] {
+        assert!(uninstall.contains(needed), "uninstall.ps1: {needed}");
+    }
+}
+
+#[test]
+fn the_makefile_builds_the_wdk_feature_and_packages_the_inf_and_the_tools() {
+    let make = repo_file("Makefile.toml");
+    let cargo = repo_file("Cargo.toml");
+    // The makefile loads the same wdk-build the driver's build script uses.
+    let version = |text: &str, prefix: &str| {
+        text.lines()
+            .find_map(|l| l.trim_start_matches("//! ").strip_prefix(prefix))
+            .and_then(|rest| rest.split('"').nth(1))
+            .map(str::to_string)
+    };
+    let loaded = version(&make, "wdk-build = ").expect("load_script wdk-build version");
+    let built_with = version(&cargo, "wdk-build = ").expect("Cargo.toml wdk-build version");
+    assert_eq!(loaded, built_with);
+    for needed in [
+        "extend = \"target/rust-driver-makefile.toml\"",
+        "\"--features\",\n  \"wdk\"",
+        "inf/rxinject.inx",
+        "[tasks.copy-inx-to-output]",
+        "[tasks.package-driver]",
+        "\"copy-tools-to-package\"",
+        "\"infverif\"",
+        "\"sign-cat\"",
+        "\"sign-driver-binary\"",
+        "scripts/install.ps1",
+        "scripts/uninstall.ps1",
+        "stampinf",
+        "inf2cat",
+    ] {
+        assert!(make.contains(needed), "Makefile.toml: {needed}");
+    }
+    assert!(cargo.contains("[package.metadata.wdk.driver-model]\ndriver-type = \"WDM\""));
+    // Once for the driver, not once per workspace member.
+    assert!(make.contains("default_to_workspace = false"));
+    // The manifest's lib is an rlib: the inherited flow's cdylib condition would skip packaging.
+    assert!(make.contains("[tasks.package-driver-flow]\nclear = true"));
+    // `cargo make --profile release` already forwards `--profile release`; a second one fails.
+    let build = make
+        .split("\n[tasks.build]\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n[").next())
+        .expect("[tasks.build]");
+    assert!(!build.contains("\"--profile\""), "{build}");
+    assert!(build.contains("@@split(CARGO_MAKE_CARGO_BUILD_TEST_FLAGS, )"));
+}
+
+#[test]
+fn the_windows_guide_uses_the_drivers_real_names_ioctls_and_pool_tags() {
+    let guide = repo_file("docs/WINDOWS-TESTING.md");
+    assert!(
+        guide.contains("nothing in this guide has been run"),
+        "says plainly it was never run"
+    );
+    for (name, code) in rxinject_abi::IOCTLS {
+        let row = format!("| `{name}` | {code:#010X} |").replace("0X", "0x");
+        assert!(guide.contains(&row), "guide lists {row}");
+    }
+    // Every IOCTL name the guide mentions is real.
+    for word in guide.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+        if word.starts_with("IOCTL_RXINJECT_") {
+            assert!(
+                rxinject_abi::IOCTLS.iter().any(|(n, _)| *n == word),
+                "the guide names {word}, which the driver does not have"
+            );
+        }
+    }
+    for (tag, what) in rxinject_abi::tags::ALL {
+        let spelled = String::from_utf8(tag.to_le_bytes().to_vec()).unwrap();
+        assert!(
+            guide.contains(&format!("| `{spelled}` | {what} |")),
+            "guide lists pool tag {spelled}"
+        );
+    }
+    for name in [
+        rxinject_abi::COMPONENT_ID,
+        rxinject_abi::SERVICE_NAME,
+        rxinject_abi::FILTER_UNIQUE_NAME,
+        rxinject_abi::FILTER_FRIENDLY_NAME,
+        rxinject_abi::DEVICE_NAME,
+        rxinject_abi::USER_PATH,
+    ] {
+        assert!(guide.contains(name), "guide names {name}");
+    }
+    for needed in [
+        "!ndiskd.filter",
+        "!ndiskd.nbl",
+        "!ndiskd.oid",
+        "!irp",
+        "!poolused",
+        "0x7C",
+        "0xC4",
+        "0xC9",
+        "0x44",
+        "0x92010",
+        "0x92011",
+        "0x92012",
+        "NDISTest 6.5 - LWF Logo test",
+        "netcfg -v -l",
+        "install.ps1",
+        "uninstall.ps1",
+    ] {
+        assert!(guide.contains(needed), "guide covers {needed}");
+    }
+}

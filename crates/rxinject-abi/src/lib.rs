@@ -166,6 +166,22 @@ pub const IOCTL_RXINJECT_SET_FILTER: u32 = ctl_code(
 pub const IOCTL_RXINJECT_GET_CAPTURE_STATS: u32 =
     ctl_code(FILE_DEVICE_RXINJECT, 0x808, METHOD_BUFFERED, FILE_READ_ACCESS);
 
+/// Every IOCTL, by name (for tools and documentation checks).
+pub const IOCTLS: &[(&str, u32)] = &[
+    ("IOCTL_RXINJECT_GET_VERSION", IOCTL_RXINJECT_GET_VERSION),
+    ("IOCTL_RXINJECT_LIST_ADAPTERS", IOCTL_RXINJECT_LIST_ADAPTERS),
+    ("IOCTL_RXINJECT_BIND", IOCTL_RXINJECT_BIND),
+    ("IOCTL_RXINJECT_SET_DIRECTION", IOCTL_RXINJECT_SET_DIRECTION),
+    ("IOCTL_RXINJECT_GET_COUNTERS", IOCTL_RXINJECT_GET_COUNTERS),
+    ("IOCTL_RXINJECT_SET_CAPTURE", IOCTL_RXINJECT_SET_CAPTURE),
+    ("IOCTL_RXINJECT_STOP_CAPTURE", IOCTL_RXINJECT_STOP_CAPTURE),
+    ("IOCTL_RXINJECT_SET_FILTER", IOCTL_RXINJECT_SET_FILTER),
+    (
+        "IOCTL_RXINJECT_GET_CAPTURE_STATS",
+        IOCTL_RXINJECT_GET_CAPTURE_STATS,
+    ),
+];
+
 /// The most bytes one write may carry.
 pub const MAX_WRITE_BYTES: u32 = 8 << 20;
 /// The most frames one write may carry (also the most NBLs an adapter's pool grows to, so a
@@ -363,6 +379,19 @@ pub mod tags {
     pub const TAG_BPF: u32 = tag(b"Rxbf");
     /// The read timer (`capture.rs`).
     pub const TAG_TIMER: u32 = tag(b"Rxtm");
+
+    /// Every tag, with what it holds (for `!poolused` and documentation checks).
+    pub const ALL: &[(u32, &str)] = &[
+        (TAG_FILTER_MODULE, "filter module contexts"),
+        (TAG_NBL_POOL, "NBL pools"),
+        (TAG_INJECT_SLOTS, "injection slots (NBL buffers)"),
+        (TAG_HANDLE, "handle contexts"),
+        (TAG_OID, "cloned OID requests"),
+        (TAG_GLOBAL_ALLOC, "the global allocator"),
+        (TAG_CAPTURE, "capture contexts and rings"),
+        (TAG_BPF, "BPF programs"),
+        (TAG_TIMER, "the read timer"),
+    ];
 }
 
 const _: () = assert!(core::mem::size_of::<VersionInfo>() == 16);
@@ -445,17 +474,8 @@ mod tests {
 
     #[test]
     fn ioctl_codes_are_buffered_vendor_codes_and_distinct() {
-        let codes = [
-            IOCTL_RXINJECT_GET_VERSION,
-            IOCTL_RXINJECT_LIST_ADAPTERS,
-            IOCTL_RXINJECT_BIND,
-            IOCTL_RXINJECT_SET_DIRECTION,
-            IOCTL_RXINJECT_GET_COUNTERS,
-            IOCTL_RXINJECT_SET_CAPTURE,
-            IOCTL_RXINJECT_STOP_CAPTURE,
-            IOCTL_RXINJECT_SET_FILTER,
-            IOCTL_RXINJECT_GET_CAPTURE_STATS,
-        ];
+        let codes: [u32; 9] = core::array::from_fn(|i| IOCTLS[i].1);
+        assert_eq!(IOCTLS.len(), codes.len());
         for (i, c) in codes.iter().enumerate() {
             assert_eq!(c & 3, METHOD_BUFFERED);
             assert_eq!(c >> 16, FILE_DEVICE_RXINJECT);

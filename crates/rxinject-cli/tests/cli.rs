@@ -640,3 +640,36 @@ fn no_input_file_makes_it_panic() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+#[test]
+fn the_windows_guide_uses_only_commands_and_flags_the_program_has() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/WINDOWS-TESTING.md");
+    let guide = std::fs::read_to_string(&path).unwrap();
+    // Commands may wrap across lines in the prose.
+    let flat = guide.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut checked = 0;
+    for part in flat.split("rxinject.exe ").skip(1) {
+        let command = part.split(['`', '#']).next().unwrap_or("");
+        let words: Vec<&str> = command.split_whitespace().collect();
+        let Some(sub) = words.first() else { continue };
+        assert!(
+            ["adapters", "send", "capture", "stats"].contains(sub),
+            "the guide runs `rxinject.exe {command}`: no such command"
+        );
+        let help = ok(&[sub, "--help"]);
+        let known: Vec<&str> = help
+            .split_whitespace()
+            .map(|w| w.trim_end_matches(','))
+            .filter(|w| w.starts_with('-'))
+            .collect();
+        for flag in words.iter().filter(|w| w.starts_with('-')) {
+            let flag = flag.split('=').next().unwrap();
+            assert!(
+                known.contains(&flag),
+                "the guide runs `rxinject.exe {command}`: `{sub}` has no {flag} ({known:?})"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 7, "found {checked} commands in the guide");
+}
