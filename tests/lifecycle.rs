@@ -2,18 +2,15 @@
 //! Ethernet, pause and restart with traffic in flight, refusing traffic while not running,
 //! repeated attach/detach, traffic on several threads, and a clean unload.
 
+mod common;
+
+use common::load;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
 use ndis_sim::{AdapterConfig, ModState, Sim, SimConfig, TestFrames};
 use ndis_sys::*;
-
-fn load(cfg: SimConfig) -> Sim {
-    let mut sim = Sim::new(cfg);
-    assert_eq!(sim.load(rxinject::DriverEntry), STATUS_SUCCESS);
-    sim
-}
 
 fn frames(sim: &Sim) -> TestFrames {
     TestFrames::new([0x02, 0xAA, 0xBB, 0xCC, 0xDD, 0xEE], sim.adapter(0).config().mac)

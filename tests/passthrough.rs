@@ -3,15 +3,11 @@
 //! completion/IRQL/MDL mode of the simulator. The simulator is strict: each test ends with
 //! `finish().assert_clean()` (no rule broken, nothing leaked at unload).
 
+mod common;
+
+use common::load;
 use ndis_sim::{Completion, FrameOrigin, IrqlMode, Sim, SimConfig, TestFrames};
 use ndis_sys::*;
-
-fn load(cfg: SimConfig) -> Sim {
-    let mut sim = Sim::new(cfg);
-    let status = sim.load(rxinject::DriverEntry);
-    assert_eq!(status, STATUS_SUCCESS);
-    sim
-}
 
 fn frames_for(sim: &Sim, adapter: usize) -> TestFrames {
     TestFrames::new(

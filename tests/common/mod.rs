@@ -1,4 +1,4 @@
-//! Shared by the injection tests: loading rxinject into the simulator and a small client of its
+//! Shared by the driver's tests: loading rxinject (either build) into the simulator and a small client of its
 //! control device that speaks the ABI byte for byte (records in, records out), as a user-mode
 //! tool does.
 
@@ -7,15 +7,32 @@
 pub mod corpus;
 pub mod libpcap;
 
-use ndis_sim::{DeviceHandle, IoResult, Sim, SimConfig, TestFrames};
+use ndis_sim::{DeviceHandle, Driver, IoResult, Sim, SimConfig, TestFrames};
 use ndis_sys::*;
 use rxinject_abi::write::{self, Batch};
 use rxinject_abi::{self as abi, Pod};
 
+/// The build of rxinject under test: the `.sys` named by `RXINJECT_DRIVER` (`cargo xtask test`
+/// runs the scenarios again with `dist/x64/rxinject.sys`, the bytes we ship, mapped by the
+/// simulator's loader), else rxinject compiled for this host.
+pub fn driver() -> Driver {
+    match std::env::var_os("RXINJECT_DRIVER") {
+        Some(p) if !p.is_empty() => Driver::Image(p.into()),
+        _ => Driver::Linked(rxinject::DriverEntry),
+    }
+}
+
+/// Loads [`driver`] into `sim`: DriverEntry's status (the loader refusing the file fails the
+/// test with its reason).
+pub fn load_into(sim: &mut Sim) -> NTSTATUS {
+    let d = driver();
+    sim.load_driver(&d).unwrap_or_else(|e| panic!("loading {d}: {e}"))
+}
+
 /// A simulation with rxinject loaded.
 pub fn load(cfg: SimConfig) -> Sim {
     let mut sim = Sim::new(cfg);
-    let status = sim.load(rxinject::DriverEntry);
+    let status = load_into(&mut sim);
     assert_eq!(status, STATUS_SUCCESS);
     sim
 }

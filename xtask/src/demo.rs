@@ -24,7 +24,8 @@ use std::collections::VecDeque;
 
 use ndis_sim::packets::{Arp, IcmpEcho, arp_request};
 use ndis_sim::{
-    Completion, DeviceHandle, FrameOrigin, IoResult, Irp, IrqlMode, Sim, SimConfig, TestFrames, Violation,
+    Completion, DeviceHandle, Driver, FrameOrigin, IoResult, Irp, IrqlMode, Sim, SimConfig, TestFrames,
+    Violation,
 };
 use ndis_sys::*;
 use rxinject_abi::capture::{self as cap, CaptureConfig, CaptureStats};
@@ -50,6 +51,12 @@ pub struct Summary {
     pub adapter: String,
     pub mac: [u8; 6],
     pub host_ip: [u8; 4],
+    /// Which build ran: "compiled for this host" or the `.sys` path.
+    pub driver: String,
+    /// The loaded image, when the driver ran from a `.sys`.
+    pub image: Option<String>,
+    /// Why the loader refused the `.sys`.
+    pub load_error: Option<String>,
     pub driver_entry: String,
     pub abi_version: u32,
     pub adapters_listed: u32,
@@ -109,6 +116,7 @@ impl Summary {
     /// completed, the host answered, and no rule was broken.
     pub fn ok(&self) -> bool {
         self.violations.is_empty()
+            && self.load_error.is_none()
             && self.driver_entry == "STATUS_SUCCESS"
             && self.bind_status == "STATUS_SUCCESS"
             && self.seed_writes_completed == 2
@@ -264,6 +272,11 @@ pub fn simulate() -> Summary {
 
 /// The scenario with `bulk` frames each way in phase 3.
 pub fn simulate_with(bulk: usize) -> Summary {
+    simulate_driver(&Driver::Linked(rxinject::DriverEntry), bulk)
+}
+
+/// The scenario, with `driver` (compiled for this host, or a `.sys` for the loader).
+pub fn simulate_driver(driver: &Driver, bulk: usize) -> Summary {
     let cfg = SimConfig {
         send_completion: Completion::Mixed,
         datapath_irql: IrqlMode::Mixed,
@@ -276,7 +289,24 @@ pub fn simulate_with(bulk: usize) -> Summary {
         bulk,
         ..Summary::default()
     };
-    let status = sim.load(rxinject::DriverEntry);
+    s.driver = driver.to_string();
+    let status = match sim.load_driver(driver) {
+        Ok(status) => status,
+        Err(e) => {
+            s.load_error = Some(e.to_string());
+            STATUS_UNSUCCESSFUL
+        }
+    };
+    if let Some(image) = sim.image() {
+        s.image = Some(format!(
+            "{} mapped at {:#x} ({} bytes, {} imports bound, {} relocations)",
+            image.name(),
+            image.base(),
+            image.size(),
+            image.imports().len(),
+            image.relocations()
+        ));
+    }
     s.driver_entry = format!("{status:?}");
     if status.is_success() {
         scenario(&sim, &mut s, bulk);
@@ -527,6 +557,9 @@ pub fn to_json(s: &Summary) -> serde_json::Value {
         "adapter": s.adapter,
         "mac": mac_str(&s.mac),
         "host_ip": ip_str(&s.host_ip),
+        "driver": s.driver,
+        "image": s.image,
+        "load_error": s.load_error,
         "driver_entry": s.driver_entry,
         "abi_version": format!("{}.{}", s.abi_version >> 16, s.abi_version & 0xFFFF),
         "adapters_listed": s.adapters_listed,
@@ -580,9 +613,9 @@ pub fn to_json(s: &Summary) -> serde_json::Value {
     })
 }
 
-/// `cargo xtask demo [--json]`.
-pub fn run(json_out: bool) -> Result<()> {
-    let s = simulate();
+/// `cargo xtask demo [--json] [--driver FILE.sys]`.
+pub fn run(json_out: bool, driver: &Driver) -> Result<()> {
+    let s = simulate_driver(driver, BULK_FRAMES);
     if json_out {
         println!(
             "{}",
@@ -605,6 +638,13 @@ fn yes(b: bool) -> &'static str {
 fn print_summary(s: &Summary) {
     let c = &s.counters;
     println!("rxinject demo: the seed's scenario in the NDIS simulator");
+    println!("  driver    {}", s.driver);
+    if let Some(image) = &s.image {
+        println!("            {image}");
+    }
+    if let Some(e) = &s.load_error {
+        println!("  LOADER    refused the image: {e}");
+    }
     println!(
         "  adapter   {} ({}), host stack at {}",
         s.adapter,

@@ -14,6 +14,9 @@
 //! - `cargo xtask setup`: installs what the above need (rustup target and components; Debian
 //!   packages gcc and libwine-dev when run as root).
 
+// serde_json's json! macro recurses once per field; the demo's summary has many.
+#![recursion_limit = "256"]
+
 pub mod demo;
 pub mod dist;
 pub mod inf;
@@ -103,12 +106,28 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     match cmd {
         "demo" => {
-            let json = match rest {
-                [] => false,
-                [flag] if flag == "--json" => true,
-                _ => return Err(Error::usage(format!("demo takes only --json, not {rest:?}"))),
-            };
-            demo::run(json)
+            let mut json = false;
+            let mut driver = ndis_sim::Driver::Linked(rxinject::DriverEntry);
+            let mut args = rest.iter();
+            while let Some(a) = args.next() {
+                match a.as_str() {
+                    "--json" => json = true,
+                    "--driver" => match args.next() {
+                        Some(path) => driver = ndis_sim::Driver::Image(path.into()),
+                        None => {
+                            return Err(Error::usage(
+                                "--driver needs a .sys file (e.g. dist/x64/rxinject.sys)",
+                            ));
+                        }
+                    },
+                    other => {
+                        return Err(Error::usage(format!(
+                            "demo takes --json and --driver FILE.sys, not {other:?}"
+                        )));
+                    }
+                }
+            }
+            demo::run(json, &driver)
         }
         "dist" => no_args(cmd, rest).and_then(|_| dist::run().map(|_| ())),
         "test" => no_args(cmd, rest).and_then(|_| test::run()),

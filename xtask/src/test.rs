@@ -5,6 +5,18 @@ use crate::setup::{
 };
 use crate::{Result, cargo, dist, run_cmd};
 
+/// The driver's integration tests that run a second time on the shipped `.sys` (all but
+/// `allocator`, which tests the host build's allocator directly, and `bpf_libpcap`, which
+/// tests the BPF crate without a driver).
+pub const SHIPPED_SCENARIOS: &[&str] = &[
+    "passthrough",
+    "lifecycle",
+    "device",
+    "inject",
+    "capture",
+    "regression",
+];
+
 /// The driver-side crates, linted for the Windows target as well as the host.
 const WINDOWS_CRATES: &[&str] = &["rxinject", "ndis-sys", "rxinject-abi", "rxinject-bpf"];
 
@@ -50,9 +62,23 @@ pub fn run() -> Result<()> {
         )?;
     }
 
-    dist::run()?;
+    let built = dist::run()?;
 
     run_cmd("cargo test --workspace", cargo().args(["test", "--workspace"]))?;
+    // The main scenarios again, on the bytes we ship: the simulator's loader maps
+    // dist/x64/rxinject.sys and the same tests drive it (the demo's test on the .sys is in
+    // xtask/tests/dist.rs, part of the run above).
+    let mut shipped = cargo();
+    shipped.args(["test", "--package", "rxinject"]);
+    for t in SHIPPED_SCENARIOS {
+        shipped.args(["--test", t]);
+    }
+    shipped.args(["--package", "rxinject-cli", "--test", "cli"]);
+    shipped.env("RXINJECT_DRIVER", &built.sys);
+    run_cmd(
+        "cargo test: the driver's scenarios and the command line on dist/x64/rxinject.sys",
+        &mut shipped,
+    )?;
     run_cmd(
         "cargo doc (no warnings)",
         cargo()

@@ -279,9 +279,12 @@ fn the_inf_declares_a_modifying_optional_ethernet_filter_under_the_drivers_names
 
 #[test]
 fn the_driver_registers_with_ndis_under_the_names_the_inf_installs() {
-    let parsed = inf::parse(&std::fs::read_to_string(&built().inf).unwrap()).unwrap();
+    let d = built();
+    let parsed = inf::parse(&std::fs::read_to_string(&d.inf).unwrap()).unwrap();
+    // The .sys the INF installs, run by the simulator's loader.
     let mut sim = ndis_sim::Sim::new(ndis_sim::SimConfig::default());
-    assert_eq!(sim.load(rxinject::DriverEntry), ndis_sys::STATUS_SUCCESS);
+    let image = ndis_sim::Image::load(&d.sys).unwrap();
+    assert_eq!(sim.load_image(image), ndis_sys::STATUS_SUCCESS);
     let [friendly, unique, service] = sim.registered_names().expect("registered");
     assert_eq!(
         Some(unique),
@@ -548,4 +551,218 @@ fn the_windows_guide_uses_the_drivers_real_names_ioctls_and_pool_tags() {
     ] {
         assert!(guide.contains(needed), "guide covers {needed}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The shipped bytes under the simulator: the loader maps dist/x64/rxinject.sys into this
+// process, and the demo runs on it.
+// ---------------------------------------------------------------------------------------------
+
+use ndis_sim::image::{LoadError, Protection, loader_exports};
+use ndis_sim::{Driver, Image};
+
+/// The mappings of this process that overlap `range`, as (start, end, permissions).
+fn mappings(range: std::ops::Range<usize>) -> Vec<(usize, usize, String)> {
+    std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (a, b) = f.next()?.split_once('-')?;
+            let (a, b) = (
+                usize::from_str_radix(a, 16).ok()?,
+                usize::from_str_radix(b, 16).ok()?,
+            );
+            let perms = f.next()?.to_string();
+            (a < range.end && b > range.start).then_some((a, b, perms))
+        })
+        .collect()
+}
+
+#[test]
+fn the_loader_maps_the_shipped_sys_with_page_protections_relocations_and_every_import_bound() {
+    let d = built();
+    let image = Image::load(&d.sys).expect("the loader takes the .sys we ship");
+    assert_ne!(
+        image.base() as u64,
+        image.preferred_base(),
+        "mapped away from its link base"
+    );
+    assert!(image.relocations() > 0);
+    let protections: Vec<(&str, Protection)> = image
+        .sections()
+        .iter()
+        .map(|s| (s.name.as_str(), s.protection))
+        .collect();
+    assert_eq!(
+        protections,
+        [
+            (".text", Protection::ReadExecute),
+            (".rdata", Protection::Read),
+            (".data", Protection::ReadWrite),
+            (".pdata", Protection::Read),
+            (".reloc", Protection::Read),
+        ]
+    );
+    // Every import of the file is bound, to the simulator function of that name.
+    let exports = loader_exports();
+    assert_eq!(image.imports().len(), d.image.imports.len());
+    for b in image.imports() {
+        let want = exports
+            .iter()
+            .find(|(m, n, _)| m.eq_ignore_ascii_case(&b.module) && *n == b.name)
+            .map(|e| e.2);
+        assert_eq!(Some(b.address), want, "{}!{}", b.module, b.name);
+    }
+    // The kernel's view of the mapping: code read+execute, nothing writable and executable.
+    let maps = mappings(image.base()..image.base() + image.size());
+    assert!(!maps.is_empty());
+    assert!(
+        maps.iter().all(|(_, _, p)| !(p.contains('w') && p.contains('x'))),
+        "{maps:?}"
+    );
+    let text = image.base() + image.sections()[0].rva as usize;
+    let (_, _, p) = maps.iter().find(|(a, b, _)| (*a..*b).contains(&text)).unwrap();
+    assert!(p.starts_with("r-x"), "{p}");
+    let rdata = image.base() + image.sections()[1].rva as usize;
+    let (_, _, p) = maps.iter().find(|(a, b, _)| (*a..*b).contains(&rdata)).unwrap();
+    assert!(p.starts_with("r--"), "{p}");
+    // The entry point is DriverEntry, per the link map.
+    let map = std::fs::read_to_string(&d.map).unwrap();
+    assert_eq!(
+        image.entry() as usize - image.base(),
+        map_symbol_rva(&map, "DriverEntry").unwrap() as usize
+    );
+}
+
+/// The file offset of `rva` in a PE file.
+fn file_offset(data: &[u8], rva: u32) -> usize {
+    use object::read::pe::PeFile64;
+    let file = PeFile64::parse(data).unwrap();
+    let s = file
+        .section_table()
+        .iter()
+        .find(|s| {
+            let va = s.virtual_address.get(object::LittleEndian);
+            (va..va + s.size_of_raw_data.get(object::LittleEndian)).contains(&rva)
+        })
+        .unwrap();
+    (s.pointer_to_raw_data.get(object::LittleEndian) + rva - s.virtual_address.get(object::LittleEndian))
+        as usize
+}
+
+#[test]
+fn the_loader_refuses_what_it_cannot_run_and_says_what() {
+    let d = built();
+    let good = std::fs::read(&d.sys).unwrap();
+    let load = |bytes: &[u8]| Image::from_bytes(bytes, "mutated.sys").map(|_| ()).unwrap_err();
+    let e_lfanew = u32::from_le_bytes(good[0x3C..0x40].try_into().unwrap()) as usize;
+    let opt = e_lfanew + 4 + 20;
+
+    // Imports the simulator does not have: all of them listed at once.
+    let mut unknown = good.clone();
+    for (from, to) in [
+        (&b"NdisFreeMdl\0"[..], &b"NdisFreeMdX\0"[..]),
+        (b"KeFlushQueuedDpcs\0", b"KeFlushQueuedDpcX\0"),
+    ] {
+        let at = unknown.windows(from.len()).position(|w| w == from).unwrap();
+        unknown[at..at + to.len()].copy_from_slice(to);
+    }
+    match load(&unknown) {
+        LoadError::MissingImports(list) => assert_eq!(
+            list,
+            [
+                ("ntoskrnl.exe".to_string(), "KeFlushQueuedDpcX".to_string()),
+                ("ndis.sys".to_string(), "NdisFreeMdX".to_string()),
+            ]
+        ),
+        e => panic!("{e}"),
+    }
+
+    // A writable code section.
+    let sections = opt + usize::from(u16::from_le_bytes([good[e_lfanew + 20], good[e_lfanew + 21]]));
+    assert_eq!(&good[sections..sections + 5], b".text");
+    let mut wx = good.clone();
+    wx[sections + 36 + 3] |= 0x80; // IMAGE_SCN_MEM_WRITE (0x80000000) in Characteristics
+    assert!(matches!(load(&wx), LoadError::WritableExecutable(s) if s == [".text"]));
+
+    // A privileged instruction at the entry point (`cli`).
+    let entry = d.image.entry_rva;
+    let mut cli = good.clone();
+    cli[file_offset(&good, entry)] = 0xFA;
+    match load(&cli) {
+        LoadError::Privileged(found) => {
+            assert!(
+                found.iter().any(|f| f.rva == entry && f.text == "cli"),
+                "{found:?}"
+            )
+        }
+        e => panic!("{e}"),
+    }
+    // A read of the KPCR (`mov rax, gs:[0x188]`, the current thread) at the entry point.
+    let mut gs = good.clone();
+    let at = file_offset(&good, entry);
+    gs[at..at + 9].copy_from_slice(&[0x65, 0x48, 0x8B, 0x04, 0x25, 0x88, 0x01, 0x00, 0x00]);
+    match load(&gs) {
+        LoadError::Privileged(found) => {
+            assert!(found.iter().any(|f| f.rva == entry && f.why.contains("gs:")))
+        }
+        e => panic!("{e}"),
+    }
+
+    // Not a kernel driver: a console subsystem.
+    let mut console = good.clone();
+    console[opt + 68] = 3;
+    assert!(matches!(load(&console), LoadError::Format(m) if m.contains("subsystem")));
+
+    // A relocation kind AMD64 images do not have (HIGHLOW).
+    let reloc_dir = opt + 112 + 5 * 8;
+    let reloc_rva = u32::from_le_bytes(good[reloc_dir..reloc_dir + 4].try_into().unwrap());
+    let mut highlow = good.clone();
+    let first = file_offset(&good, reloc_rva) + 8;
+    highlow[first + 1] = (highlow[first + 1] & 0x0F) | 0x30;
+    assert!(matches!(load(&highlow), LoadError::Format(m) if m.contains("relocation type 3")));
+}
+
+#[test]
+fn the_demo_runs_on_the_shipped_sys() {
+    let d = built();
+    let s = xtask::demo::simulate_driver(&Driver::Image(d.sys.clone()), xtask::demo::BULK_FRAMES);
+    assert!(s.ok(), "{:#?}", xtask::demo::to_json(&s));
+    assert!(
+        s.image.as_deref().is_some_and(|i| i.contains("imports bound")),
+        "{:?}",
+        s.image
+    );
+    assert_eq!(s.driver, d.sys.display().to_string());
+    // A file the loader refuses fails the demo with the loader's reason.
+    let s = xtask::demo::simulate_driver(&Driver::Image(d.inf.clone()), 10);
+    assert!(!s.ok());
+    assert!(
+        s.load_error
+            .as_deref()
+            .is_some_and(|e| e.contains("not a loadable driver image"))
+    );
+}
+
+#[test]
+fn every_driver_scenario_file_runs_on_the_shipped_sys_too() {
+    let mut files: Vec<String> = std::fs::read_dir(xtask::root().join("tests"))
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.strip_suffix(".rs").map(str::to_string)
+        })
+        .collect();
+    files.sort();
+    let mut covered: Vec<String> = xtask::test::SHIPPED_SCENARIOS
+        .iter()
+        .map(|s| s.to_string())
+        .chain(["allocator".to_string(), "bpf_libpcap".to_string()])
+        .collect();
+    covered.sort();
+    assert_eq!(
+        files, covered,
+        "a new test file: add it to SHIPPED_SCENARIOS, or say why not"
+    );
 }

@@ -24,6 +24,7 @@
 mod datapath;
 mod exports;
 mod frame;
+pub mod image;
 mod io;
 mod lifecycle;
 mod locks;
@@ -39,6 +40,7 @@ mod world;
 
 pub use exports::exports;
 pub use frame::{TestFrames, ethernet_frame};
+pub use image::{Driver, Image, LoadError};
 pub use io::{IoResult, Irp};
 pub use oid::{OidCounts, OidKind, OidResult};
 pub use rules::{Rule, Strictness, Violation};

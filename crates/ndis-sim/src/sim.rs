@@ -7,6 +7,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use ndis_sys::*;
 
 use crate::datapath;
+use crate::image::{Driver, Image, LoadError};
 use crate::io::{self, FileRef, IoResult, Irp, IrpKind, Request};
 use crate::lifecycle;
 use crate::mem::Block;
@@ -50,6 +51,9 @@ pub struct Sim {
     leaks_checked: bool,
     examined: bool,
     _slot: Slot,
+    /// The loaded `.sys`, when the driver runs from one; declared last so that it is unmapped
+    /// only after everything else of the simulation is gone.
+    image: Option<Image>,
 }
 
 /// What a simulation found: the violations, in the order they happened.
@@ -142,6 +146,7 @@ impl Sim {
             leaks_checked: false,
             examined: false,
             _slot: slot,
+            image: None,
         }
     }
 
@@ -165,6 +170,29 @@ impl Sim {
         });
         self.loaded = status.is_success();
         status
+    }
+
+    /// Loads a driver image (see [`crate::image`]) and calls its entry point, as
+    /// [`Sim::load`] does for a driver linked into this process. The simulation keeps the
+    /// image mapped until it is dropped.
+    pub fn load_image(&mut self, image: Image) -> NTSTATUS {
+        let entry = image.entry();
+        self.image = Some(image);
+        self.load(entry)
+    }
+
+    /// Loads `driver`, whichever build it is: linked into this process, or a `.sys` file
+    /// for the loader. Fails only if the loader refuses the file.
+    pub fn load_driver(&mut self, driver: &Driver) -> Result<NTSTATUS, LoadError> {
+        match driver {
+            Driver::Linked(entry) => Ok(self.load(*entry)),
+            Driver::Image(path) => Ok(self.load_image(Image::load(path)?)),
+        }
+    }
+
+    /// The loaded image, when the driver runs from a `.sys`.
+    pub fn image(&self) -> Option<&Image> {
+        self.image.as_ref()
     }
 
     /// Calls the driver's unload routine (which must deregister, detaching every module) and

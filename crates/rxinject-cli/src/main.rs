@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use rxinject_user::abi::capture::{self as cap, CaptureConfig};
 use rxinject_user::abi::write::{Batch, DIR_DEFAULT};
 use rxinject_user::abi::{self, MAX_FRAMES_PER_WRITE, MAX_WRITE_BYTES};
@@ -40,6 +41,10 @@ struct Cli {
     /// With --sim: at the end, write what reached the simulated wire to this pcap file.
     #[arg(long, global = true, value_name = "FILE", requires = "sim")]
     sim_wire_out: Option<PathBuf>,
+    /// With --sim: run this driver image (e.g. dist/x64/rxinject.sys, the bytes Windows
+    /// users install) instead of the driver compiled into this program.
+    #[arg(long, global = true, value_name = "FILE.sys", env = "RXINJECT_DRIVER")]
+    sim_driver: Option<PathBuf>,
     /// Print a machine-readable JSON summary.
     #[arg(long, global = true)]
     json: bool,
@@ -168,8 +173,20 @@ impl From<Error> for Failure {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)));
+    let cli = match parsed {
+        Ok((cli, m)) => {
+            // RXINJECT_DRIVER only matters with --sim; the flag itself means nothing without.
+            if !cli.sim && m.value_source("sim_driver") == Some(ValueSource::CommandLine) {
+                eprintln!(
+                    "rxinject: --sim-driver needs --sim (it names the driver the simulator runs)\n\nFor more information, try '--help'."
+                );
+                return ExitCode::from(2);
+            }
+            cli
+        }
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() {
@@ -202,6 +219,7 @@ fn target(cli: &Cli) -> Target {
             wire: cli.sim_wire.clone(),
             stack_out: cli.sim_stack_out.clone(),
             wire_out: cli.sim_wire_out.clone(),
+            driver: cli.sim_driver.clone(),
         })
     } else {
         Target::Windows

@@ -83,6 +83,9 @@ pub struct SimOptions {
     pub stack_out: Option<std::path::PathBuf>,
     /// Write what reached the simulated wire to this pcap file at the end.
     pub wire_out: Option<std::path::PathBuf>,
+    /// Run this `.sys` (mapped by the simulator's loader) instead of the driver compiled into
+    /// the tool: `dist/x64/rxinject.sys` runs the bytes a Windows user installs.
+    pub driver: Option<std::path::PathBuf>,
 }
 
 /// An adapter rxinject is attached to.

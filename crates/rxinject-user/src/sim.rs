@@ -1,7 +1,8 @@
-//! The simulator backend: rxinject's own code, compiled for this host, loaded into `ndis-sim`
-//! in this process. One adapter, `sim0` (MAC 02:52:58:00:00:01), whose host stack at
-//! 192.168.77.1 answers ARP, ICMP echo and UDP echo (port 7); its wire can play a capture file
-//! inbound, with the file's timing, on the simulator's virtual clock.
+//! The simulator backend: rxinject's own code, compiled for this host (or the shipped `.sys`,
+//! mapped by the simulator's loader), loaded into `ndis-sim` in this process. One adapter,
+//! `sim0` (MAC 02:52:58:00:00:01), whose host stack at 192.168.77.1 answers ARP, ICMP echo and
+//! UDP echo (port 7); its wire can play a capture file inbound, with the file's timing, on the
+//! simulator's virtual clock.
 //!
 //! Time is virtual: waiting (a replay's pacing, a read's timeout) lets simulated time pass
 //! instead of sleeping, so a replay of a one-minute capture takes a moment and every run is
@@ -11,7 +12,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use ndis_sim::{AdapterConfig, DeviceHandle, FrameOrigin, Sim, SimConfig};
+use ndis_sim::{AdapterConfig, DeviceHandle, Driver, FrameOrigin, Sim, SimConfig};
 
 use crate::pcap::{self, FILETIME_UNIX_EPOCH};
 use crate::{Backend, Channel, Error, Reply, SimOptions};
@@ -61,7 +62,13 @@ impl SimState {
             .map(|a| (a.if_index, a.name.clone()))
             .collect();
         let mut sim = Sim::new(cfg);
-        let status = sim.load(rxinject::DriverEntry);
+        let driver = match &options.driver {
+            Some(path) => Driver::Image(path.clone()),
+            None => Driver::Linked(rxinject::DriverEntry),
+        };
+        let status = sim
+            .load_driver(&driver)
+            .map_err(|e| Error::Simulator(format!("cannot load {driver}: {e}")))?;
         if !status.is_success() {
             let report = sim.finish();
             return Err(Error::Simulator(format!(
