@@ -101,19 +101,25 @@ impl Ring {
         let tail = (self.head + self.used) % self.size;
         let mut h = [0u8; RECORD_HEADER_LEN];
         let _ = header.write_to(&mut h);
+        // Each piece is one segment unless it wraps around the end of the ring (the second
+        // segment is then non-empty): copies of nothing are skipped, they cost a call each.
         let (a, b) = self.segments(tail, RECORD_HEADER_LEN);
         let n = a.len();
         a.copy_from_slice(&h[..n]);
-        b.copy_from_slice(&h[n..]);
+        if !b.is_empty() {
+            b.copy_from_slice(&h[n..]);
+        }
         let (a, b) = self.segments(tail + RECORD_HEADER_LEN, caplen);
         let n = a.len();
-        if !frame.read(0, a) || !frame.read(n, b) {
+        if !frame.read(0, a) || (!b.is_empty() && !frame.read(n, b)) {
             return false;
         }
         let pad = len - RECORD_HEADER_LEN - caplen;
-        let (a, b) = self.segments(tail + RECORD_HEADER_LEN + caplen, pad);
-        a.fill(0);
-        b.fill(0);
+        if pad > 0 {
+            let (a, b) = self.segments(tail + RECORD_HEADER_LEN + caplen, pad);
+            a.fill(0);
+            b.fill(0);
+        }
         self.used += len;
         self.records += 1;
         true
@@ -128,7 +134,9 @@ impl Ring {
         let (a, b) = self.segments(self.head, RECORD_HEADER_LEN);
         let n = a.len();
         h[..n].copy_from_slice(a);
-        h[n..].copy_from_slice(b);
+        if !b.is_empty() {
+            h[n..].copy_from_slice(b);
+        }
         let header = RecordHeader::read_from(&h)?;
         Some(cap::record_len(header.caplen as usize))
     }
@@ -144,7 +152,9 @@ impl Ring {
             let (a, b) = self.segments(head, len);
             let n = a.len();
             out[written..written + n].copy_from_slice(a);
-            out[written + n..written + len].copy_from_slice(b);
+            if !b.is_empty() {
+                out[written + n..written + len].copy_from_slice(b);
+            }
             written += len;
             self.head = (self.head + len) % self.size;
             self.used -= len;
@@ -626,7 +636,6 @@ fn tap_slow(
             }
             // SAFETY: the caller holds the chain; `iter` reads links before yielding.
             for n in unsafe { nbl::iter(chain) } {
-                // SAFETY: an NBL of the held chain.
                 // SAFETY: an NBL of the held chain.
                 let nbl_ref = unsafe { &*n };
                 let (mut nb, info) = (

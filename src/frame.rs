@@ -74,12 +74,24 @@ pub unsafe fn nb_read(nb: *const NET_BUFFER, offset: usize, out: &mut [u8]) -> b
         // SAFETY: the MDL describes `count` readable bytes at `base` and `skip + take <=
         // count`; `dst` is ours and does not overlap NDIS's buffer.
         let src = unsafe { core::slice::from_raw_parts(base.wrapping_add(skip), take) };
-        dst.copy_from_slice(src);
+        copy_bytes(dst, src);
         done += take;
         skip = 0;
         mdl = next;
     }
     done == out.len()
+}
+
+/// `dst.copy_from_slice(src)`, with the sizes BPF loads use (1, 2, 4 bytes) copied inline: a
+/// call to `memcpy` for one byte costs more than the load.
+#[inline]
+fn copy_bytes(dst: &mut [u8], src: &[u8]) {
+    match (dst.len(), src.len()) {
+        (1, 1) => dst[0] = src[0],
+        (2, 2) => dst[..2].copy_from_slice(&src[..2]),
+        (4, 4) => dst[..4].copy_from_slice(&src[..4]),
+        _ => dst.copy_from_slice(src),
+    }
 }
 
 /// A frame as it is on the wire: a NET_BUFFER's data, with the 802.1Q tag inserted after the

@@ -523,7 +523,10 @@ unsafe fn fill(s: *mut Slot, f: &Frame<'_>, irp: *mut IRP, rx: bool) -> *mut NET
     // SAFETY: the slot's buffer holds `capacity` >= len bytes and does not overlap `f`.
     let dst = unsafe { core::slice::from_raw_parts_mut(slot.data, len) };
     dst[..head.len()].copy_from_slice(head);
-    dst[head.len()..].copy_from_slice(rest);
+    // Untagged frames (most) are one copy; a call to copy nothing costs a call.
+    if !rest.is_empty() {
+        dst[head.len()..].copy_from_slice(rest);
+    }
     let nbl = slot.nbl;
     // SAFETY: our NBL, idle (back from NDIS or fresh).
     let n = unsafe { &mut *nbl };

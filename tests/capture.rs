@@ -417,6 +417,77 @@ fn a_full_ring_drops_and_counts_exactly_and_recovers() {
 }
 
 #[test]
+fn records_that_wrap_around_the_end_of_the_ring_read_back_whole_and_in_order() {
+    let sim = load(SimConfig::default());
+    let snaplen = 256;
+    let h = open_capture(
+        &sim,
+        0,
+        CaptureConfig {
+            ring_bytes: cap::MIN_RING_BYTES,
+            snaplen,
+            ..nonblocking()
+        },
+    );
+    let a = sim.adapter(0);
+    let mut source = frames_for(&sim, 0);
+    let mut expected = std::collections::VecDeque::new();
+    let mut read = 0usize;
+    let mut pushed_bytes = 0usize;
+    let check = |got: Vec<Captured>, expected: &mut std::collections::VecDeque<Vec<u8>>| {
+        for c in got {
+            let f = expected.pop_front().expect("a record for every frame captured");
+            assert_eq!(c.header.len as usize, f.len());
+            assert_eq!(
+                c.frame,
+                f[..f.len().min(snaplen as usize)],
+                "record in order and intact"
+            );
+        }
+    };
+    // Four frames in, then small reads (one to three records each) until at most 8 records
+    // wait: the ring never empties (so its head never resets to 0) and never fills, and its
+    // tail goes round its 128 KiB several times, cutting records at every kind of place: in a
+    // header, in the data, in the padding.
+    for _ in 0..600 {
+        let f = source.take(4);
+        pushed_bytes += f
+            .iter()
+            .map(|f| cap::record_len(f.len().min(snaplen as usize)))
+            .sum::<usize>();
+        a.indicate(&f);
+        a.return_receives(usize::MAX);
+        expected.extend(f);
+        while capture_stats(&h).records_queued > 8 {
+            let r = h.read(cap::min_read_len(snaplen));
+            assert_eq!(r.status, STATUS_SUCCESS);
+            let got = parse_records(&r.output);
+            assert!(!got.is_empty());
+            read += got.len();
+            check(got, &mut expected);
+        }
+        assert!(capture_stats(&h).records_queued >= 4, "the ring never empties");
+    }
+    assert!(
+        pushed_bytes > 3 * cap::MIN_RING_BYTES as usize,
+        "the ring wrapped"
+    );
+    assert!(
+        !expected.is_empty(),
+        "records were still queued while the ring wrapped"
+    );
+    let rest = drain_records(&h);
+    read += rest.len();
+    check(rest, &mut expected);
+    assert!(expected.is_empty());
+    let s = capture_stats(&h);
+    assert_eq!((s.captured, s.dropped), (2400, 0));
+    assert_eq!(read, 2400);
+    drop(h);
+    sim.finish().assert_clean();
+}
+
+#[test]
 fn reads_wait_for_min_bytes_or_the_timeout() {
     let sim = load(SimConfig::default());
     let a = sim.adapter(0);

@@ -1,22 +1,26 @@
 //! rxinject's orchestration tool. Commands (run from anywhere in the repository):
 //!
-//! - `cargo xtask demo [--json]`: the main job. Loads the driver into the NDIS simulator and
+//! - `cargo xtask demo [--json] [--driver FILE.sys]`: the main job. Loads the driver into the NDIS simulator and
 //!   runs the seed's scenario through its control device: an ARP request and an ICMP echo
 //!   request injected into the Rx path (the simulated host answers on the wire), 10,000
 //!   frames injected each way in batched writes with foreign traffic mixed in, a pause with
 //!   writes in flight, unload; prints what happened with every rule violation and leak. Exit
-//!   status 1 if anything is wrong.
+//!   status 1 if anything is wrong. With `--driver`, the driver runs from that image (e.g.
+//!   `dist/x64/rxinject.sys`), mapped by the simulator's loader.
+//! - `cargo xtask bench [--json] [--quick]`: what each frame costs in the shipped `.sys`
+//!   (callgrind instruction counts and wall time; `docs/PERFORMANCE.md`).
 //! - `cargo xtask dist`: builds `dist/x64/rxinject.sys` (cross-compiled with rust-lld) and
 //!   `dist/x64/rxinject.inf`, and checks the binary.
 //! - `cargo xtask test`: everything CI checks: formatting, clippy for the host and for
-//!   `x86_64-pc-windows-msvc`, the `.sys` build and its checks, every test, the docs, and
-//!   the demo.
+//!   `x86_64-pc-windows-msvc`, the `.sys` build and its checks, every test (the demo's among
+//!   them), the driver's scenarios again on the shipped `.sys`, and the docs.
 //! - `cargo xtask setup`: installs what the above need (rustup target and components; Debian
 //!   packages gcc and libwine-dev when run as root).
 
 // serde_json's json! macro recurses once per field; the demo's summary has many.
 #![recursion_limit = "256"]
 
+pub mod bench;
 pub mod demo;
 pub mod dist;
 pub mod inf;
@@ -86,13 +90,19 @@ const HELP: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  demo [--json]   the seed's scenario in the NDIS simulator: ARP and ICMP echo injected
+  demo [--json] [--driver FILE.sys]
+                  the seed's scenario in the NDIS simulator: ARP and ICMP echo injected
                   into the Rx path (the host answers on the wire), 10,000 frames each
                   way in batched writes, a pause with writes in flight, unload; print a
-                  summary (exit 1 on a lost frame, a pending write, a violation or a leak)
+                  summary (exit 1 on a lost frame, a pending write, a violation or a leak);
+                  --driver runs a .sys image (e.g. dist/x64/rxinject.sys) instead of the
+                  driver compiled for this host
+  bench [--json] [--quick]
+                  what each frame costs in dist/x64/rxinject.sys: instructions (callgrind)
+                  and wall time, pass-through, capture, injection (docs/PERFORMANCE.md)
   dist            build dist/x64/rxinject.sys and rxinject.inf and check the binary
   test            fmt, clippy (host and Windows target), dist, all tests (the demo's
-                  among them), docs
+                  among them), the driver's scenarios again on the shipped .sys, docs
   setup           install the rustup target/components and the Debian packages needed
   sample-pcap F   write a small sample capture to F (to try `rxinject --sim send/capture`)
   help            this text
@@ -128,6 +138,21 @@ pub fn run(args: &[String]) -> Result<()> {
                 }
             }
             demo::run(json, &driver)
+        }
+        "bench" => {
+            let (mut json, mut quick) = (false, false);
+            for a in rest {
+                match a.as_str() {
+                    "--json" => json = true,
+                    "--quick" => quick = true,
+                    other => {
+                        return Err(Error::usage(format!(
+                            "bench takes --json and --quick, not {other:?}"
+                        )));
+                    }
+                }
+            }
+            bench::run(json, quick)
         }
         "dist" => no_args(cmd, rest).and_then(|_| dist::run().map(|_| ())),
         "test" => no_args(cmd, rest).and_then(|_| test::run()),

@@ -13,7 +13,8 @@ pub const WINDOWS_TARGET: &str = "x86_64-pc-windows-msvc";
 /// (libpcap compiles the filter expressions of the BPF tests and judges frames as the
 /// reference; it only reads and writes pcap files), tshark (with capinfos and editcap: reads
 /// back the pcapng files the tool writes, and writes pcapng as Wireshark does), the mingw-w64
-/// linker (links `rxinject.exe`) and wine64 (runs it in a test).
+/// linker (links `rxinject.exe`), wine64 (runs it in a test) and valgrind (callgrind counts
+/// the shipped driver's instructions per frame: `cargo xtask bench` and its budget test).
 const APT_PACKAGES: &[(&str, &str)] = &[
     ("gcc", "/usr/bin/gcc"),
     ("libwine-dev", "/usr/include/wine/wine/windows/ddk/wdm.h"),
@@ -21,6 +22,7 @@ const APT_PACKAGES: &[(&str, &str)] = &[
     ("tshark", "/usr/bin/tshark"),
     ("gcc-mingw-w64-x86-64", "/usr/bin/x86_64-w64-mingw32-gcc"),
     ("wine64", "/usr/lib/wine/wine64"),
+    ("valgrind", "/usr/bin/valgrind"),
 ];
 
 /// The target of the user-mode tool's Windows build (linked with mingw-w64).

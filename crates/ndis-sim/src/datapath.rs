@@ -86,11 +86,33 @@ fn walk_reported(w: &World, objs: &nbl::Objects, head: *mut NET_BUFFER_LIST, fun
     }
 }
 
-fn describe(rec: &nbl::NblRec, addr: usize) -> String {
-    match rec.origin {
-        Origin::Miniport => format!("receive NBL #{} ({addr:#x})", rec.id),
-        Origin::Protocol => format!("send NBL #{} ({addr:#x})", rec.id),
-        Origin::Filter { .. } => format!("own NBL {addr:#x}"),
+/// An NBL as messages name it, formatted only when a message is written (the datapath checks
+/// every NBL it is handed; formatting eagerly cost more than the checks).
+#[derive(Clone, Copy)]
+struct Described {
+    own: bool,
+    receive: bool,
+    id: u64,
+    addr: usize,
+}
+
+impl std::fmt::Display for Described {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let addr = self.addr;
+        match (self.own, self.receive) {
+            (true, _) => write!(f, "own NBL {addr:#x}"),
+            (false, true) => write!(f, "receive NBL #{} ({addr:#x})", self.id),
+            (false, false) => write!(f, "send NBL #{} ({addr:#x})", self.id),
+        }
+    }
+}
+
+fn describe(rec: &nbl::NblRec, addr: usize) -> Described {
+    Described {
+        own: matches!(rec.origin, Origin::Filter { .. }),
+        receive: matches!(rec.origin, Origin::Miniport),
+        id: rec.id,
+        addr,
     }
 }
 
@@ -438,7 +460,7 @@ fn datapath_allowed(w: &World, a: &Adapter, state: ModState, any_own: bool) -> b
 }
 
 /// N10: injected frames carry no checksum or LSO offload information.
-fn check_no_offload(w: &World, function: &str, nbl: usize, what: &str) {
+fn check_no_offload(w: &World, function: &str, nbl: usize, what: &impl std::fmt::Display) {
     let p = nbl as *const NET_BUFFER_LIST;
     // SAFETY: registered NBL.
     let (csum, lso) = unsafe {
@@ -768,7 +790,13 @@ pub(crate) fn f_send(w: &World, handle: NDIS_HANDLE, head: *mut NET_BUFFER_LIST,
 
 /// N4/N5 for an own send NBL: at least one NB, each a whole Ethernet frame whose MAC header is
 /// in one MDL.
-fn check_own_send_shape(w: &World, objs: &nbl::Objects, function: &str, n: usize, what: &str) {
+fn check_own_send_shape(
+    w: &World,
+    objs: &nbl::Objects,
+    function: &str,
+    n: usize,
+    what: &impl std::fmt::Display,
+) {
     // SAFETY: registered NBL.
     let mut nb = unsafe { (*(n as *const NET_BUFFER_LIST)).FirstNetBuffer };
     if nb.is_null() {

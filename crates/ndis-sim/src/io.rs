@@ -2,7 +2,6 @@
 //! system buffers, dispatch, completion, cancellation, cleanup and close, checking the D rules
 //! the way Driver Verifier's I/O verification does.
 
-use std::collections::HashMap;
 use std::mem::size_of;
 use std::time::Instant;
 
@@ -114,8 +113,8 @@ struct IrpRec {
 #[derive(Default)]
 pub(crate) struct IoTable {
     pub devices: Vec<DeviceRec>,
-    files: HashMap<usize, FileRec>,
-    irps: HashMap<usize, IrpRec>,
+    files: crate::AddrMap<FileRec>,
+    irps: crate::AddrMap<IrpRec>,
     next_id: u64,
     /// Thread token holding the cancel spin lock, and the IRQL to restore.
     cancel_lock: Option<(std::thread::ThreadId, KIRQL)>,

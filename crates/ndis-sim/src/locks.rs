@@ -68,7 +68,7 @@ pub(crate) fn free(w: &World, lock: *mut NDIS_SPIN_LOCK) {
     }
 }
 
-fn lock_table(w: &World) -> std::sync::MutexGuard<'_, std::collections::HashMap<usize, LockRec>> {
+fn lock_table(w: &World) -> std::sync::MutexGuard<'_, crate::AddrMap<LockRec>> {
     lock(&w.locks)
 }
 

@@ -3,7 +3,7 @@
 //! while so that a driver touching freed memory corrupts nothing real.
 
 use std::alloc::{self, Layout};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::ptr::NonNull;
 
 /// Filled into fresh pool memory that the driver did not ask to be zeroed, as the checked
@@ -112,7 +112,7 @@ pub(crate) struct Allocation {
 
 /// Live pool allocations, by address.
 pub(crate) struct MemTable {
-    pub live: HashMap<usize, Allocation>,
+    pub live: crate::AddrMap<Allocation>,
     pub quarantine: Quarantine,
     next_seq: u64,
     /// Every allocation ever made (for the allocation-count figures of benchmarks).
@@ -122,7 +122,7 @@ pub(crate) struct MemTable {
 impl MemTable {
     pub fn new() -> Self {
         MemTable {
-            live: HashMap::new(),
+            live: Default::default(),
             quarantine: Quarantine::new(4096),
             next_seq: 0,
             total_allocations: 0,

@@ -2,7 +2,6 @@
 //! pools), the ownership table every handoff updates, shape snapshots (rule S5) and
 //! validated reading of frame data (rule N5).
 
-use std::collections::HashMap;
 use std::mem::size_of;
 use std::ptr;
 
@@ -111,16 +110,16 @@ pub(crate) struct MdlRec {
 
 /// Handles, pools, NBLs and MDLs.
 pub(crate) struct Objects {
-    pub handles: HashMap<usize, HandleKind>,
-    pub dead_handles: HashMap<usize, HandleKind>,
+    pub handles: crate::AddrMap<HandleKind>,
+    pub dead_handles: crate::AddrMap<HandleKind>,
     pub kept: Vec<Block>,
-    pub pools: HashMap<usize, PoolRec>,
-    pub nbls: HashMap<usize, NblRec>,
-    pub mdls: HashMap<usize, MdlRec>,
+    pub pools: crate::AddrMap<PoolRec>,
+    pub nbls: crate::AddrMap<NblRec>,
+    pub mdls: crate::AddrMap<MdlRec>,
     pub quarantine: Quarantine,
     /// NBLs freed recently (their memory is still quarantined, so the address is not reused):
     /// a second handoff of one is reported as what it is (double return, double completion).
-    pub freed: HashMap<usize, (Origin, u64)>,
+    pub freed: crate::AddrMap<(Origin, u64)>,
     next_id: u64,
     /// NBLs the filter allocated, ever (benchmarks).
     pub filter_nbl_allocations: u64,
@@ -132,14 +131,14 @@ pub(crate) struct Objects {
 impl Objects {
     pub fn new() -> Objects {
         Objects {
-            handles: HashMap::new(),
-            dead_handles: HashMap::new(),
+            handles: Default::default(),
+            dead_handles: Default::default(),
             kept: Vec::new(),
-            pools: HashMap::new(),
-            nbls: HashMap::new(),
-            mdls: HashMap::new(),
+            pools: Default::default(),
+            nbls: Default::default(),
+            mdls: Default::default(),
             quarantine: Quarantine::new(8192),
-            freed: HashMap::new(),
+            freed: Default::default(),
             next_id: 0,
             filter_nbl_allocations: 0,
             filter_nbl_frees: 0,

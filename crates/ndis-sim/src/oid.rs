@@ -1,6 +1,5 @@
 //! OID requests (O rules), status indications and PnP events.
 
-use std::collections::HashMap;
 use std::mem::size_of;
 use std::time::Instant;
 
@@ -53,8 +52,8 @@ struct CloneRec {
 
 #[derive(Default)]
 pub(crate) struct OidTable {
-    originals: HashMap<usize, OriginalRec>,
-    clones: HashMap<usize, CloneRec>,
+    originals: crate::AddrMap<OriginalRec>,
+    clones: crate::AddrMap<CloneRec>,
     next_id: usize,
 }
 

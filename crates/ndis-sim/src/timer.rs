@@ -6,7 +6,6 @@
 //! time and every run is the same. Timer callbacks run at DISPATCH_LEVEL, from the pump, as
 //! NDIS calls them from a DPC.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
 use ndis_sys::*;
@@ -34,7 +33,7 @@ pub(crate) struct TimerRec {
 
 #[derive(Default)]
 pub(crate) struct TimerTable {
-    timers: HashMap<usize, TimerRec>,
+    timers: crate::AddrMap<TimerRec>,
     next: usize,
     pub fired: u64,
     /// Calls of `KeQuerySystemTimePrecise`.

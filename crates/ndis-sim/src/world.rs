@@ -1,7 +1,6 @@
 //! The simulated machine: configuration, adapters (miniport, filter module, protocol), the
 //! object tables, and the process-wide "current world" the exported NDIS functions reach.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use ndis_sys::*;
@@ -281,7 +280,7 @@ pub(crate) struct World {
     pub violations: Mutex<Vec<Violation>>,
     pub log: Mutex<Vec<String>>,
     pub mem: Mutex<MemTable>,
-    pub locks: Mutex<HashMap<usize, crate::locks::LockRec>>,
+    pub locks: Mutex<crate::AddrMap<crate::locks::LockRec>>,
     pub objs: Mutex<Objects>,
     pub driver: Mutex<Option<DriverReg>>,
     pub oids: Mutex<crate::oid::OidTable>,
@@ -376,7 +375,7 @@ impl World {
             violations: Mutex::new(Vec::new()),
             log: Mutex::new(Vec::new()),
             mem: Mutex::new(MemTable::new()),
-            locks: Mutex::new(HashMap::new()),
+            locks: Mutex::new(Default::default()),
             objs: Mutex::new(objs),
             driver: Mutex::new(None),
             oids: Mutex::new(Default::default()),

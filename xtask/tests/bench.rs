@@ -1,0 +1,70 @@
+//! The bench's scenarios on the shipped `rxinject.sys`: each runs clean (no rule broken, every
+//! frame where it belongs), injection allocates nothing per frame once warm, and the driver's
+//! instruction counts (callgrind: deterministic, not a timing) stay within the budgets of
+//! docs/PERFORMANCE.md.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use xtask::bench::{self, SCENARIOS};
+
+/// The .sys, built once for this file.
+fn sys() -> &'static PathBuf {
+    static SYS: OnceLock<PathBuf> = OnceLock::new();
+    SYS.get_or_init(|| xtask::dist::run().expect("cargo xtask dist").sys)
+}
+
+#[test]
+fn every_bench_scenario_runs_clean_on_the_shipped_sys() {
+    for s in SCENARIOS {
+        let run = bench::run_scenario(s, 1024, sys()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(run.frames, 1024);
+        assert_eq!(run.image_size > 0, !s.starts_with("null_"), "{s}");
+    }
+    assert!(bench::run_scenario("no_such", 1024, sys()).is_err());
+    assert!(
+        bench::run_scenario("inject_rx_b64", 1000, sys()).is_err(),
+        "frames: multiples of 1024"
+    );
+}
+
+#[test]
+fn injection_allocates_nothing_per_frame_once_the_pools_are_warm() {
+    for s in SCENARIOS.iter().filter(|s| s.starts_with("inject_")) {
+        let a = bench::run_scenario(s, 1024, sys()).unwrap().pool_allocations;
+        let b = bench::run_scenario(s, 3072, sys()).unwrap().pool_allocations;
+        assert_eq!(a, b, "{s}: pool allocations grow with the frames injected");
+    }
+}
+
+#[test]
+fn the_shipped_driver_stays_within_its_instruction_budgets() {
+    let driver = sys().clone();
+    bench::build_runner().unwrap();
+    let dir = bench::work_dir().unwrap();
+    let m = |s: &str| bench::measure(s, 1024, 2048, 0, &driver, &dir).unwrap_or_else(|e| panic!("{e}"));
+    let null = m("null_rx");
+    assert_eq!(
+        null.driver_instr_per_frame, 0.0,
+        "no driver, no instructions in it"
+    );
+    for s in ["passthrough_rx", "passthrough_tx"] {
+        let f = m(s);
+        assert!(f.driver_instr_per_frame > 0.0, "{s}: {f:?}");
+        assert!(f.driver_instr_per_frame <= 60.0, "{s}: {f:?}");
+        // One NDIS call per chain of 32 (indicate or send, then return or complete): batched.
+        assert!(
+            f.ndis_calls_per_frame <= 2.0 / bench::CHAIN as f64 + 1e-9,
+            "{s}: {f:?}"
+        );
+        assert!(f.instr_per_frame > null.instr_per_frame, "{s}: {f:?}");
+    }
+    for s in ["inject_rx_b64", "inject_tx_b64"] {
+        let f = m(s);
+        assert!(
+            f.driver_instr_per_frame > 0.0 && f.driver_instr_per_frame <= 1500.0,
+            "{s}: {f:?}"
+        );
+        assert_eq!(f.allocations_per_frame, 0.0, "{s}: {f:?}");
+    }
+}
