@@ -136,10 +136,11 @@ fn bind_checks_the_abi_version_and_the_adapter() {
     let sim = load(two_adapters());
     let h = sim.open(abi::USER_PATH).unwrap();
     let req = |abi_version: u32, if_index: u32| {
-        bytes_of(&abi::BindRequest {
+        abi::BindRequest {
             abi_version,
             if_index,
-        })
+        }
+        .to_vec()
     };
     let if1 = sim.adapter(1).config().if_index;
     let bind_raw = |input: &[u8]| ioctl(&h, abi::IOCTL_RXINJECT_BIND, input, 0).status;
@@ -250,7 +251,7 @@ fn every_output_record_is_length_checked() {
     assert_eq!(r.status, STATUS_INVALID_PARAMETER);
     // A counters record reads back as what the handle did.
     let c = counters(&h);
-    assert_eq!(abi::Counters::read_from(&bytes_of(&c)), Some(c));
+    assert_eq!(abi::Counters::read_from(&c.to_vec()), Some(c));
     drop(h);
     sim.finish().assert_clean();
 }

@@ -42,13 +42,6 @@ pub fn frames_for(sim: &Sim, i: usize) -> TestFrames {
     TestFrames::new([0x02, 0x11, 0x22, 0x33, 0x44, 0x55], sim.adapter(i).config().mac)
 }
 
-/// The bytes of a record.
-pub fn bytes_of<T: Pod>(v: &T) -> Vec<u8> {
-    let mut out = vec![0u8; std::mem::size_of::<T>()];
-    v.write_to(&mut out).expect("room for the record");
-    out
-}
-
 /// A device control with a record as input and `out_len` bytes of output.
 pub fn ioctl(h: &DeviceHandle<'_>, code: u32, input: &[u8], out_len: usize) -> IoResult {
     h.device_io_control(code, input, out_len)
@@ -91,7 +84,7 @@ pub fn bind(h: &DeviceHandle<'_>, if_index: u32) -> NTSTATUS {
         abi_version: abi::ABI_VERSION,
         if_index,
     };
-    ioctl(h, abi::IOCTL_RXINJECT_BIND, &bytes_of(&req), 0).status
+    ioctl(h, abi::IOCTL_RXINJECT_BIND, &req.to_vec(), 0).status
 }
 
 /// `IOCTL_RXINJECT_SET_DIRECTION`.
@@ -99,7 +92,7 @@ pub fn set_direction(h: &DeviceHandle<'_>, direction: u32) -> NTSTATUS {
     ioctl(
         h,
         abi::IOCTL_RXINJECT_SET_DIRECTION,
-        &bytes_of(&abi::SetDirection { direction }),
+        &abi::SetDirection { direction }.to_vec(),
         0,
     )
     .status
@@ -160,7 +153,7 @@ pub use rxinject_abi::capture::{self as cap, CaptureConfig, CaptureStats, Filter
 
 /// `IOCTL_RXINJECT_SET_CAPTURE`.
 pub fn set_capture(h: &DeviceHandle<'_>, config: CaptureConfig) -> NTSTATUS {
-    ioctl(h, abi::IOCTL_RXINJECT_SET_CAPTURE, &bytes_of(&config), 0).status
+    ioctl(h, abi::IOCTL_RXINJECT_SET_CAPTURE, &config.to_vec(), 0).status
 }
 
 /// `IOCTL_RXINJECT_SET_FILTER` with `insns`: the status and the verdict.

@@ -132,12 +132,6 @@ fn ioctl_ok(h: &DeviceHandle<'_>, scenario: &str, code: u32, input: &[u8], out: 
     Ok(r.output)
 }
 
-fn bytes_of<T: Pod>(v: &T) -> Vec<u8> {
-    let mut out = vec![0u8; std::mem::size_of::<T>()];
-    let _ = v.write_to(&mut out);
-    out
-}
-
 /// Opens the control device and binds to `sim0`.
 fn open_bound<'s>(sim: &'s Sim, scenario: &str) -> Result<DeviceHandle<'s>> {
     let h = sim
@@ -147,7 +141,7 @@ fn open_bound<'s>(sim: &'s Sim, scenario: &str) -> Result<DeviceHandle<'s>> {
         abi_version: abi::ABI_VERSION,
         if_index: sim.adapter(0).config().if_index,
     };
-    ioctl_ok(&h, scenario, abi::IOCTL_RXINJECT_BIND, &bytes_of(&req), 0)?;
+    ioctl_ok(&h, scenario, abi::IOCTL_RXINJECT_BIND, &req.to_vec(), 0)?;
     Ok(h)
 }
 
@@ -218,13 +212,7 @@ pub fn run_scenario(scenario: &str, frames: u64, driver: &Path) -> Result<Run> {
                 flags: cap::CAPTURE_NONBLOCK,
                 ..CaptureConfig::default()
             };
-            ioctl_ok(
-                &h,
-                scenario,
-                abi::IOCTL_RXINJECT_SET_CAPTURE,
-                &bytes_of(&config),
-                0,
-            )?;
+            ioctl_ok(&h, scenario, abi::IOCTL_RXINJECT_SET_CAPTURE, &config.to_vec(), 0)?;
             let program: Vec<u8> = udp_filter().iter().flat_map(|i| i.to_bytes()).collect();
             ioctl_ok(
                 &h,

@@ -219,12 +219,6 @@ impl<'a> Client<'a> {
         (r, v)
     }
 
-    fn input<T: Pod>(v: &T) -> Vec<u8> {
-        let mut out = vec![0u8; std::mem::size_of::<T>()];
-        let _ = v.write_to(&mut out);
-        out
-    }
-
     fn record(&mut self, r: &IoResult) {
         self.completed += 1;
         if r.status == STATUS_SUCCESS {
@@ -348,24 +342,24 @@ fn scenario(sim: &Sim, s: &mut Summary, bulk: usize) {
     };
     s.bind_status = format!(
         "{:?}",
-        c.h.device_io_control(abi::IOCTL_RXINJECT_BIND, &Client::input(&bind), 0)
+        c.h.device_io_control(abi::IOCTL_RXINJECT_BIND, &bind.to_vec(), 0)
             .status
     );
     let dir = abi::SetDirection {
         direction: abi::DIRECTION_RX,
     };
-    c.h.device_io_control(abi::IOCTL_RXINJECT_SET_DIRECTION, &Client::input(&dir), 0);
+    c.h.device_io_control(abi::IOCTL_RXINJECT_SET_DIRECTION, &dir.to_vec(), 0);
 
     // The capturing client, on its own handle.
     let Ok(ch) = sim.open(abi::USER_PATH) else { return };
-    ch.device_io_control(abi::IOCTL_RXINJECT_BIND, &Client::input(&bind), 0);
+    ch.device_io_control(abi::IOCTL_RXINJECT_BIND, &bind.to_vec(), 0);
     let config = CaptureConfig {
         ring_bytes: 16 << 20,
         snaplen: 256,
         flags: cap::CAPTURE_NONBLOCK,
         ..CaptureConfig::default()
     };
-    ch.device_io_control(abi::IOCTL_RXINJECT_SET_CAPTURE, &Client::input(&config), 0);
+    ch.device_io_control(abi::IOCTL_RXINJECT_SET_CAPTURE, &config.to_vec(), 0);
 
     let mut rx_written: Vec<Vec<u8>> = Vec::new();
     let mut tx_written: Vec<Vec<u8>> = Vec::new();

@@ -433,6 +433,14 @@ pub unsafe trait Pod: Copy + 'static {
         unsafe { out.as_mut_ptr().cast::<Self>().write_unaligned(*self) };
         Some(n)
     }
+
+    /// The record's bytes (an IOCTL's input, for a user-mode client).
+    #[cfg(feature = "alloc")]
+    fn to_vec(&self) -> alloc::vec::Vec<u8> {
+        let mut out = alloc::vec![0u8; core::mem::size_of::<Self>()];
+        let _ = self.write_to(&mut out);
+        out
+    }
 }
 
 // SAFETY: each is #[repr(C)] integers/arrays only (the size asserts above show no padding

@@ -267,7 +267,7 @@ impl Driver {
             abi_version: abi::ABI_VERSION,
             if_index: adapter.if_index,
         };
-        let r = ch.device_io_control(abi::IOCTL_RXINJECT_BIND, &bytes_of(&req), 0)?;
+        let r = ch.device_io_control(abi::IOCTL_RXINJECT_BIND, &req.to_vec(), 0)?;
         check(r.status, "binding to the adapter")?;
         Ok(Handle {
             ch,
@@ -335,12 +335,6 @@ impl Driver {
     }
 }
 
-fn bytes_of<T: Pod>(v: &T) -> Vec<u8> {
-    let mut out = vec![0u8; std::mem::size_of::<T>()];
-    let _ = v.write_to(&mut out);
-    out
-}
-
 fn check(status: NTSTATUS, what: &str) -> Result<(), Error> {
     if status.is_success() {
         Ok(())
@@ -400,7 +394,7 @@ impl Handle {
         };
         let r = self
             .ch
-            .device_io_control(abi::IOCTL_RXINJECT_SET_DIRECTION, &bytes_of(&d), 0)?;
+            .device_io_control(abi::IOCTL_RXINJECT_SET_DIRECTION, &d.to_vec(), 0)?;
         check(r.status, "setting the direction")
     }
 
@@ -451,7 +445,7 @@ impl Handle {
     pub fn start_capture(&self, config: &CaptureConfig) -> Result<(), Error> {
         let r = self
             .ch
-            .device_io_control(abi::IOCTL_RXINJECT_SET_CAPTURE, &bytes_of(config), 0)?;
+            .device_io_control(abi::IOCTL_RXINJECT_SET_CAPTURE, &config.to_vec(), 0)?;
         check(r.status, "starting capture")
     }
 
