@@ -34,6 +34,7 @@ use crate::device::{OpenHandle, complete_irp};
 use crate::driver::{GLOBALS, Handle};
 use crate::filter::{self, FilterModule};
 use crate::frame::FrameView;
+use crate::list::{Linked, List};
 use crate::lock::SpinLock;
 use crate::mem::{ndis_delete, ndis_new};
 use crate::nbl;
@@ -504,74 +505,29 @@ fn read_buffer(irp: *mut IRP) -> (*mut u8, usize) {
 // ---- a module's capture list --------------------------------------------------------------------
 
 /// The captures of one module (guarded by the module's capture lock).
+#[derive(Default)]
 pub struct CaptureList {
-    head: *mut Capture,
-    count: u32,
+    items: List<Capture>,
     /// Set by detach: nothing may register any more.
     closed: bool,
 }
 
-// SAFETY: the pointers are followed only under the list lock.
-unsafe impl Send for CaptureList {}
-
 impl CaptureList {
     pub const fn new() -> Self {
         CaptureList {
-            head: ptr::null_mut(),
-            count: 0,
+            items: List::new(),
             closed: false,
         }
     }
 
-    fn iter(&self) -> impl Iterator<Item = &Capture> {
-        let mut cur = self.head;
-        core::iter::from_fn(move || {
-            // SAFETY: captures in the list are alive while the list lock is held (they are
-            // unlinked under it before they are freed).
-            let c = unsafe { cur.as_ref() }?;
-            cur = c.next.load(Ordering::Relaxed);
-            Some(c)
-        })
-    }
-
-    fn contains(&self, c: &Capture) -> bool {
-        self.iter().any(|x| ptr::eq(x, c))
-    }
-
-    fn push(&mut self, c: &Capture) {
-        c.next.store(self.head, Ordering::Relaxed);
-        self.head = ptr::from_ref(c).cast_mut();
-        self.count += 1;
-    }
-
-    fn remove(&mut self, c: &Capture) -> bool {
-        let target = ptr::from_ref(c).cast_mut();
-        let mut link: *const AtomicPtr<Capture> = ptr::null();
-        let mut cur = self.head;
-        while !cur.is_null() {
-            // SAFETY: live while listed (see `iter`).
-            let next = unsafe { (*cur).next.load(Ordering::Relaxed) };
-            if cur == target {
-                if link.is_null() {
-                    self.head = next;
-                } else {
-                    // SAFETY: `link` is the `next` field of a live earlier capture.
-                    unsafe { (*link).store(next, Ordering::Relaxed) };
-                }
-                self.count -= 1;
-                return true;
-            }
-            // SAFETY: as above.
-            link = unsafe { &(*cur).next };
-            cur = next;
-        }
-        false
+    fn count(&self) -> u32 {
+        self.items.len() as u32
     }
 }
 
-impl Default for CaptureList {
-    fn default() -> Self {
-        Self::new()
+impl Linked for Capture {
+    fn link(&self) -> &AtomicPtr<Self> {
+        &self.next
     }
 }
 
@@ -629,7 +585,7 @@ fn tap_slow(
     let mut more = false;
     {
         let list = m.capture.list.lock();
-        for c in list.iter() {
+        for c in list.items.iter() {
             let mut g = c.inner.lock();
             if !g.capturing {
                 continue;
@@ -679,7 +635,7 @@ fn complete_ready_reads(m: &FilterModule, now: Option<u64>) {
         let mut done = Completions::new();
         {
             let list = m.capture.list.lock();
-            'captures: for c in list.iter() {
+            'captures: for c in list.items.iter() {
                 let mut g = c.inner.lock();
                 while !done.is_full() {
                     match g.take_ready_read(now) {
@@ -840,7 +796,7 @@ fn expire_reads(id: u64, now: u64) {
         let mut done = Completions::new();
         let found = filter::with_module(id, |m| {
             let list = m.capture.list.lock();
-            'captures: for c in list.iter() {
+            'captures: for c in list.items.iter() {
                 let mut g = c.inner.lock();
                 while !done.is_full() {
                     match g.take_ready_read(Some(now)) {
@@ -945,12 +901,12 @@ fn register(c: &Capture, id: u64) -> bool {
         if list.closed {
             return false;
         }
-        if !list.contains(c) {
-            list.push(c);
+        if !list.items.contains(c) {
+            list.items.push(c);
         }
         c.registered.store(id, Ordering::Release);
         c.inner.lock().adapter_gone = false;
-        m.capture.active.store(list.count, Ordering::Relaxed);
+        m.capture.active.store(list.count(), Ordering::Relaxed);
         true
     })
     .unwrap_or(false)
@@ -964,9 +920,9 @@ fn unregister(c: &Capture) {
     }
     filter::with_module(id, |m| {
         let mut list = m.capture.list.lock();
-        list.remove(c);
+        list.items.remove(c);
         c.registered.store(0, Ordering::Release);
-        m.capture.active.store(list.count, Ordering::Relaxed);
+        m.capture.active.store(list.count(), Ordering::Relaxed);
     });
     // If the module was gone, detach already unlinked it.
     c.registered.store(0, Ordering::Release);
@@ -1288,11 +1244,12 @@ pub fn detach(m: &FilterModule) {
             let mut list = m.capture.list.lock();
             list.closed = true;
             loop {
-                let head = list.head;
-                // SAFETY: listed captures are alive under the list lock.
-                let Some(c) = (unsafe { head.as_ref() }) else {
+                let Some(c) = list.items.first().map(ptr::from_ref) else {
                     break true;
                 };
+                // SAFETY: a listed capture is alive while the list lock is held, which it is
+                // until after it is unlinked below (the pointer only frees the list's borrow).
+                let c = unsafe { &*c };
                 {
                     let mut g = c.inner.lock();
                     while !done.is_full() {
@@ -1306,7 +1263,7 @@ pub fn detach(m: &FilterModule) {
                     }
                     g.adapter_gone = true;
                 }
-                list.remove(c);
+                list.items.remove(c);
                 c.registered.store(0, Ordering::Release);
             }
         };

@@ -10,6 +10,7 @@ use rxinject_abi::tags::TAG_FILTER_MODULE;
 
 use crate::driver::{GLOBALS, Handle};
 use crate::inject::{self, SlotPool};
+use crate::list::{Linked, List};
 use crate::lock::SpinLock;
 use crate::mem::{ndis_delete, ndis_new};
 use crate::pool;
@@ -261,71 +262,11 @@ fn state_violation(what: &str, e: crate::state::BadTransition) {
 }
 
 /// The list of attached modules (for the control device to enumerate adapters).
-pub struct ModuleList {
-    head: *mut FilterModule,
-    count: usize,
-}
+pub type ModuleList = List<FilterModule>;
 
-// SAFETY: the raw pointers are only followed under the list lock, and modules are Sync.
-unsafe impl Send for ModuleList {}
-
-impl ModuleList {
-    pub const fn new() -> Self {
-        ModuleList {
-            head: ptr::null_mut(),
-            count: 0,
-        }
-    }
-
-    fn push(&mut self, m: &FilterModule) {
-        m.next.store(self.head, Ordering::Relaxed);
-        self.head = ptr::from_ref(m).cast_mut();
-        self.count += 1;
-    }
-
-    fn remove(&mut self, m: &FilterModule) -> bool {
-        let target = ptr::from_ref(m).cast_mut();
-        let mut link: *const AtomicPtr<FilterModule> = ptr::null();
-        let mut cur = self.head;
-        while !cur.is_null() {
-            // SAFETY: modules in the list are live until removed here, under the lock.
-            let next = unsafe { (*cur).next.load(Ordering::Relaxed) };
-            if cur == target {
-                if link.is_null() {
-                    self.head = next;
-                } else {
-                    // SAFETY: `link` is the `next` field of a live earlier module.
-                    unsafe { (*link).store(next, Ordering::Relaxed) };
-                }
-                self.count -= 1;
-                return true;
-            }
-            // SAFETY: `cur` is live (see above).
-            link = unsafe { &(*cur).next };
-            cur = next;
-        }
-        false
-    }
-
-    /// Forgets every module (DriverEntry: the list starts empty on every load).
-    pub fn reset(&mut self) {
-        *self = ModuleList::new();
-    }
-
-    /// Number of attached modules.
-    pub fn len(&self) -> usize {
-        self.count
-    }
-
-    /// Whether no module is attached.
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-}
-
-impl Default for ModuleList {
-    fn default() -> Self {
-        Self::new()
+impl Linked for FilterModule {
+    fn link(&self) -> &AtomicPtr<Self> {
+        &self.next
     }
 }
 
@@ -344,50 +285,29 @@ pub enum Acquired {
 /// for every reference). IRQL <= DISPATCH.
 pub fn acquire_module(id: u64) -> Acquired {
     let list = GLOBALS.modules.lock();
-    let mut cur = list.head;
-    while !cur.is_null() {
-        // SAFETY: modules in the list are live while the list lock is held.
-        let m = unsafe { &*cur };
-        if m.id == id {
-            return if m.datapath.try_acquire() {
-                // SAFETY: the reference keeps the module alive beyond the lock (see above);
-                // 'static stands for "until the caller releases the reference".
-                Acquired::Module(unsafe { &*cur })
-            } else {
-                m.counters.writes_not_running.fetch_add(1, Ordering::Relaxed);
-                Acquired::NotRunning
-            };
-        }
-        cur = m.next.load(Ordering::Relaxed);
+    let Some(m) = list.iter().find(|m| m.id == id) else {
+        return Acquired::Gone;
+    };
+    if m.datapath.try_acquire() {
+        // SAFETY: the reference keeps the module alive beyond the lock (see above); 'static
+        // stands for "until the caller releases the reference".
+        Acquired::Module(unsafe { &*ptr::from_ref(m) })
+    } else {
+        m.counters.writes_not_running.fetch_add(1, Ordering::Relaxed);
+        Acquired::NotRunning
     }
-    Acquired::Gone
 }
 
 /// Runs `f` on module `id` under the list lock (`f` must not call NDIS). IRQL <= DISPATCH.
 pub fn with_module<R>(id: u64, f: impl FnOnce(&FilterModule) -> R) -> Option<R> {
     let list = GLOBALS.modules.lock();
-    let mut cur = list.head;
-    while !cur.is_null() {
-        // SAFETY: modules in the list are live while the list lock is held.
-        let m = unsafe { &*cur };
-        if m.id == id {
-            return Some(f(m));
-        }
-        cur = m.next.load(Ordering::Relaxed);
-    }
-    None
+    list.iter().find(|m| m.id == id).map(f)
 }
 
 /// Runs `f` on every attached module, under the list lock (`f` must not call NDIS).
 pub fn for_each_module(mut f: impl FnMut(&FilterModule)) {
     let list = GLOBALS.modules.lock();
-    let mut cur = list.head;
-    while !cur.is_null() {
-        // SAFETY: modules in the list are live while the list lock is held.
-        let m = unsafe { &*cur };
-        f(m);
-        cur = m.next.load(Ordering::Relaxed);
-    }
+    list.iter().for_each(&mut f);
 }
 
 /// The id of the module attached to the adapter with `if_index`.

@@ -30,6 +30,7 @@ pub mod filter;
 pub mod frame;
 pub mod inject;
 pub mod ioctl;
+pub mod list;
 pub mod lock;
 pub mod mem;
 pub mod nbl;
@@ -54,6 +55,7 @@ use ndis_sys::*;
 use rxinject_abi as abi;
 
 use crate::driver::GLOBALS;
+use crate::list::List;
 use crate::trace::trace;
 
 /// Bug check code for a Rust panic: the bytes "RXPN".
@@ -129,7 +131,8 @@ pub unsafe extern "win64" fn DriverEntry(
     GLOBALS.set_driver_context(driver_object.cast());
     // SAFETY: first use of the global lock in this load of the driver.
     unsafe { GLOBALS.modules.init() };
-    GLOBALS.modules.lock().reset();
+    // The list starts empty on every load (a previous load's modules are long gone).
+    *GLOBALS.modules.lock() = List::new();
     // SAFETY: the I/O manager passes a valid driver object.
     unsafe { (*driver_object).DriverUnload = Some(driver_unload) };
 
