@@ -10,7 +10,8 @@
 //! - `send`: the Tx path and its completions; `recv`: the Rx path and returns;
 //! - `nbl`: chains and the own/foreign split; `pool`: the module's NBL pool and reclaim;
 //! - `oid`: OID requests forwarded as clones; `pnp`: status and PnP pass-through;
-//! - `state`, `rundown`: the module state machine and the datapath rundown (plain Rust);
+//! - `state`, `rundown`, `list`: the module state machine, the datapath rundown and the
+//!   intrusive lists of modules and captures (plain Rust);
 //! - `lock`, `mem`, `trace`: spin locks, memory and debug output over NDIS.
 //!
 //! The same code builds for `x86_64-pc-windows-msvc` (the shipped `rxinject.sys`) and for
