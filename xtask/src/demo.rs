@@ -312,6 +312,28 @@ pub fn simulate_driver(driver: &Driver, bulk: usize) -> Summary {
     s
 }
 
+/// A write of `n` new frames in `direction`, each remembered in what was written that way.
+fn batch(
+    direction: u8,
+    n: usize,
+    frames: &mut TestFrames,
+    rx_written: &mut Vec<Vec<u8>>,
+    tx_written: &mut Vec<Vec<u8>>,
+) -> Batch {
+    let written = if direction == DIR_RX {
+        rx_written
+    } else {
+        tx_written
+    };
+    let mut b = Batch::new();
+    for _ in 0..n {
+        let f = frames.next_frame();
+        b.push(direction, 0, &f);
+        written.push(f);
+    }
+    b
+}
+
 fn scenario(sim: &Sim, s: &mut Summary, bulk: usize) {
     let a = sim.adapter(0);
     let cfg = a.config();
@@ -418,16 +440,7 @@ fn scenario(sim: &Sim, s: &mut Summary, bulk: usize) {
                 continue;
             }
             let n = BATCH_FRAMES.min(bulk - *done);
-            let mut b = Batch::new();
-            for _ in 0..n {
-                let f = frames.next_frame();
-                b.push(direction, 0, &f);
-                if direction == DIR_RX {
-                    rx_written.push(f)
-                } else {
-                    tx_written.push(f)
-                }
-            }
+            let b = batch(direction, n, &mut frames, &mut rx_written, &mut tx_written);
             c.write_overlapped(b.as_bytes());
             *done += n;
         }
@@ -447,16 +460,7 @@ fn scenario(sim: &Sim, s: &mut Summary, bulk: usize) {
     // 4. Pause with writes in flight: the pause waits for the injected NBLs; a write while
     // paused is refused at once; restart.
     for direction in [DIR_RX, DIR_TX] {
-        let mut b = Batch::new();
-        for _ in 0..64 {
-            let f = frames.next_frame();
-            b.push(direction, 0, &f);
-            if direction == DIR_RX {
-                rx_written.push(f)
-            } else {
-                tx_written.push(f)
-            }
-        }
+        let b = batch(direction, 64, &mut frames, &mut rx_written, &mut tx_written);
         c.write_overlapped(b.as_bytes());
     }
     let pended_before = a.pauses_pended();
@@ -472,32 +476,34 @@ fn scenario(sim: &Sim, s: &mut Summary, bulk: usize) {
     sim.run_until_idle();
 
     // What arrived where.
+    // (frames delivered, how many of them equal what was written, in order)
+    let compare = |own: Vec<&Vec<u8>>, written: &[Vec<u8>]| {
+        let identical = own
+            .iter()
+            .zip(written)
+            .filter(|(got, sent)| **got == *sent)
+            .count();
+        (own.len(), identical)
+    };
     let received = a.received();
-    let own_up: Vec<&Vec<u8>> = received
-        .iter()
-        .filter(|r| r.origin == FrameOrigin::Filter)
-        .map(|r| &r.bytes)
-        .collect();
     s.rx_frames_written = rx_written.len();
-    s.rx_frames_delivered_to_stack = own_up.len();
-    s.rx_frames_identical = own_up
-        .iter()
-        .zip(&rx_written)
-        .filter(|(got, sent)| **got == *sent)
-        .count();
+    (s.rx_frames_delivered_to_stack, s.rx_frames_identical) = compare(
+        received
+            .iter()
+            .filter(|r| r.origin == FrameOrigin::Filter)
+            .map(|r| &r.bytes)
+            .collect(),
+        &rx_written,
+    );
     let wire = a.wire();
-    let own_down: Vec<&Vec<u8>> = wire
-        .iter()
-        .filter(|w| w.origin == FrameOrigin::Filter)
-        .map(|w| &w.bytes)
-        .collect();
     s.tx_frames_written = tx_written.len();
-    s.tx_frames_on_wire = own_down.len();
-    s.tx_frames_identical = own_down
-        .iter()
-        .zip(&tx_written)
-        .filter(|(got, sent)| **got == *sent)
-        .count();
+    (s.tx_frames_on_wire, s.tx_frames_identical) = compare(
+        wire.iter()
+            .filter(|w| w.origin == FrameOrigin::Filter)
+            .map(|w| &w.bytes)
+            .collect(),
+        &tx_written,
+    );
     s.stack_replies_on_wire = a.stack_replies_on_wire().len();
     s.foreign_rx = foreign_rx.len();
     s.foreign_rx_delivered = foreign_rx

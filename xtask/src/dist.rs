@@ -10,7 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::setup::{WINDOWS_GNU_TARGET, WINDOWS_TARGET, ensure_windows_gnu_target, ensure_windows_target};
+use crate::setup::{WINDOWS_GNU_TARGET, WINDOWS_TARGET, ensure_target};
 use crate::{Error, Result, cargo, pe, root, run_cmd};
 
 /// Link arguments of a kernel-mode driver (checked on the output by `pe::check_driver_image`).
@@ -47,7 +47,7 @@ pub fn out_dir() -> PathBuf {
 
 /// Builds and checks. Fails if any property of the image is wrong.
 pub fn run() -> Result<Dist> {
-    ensure_windows_target()?;
+    ensure_target(WINDOWS_TARGET)?;
     let target_dir = root().join("target").join("sys");
     let map = target_dir.join("rxinject.map");
     let mut cmd = cargo();
@@ -146,7 +146,7 @@ pub fn run() -> Result<Dist> {
 /// Builds the `rxinject` command for Windows (x86_64-pc-windows-gnu, linked by mingw-w64)
 /// into `out/rxinject.exe` and checks it.
 fn build_exe(out: &Path) -> Result<(PathBuf, pe::Image)> {
-    ensure_windows_gnu_target()?;
+    ensure_target(WINDOWS_GNU_TARGET)?;
     let target_dir = root().join("target").join("exe");
     run_cmd(
         "build rxinject.exe (x86_64-pc-windows-gnu, mingw-w64)",

@@ -28,39 +28,22 @@ const APT_PACKAGES: &[(&str, &str)] = &[
 /// The target of the user-mode tool's Windows build (linked with mingw-w64).
 pub const WINDOWS_GNU_TARGET: &str = "x86_64-pc-windows-gnu";
 
-/// Ensures the Windows target (for `dist` and the Windows clippy run).
-pub fn ensure_windows_target() -> Result<()> {
+/// Ensures a rustup target: [`WINDOWS_TARGET`] (the driver, `dist` and the Windows clippy
+/// run) or [`WINDOWS_GNU_TARGET`] (`rxinject.exe`).
+pub fn ensure_target(target: &str) -> Result<()> {
     let out = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
-        .map_err(|e| Error::with("rustup is needed to add the Windows target", e))?;
+        .map_err(|e| Error::with(format!("rustup is needed to add the {target} target"), e))?;
     if String::from_utf8_lossy(&out.stdout)
         .lines()
-        .any(|l| l.trim() == WINDOWS_TARGET)
+        .any(|l| l.trim() == target)
     {
         return Ok(());
     }
     run_cmd(
-        &format!("rustup target add {WINDOWS_TARGET}"),
-        Command::new("rustup").args(["target", "add", WINDOWS_TARGET]),
-    )
-}
-
-/// Ensures the mingw target (for `rxinject.exe`).
-pub fn ensure_windows_gnu_target() -> Result<()> {
-    let out = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output()
-        .map_err(|e| Error::with("rustup is needed to add the Windows target", e))?;
-    if String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .any(|l| l.trim() == WINDOWS_GNU_TARGET)
-    {
-        return Ok(());
-    }
-    run_cmd(
-        &format!("rustup target add {WINDOWS_GNU_TARGET}"),
-        Command::new("rustup").args(["target", "add", WINDOWS_GNU_TARGET]),
+        &format!("rustup target add {target}"),
+        Command::new("rustup").args(["target", "add", target]),
     )
 }
 
@@ -117,8 +100,8 @@ pub fn ensure_packages() -> Result<()> {
 /// `cargo xtask setup`.
 pub fn run() -> Result<()> {
     ensure_components()?;
-    ensure_windows_target()?;
-    ensure_windows_gnu_target()?;
+    ensure_target(WINDOWS_TARGET)?;
+    ensure_target(WINDOWS_GNU_TARGET)?;
     ensure_packages()?;
     eprintln!("==> setup complete");
     Ok(())

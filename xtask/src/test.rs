@@ -1,8 +1,6 @@
 //! `cargo xtask test`: every check CI runs, in order, stopping at the first failure.
 
-use crate::setup::{
-    WINDOWS_TARGET, ensure_components, ensure_packages, ensure_windows_gnu_target, ensure_windows_target,
-};
+use crate::setup::{WINDOWS_GNU_TARGET, WINDOWS_TARGET, ensure_components, ensure_packages, ensure_target};
 use crate::{Result, cargo, dist, run_cmd};
 
 /// The driver's integration tests that run a second time on the shipped `.sys` (all but
@@ -22,8 +20,8 @@ const WINDOWS_CRATES: &[&str] = &["rxinject", "ndis-sys", "rxinject-abi", "rxinj
 
 pub fn run() -> Result<()> {
     ensure_components()?;
-    ensure_windows_target()?;
-    ensure_windows_gnu_target()?;
+    ensure_target(WINDOWS_TARGET)?;
+    ensure_target(WINDOWS_GNU_TARGET)?;
     ensure_packages()?;
 
     run_cmd(

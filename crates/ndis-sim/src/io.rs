@@ -308,6 +308,18 @@ pub(crate) struct Request<'a> {
     pub ioctl_code: u32,
 }
 
+impl Request<'_> {
+    /// A request with no data: create, cleanup, close.
+    pub fn bare(kind: IrpKind) -> Request<'static> {
+        Request {
+            kind,
+            input: &[],
+            output_len: 0,
+            ioctl_code: 0,
+        }
+    }
+}
+
 fn device_of(w: &World, file: usize) -> Option<(usize, [PDRIVER_DISPATCH; IRP_MJ_COUNT], u32)> {
     let io = lock(&w.io);
     let dev = io.files.get(&file)?.device;
@@ -601,6 +613,25 @@ pub(crate) fn complete(w: &World, irp: *mut IRP) {
     }
 }
 
+/// Removes the IRP at `addr` from the table and quarantines its memory (the IRP and its
+/// system buffer); returns the state it ended in.
+fn retire(io: &mut IoTable, addr: usize) -> IrpState {
+    let IrpRec {
+        block,
+        system_buffer,
+        state,
+        ..
+    } = io.irps.remove(&addr).expect("present");
+    let q = io
+        .retired
+        .get_or_insert_with(|| crate::mem::Quarantine::new(1024));
+    q.put(block);
+    if let Some(b) = system_buffer {
+        q.put(b);
+    }
+    state
+}
+
 /// Collects the result of a completed IRP and retires it (its memory goes to quarantine; a
 /// later completion of it is reported as completing an unknown IRP, D3).
 pub(crate) fn collect(w: &World, irp: Irp) -> Option<IoResult> {
@@ -613,15 +644,7 @@ pub(crate) fn collect(w: &World, irp: Irp) -> Option<IoResult> {
     if !done {
         return None;
     }
-    let rec = io.irps.remove(&irp.addr).expect("present");
-    let q = io
-        .retired
-        .get_or_insert_with(|| crate::mem::Quarantine::new(1024));
-    q.put(rec.block);
-    if let Some(b) = rec.system_buffer {
-        q.put(b);
-    }
-    match rec.state {
+    match retire(&mut io, irp.addr) {
         IrpState::Completed(r) => Some(r),
         _ => None,
     }
@@ -823,12 +846,7 @@ pub(crate) fn open(w: &World, device: &str, file_name: &str) -> Result<FileRef, 
     let addr = fo as usize;
     lock(&w.io).files.insert(addr, FileRec { block, device: dev });
     lock(&w.objs).kept.push(name_block);
-    let req = Request {
-        kind: IrpKind::Create,
-        input: &[],
-        output_len: 0,
-        ioctl_code: 0,
-    };
+    let req = Request::bare(IrpKind::Create);
     let status = match issue(w, addr, &req) {
         Some((irp, _)) => wait(w, irp).map_or(STATUS_UNSUCCESSFUL, |r| r.status),
         None => STATUS_SUCCESS,
@@ -851,12 +869,7 @@ pub(crate) fn open(w: &World, device: &str, file_name: &str) -> Result<FileRef, 
 /// which nothing of the file may stay queued: D6), then, once every IRP of the file has
 /// completed, IRP_MJ_CLOSE.
 pub(crate) fn close(w: &World, file: FileRef) {
-    let cleanup = Request {
-        kind: IrpKind::Cleanup,
-        input: &[],
-        output_len: 0,
-        ioctl_code: 0,
-    };
+    let cleanup = Request::bare(IrpKind::Cleanup);
     if let Some((irp, _)) = issue(w, file.addr, &cleanup) {
         let _ = wait(w, irp);
     }
@@ -898,12 +911,7 @@ pub(crate) fn close(w: &World, file: FileRef) {
             return;
         }
     }
-    let req = Request {
-        kind: IrpKind::Close,
-        input: &[],
-        output_len: 0,
-        ioctl_code: 0,
-    };
+    let req = Request::bare(IrpKind::Close);
     if let Some((irp, _)) = issue(w, file.addr, &req) {
         let _ = wait(w, irp);
     }
@@ -916,14 +924,7 @@ pub(crate) fn close(w: &World, file: FileRef) {
         .map(|(a, _)| *a)
         .collect();
     for addr in done {
-        let rec = io.irps.remove(&addr).expect("present");
-        let q = io
-            .retired
-            .get_or_insert_with(|| crate::mem::Quarantine::new(1024));
-        q.put(rec.block);
-        if let Some(b) = rec.system_buffer {
-            q.put(b);
-        }
+        retire(&mut io, addr);
     }
 }
 

@@ -228,19 +228,18 @@ impl Sim {
     /// optionally followed by `\file-name`. Runs IRP_MJ_CREATE; returns the handle or the
     /// status the open failed with.
     pub fn open(&self, path: &str) -> Result<DeviceHandle<'_>, NTSTATUS> {
-        let file = self.open_file(path)?;
-        Ok(DeviceHandle {
-            w: Arc::clone(&self.world),
-            file,
-            open: true,
-            _sim: std::marker::PhantomData,
-        })
+        self.open_handle(path)
     }
 
     /// As [`Sim::open`], for a handle that does not borrow the simulation (a tool that owns
     /// the `Sim` next to its handles). A handle still open when the simulation finishes is
     /// closed by it first; closing it afterwards does nothing.
     pub fn open_detached(&self, path: &str) -> Result<DeviceHandle<'static>, NTSTATUS> {
+        self.open_handle(path)
+    }
+
+    /// A handle for either: the lifetime only says whether it borrows the simulation.
+    fn open_handle<'h>(&self, path: &str) -> Result<DeviceHandle<'h>, NTSTATUS> {
         let file = self.open_file(path)?;
         Ok(DeviceHandle {
             w: Arc::clone(&self.world),
