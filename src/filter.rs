@@ -531,21 +531,28 @@ unsafe fn restart_mtu(params: *const NDIS_FILTER_RESTART_PARAMETERS) -> Option<u
         if attr.is_null() {
             return None;
         }
+        // The entry is read field by field through the raw pointer: an entry is only as long
+        // as its `DataLength`, which can be shorter than the 32 bytes of the C declaration.
         // SAFETY: a valid list entry per the caller.
-        let a = unsafe { &*attr };
-        if a.Oid == OID_GEN_MINIPORT_RESTART_ATTRIBUTES
-            && a.DataLength as usize >= core::mem::offset_of!(NDIS_RESTART_GENERAL_ATTRIBUTES, MtuSize) + 4
+        let oid = unsafe { (*attr).Oid };
+        // SAFETY: as above.
+        let len = unsafe { (*attr).DataLength };
+        // SAFETY: as above.
+        let next = unsafe { (*attr).Next };
+        if oid == OID_GEN_MINIPORT_RESTART_ATTRIBUTES
+            && len as usize >= core::mem::offset_of!(NDIS_RESTART_GENERAL_ATTRIBUTES, MtuSize) + 4
         {
-            let mtu_field = a
-                .Data
-                .as_ptr()
+            // SAFETY: a place projection of the valid entry; no reference is created, so the
+            // pointer may reach the whole `DataLength` bytes.
+            let data = unsafe { &raw const (*attr).Data }.cast::<u8>();
+            let mtu_field = data
                 .wrapping_add(core::mem::offset_of!(NDIS_RESTART_GENERAL_ATTRIBUTES, MtuSize))
                 .cast::<u32>();
             // SAFETY: DataLength covers MtuSize; read_unaligned tolerates any alignment.
             let mtu = unsafe { mtu_field.read_unaligned() };
             return Some(mtu);
         }
-        attr = a.Next;
+        attr = next;
     }
     None
 }

@@ -47,7 +47,7 @@ mod trace;
 #[cfg(all(target_os = "windows", not(test)))]
 mod rt;
 
-#[cfg(feature = "wdk")]
+#[cfg(any(feature = "wdk", feature = "layout-probe"))]
 mod wdk_layout;
 
 use core::ptr;

@@ -1,8 +1,11 @@
-//! eWDK build only (`--features wdk`): our hand-written bindings checked at compile time
+//! The eWDK build (`--features wdk`): our hand-written bindings checked at compile time
 //! against bindgen's output for the installed WDK's `ndis.h` and `wdm.h` (see build.rs).
+//! The same checks are compiled on Linux against our own header of ndis-sys
+//! (`--features layout-probe`, `crates/ndis-sys/c/ndis_lwf.h`), so a field named here that
+//! bindgen would not produce fails there too.
 //!
-//! This has never been compiled: the machines this project is developed on cannot run the
-//! WDK. It is kept coherent with `ndis-sys` so that the first Windows build checks it.
+//! Sizes are compared whole: ndis-sys declares what the WDK's headers declare for the NDIS
+//! version the driver registers (6.50), and where the two must differ, ndis-sys says why.
 
 #![allow(
     dead_code,
@@ -12,6 +15,15 @@
     clippy::all
 )]
 
+/// bindgen's output. Its helpers (`__BindgenBitfieldUnit`, `__IncompleteArrayField`) call
+/// unsafe functions inside unsafe functions without `unsafe` blocks or `SAFETY` comments,
+/// which the crate's lints deny; they are allowed here and only here. Nothing in the driver
+/// uses these items: they exist to be measured.
+#[allow(
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks,
+    clippy::multiple_unsafe_ops_per_block
+)]
 mod wdk {
     include!(concat!(env!("OUT_DIR"), "/wdk_ndis.rs"));
 }
@@ -52,7 +64,10 @@ same_layout!(ndis_sys::NDIS_FILTER_ATTACH_PARAMETERS, wdk::_NDIS_FILTER_ATTACH_P
 same_layout!(ndis_sys::NDIS_FILTER_PAUSE_PARAMETERS, wdk::_NDIS_FILTER_PAUSE_PARAMETERS;
     Header, Flags, PauseReason);
 same_layout!(ndis_sys::NDIS_FILTER_RESTART_PARAMETERS, wdk::_NDIS_FILTER_RESTART_PARAMETERS;
-    Header, RestartAttributes, BoundIfIndex, Flags);
+    Header, MiniportMediaType, MiniportPhysicalMediaType, RestartAttributes, LowerIfIndex,
+    LowerIfNetLuid, Flags);
+same_layout!(ndis_sys::NDIS_RESTART_ATTRIBUTES, wdk::_NDIS_RESTART_ATTRIBUTES;
+    Next, Oid, DataLength, Data);
 same_layout!(ndis_sys::NDIS_RESTART_GENERAL_ATTRIBUTES, wdk::_NDIS_RESTART_GENERAL_ATTRIBUTES;
     MtuSize, MaxXmitLinkSpeed, SupportedOidList, MaxLookaheadSizeAccessed);
 same_layout!(ndis_sys::NDIS_OID_REQUEST, wdk::_NDIS_OID_REQUEST;

@@ -3,7 +3,8 @@
 //!
 //! The recipe (see ../shared/cross-build.md): the `x86_64-pc-windows-msvc` target's `core`,
 //! `rust-lld` in lld-link mode, the link arguments of a kernel image, imports declared as
-//! `raw-dylib` (no import libraries). lld-link ignores `/RELEASE`, so the image checksum the
+//! `raw-dylib` (no import libraries), the C runtime linked statically (`+crt-static`, from
+//! `.cargo/config.toml`, as for the eWDK build). lld-link ignores `/RELEASE`, so the image checksum the
 //! kernel loader verifies is written here.
 
 use std::fs;
@@ -64,10 +65,6 @@ pub fn run() -> Result<Dist> {
     .arg("--target-dir")
     .arg(&target_dir)
     .env("CARGO_TARGET_X86_64_PC_WINDOWS_MSVC_LINKER", "rust-lld")
-    .env(
-        "CARGO_TARGET_X86_64_PC_WINDOWS_MSVC_RUSTFLAGS",
-        "-C target-feature=+crt-static",
-    )
     .arg("--")
     .args(["-C", "linker-flavor=lld-link"])
     // Source paths in the debug information name the repository, not the builder's

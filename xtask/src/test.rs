@@ -42,21 +42,25 @@ pub fn run() -> Result<()> {
         &format!("cargo clippy ({WINDOWS_TARGET}, -D warnings)"),
         &mut windows,
     )?;
-    // The user-mode library and command for Windows (the Windows backend compiles only there).
-    for (package, kind) in [("rxinject-user", "--lib"), ("rxinject-cli", "--bins")] {
+    // One crate at a time for Windows: the driver with `layout-probe` (src/wdk_layout.rs, the
+    // eWDK build's layout checks, against bindgen's output for our own header of ndis-sys,
+    // with the lints bindgen's helpers would break: build.rs), then the user-mode library and
+    // command (the Windows backend compiles only there).
+    for (package, kind, features) in [
+        ("rxinject", "--lib", Some("layout-probe")),
+        ("rxinject-user", "--lib", None),
+        ("rxinject-cli", "--bins", None),
+    ] {
+        let mut cmd = cargo();
+        cmd.args(["clippy", "--package", package, kind, "--target", WINDOWS_TARGET]);
+        if let Some(f) = features {
+            cmd.args(["--features", f]);
+        }
+        cmd.args(["--", "-D", "warnings"]);
+        let with = features.map(|f| format!(" --features {f}")).unwrap_or_default();
         run_cmd(
-            &format!("cargo clippy {package} ({WINDOWS_TARGET}, -D warnings)"),
-            cargo().args([
-                "clippy",
-                "--package",
-                package,
-                kind,
-                "--target",
-                WINDOWS_TARGET,
-                "--",
-                "-D",
-                "warnings",
-            ]),
+            &format!("cargo clippy {package}{with} ({WINDOWS_TARGET}, -D warnings)"),
+            &mut cmd,
         )?;
     }
 

@@ -327,7 +327,7 @@ fn restart_block(a: &Adapter) -> Block {
         (*params).MiniportMediaType = a.cfg.medium;
         (*params).MiniportPhysicalMediaType = NdisPhysicalMedium802_3;
         (*params).RestartAttributes = attr;
-        (*params).BoundIfIndex = a.cfg.if_index;
+        (*params).LowerIfIndex = a.cfg.if_index;
     }
     b
 }

@@ -143,10 +143,13 @@ pub const NetBufferListFrameType: usize = 7;
 pub const NetBufferListHashValue: usize = 8;
 pub const NetBufferListHashInfo: usize = 9;
 pub const WfpNetBufferListInfo: usize = 10;
-/// Number of `NetBufferListInfo` slots declared (Windows 10 1903 and later; the x64
-/// `NET_BUFFER_LIST` is then 0x180 bytes). A filter only indexes the array; NDIS
-/// allocates NBLs, so a newer Windows with more slots is still compatible.
-pub const MaxNetBufferListInfo: usize = 29;
+/// Number of `NetBufferListInfo` slots the WDK's `ndis.h` declares for an NDIS 6.50 driver
+/// on x64 (`MaxNetBufferListInfo` of `NDIS_NET_BUFFER_LIST_INFO`, whose later entries are
+/// under `NDIS_SUPPORT_NDIS6xx`), so the x64 `NET_BUFFER_LIST` is 0x160 bytes, as a
+/// WDK-built 6.50 filter sees it. NDIS allocates every NBL with the slots of the Windows it
+/// runs (29 inside `ndis.sys` since Windows 10 1903); a filter may use only the slots of its
+/// own version, so a larger NBL is always compatible.
+pub const MaxNetBufferListInfo: usize = 26;
 
 // ---- Memory --------------------------------------------------------------------------------------
 /// `NormalPoolPriority`.

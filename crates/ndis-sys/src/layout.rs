@@ -2,8 +2,10 @@
 //!
 //! Sources: the `ndis.h`/`wdm.h` reference pages on learn.microsoft.com (field order and
 //! types; offsets follow from the x64 ABI), the `RTL_SIZEOF_THROUGH_FIELD` revision sizes
-//! named there, and public symbol dumps of `ndis.sys` (`NET_BUFFER_LIST` 0x180 bytes with
-//! `SourceHandle` at 0x78; `NET_BUFFER` 0xB0 bytes). A mismatch fails the build on every
+//! named there, and public symbol dumps of `ndis.sys` (`SourceHandle` of `NET_BUFFER_LIST`
+//! at 0x78; `NET_BUFFER` 0xB0 bytes). `NET_BUFFER_LIST` is 0x160 bytes, its size in the WDK's
+//! `ndis.h` for NDIS 6.50 (26 info slots; `ndis.sys` itself has 29, see
+//! [`MaxNetBufferListInfo`]). A mismatch fails the build on every
 //! target, including the Linux host the simulator runs on.
 
 use core::mem::{align_of, offset_of, size_of};
@@ -38,7 +40,7 @@ check!(DRIVER_OBJECT, size = 0x150;
 // ---- NDIS ----
 check!(NDIS_OBJECT_HEADER, size = 4; Type @ 0, Revision @ 1, Size @ 2);
 check!(GUID, size = 16, align = 4; Data1 @ 0, Data2 @ 4, Data3 @ 6, Data4 @ 8);
-check!(NET_BUFFER_LIST, size = 0x180, align = 16;
+check!(NET_BUFFER_LIST, size = 0x160, align = 16;
     Next @ 0x00, FirstNetBuffer @ 0x08, Context @ 0x10, ParentNetBufferList @ 0x18,
     NdisPoolHandle @ 0x20, NdisReserved @ 0x30, ProtocolReserved @ 0x40,
     MiniportReserved @ 0x60, Scratch @ 0x70, SourceHandle @ 0x78, NblFlags @ 0x80,
@@ -97,8 +99,8 @@ const _: () = assert!(
 check!(NDIS_FILTER_PAUSE_PARAMETERS, size = 12; Header @ 0, Flags @ 4, PauseReason @ 8);
 check!(NDIS_FILTER_RESTART_PARAMETERS, size = 48;
     Header @ 0, MiniportMediaType @ 4, MiniportPhysicalMediaType @ 8, RestartAttributes @ 16,
-    BoundIfIndex @ 24, BoundIfNetluid @ 32, Flags @ 40);
-check!(NDIS_RESTART_ATTRIBUTES, size = 16, align = 16; Next @ 0, Oid @ 8, DataLength @ 12, Data @ 16);
+    LowerIfIndex @ 24, LowerIfNetLuid @ 32, Flags @ 40);
+check!(NDIS_RESTART_ATTRIBUTES, size = 32, align = 16; Next @ 0, Oid @ 8, DataLength @ 12, Data @ 16);
 check!(NDIS_RESTART_GENERAL_ATTRIBUTES, size = 88;
     Header @ 0, MtuSize @ 4, MaxXmitLinkSpeed @ 8, MaxRcvLinkSpeed @ 16, LookaheadSize @ 24,
     MacOptions @ 28, SupportedPacketFilters @ 32, MaxMulticastListSize @ 36,

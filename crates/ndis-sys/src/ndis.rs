@@ -349,15 +349,16 @@ pub struct NDIS_FILTER_PAUSE_PARAMETERS {
     pub PauseReason: u32,
 }
 
-/// `NDIS_RESTART_ATTRIBUTES`: one entry of the restart attribute list. `Data` starts at the
-/// 16-byte boundary after the header (C declares `Data[1]`, so C's `sizeof` is 32; only
-/// the offsets matter to readers).
+/// `NDIS_RESTART_ATTRIBUTES`: one entry of the restart attribute list. `Data` is declared as
+/// C declares it, `DECLSPEC_ALIGN(MEMORY_ALLOCATION_ALIGNMENT) UCHAR Data[1]`: it starts at
+/// the 16-byte boundary after the header and the structure is 32 bytes. Its real length is
+/// `DataLength`; read it through a raw pointer to `Data`.
 #[repr(C, align(16))]
 pub struct NDIS_RESTART_ATTRIBUTES {
     pub Next: *mut NDIS_RESTART_ATTRIBUTES,
     pub Oid: NDIS_OID,
     pub DataLength: u32,
-    pub Data: Align16Tail,
+    pub Data: [u8; 1],
 }
 
 /// `NDIS_RESTART_GENERAL_ATTRIBUTES`, revision 2.
@@ -391,8 +392,8 @@ pub struct NDIS_FILTER_RESTART_PARAMETERS {
     pub MiniportMediaType: NDIS_MEDIUM,
     pub MiniportPhysicalMediaType: NDIS_PHYSICAL_MEDIUM,
     pub RestartAttributes: *mut NDIS_RESTART_ATTRIBUTES,
-    pub BoundIfIndex: NET_IFINDEX,
-    pub BoundIfNetluid: NET_LUID,
+    pub LowerIfIndex: NET_IFINDEX,
+    pub LowerIfNetLuid: NET_LUID,
     pub Flags: u32,
 }
 
