@@ -322,7 +322,7 @@ fn restart_block(a: &Adapter) -> Block {
         (*params).Header = NDIS_OBJECT_HEADER::new(
             NDIS_OBJECT_TYPE_FILTER_RESTART_PARAMETERS,
             NDIS_FILTER_RESTART_PARAMETERS_REVISION_1,
-            NDIS_SIZEOF_FILTER_RESTART_PARAMETERS_REVISION_1,
+            NDIS_SIZEOF__FILTER_RESTART_PARAMETERS_REVISION_1,
         );
         (*params).MiniportMediaType = a.cfg.medium;
         (*params).MiniportPhysicalMediaType = NdisPhysicalMedium802_3;

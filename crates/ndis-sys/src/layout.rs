@@ -100,6 +100,10 @@ check!(NDIS_FILTER_PAUSE_PARAMETERS, size = 12; Header @ 0, Flags @ 4, PauseReas
 check!(NDIS_FILTER_RESTART_PARAMETERS, size = 48;
     Header @ 0, MiniportMediaType @ 4, MiniportPhysicalMediaType @ 8, RestartAttributes @ 16,
     LowerIfIndex @ 24, LowerIfNetLuid @ 32, Flags @ 40);
+const _: () = assert!(
+    offset_of!(NDIS_FILTER_RESTART_PARAMETERS, Flags) + 4
+        == NDIS_SIZEOF__FILTER_RESTART_PARAMETERS_REVISION_1 as usize
+);
 check!(NDIS_RESTART_ATTRIBUTES, size = 32, align = 16; Next @ 0, Oid @ 8, DataLength @ 12, Data @ 16);
 check!(NDIS_RESTART_GENERAL_ATTRIBUTES, size = 88;
     Header @ 0, MtuSize @ 4, MaxXmitLinkSpeed @ 8, MaxRcvLinkSpeed @ 16, LookaheadSize @ 24,
@@ -132,7 +136,7 @@ const _: () =
     assert!(size_of::<NDIS_STATUS_INDICATION>() == NDIS_SIZEOF_STATUS_INDICATION_REVISION_1 as usize);
 
 // ---- I/O manager structures (WDK x64 sizes; offsets cross-checked against Wine) ----
-check!(DEVICE_OBJECT, size = 0x148;
+check!(DEVICE_OBJECT, size = 0x150, align = 16;
     Type @ 0, Size @ 2, ReferenceCount @ 4, DriverObject @ 8, NextDevice @ 16,
     AttachedDevice @ 24, CurrentIrp @ 32, Timer @ 40, Flags @ 48, Characteristics @ 52,
     Vpb @ 56, DeviceExtension @ 64, DeviceType @ 72, StackSize @ 76);
@@ -153,7 +157,7 @@ check!(IO_STACK_LOCATION, size = 72;
 check!(IRP_TAIL_OVERLAY, size = 88;
     DriverContext @ 0, Thread @ 32, AuxiliaryBuffer @ 40, ListEntry @ 48,
     CurrentStackLocation @ 64, OriginalFileObject @ 72);
-check!(IRP, size = 0xD0;
+check!(IRP, size = 0xD0, align = 16;
     Type @ 0, Size @ 2, MdlAddress @ 8, Flags @ 16, SystemBuffer @ 24, ThreadListEntry @ 32,
     IoStatus @ 48, RequestorMode @ 64, PendingReturned @ 65, StackCount @ 66,
     CurrentLocation @ 67, Cancel @ 68, CancelIrql @ 69, ApcEnvironment @ 70,

@@ -49,7 +49,10 @@ macro_rules! status_type {
 }
 
 status_type! {
-    /// `NDIS_STATUS`: a 32-bit status code (NT status values, as NDIS 6 defines them).
+    /// `NDIS_STATUS`: a 32-bit status code. Values as the WDK's `shared/ndis/status.h`
+    /// defines them: most are NT status values (`(NDIS_STATUS)STATUS_xxx`), but NDIS's own
+    /// group is 0xC001xxxx (`NDIS_STATUS_INVALID_LENGTH` is 0xC0010014), which is not the
+    /// `STATUS_NDIS_xxx` NTSTATUS of the same name (`STATUS_NDIS_INVALID_LENGTH` is 0xC0230014).
     NDIS_STATUS, "NDIS_STATUS" {
         NDIS_STATUS_SUCCESS = 0x0000_0000u32,
         NDIS_STATUS_PENDING = 0x0000_0103u32,
@@ -60,17 +63,18 @@ status_type! {
         NDIS_STATUS_INVALID_PARAMETER = 0xC000_000Du32,
         NDIS_STATUS_RESOURCES = 0xC000_009Au32,
         NDIS_STATUS_NOT_SUPPORTED = 0xC000_00BBu32,
-        NDIS_STATUS_BAD_VERSION = 0xC023_0004u32,
-        NDIS_STATUS_BAD_CHARACTERISTICS = 0xC023_0005u32,
-        NDIS_STATUS_DEVICE_FAILED = 0xC023_0008u32,
-        /// Same value as `NDIS_STATUS_SEND_ABORTED`.
-        NDIS_STATUS_REQUEST_ABORTED = 0xC023_000Cu32,
+        NDIS_STATUS_BAD_VERSION = 0xC001_0004u32,
+        NDIS_STATUS_BAD_CHARACTERISTICS = 0xC001_0005u32,
+        NDIS_STATUS_DEVICE_FAILED = 0xC001_0008u32,
+        /// An aborted OID request; not `NDIS_STATUS_SEND_ABORTED`.
+        NDIS_STATUS_REQUEST_ABORTED = 0xC001_000Cu32,
+        NDIS_STATUS_INVALID_LENGTH = 0xC001_0014u32,
+        NDIS_STATUS_INVALID_DATA = 0xC001_0015u32,
+        NDIS_STATUS_BUFFER_TOO_SHORT = 0xC001_0016u32,
+        NDIS_STATUS_INVALID_OID = 0xC001_0017u32,
+        NDIS_STATUS_UNSUPPORTED_MEDIA = 0xC001_0019u32,
+        /// An aborted send (`STATUS_NDIS_REQUEST_ABORTED`).
         NDIS_STATUS_SEND_ABORTED = 0xC023_000Cu32,
-        NDIS_STATUS_INVALID_LENGTH = 0xC023_0014u32,
-        NDIS_STATUS_INVALID_DATA = 0xC023_0015u32,
-        NDIS_STATUS_BUFFER_TOO_SHORT = 0xC023_0016u32,
-        NDIS_STATUS_INVALID_OID = 0xC023_0017u32,
-        NDIS_STATUS_UNSUPPORTED_MEDIA = 0xC023_0019u32,
         NDIS_STATUS_MEDIA_DISCONNECTED = 0xC023_001Fu32,
         NDIS_STATUS_PAUSED = 0xC023_002Au32,
         NDIS_STATUS_LOW_POWER_STATE = 0xC023_002Fu32,
@@ -120,7 +124,8 @@ impl NTSTATUS {
 }
 
 impl From<NDIS_STATUS> for NTSTATUS {
-    /// NDIS 6 status codes are NT status values; the conversion keeps the value.
+    /// Keeps the value: most NDIS 6 status codes are NT status values. The 0xC001xxxx group is
+    /// NDIS's own and has no NTSTATUS name; such a value passes through unchanged.
     fn from(status: NDIS_STATUS) -> Self {
         NTSTATUS(status.0)
     }
@@ -136,11 +141,12 @@ mod tests {
     fn debug_prints_the_constant_name() {
         assert_eq!(format!("{:?}", NDIS_STATUS_PAUSED), "NDIS_STATUS_PAUSED");
         assert_eq!(format!("{:?}", STATUS_PENDING), "STATUS_PENDING");
-        // An alias resolves to the first declared name.
+        // Two codes, not an alias: an aborted request and an aborted send.
         assert_eq!(
             format!("{:?}", NDIS_STATUS_SEND_ABORTED),
-            "NDIS_STATUS_REQUEST_ABORTED"
+            "NDIS_STATUS_SEND_ABORTED"
         );
+        assert_ne!(NDIS_STATUS_SEND_ABORTED, NDIS_STATUS_REQUEST_ABORTED);
     }
 
     #[test]

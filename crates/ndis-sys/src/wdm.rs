@@ -52,9 +52,10 @@ pub struct MDL {
     pub ByteOffset: u32,
 }
 
-/// `DEVICE_OBJECT`: the fields a driver reads or sets; the rest of the structure (up to the
-/// x64 size of 0x148) is opaque.
-#[repr(C)]
+/// `DEVICE_OBJECT`: the fields a driver reads or sets; the rest of the structure is opaque.
+/// The WDK declares it `DECLSPEC_ALIGN(MEMORY_ALLOCATION_ALIGNMENT)`, so its 0x148 bytes of
+/// members make a 0x150-byte, 16-byte aligned structure on x64.
+#[repr(C, align(16))]
 pub struct DEVICE_OBJECT {
     pub Type: i16,
     pub Size: u16,
@@ -206,8 +207,8 @@ pub struct IRP_TAIL_OVERLAY {
 /// `DRIVER_CANCEL` callback.
 pub type PDRIVER_CANCEL = Option<unsafe extern "win64" fn(DeviceObject: *mut DEVICE_OBJECT, Irp: *mut IRP)>;
 
-/// `IRP`.
-#[repr(C)]
+/// `IRP`, `DECLSPEC_ALIGN(MEMORY_ALLOCATION_ALIGNMENT)` as the WDK declares it.
+#[repr(C, align(16))]
 pub struct IRP {
     pub Type: i16,
     pub Size: u16,

@@ -95,14 +95,8 @@ fn status_codes_match_the_sdk_metadata() {
         NDIS_STATUS_RESOURCES.0 => w32::STATUS_INSUFFICIENT_RESOURCES,
         NDIS_STATUS_NOT_SUPPORTED.0 => w32::STATUS_NOT_SUPPORTED,
         NDIS_STATUS_INDICATION_REQUIRED.0 => w32::STATUS_NDIS_INDICATION_REQUIRED,
-        NDIS_STATUS_BAD_VERSION.0 => w32::STATUS_NDIS_BAD_VERSION,
-        NDIS_STATUS_DEVICE_FAILED.0 => w32::STATUS_NDIS_DEVICE_FAILED,
-        NDIS_STATUS_REQUEST_ABORTED.0 => w32::STATUS_NDIS_REQUEST_ABORTED,
-        NDIS_STATUS_INVALID_LENGTH.0 => w32::STATUS_NDIS_INVALID_LENGTH,
-        NDIS_STATUS_INVALID_DATA.0 => w32::STATUS_NDIS_INVALID_DATA,
-        NDIS_STATUS_BUFFER_TOO_SHORT.0 => w32::STATUS_NDIS_BUFFER_TOO_SHORT,
-        NDIS_STATUS_INVALID_OID.0 => w32::STATUS_NDIS_INVALID_OID,
-        NDIS_STATUS_UNSUPPORTED_MEDIA.0 => w32::STATUS_NDIS_UNSUPPORTED_MEDIA,
+        // ndis.h: NDIS_STATUS_SEND_ABORTED is (NDIS_STATUS)STATUS_NDIS_REQUEST_ABORTED.
+        NDIS_STATUS_SEND_ABORTED.0 => w32::STATUS_NDIS_REQUEST_ABORTED,
         NDIS_STATUS_MEDIA_DISCONNECTED.0 => w32::STATUS_NDIS_MEDIA_DISCONNECTED,
         NDIS_STATUS_PAUSED.0 => w32::STATUS_NDIS_PAUSED,
         NDIS_STATUS_LOW_POWER_STATE.0 => w32::STATUS_NDIS_LOW_POWER_STATE,
@@ -116,13 +110,87 @@ fn status_codes_match_the_sdk_metadata() {
     }
 }
 
-macro_rules! same_layout {
+/// The NDIS_STATUS codes ndis.h defines as literals of NDIS's own 0xC001xxxx group, not as
+/// NT status values. windows-sys has no NDIS_STATUS constants, so they are compared like with
+/// like: each carries the code number of the `STATUS_NDIS_*` NTSTATUS of the same name, in
+/// NDIS's group, and is not that NTSTATUS.
+#[test]
+fn ndis_own_status_codes_are_the_0xc001_group_not_the_ntstatus_of_the_same_name() {
+    use ndis_sys::*;
+    let pairs = [
+        (
+            NDIS_STATUS_BAD_VERSION,
+            w32::STATUS_NDIS_BAD_VERSION,
+            "BAD_VERSION",
+        ),
+        (
+            NDIS_STATUS_BAD_CHARACTERISTICS,
+            w32::STATUS_NDIS_BAD_CHARACTERISTICS,
+            "BAD_CHARACTERISTICS",
+        ),
+        (
+            NDIS_STATUS_DEVICE_FAILED,
+            w32::STATUS_NDIS_DEVICE_FAILED,
+            "DEVICE_FAILED",
+        ),
+        (
+            NDIS_STATUS_REQUEST_ABORTED,
+            w32::STATUS_NDIS_REQUEST_ABORTED,
+            "REQUEST_ABORTED",
+        ),
+        (
+            NDIS_STATUS_INVALID_LENGTH,
+            w32::STATUS_NDIS_INVALID_LENGTH,
+            "INVALID_LENGTH",
+        ),
+        (
+            NDIS_STATUS_INVALID_DATA,
+            w32::STATUS_NDIS_INVALID_DATA,
+            "INVALID_DATA",
+        ),
+        (
+            NDIS_STATUS_BUFFER_TOO_SHORT,
+            w32::STATUS_NDIS_BUFFER_TOO_SHORT,
+            "BUFFER_TOO_SHORT",
+        ),
+        (
+            NDIS_STATUS_INVALID_OID,
+            w32::STATUS_NDIS_INVALID_OID,
+            "INVALID_OID",
+        ),
+        (
+            NDIS_STATUS_UNSUPPORTED_MEDIA,
+            w32::STATUS_NDIS_UNSUPPORTED_MEDIA,
+            "UNSUPPORTED_MEDIA",
+        ),
+    ];
+    for (ours, nt, name) in pairs {
+        let nt = nt as u32;
+        assert_eq!(
+            nt & 0xFFFF_0000,
+            0xC023_0000,
+            "STATUS_NDIS_{name} is an NTSTATUS of facility 0x23"
+        );
+        assert_eq!(ours.code(), 0xC001_0000 | (nt & 0xFFFF), "NDIS_STATUS_{name}");
+        assert_ne!(ours.code(), nt, "NDIS_STATUS_{name} is not STATUS_NDIS_{name}");
+    }
+    // The one pair of the same number that are two codes.
+    assert_ne!(NDIS_STATUS_REQUEST_ABORTED, NDIS_STATUS_SEND_ABORTED);
+}
+
+macro_rules! same_offsets {
     ($ours:ty, $theirs:ty; $($f:ident),* $(,)?) => {
-        assert_eq!(size_of::<$ours>(), size_of::<$theirs>(), "size of {}", stringify!($ours));
         $( assert_eq!(
             offset_of!($ours, $f), offset_of!($theirs, $f),
             "offset of {}.{}", stringify!($ours), stringify!($f)
         ); )*
+    };
+}
+
+macro_rules! same_layout {
+    ($ours:ty, $theirs:ty; $($f:ident),* $(,)?) => {
+        assert_eq!(size_of::<$ours>(), size_of::<$theirs>(), "size of {}", stringify!($ours));
+        same_offsets!($ours, $theirs; $($f),*);
     };
 }
 
@@ -137,9 +205,20 @@ fn layouts_match_the_sdk_metadata() {
     same_layout!(ndis_sys::UNICODE_STRING, w32::UNICODE_STRING; Length, MaximumLength, Buffer);
     same_layout!(ndis_sys::NDIS_SPIN_LOCK, wn::NDIS_SPIN_LOCK; SpinLock, OldIrql);
     same_layout!(ndis_sys::NDIS_OBJECT_HEADER, wn::NDIS_OBJECT_HEADER; Type, Revision, Size);
-    same_layout!(ndis_sys::DEVICE_OBJECT, wf::DEVICE_OBJECT;
+    // win32metadata drops DECLSPEC_ALIGN(MEMORY_ALLOCATION_ALIGNMENT): windows-sys's
+    // DEVICE_OBJECT has the WDK's members (0x148 bytes) but not its 16-byte alignment, which
+    // makes the WDK's structure 0x150 bytes. The members are compared, and the size after
+    // that alignment.
+    same_offsets!(ndis_sys::DEVICE_OBJECT, wf::DEVICE_OBJECT;
         Type, Size, ReferenceCount, DriverObject, NextDevice, AttachedDevice, CurrentIrp, Timer,
         Flags, Characteristics, Vpb, DeviceExtension, DeviceType, StackSize);
+    assert_eq!(size_of::<wf::DEVICE_OBJECT>(), 0x148);
+    assert_eq!(
+        size_of::<ndis_sys::DEVICE_OBJECT>(),
+        size_of::<wf::DEVICE_OBJECT>().next_multiple_of(16)
+    );
+    assert_eq!(std::mem::align_of::<ndis_sys::DEVICE_OBJECT>(), 16);
+    assert_eq!(std::mem::align_of::<ndis_sys::IRP>(), 16);
     same_layout!(ndis_sys::FILE_OBJECT, wf::FILE_OBJECT;
         Type, Size, DeviceObject, Vpb, FsContext, FsContext2, SectionObjectPointer,
         PrivateCacheMap, FinalStatus, RelatedFileObject, LockOperation, DeletePending,
