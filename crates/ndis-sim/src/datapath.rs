@@ -64,7 +64,10 @@ fn check_flags(w: &World, function: &str, family: &str, flags: u32, known: u32) 
 /// Walks a chain handed to an NDIS function, reporting unknown NBLs (N1).
 fn walk_reported(w: &World, objs: &nbl::Objects, head: *mut NET_BUFFER_LIST, function: &str) -> Vec<usize> {
     match nbl::walk(objs, head) {
-        Ok(v) => v,
+        Ok(v) => {
+            check_beyond_slots(w, objs, function, &v);
+            v
+        }
         Err((v, bad)) => {
             match objs.freed.get(&bad) {
                 _ if v.len() >= MAX_CHAIN => w.violate(Rule::N1, format!("{function}: the chain does not end (a loop?)")),
@@ -82,6 +85,24 @@ fn walk_reported(w: &World, objs: &nbl::Objects, head: *mut NET_BUFFER_LIST, fun
                 None => w.violate(Rule::N1, format!("{function}: NBL {bad:#x} was not allocated by NDIS")),
             }
             v
+        }
+    }
+}
+
+/// N11: the info slots beyond the driver's NDIS version are as NDIS filled them, on every NBL
+/// the filter hands to NDIS.
+pub(crate) fn check_beyond_slots(w: &World, objs: &nbl::Objects, function: &str, nbls: &[usize]) {
+    for &n in nbls {
+        // SAFETY: a live NBL the simulator allocated (walk found its record).
+        let touched = unsafe { nbl::touched_beyond_slot(n as *const NET_BUFFER_LIST, objs.info_slots) };
+        if let Some((slot, value)) = touched {
+            w.violate(
+                Rule::N11,
+                format!(
+                    "{function}: NetBufferListInfo[{slot}] of NBL {n:#x} is {value:#x}: the filter registered NDIS 6.{}, whose NET_BUFFER_LIST has {} info slots; the slots after them belong to NDIS",
+                    objs.registered_minor, objs.info_slots
+                ),
+            );
         }
     }
 }

@@ -460,7 +460,7 @@ export! {
             }
         };
         match rec.owner {
-            Owner::Filter => {}
+            Owner::Filter => datapath::check_beyond_slots(&w, &objs, F, &[addr]),
             Owner::Above => {
                 drop(objs);
                 w.violate(Rule::R6, format!("{F}({addr:#x}) while it is indicated up: own NBLs are freed only after FilterReturnNetBufferLists"));

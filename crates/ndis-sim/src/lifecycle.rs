@@ -14,7 +14,37 @@ use crate::rules::Rule;
 use crate::tls;
 use crate::world::{Adapter, Chars, DriverReg, HandleKind, ModState, World, lock};
 
-/// `NdisFRegisterFilterDriver`.
+/// The minor versions of NDIS 6 a filter may declare (`MinorNdisVersion` of
+/// NDIS_FILTER_DRIVER_CHARACTERISTICS, and the `NDIS6xx` versions of the WDK's ndis.h; 6.1 is
+/// "Implementing an NDIS 6.1 Driver"). Windows accepts those up to its own version
+/// ([`crate::SimConfig::ndis_version`]).
+pub const NDIS_MINOR_VERSIONS: &[u8] = &[
+    0, 1, 20, 30, 40, 50, 51, 60, 70, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89,
+];
+
+/// The `NetBufferListInfo` slots a driver built for NDIS 6.`minor` sees on x64:
+/// `MaxNetBufferListInfo` of the WDK's NDIS_NET_BUFFER_LIST_INFO, whose later entries are
+/// under `NDIS_SUPPORT_NDIS6xx` (computed from the WDK 10.0.22621 headers).
+pub fn nbl_info_slots(minor: u8) -> usize {
+    match minor {
+        0 => 11,
+        1..=19 => 13,
+        20..=29 => 18,
+        30..=49 => 24,
+        50..=79 => 26,
+        _ => 27,
+    }
+}
+
+/// Revision 3 (NDIS 6.80) adds `SynchronousOidRequestHandler` and
+/// `SynchronousOidRequestCompleteHandler` after the revision-2 members ndis-sys declares
+/// (synchronous OIDs are not issued by the simulator).
+const NDIS_SIZEOF_FILTER_DRIVER_CHARACTERISTICS_REVISION_3: u16 =
+    size_of::<NDIS_FILTER_DRIVER_CHARACTERISTICS>() as u16 + 16;
+
+/// `NdisFRegisterFilterDriver`, as its reference page returns: `INVALID_PARAMETER` for a NULL
+/// parameter, `BAD_VERSION` for an NDIS version this Windows does not have, and
+/// `BAD_CHARACTERISTICS` for an invalid member (header, a required handler, the names).
 pub(crate) fn register(
     w: &World,
     driver_object: *mut DRIVER_OBJECT,
@@ -28,41 +58,60 @@ pub(crate) fn register(
     if driver_object.is_null() || chars.is_null() || out.is_null() {
         return NDIS_STATUS_INVALID_PARAMETER;
     }
-    // SAFETY: the caller's characteristics, valid for the call.
-    let c = unsafe { &*chars };
-    if c.Header.Type != NDIS_OBJECT_TYPE_FILTER_DRIVER_CHARACTERISTICS || c.MajorNdisVersion != 6 {
-        return NDIS_STATUS_BAD_VERSION;
+    // The caller's structure is as long as its revision: only the header is read first, then
+    // as many bytes as `Size` says (at most what ndis-sys declares).
+    // SAFETY: every revision starts with the header.
+    let header = unsafe { ptr::read_unaligned(chars.cast::<NDIS_OBJECT_HEADER>()) };
+    if header.Type != NDIS_OBJECT_TYPE_FILTER_DRIVER_CHARACTERISTICS {
+        return NDIS_STATUS_BAD_CHARACTERISTICS;
     }
-    let (want_rev, want_size) = match c.MinorNdisVersion {
-        0 => (
-            NDIS_FILTER_CHARACTERISTICS_REVISION_1,
-            NDIS_SIZEOF_FILTER_DRIVER_CHARACTERISTICS_REVISION_1,
-        ),
-        1..=79 => (
-            NDIS_FILTER_CHARACTERISTICS_REVISION_2,
-            NDIS_SIZEOF_FILTER_DRIVER_CHARACTERISTICS_REVISION_2,
-        ),
-        // Revision 3 (NDIS 6.80+) is not modelled.
-        _ => return NDIS_STATUS_BAD_VERSION,
+    let needed = match header.Revision {
+        NDIS_FILTER_CHARACTERISTICS_REVISION_1 => NDIS_SIZEOF_FILTER_DRIVER_CHARACTERISTICS_REVISION_1,
+        NDIS_FILTER_CHARACTERISTICS_REVISION_2 => NDIS_SIZEOF_FILTER_DRIVER_CHARACTERISTICS_REVISION_2,
+        3 => NDIS_SIZEOF_FILTER_DRIVER_CHARACTERISTICS_REVISION_3,
+        _ => return NDIS_STATUS_BAD_CHARACTERISTICS,
     };
-    if c.Header.Revision != want_rev || c.Header.Size < want_size {
+    if header.Size < needed {
+        return NDIS_STATUS_BAD_CHARACTERISTICS;
+    }
+    let mut c = std::mem::MaybeUninit::<NDIS_FILTER_DRIVER_CHARACTERISTICS>::zeroed();
+    let len = usize::from(needed).min(size_of::<NDIS_FILTER_DRIVER_CHARACTERISTICS>());
+    // SAFETY: the caller declared (Size) at least `needed` >= `len` bytes; an all-zero
+    // characteristics structure is valid (NULL handlers and empty names).
+    let c = unsafe {
+        ptr::copy_nonoverlapping(chars.cast::<u8>(), c.as_mut_ptr().cast::<u8>(), len);
+        c.assume_init()
+    };
+    let (os_major, os_minor) = w.cfg.ndis_version;
+    if c.MajorNdisVersion != os_major
+        || !NDIS_MINOR_VERSIONS.contains(&c.MinorNdisVersion)
+        || c.MinorNdisVersion > os_minor
+    {
         return NDIS_STATUS_BAD_VERSION;
     }
+    // "Implementing an NDIS 6.1 Driver": a filter of NDIS 6.1 or later sets revision 2 (or
+    // later); a 6.80 filter may keep revision 2, as Microsoft's sample does.
+    if c.MinorNdisVersion >= 1 && header.Revision < NDIS_FILTER_CHARACTERISTICS_REVISION_2 {
+        return NDIS_STATUS_BAD_CHARACTERISTICS;
+    }
+    // FilterAttach, FilterDetach, FilterRestart and FilterPause are required.
     if c.AttachHandler.is_none()
         || c.DetachHandler.is_none()
         || c.RestartHandler.is_none()
         || c.PauseHandler.is_none()
     {
-        return NDIS_STATUS_INVALID_PARAMETER;
+        return NDIS_STATUS_BAD_CHARACTERISTICS;
     }
     if c.ServiceName.Length == 0 || c.UniqueName.Length == 0 {
-        return NDIS_STATUS_INVALID_PARAMETER;
+        return NDIS_STATUS_BAD_CHARACTERISTICS;
     }
     let names = [&c.FriendlyName, &c.UniqueName, &c.ServiceName].map(|s| {
         // SAFETY: NDIS_STRINGs of valid characteristics.
         unsafe { read_unicode(s) }
     });
     let chars = Chars {
+        set_options: c.SetOptionsHandler,
+        set_module_options: c.SetFilterModuleOptionsHandler,
         attach: c.AttachHandler,
         detach: c.DetachHandler,
         restart: c.RestartHandler,
@@ -84,15 +133,34 @@ pub(crate) fn register(
         if d.is_some() {
             return NDIS_STATUS_FAILURE;
         }
-        let handle = lock(&w.objs).new_handle(HandleKind::FilterDriver);
+        let handle = {
+            let mut objs = lock(&w.objs);
+            objs.info_slots = nbl_info_slots(c.MinorNdisVersion);
+            objs.registered_minor = c.MinorNdisVersion;
+            objs.new_handle(HandleKind::FilterDriver)
+        };
         *d = Some(DriverReg {
             handle,
             context: context as usize,
             chars,
             names,
+            version: (c.MajorNdisVersion, c.MinorNdisVersion),
         });
         handle
     };
+    // FilterSetOptions is called "within the context of" the registration, with the handle
+    // NDIS returns; a failure fails the registration.
+    if let Some(set_options) = chars.set_options {
+        let status = w.call_driver("FilterSetOptions", PASSIVE_LEVEL, || {
+            // SAFETY: the filter's handler, with its driver handle and context.
+            unsafe { set_options(handle as NDIS_HANDLE, context) }
+        });
+        if status != NDIS_STATUS_SUCCESS {
+            *lock(&w.driver) = None;
+            lock(&w.objs).kill_handle(handle);
+            return status;
+        }
+    }
     // SAFETY: valid out parameter. NDIS writes it before attaching (the driver may need it).
     unsafe { *out = handle as NDIS_HANDLE };
     if w.cfg.attach_on_register {
@@ -337,6 +405,25 @@ pub(crate) fn restart(w: &World, a: &Adapter) -> NDIS_STATUS {
     let Some(restart_fn) = w.chars().and_then(|c| c.restart) else {
         return NDIS_STATUS_FAILURE;
     };
+    // "If FilterSetModuleOptions is defined, NDIS calls FilterSetModuleOptions before it
+    // calls the FilterRestart function": in the Paused state, at PASSIVE_LEVEL. A failure
+    // leaves the module Paused.
+    if let Some(set_module_options) = w.chars().and_then(|c| c.set_module_options) {
+        let ctx = {
+            let m = lock(&a.module);
+            if m.state != ModState::Paused {
+                return NDIS_STATUS_FAILURE;
+            }
+            m.ctx
+        };
+        let status = w.call_driver("FilterSetModuleOptions", PASSIVE_LEVEL, || {
+            // SAFETY: the filter's handler with its module context.
+            unsafe { set_module_options(ctx as NDIS_HANDLE) }
+        });
+        if status != NDIS_STATUS_SUCCESS {
+            return status;
+        }
+    }
     let ctx = {
         let mut m = lock(&a.module);
         if m.state != ModState::Paused {

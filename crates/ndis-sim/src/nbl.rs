@@ -2,7 +2,7 @@
 //! pools), the ownership table every handoff updates, shape snapshots (rule S5) and
 //! validated reading of frame data (rule N5).
 
-use std::mem::size_of;
+use std::mem::{offset_of, size_of};
 use std::ptr;
 
 use ndis_sys::*;
@@ -14,6 +14,52 @@ use crate::world::HandleKind;
 pub(crate) const MAX_CHAIN: usize = 1 << 20;
 /// `Status` of a fresh NBL: lets S6 see whether the filter set a status.
 pub(crate) const STATUS_NEVER_SET: NDIS_STATUS = NDIS_STATUS(0x5A5A_5A5A);
+
+/// The `NetBufferListInfo` slots of the NBLs ndis.sys itself allocates (Windows 10 1903 and
+/// later, from its public symbols: a 0x180-byte NET_BUFFER_LIST on x64). A driver sees only
+/// the slots of the NDIS version it registered ([`crate::lifecycle::nbl_info_slots`]).
+pub(crate) const NDIS_SYS_INFO_SLOTS: usize = 29;
+/// The bytes of an NBL as ndis.sys allocates it.
+pub(crate) const NBL_BYTES: usize =
+    align16(offset_of!(NET_BUFFER_LIST, NetBufferListInfo) + NDIS_SYS_INFO_SLOTS * size_of::<PVOID>());
+/// What an info slot beyond the driver's version holds (its index in the low bits), and must
+/// still hold whenever the NBL changes hands (rule N11).
+const BEYOND_SLOT_FILL: usize = 0xB0B0_5107_0000_0000;
+
+/// The info slots of `nbl` beyond the driver's `visible` ones, filled.
+///
+/// # Safety
+/// `nbl` was allocated by the simulator ([`NBL_BYTES`]).
+pub(crate) unsafe fn fill_beyond_slots(nbl: *mut NET_BUFFER_LIST, visible: usize) {
+    let info = nbl
+        .cast::<u8>()
+        .wrapping_add(offset_of!(NET_BUFFER_LIST, NetBufferListInfo))
+        .cast::<usize>();
+    for i in visible.min(NDIS_SYS_INFO_SLOTS)..NDIS_SYS_INFO_SLOTS {
+        // SAFETY: inside the NBL_BYTES the simulator allocated.
+        unsafe { info.add(i).write(BEYOND_SLOT_FILL | i) };
+    }
+}
+
+/// The first info slot beyond the driver's `visible` ones that is no longer as filled, and
+/// what it holds.
+///
+/// # Safety
+/// As for [`fill_beyond_slots`].
+pub(crate) unsafe fn touched_beyond_slot(
+    nbl: *const NET_BUFFER_LIST,
+    visible: usize,
+) -> Option<(usize, usize)> {
+    let info = nbl
+        .cast::<u8>()
+        .wrapping_add(offset_of!(NET_BUFFER_LIST, NetBufferListInfo))
+        .cast::<usize>();
+    (visible.min(NDIS_SYS_INFO_SLOTS)..NDIS_SYS_INFO_SLOTS).find_map(|i| {
+        // SAFETY: inside the NBL_BYTES the simulator allocated.
+        let v = unsafe { info.add(i).read() };
+        (v != BEYOND_SLOT_FILL | i).then_some((i, v))
+    })
+}
 
 /// Where an NBL was allocated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,6 +172,10 @@ pub(crate) struct Objects {
     /// NBLs the filter freed, ever.
     pub filter_nbl_frees: u64,
     next_generation: u64,
+    /// The info slots the registered driver sees (26 for NDIS 6.50).
+    pub info_slots: usize,
+    /// The minor NDIS version the driver registered (for messages).
+    pub registered_minor: u8,
 }
 
 impl Objects {
@@ -143,6 +193,8 @@ impl Objects {
             filter_nbl_allocations: 0,
             filter_nbl_frees: 0,
             next_generation: 0,
+            info_slots: crate::lifecycle::nbl_info_slots(50),
+            registered_minor: 50,
         }
     }
 
@@ -216,7 +268,7 @@ impl Objects {
     }
 }
 
-fn align16(n: usize) -> usize {
+const fn align16(n: usize) -> usize {
     (n + 15) & !15
 }
 
@@ -244,7 +296,7 @@ pub(crate) fn build_foreign(
     }
     let nmdl = pieces.len();
     let nbl_off = 0;
-    let nb_off = align16(size_of::<NET_BUFFER_LIST>());
+    let nb_off = NBL_BYTES;
     let mdl_off = nb_off + align16(size_of::<NET_BUFFER>());
     let data_off = align16(mdl_off + nmdl * size_of::<MDL>());
     let total = data_off + headroom + frame.len();
@@ -301,6 +353,7 @@ pub(crate) fn build_foreign(
         (*nbl).FirstNetBuffer = nb;
         (*nbl).SourceHandle = source_handle as NDIS_HANDLE;
         (*nbl).Status = STATUS_NEVER_SET;
+        fill_beyond_slots(nbl, objs.info_slots);
     }
     for m in &mdl_addrs {
         objs.mdls.insert(
@@ -346,7 +399,7 @@ pub(crate) fn build_own(
     data_offset: u32,
     data_length: usize,
 ) -> usize {
-    let ctx_off = align16(size_of::<NET_BUFFER_LIST>());
+    let ctx_off = NBL_BYTES;
     let ctx_total = size_of::<NET_BUFFER_LIST_CONTEXT>() + context_size;
     let nb_off = align16(ctx_off + ctx_total);
     let block = Block::new(nb_off + size_of::<NET_BUFFER>(), 0);
@@ -362,6 +415,7 @@ pub(crate) fn build_own(
         (*nbl).NdisPoolHandle = pool as NDIS_HANDLE;
         (*nbl).FirstNetBuffer = nb;
         (*nbl).Status = STATUS_NEVER_SET;
+        fill_beyond_slots(nbl, objs.info_slots);
         (*nb).NdisPoolHandle = pool as NDIS_HANDLE;
         (*nb).MdlChain = mdl_chain;
         (*nb).DataOffset = data_offset;

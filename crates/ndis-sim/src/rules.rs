@@ -70,6 +70,7 @@ rules! {
     N8 => "NBL contexts are freed before the NBL",
     N9 => "a parent NBL is not released while children exist",
     N10 => "injected frames carry no offload information unless requested",
+    N11 => "NetBufferListInfo slots beyond the driver's NDIS version are never touched",
     L1 => "datapath and allocation calls at IRQL <= DISPATCH_LEVEL",
     L2 => "registration, attributes, restart completion and device registration at PASSIVE_LEVEL",
     L3 => "spin locks are allocated before use; Dpr variants only at DISPATCH_LEVEL and paired",
@@ -183,7 +184,7 @@ mod tests {
         assert_eq!(count("R"), 13);
         assert_eq!(count("S"), 11);
         assert_eq!(count("ST"), 9);
-        assert_eq!(count("N"), 10);
+        assert_eq!(count("N"), 11);
         assert_eq!(count("L"), 5);
         assert_eq!(count("D"), 9);
         assert_eq!(count("O"), 3);

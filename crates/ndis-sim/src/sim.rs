@@ -190,6 +190,12 @@ impl Sim {
         }
     }
 
+    /// The NDIS version the filter registered (`MajorNdisVersion`, `MinorNdisVersion`), while
+    /// it is registered.
+    pub fn ndis_version(&self) -> Option<(u8, u8)> {
+        lock(&self.world.driver).as_ref().map(|d| d.version)
+    }
+
     /// The loaded image, when the driver runs from a `.sys`.
     pub fn image(&self) -> Option<&Image> {
         self.image.as_ref()

@@ -79,6 +79,9 @@ pub struct SimConfig {
     /// Pause the protocol above before the filter (NDIS's top-down order): it returns what it
     /// holds and waits for its sends first.
     pub pause_protocol_first: bool,
+    /// The NDIS version of the simulated Windows (6.89: Windows 11): a filter may register
+    /// any documented version up to it.
+    pub ndis_version: (u8, u8),
     pub strict: Strictness,
 }
 
@@ -93,6 +96,7 @@ impl Default for SimConfig {
             mdl_split: true,
             attach_on_register: true,
             pause_protocol_first: true,
+            ndis_version: (6, 89),
             strict: Strictness::default(),
         }
     }
@@ -238,12 +242,16 @@ pub(crate) struct DriverReg {
     pub chars: Chars,
     /// Friendly, unique and service name from the characteristics.
     pub names: [String; 3],
+    /// The NDIS version the driver registered (`MajorNdisVersion`, `MinorNdisVersion`).
+    pub version: (u8, u8),
 }
 
 /// The handlers from the filter's characteristics (a copy: NDIS does not keep the caller's
 /// structure).
 #[derive(Clone, Copy)]
 pub(crate) struct Chars {
+    pub set_options: SET_OPTIONS_HANDLER,
+    pub set_module_options: FILTER_SET_FILTER_MODULE_OPTIONS_HANDLER,
     pub attach: FILTER_ATTACH_HANDLER,
     pub detach: FILTER_DETACH_HANDLER,
     pub restart: FILTER_RESTART_HANDLER,

@@ -87,6 +87,7 @@ catches! {
     freeing_a_foreign_nbl_is_n7: FreeForeignNbl => N7;
     freeing_a_pool_with_nbls_is_n7: FreePoolWithNbls => N7;
     offload_info_on_injected_frames_is_n10: OffloadInfoOnInjected => N10;
+    writing_an_info_slot_beyond_the_version_is_n11: WriteInfoSlotBeyondVersion => N11;
     // IRQL and locks.
     dpr_acquire_at_passive_is_l3: DprAcquireAtPassive => L3;
     an_unallocated_lock_is_l3: UseUnallocatedLock => L3;

@@ -66,6 +66,8 @@ pub enum Fault {
     SplitMacHeader,
     OffloadInfoOnInjected,
     FreeOwnWhileUp,
+    /// Writes `NetBufferListInfo[26]` of a receive: past the 26 slots of NDIS 6.50.
+    WriteInfoSlotBeyondVersion,
     // IRQL and locks
     HoldLockAcrossSend,
     ReturnHoldingLock,
@@ -424,6 +426,12 @@ unsafe extern "win64" fn receive(
     };
     if is(Fault::ReturnHoldingLock) {
         unsafe { NdisAcquireSpinLock(m.lock.get()) };
+    }
+    if is(Fault::WriteInfoSlotBeyondVersion) {
+        // The slot after the last one ndis.h declares for NDIS 6.50 (an NBL NDIS allocated
+        // is longer, so this lands in NDIS's memory, not past the allocation).
+        let slots = unsafe { ptr::addr_of_mut!((*nbls).NetBufferListInfo) }.cast::<PVOID>();
+        unsafe { slots.add(MaxNetBufferListInfo).write(1 as PVOID) };
     }
     if is(Fault::QueueReceivesPastPause) && !resources {
         let mut n = nbls;
