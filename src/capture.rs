@@ -1020,44 +1020,67 @@ pub fn stop_capture(h: &OpenHandle) -> NTSTATUS {
 /// `IOCTL_RXINJECT_SET_FILTER`: validates and installs (or, with no instruction, removes) a
 /// BPF program. Returns the status and the verdict to report. PASSIVE_LEVEL.
 pub fn set_filter(h: &OpenHandle, input: &[u8]) -> (NTSTATUS, FilterVerdict) {
-    let bad = |error: u32, at: Option<usize>| FilterVerdict {
-        error,
-        instruction: at.map_or(u32::MAX, |a| a as u32),
-    };
-    if !input.len().is_multiple_of(8) || input.len() > bpf::MAX_INSNS * 8 {
-        return (STATUS_INVALID_PARAMETER, bad(cap::FILTER_BAD_LENGTH, None));
-    }
     let Some(c) = capture_of(h) else {
         return (STATUS_INSUFFICIENT_RESOURCES, FilterVerdict::default());
     };
-    let program = if input.is_empty() {
-        None
-    } else {
-        let n = input.len() / 8;
-        let insns = alloc_bytes(input.len(), TAG_BPF).cast::<Insn>();
-        if insns.is_null() {
-            return (STATUS_INSUFFICIENT_RESOURCES, FilterVerdict::default());
-        }
-        for (i, chunk) in input.chunks_exact(8).enumerate() {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(chunk);
-            let slot = insns.wrapping_add(i);
-            // SAFETY: `insns` holds `n` instructions (8 bytes each, 16-aligned pool memory)
-            // and `i < n`.
-            unsafe { slot.write(Insn::from_bytes(b)) };
-        }
-        let p = Program { insns, len: n };
-        if let Err(e) = bpf::validate(p.as_slice()) {
-            free_bytes(insns.cast());
-            return (STATUS_INVALID_PARAMETER, bad(e.code(), e.at()));
-        }
-        Some(p)
+    let program = match load_program(input) {
+        Ok(p) => p,
+        Err(e) => return e,
     };
     let old = core::mem::replace(&mut c.inner.lock().filter, program);
     if let Some(p) = old {
         free_bytes(p.insns.cast());
     }
     (STATUS_SUCCESS, FilterVerdict::default())
+}
+
+/// `IOCTL_RXINJECT_CHECK_FILTER`: the verdict `SET_FILTER` would give `input`, installing
+/// nothing. `None` when there is no memory to validate in. PASSIVE_LEVEL.
+pub fn check_filter(input: &[u8]) -> Option<FilterVerdict> {
+    match load_program(input) {
+        Ok(p) => {
+            if let Some(p) = p {
+                free_bytes(p.insns.cast());
+            }
+            Some(FilterVerdict::default())
+        }
+        Err((STATUS_INSUFFICIENT_RESOURCES, _)) => None,
+        Err((_, verdict)) => Some(verdict),
+    }
+}
+
+/// A program from an IOCTL input (8-byte `struct bpf_insn` records; none: no filter),
+/// copied into pool memory and validated; or the status and verdict of its refusal.
+fn load_program(input: &[u8]) -> Result<Option<Program>, (NTSTATUS, FilterVerdict)> {
+    let bad = |error: u32, at: Option<usize>| FilterVerdict {
+        error,
+        instruction: at.map_or(u32::MAX, |a| a as u32),
+    };
+    if !input.len().is_multiple_of(8) || input.len() > bpf::MAX_INSNS * 8 {
+        return Err((STATUS_INVALID_PARAMETER, bad(cap::FILTER_BAD_LENGTH, None)));
+    }
+    if input.is_empty() {
+        return Ok(None);
+    }
+    let n = input.len() / 8;
+    let insns = alloc_bytes(input.len(), TAG_BPF).cast::<Insn>();
+    if insns.is_null() {
+        return Err((STATUS_INSUFFICIENT_RESOURCES, FilterVerdict::default()));
+    }
+    for (i, chunk) in input.chunks_exact(8).enumerate() {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(chunk);
+        let slot = insns.wrapping_add(i);
+        // SAFETY: `insns` holds `n` instructions (8 bytes each, 16-aligned pool memory) and
+        // `i < n`.
+        unsafe { slot.write(Insn::from_bytes(b)) };
+    }
+    let p = Program { insns, len: n };
+    if let Err(e) = bpf::validate(p.as_slice()) {
+        free_bytes(insns.cast());
+        return Err((STATUS_INVALID_PARAMETER, bad(e.code(), e.at())));
+    }
+    Ok(Some(p))
 }
 
 /// `IOCTL_RXINJECT_GET_CAPTURE_STATS`.

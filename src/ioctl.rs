@@ -37,6 +37,7 @@ pub unsafe fn handle(h: &OpenHandle, irp: *mut IRP, sl: *mut IO_STACK_LOCATION) 
         abi::IOCTL_RXINJECT_STOP_CAPTURE => stop_capture,
         abi::IOCTL_RXINJECT_SET_FILTER => set_filter,
         abi::IOCTL_RXINJECT_GET_CAPTURE_STATS => get_capture_stats,
+        abi::IOCTL_RXINJECT_CHECK_FILTER => |_, io| check_filter(io),
         _ => return (STATUS_INVALID_DEVICE_REQUEST, 0),
     };
     // SAFETY: our IRP.
@@ -183,6 +184,16 @@ fn set_filter(h: &OpenHandle, io: &mut Buffers) -> (NTSTATUS, usize) {
     match verdict.write_to(io.output()) {
         Some(n) => (status, n),
         None => (status, 0),
+    }
+}
+
+/// The verdict comes back with STATUS_SUCCESS whatever it is: Windows copies no output with an
+/// error status.
+fn check_filter(io: &mut Buffers) -> (NTSTATUS, usize) {
+    let verdict = capture::check_filter(io.input_bytes());
+    match verdict {
+        Some(v) => io.reply(&v),
+        None => (STATUS_INSUFFICIENT_RESOURCES, 0),
     }
 }
 

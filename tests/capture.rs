@@ -358,6 +358,19 @@ fn malformed_programs_are_refused_with_the_instruction_and_the_old_filter_stays(
     // A length that is not a whole number of instructions.
     let r = h.device_io_control(abi::IOCTL_RXINJECT_SET_FILTER, &[0u8; 12], 8);
     assert_eq!(r.status, STATUS_INVALID_PARAMETER);
+    assert!(
+        r.output.is_empty(),
+        "no output with an error status, as on Windows"
+    );
+    let v = check_filter(&h, &[0u8; 12]);
+    assert_eq!((v.error, v.instruction), (cap::FILTER_BAD_LENGTH, u32::MAX));
+    // CHECK_FILTER installs nothing, even a good program, and needs no bound handle.
+    let accept_all = [Insn::new(RET | K, 0, 0, u32::MAX)];
+    let good: Vec<u8> = accept_all.iter().flat_map(|i| i.to_bytes()).collect();
+    assert_eq!(check_filter(&h, &good), FilterVerdict::default());
+    let unbound = sim.open(abi::USER_PATH).unwrap();
+    assert_eq!(check_filter(&unbound, &good).error, cap::FILTER_OK);
+    drop(unbound);
     // The icmp filter is still in place.
     let f = corpus::frames();
     sim.adapter(0).indicate(&f[..3]); // echo request, echo reply, ARP

@@ -773,17 +773,7 @@ fn random_device_controls_get_a_status_and_never_break_a_rule() {
     let sim = load(SimConfig::default());
     let h = sim.open(abi::USER_PATH).unwrap();
     let mut next = xorshift(0xC0DE);
-    let known = [
-        abi::IOCTL_RXINJECT_GET_VERSION,
-        abi::IOCTL_RXINJECT_LIST_ADAPTERS,
-        abi::IOCTL_RXINJECT_BIND,
-        abi::IOCTL_RXINJECT_SET_DIRECTION,
-        abi::IOCTL_RXINJECT_GET_COUNTERS,
-        abi::IOCTL_RXINJECT_SET_CAPTURE,
-        abi::IOCTL_RXINJECT_STOP_CAPTURE,
-        abi::IOCTL_RXINJECT_SET_FILTER,
-        abi::IOCTL_RXINJECT_GET_CAPTURE_STATS,
-    ];
+    let known: Vec<u32> = abi::IOCTLS.iter().map(|(_, code)| *code).collect();
     for i in 0..3000 {
         let code = match i % 3 {
             0 => known[(next() % known.len() as u64) as usize],

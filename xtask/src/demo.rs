@@ -101,6 +101,9 @@ pub struct Summary {
     /// The host's echo reply was captured outbound (not injected).
     pub capture_saw_reply: bool,
     pub violations: Vec<Violation>,
+    /// Rules of the catalogue that are not a must (should, inferred, policy): rxinject is held
+    /// to them too, so they fail the demo as violations do.
+    pub warnings: Vec<Violation>,
 }
 
 impl Summary {
@@ -116,6 +119,7 @@ impl Summary {
     /// completed, the host answered, and no rule was broken.
     pub fn ok(&self) -> bool {
         self.violations.is_empty()
+            && self.warnings.is_empty()
             && self.load_error.is_none()
             && self.driver_entry == "STATUS_SUCCESS"
             && self.bind_status == "STATUS_SUCCESS"
@@ -276,6 +280,10 @@ pub fn simulate_driver(driver: &Driver, bulk: usize) -> Summary {
         datapath_irql: IrqlMode::Mixed,
         pause_protocol_first: false,
         seed: 2026,
+        strict: ndis_sim::Strictness {
+            warnings_fail: true,
+            ..Default::default()
+        },
         ..SimConfig::default()
     };
     let mut sim = Sim::new(cfg);
@@ -307,6 +315,7 @@ pub fn simulate_driver(driver: &Driver, bulk: usize) -> Summary {
     }
     let report = sim.finish();
     s.violations = report.violations;
+    s.warnings = report.warnings;
     s.nbls_allocated = report.stats.filter_nbl_allocations;
     s.nbls_freed = report.stats.filter_nbl_frees;
     s
@@ -608,6 +617,9 @@ pub fn to_json(s: &Summary) -> serde_json::Value {
         "rule_violations": s.violations.iter().map(|v| json!({
             "rule": v.rule.id(), "context": v.context, "message": v.message,
         })).collect::<Vec<_>>(),
+        "rule_warnings": s.warnings.iter().map(|v| json!({
+            "rule": v.rule.id(), "severity": v.rule.severity().name(), "context": v.context, "message": v.message,
+        })).collect::<Vec<_>>(),
         "leaks": s.leaks(),
         "ok": s.ok(),
     })
@@ -719,11 +731,12 @@ fn print_summary(s: &Summary) {
         s.nbls_allocated, s.nbls_freed, s.nbls_outstanding
     );
     println!(
-        "  rules     {} violations, {} leaks",
+        "  rules     {} violations, {} warnings, {} leaks",
         s.violations.len(),
+        s.warnings.len(),
         s.leaks()
     );
-    for v in &s.violations {
+    for v in s.violations.iter().chain(&s.warnings) {
         println!("            {v}");
     }
     println!("result: {}", if s.ok() { "OK" } else { "FAILED" });

@@ -36,12 +36,12 @@ fn dispatch_flag(irql: KIRQL) -> u32 {
     if irql == DISPATCH_LEVEL { DISPATCH_BIT } else { 0 }
 }
 
-/// Rule S7 for one flags argument: only bits of its own family, and the DISPATCH bit set
-/// exactly when the caller runs at DISPATCH_LEVEL.
+/// One flags argument: only bits of its own family (S13), and the DISPATCH bit set exactly
+/// when the caller runs at DISPATCH_LEVEL (S7).
 fn check_flags(w: &World, function: &str, family: &str, flags: u32, known: u32) {
     if flags & !known != 0 {
         w.violate(
-            Rule::S7,
+            Rule::S13,
             format!(
                 "{function}: flags {flags:#x} carry bits {:#x} that are not {family} flags",
                 flags & !known
@@ -445,17 +445,17 @@ pub(crate) fn f_indicate(w: &World, handle: NDIS_HANDLE, head: *mut NET_BUFFER_L
     }
     drop(objs);
 
-    // State rules (R12, ST2).
-    if !datapath_allowed(w, a, state, any_own) {
+    // State rules (R12, R14, ST10).
+    if let Some(rule) = datapath_rule(w, a, state, any_own, Path::Receive) {
         let s = state;
         w.violate(
-            Rule::R12,
+            rule,
             format!(
                 "{F} while the module is {s:?}: {}",
-                if any_own {
-                    "a filter originates receive indications only while Running"
-                } else {
-                    "new receives must be returned, not passed up"
+                match rule {
+                    Rule::R12 => "a filter originates receive indications only while Running (or Restarting)",
+                    Rule::ST10 => "a filter should not indicate received data from the Attaching state",
+                    _ => "new receives from below should be returned (NdisFReturnNetBufferLists), not passed up",
                 }
             ),
         );
@@ -463,20 +463,38 @@ pub(crate) fn f_indicate(w: &World, handle: NDIS_HANDLE, head: *mut NET_BUFFER_L
     deliver_up(w, a, &ok, resources);
 }
 
-/// Whether the module's state allows the filter to pass traffic on (or originate it) now
-/// (R12, S9). Reports ST2 itself for the Attaching state.
-fn datapath_allowed(w: &World, a: &Adapter, state: ModState, any_own: bool) -> bool {
-    let strict = &w.cfg.strict;
+/// Which way traffic goes, for [`datapath_rule`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Path {
+    Receive,
+    Send,
+}
+
+/// The rule the filter breaks by passing on (or, with `own`, originating) traffic in `state`,
+/// if any:
+/// - Running, and Restarting ("A filter driver can resume indicating received network data
+///   immediately after NDIS calls FilterRestart", unless the strictness says otherwise): none;
+/// - Pausing or Paused: originating is R12/S9 (FilterPause: "must not originate"); passing on
+///   what arrives is allowed by FilterPause ("can pass on calls to its
+///   FilterReceiveNetBufferLists") but not what "Pausing a Filter Module" says a filter
+///   should do: R14/S12, warnings. Work that began before the pause may finish;
+/// - Attaching: ST10 (FilterAttach: "should not make send requests, indicate received data").
+fn datapath_rule(w: &World, a: &Adapter, state: ModState, own: bool, path: Path) -> Option<Rule> {
+    let (originate, pass_on) = match path {
+        Path::Receive => (Rule::R12, Rule::R14),
+        Path::Send => (Rule::S9, Rule::S12),
+    };
     match state {
-        ModState::Running => true,
-        ModState::Restarting => strict.datapath_while_restarting,
-        // Work already in progress when the pause began may finish.
-        ModState::Pausing => w.began_before_pause(a) || (!any_own && strict.pass_through_while_pausing),
-        ModState::Attaching => {
-            w.violate(Rule::ST2, "traffic while the module is Attaching");
-            true
+        ModState::Running => None,
+        ModState::Restarting if w.cfg.strict.datapath_while_restarting => None,
+        ModState::Restarting => Some(originate),
+        // FilterPause itself originating traffic is new work, whenever it runs.
+        ModState::Pausing if own && crate::tls::context_name() == "FilterPause" => Some(originate),
+        ModState::Pausing if w.began_before_pause(a) => None,
+        ModState::Attaching => Some(Rule::ST10),
+        ModState::Pausing | ModState::Paused | ModState::Detached => {
+            Some(if own { originate } else { pass_on })
         }
-        ModState::Paused | ModState::Detached => false,
     }
 }
 
@@ -792,16 +810,16 @@ pub(crate) fn f_send(w: &World, handle: NDIS_HANDLE, head: *mut NET_BUFFER_LIST,
     }
     drop(objs);
 
-    if !datapath_allowed(w, a, state, any_own) {
+    if let Some(rule) = datapath_rule(w, a, state, any_own, Path::Send) {
         let s = state;
         w.violate(
-            Rule::S9,
+            rule,
             format!(
                 "{F} while the module is {s:?}: {}",
-                if any_own {
-                    "a filter originates sends only while Running"
-                } else {
-                    "outside Running, sends are completed with NDIS_STATUS_PAUSED"
+                match rule {
+                    Rule::S9 => "a filter originates sends only while Running (or Restarting)",
+                    Rule::ST10 => "a filter should not make send requests from the Attaching state",
+                    _ => "new sends from above should be completed with NDIS_STATUS_PAUSED, not passed down",
                 }
             ),
         );

@@ -102,6 +102,8 @@ struct IrpRec {
     length: usize,
     /// The IOCTL's transfer method (device controls only).
     method: u32,
+    /// A read or write to a device with neither DO_BUFFERED_IO nor DO_DIRECT_IO (D12).
+    neither_io: bool,
     state: IrpState,
     completions: u32,
     cancel_requested: bool,
@@ -343,12 +345,6 @@ pub(crate) fn issue(w: &World, file: usize, req: &Request<'_>) -> Option<(Irp, N
     let mut length = 0usize;
     match req.kind {
         IrpKind::Read | IrpKind::Write => {
-            if flags & (DO_BUFFERED_IO | DO_DIRECT_IO) == 0 {
-                w.violate(
-                    Rule::D8,
-                    "a read/write IRP for a device with neither DO_BUFFERED_IO nor DO_DIRECT_IO set",
-                );
-            }
             length = if req.kind == IrpKind::Write {
                 req.input.len()
             } else {
@@ -425,6 +421,8 @@ pub(crate) fn issue(w: &World, file: usize, req: &Request<'_>) -> Option<(Irp, N
             system_buffer,
             length,
             method,
+            neither_io: matches!(req.kind, IrpKind::Read | IrpKind::Write)
+                && flags & (DO_BUFFERED_IO | DO_DIRECT_IO) == 0,
             state: IrpState::Dispatching,
             completions: 0,
             cancel_requested: false,
@@ -481,6 +479,12 @@ pub(crate) fn issue(w: &World, file: usize, req: &Request<'_>) -> Option<(Irp, N
     Some((Irp { addr, id }, returned))
 }
 
+/// `NT_ERROR(status)`: 0xC0000000 and above. A warning (0x80000000-0xBFFFFFFF, such as
+/// STATUS_BUFFER_OVERFLOW) still carries output ("Using NTSTATUS Values").
+fn is_error(status: NTSTATUS) -> bool {
+    status.code() >= 0xC000_0000
+}
+
 /// An IRP the I/O manager failed itself before any driver saw it (the device is gone).
 pub(crate) fn failed(w: &World, file: usize, kind: IrpKind, status: NTSTATUS) -> Irp {
     let block = Block::new(size_of::<IRP>(), 0);
@@ -498,6 +502,7 @@ pub(crate) fn failed(w: &World, file: usize, kind: IrpKind, status: NTSTATUS) ->
             system_buffer: None,
             length: 0,
             method: 0,
+            neither_io: false,
             state: IrpState::Completed(IoResult {
                 status,
                 information: 0,
@@ -530,7 +535,7 @@ pub(crate) fn complete(w: &World, irp: *mut IRP) {
     if irql > DISPATCH_LEVEL {
         w.violate(Rule::D3, format!("{F} at IRQL {irql} (> DISPATCH_LEVEL)"));
     }
-    w.require_no_locks(F);
+    w.require_no_locks_for(F, Rule::L6);
     let addr = irp as usize;
     let mut io = lock(&w.io);
     let Some(rec) = io.irps.get_mut(&addr) else {
@@ -572,16 +577,27 @@ pub(crate) fn complete(w: &World, irp: *mut IRP) {
     if cancel_routine.is_some() {
         problems.push((Rule::D5, format!("{what} completed with its cancel routine still set (clear it with IoSetCancelRoutine(NULL) first)")));
     }
+    // With an error status the I/O manager copies nothing back, and Information means
+    // nothing; with a success or a warning status (STATUS_BUFFER_OVERFLOW) it copies
+    // Information bytes (D7, D8).
+    let error = is_error(status);
     match rec.kind {
-        IrpKind::Read | IrpKind::Write if information > rec.length => problems.push((
+        IrpKind::Read | IrpKind::Write if rec.neither_io && status.is_success() => problems.push((
+            Rule::D12,
+            format!("{what} succeeded on a device with neither DO_BUFFERED_IO nor DO_DIRECT_IO: the driver itself must probe and lock the user buffer"),
+        )),
+        _ => {}
+    }
+    match rec.kind {
+        IrpKind::Read | IrpKind::Write if !error && information > rec.length => problems.push((
             Rule::D8,
             format!("{what}: Information {information} exceeds the request's length {}", rec.length),
         )),
         IrpKind::DeviceControl if rec.method == METHOD_NEITHER && status.is_success() => problems.push((
-            Rule::D7,
+            Rule::D11,
             format!("{what}: a METHOD_NEITHER IOCTL succeeded (its buffers are raw user addresses; use METHOD_BUFFERED or DIRECT)"),
         )),
-        IrpKind::DeviceControl if information > rec.length => problems.push((
+        IrpKind::DeviceControl if !error && information > rec.length => problems.push((
             Rule::D7,
             format!("{what}: Information {information} exceeds the output buffer's {} bytes", rec.length),
         )),
@@ -594,6 +610,7 @@ pub(crate) fn complete(w: &World, irp: *mut IRP) {
         ));
     }
     let output = match (rec.kind, &rec.system_buffer) {
+        _ if error => Vec::new(),
         (IrpKind::Read | IrpKind::DeviceControl, Some(b)) => {
             let n = information.min(rec.length).min(b.size());
             // SAFETY: the system buffer block holds at least `n` bytes.
@@ -852,9 +869,12 @@ pub(crate) fn open(w: &World, device: &str, file_name: &str) -> Result<FileRef, 
         None => STATUS_SUCCESS,
     };
     if !file_name.is_empty() && status.is_success() {
+        // NdisRegisterDeviceEx documents no device characteristics, so the simulated device
+        // does not have FILE_DEVICE_SECURE_OPEN: its security descriptor does not cover opens
+        // into its namespace ("Controlling Device Namespace Access").
         w.violate(
-            Rule::D9,
-            format!("the open of \"{device}\\{file_name}\" succeeded: opens with a name after the device must be refused"),
+            Rule::D10,
+            format!("the open of \"{device}\\{file_name}\" succeeded: the device's ACL does not cover names after the device (no FILE_DEVICE_SECURE_OPEN); refuse such opens"),
         );
     }
     if status.is_success() {

@@ -43,7 +43,7 @@ pub use frame::{TestFrames, ethernet_frame};
 pub use image::{Driver, Image, LoadError};
 pub use io::{IoResult, Irp};
 pub use oid::{OidCounts, OidKind, OidResult};
-pub use rules::{Rule, Strictness, Violation};
+pub use rules::{DOCS, Rule, Severity, Strictness, Violation};
 pub use sim::{AdapterRef, DeviceHandle, DeviceInfo, IoStats, Report, Sim, Stats};
 pub use world::{
     AdapterConfig, Completion, FrameOrigin, IrqlMode, ModState, RxFrame, SimConfig, TxCompletion, WireFrame,

@@ -105,6 +105,30 @@ pub(crate) fn register(
     if c.ServiceName.Length == 0 || c.UniqueName.Length == 0 {
         return NDIS_STATUS_BAD_CHARACTERISTICS;
     }
+    // ST11: the handlers the references pair.
+    let pairs = [
+        (
+            c.ReceiveNetBufferListsHandler.is_some() && c.StatusHandler.is_none(),
+            "FilterReceiveNetBufferLists without FilterStatus",
+        ),
+        (
+            c.ReturnNetBufferListsHandler.is_some() && c.StatusHandler.is_none(),
+            "FilterReturnNetBufferLists without FilterStatus",
+        ),
+        (
+            c.OidRequestCompleteHandler.is_some() && c.OidRequestHandler.is_none(),
+            "FilterOidRequestComplete without FilterOidRequest",
+        ),
+        (
+            c.OidRequestHandler.is_some() && c.OidRequestCompleteHandler.is_none(),
+            "FilterOidRequest without FilterOidRequestComplete",
+        ),
+    ];
+    for (missing, what) in pairs {
+        if missing {
+            w.violate(Rule::ST11, format!("{F}: {what}"));
+        }
+    }
     let names = [&c.FriendlyName, &c.UniqueName, &c.ServiceName].map(|s| {
         // SAFETY: NDIS_STRINGs of valid characteristics.
         unsafe { read_unicode(s) }
@@ -838,9 +862,9 @@ pub(crate) fn check_unload(w: &World) {
         let locks = lock(&w.locks);
         if !locks.is_empty() {
             problems.push((
-                Rule::L3,
+                Rule::L7,
                 format!(
-                    "leak at unload: {} spin lock(s) never freed (NdisFreeSpinLock)",
+                    "at unload: {} spin lock(s) never freed (NdisFreeSpinLock; it has no effect on Windows)",
                     locks.len()
                 ),
             ));

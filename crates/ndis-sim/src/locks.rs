@@ -81,11 +81,15 @@ pub(crate) fn acquire(w: &World, lock: *mut NDIS_SPIN_LOCK, dpr: bool) {
     w.require_max_dispatch(name);
     let addr = lock as usize;
     if !lock_table(w).contains_key(&addr) {
+        // Reported once, and then taken: one mistake must not cascade into an L4 at every
+        // release, and the critical section stays protected. (Zeroed memory is a free
+        // KSPIN_LOCK on Windows too.)
         w.violate(
             Rule::L3,
-            format!("{name}({addr:#x}): the lock was never allocated (NdisAllocateSpinLock)"),
+            format!("{name}({addr:#x}): the lock was never allocated (NdisAllocateSpinLock); taken anyway"),
         );
-        return;
+        word(lock).store(0, Ordering::Release);
+        lock_table(w).insert(addr, LockRec { holder: 0 });
     }
     if dpr && tls::irql() != DISPATCH_LEVEL {
         w.violate(

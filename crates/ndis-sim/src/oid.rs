@@ -275,7 +275,7 @@ pub(crate) fn f_oid_request(w: &World, handle: NDIS_HANDLE, req: *mut NDIS_OID_R
     };
     match w.module_state(a) {
         ModState::Paused | ModState::Restarting | ModState::Running | ModState::Pausing => {}
-        ModState::Attaching => w.violate(Rule::ST2, format!("{F} while the module is Attaching")),
+        ModState::Attaching => w.violate(Rule::ST10, format!("{F} while the module is Attaching")),
         s => w.violate(Rule::ST6, format!("{F} while the module is {s:?}")),
     }
     let addr = req as usize;
@@ -298,7 +298,7 @@ pub(crate) fn f_oid_request(w: &World, handle: NDIS_HANDLE, req: *mut NDIS_OID_R
         if busy {
             drop(t);
             w.violate(
-                Rule::O3,
+                Rule::O4,
                 format!("{F}: a second OID request while one is outstanding on this module"),
             );
         }

@@ -56,34 +56,57 @@ pub struct Sim {
     image: Option<Image>,
 }
 
-/// What a simulation found: the violations, in the order they happened.
+/// What a simulation found, in the order it happened: violations (documented musts) and
+/// warnings (shoulds, inferences and our policies; see [`crate::Severity`]).
 #[derive(Clone, Debug, Default)]
 pub struct Report {
     pub violations: Vec<Violation>,
+    pub warnings: Vec<Violation>,
+    /// Warnings count as violations ([`crate::Strictness::warnings_fail`]).
+    pub warnings_fail: bool,
     /// The allocation counters at the end (after unload).
     pub stats: Stats,
 }
 
 impl Report {
-    /// Whether no rule was broken.
-    pub fn is_clean(&self) -> bool {
-        self.violations.is_empty()
+    /// Splits `findings` into violations and warnings.
+    pub fn from_findings(findings: Vec<Violation>, warnings_fail: bool, stats: Stats) -> Report {
+        let (warnings, violations) = findings.into_iter().partition(Violation::is_warning);
+        Report {
+            violations,
+            warnings,
+            warnings_fail,
+            stats,
+        }
     }
 
-    /// Panics with every violation unless the run was clean.
+    /// Whether the run passes: no violation, and no warning when warnings fail.
+    pub fn is_clean(&self) -> bool {
+        self.violations.is_empty() && (!self.warnings_fail || self.warnings.is_empty())
+    }
+
+    /// Panics with every finding unless the run was clean.
     #[track_caller]
     pub fn assert_clean(&self) {
         assert!(self.is_clean(), "NDIS rule violations:\n{self}");
     }
 
-    /// Whether `rule` was broken.
+    /// Whether `rule` was broken (a violation or a warning).
     pub fn has(&self, rule: Rule) -> bool {
-        self.violations.iter().any(|v| v.rule == rule)
+        self.violations
+            .iter()
+            .chain(&self.warnings)
+            .any(|v| v.rule == rule)
     }
 
-    /// The distinct rules broken, sorted.
+    /// The distinct rules broken, violations and warnings, sorted.
     pub fn rules(&self) -> Vec<Rule> {
-        let mut r: Vec<Rule> = self.violations.iter().map(|v| v.rule).collect();
+        let mut r: Vec<Rule> = self
+            .violations
+            .iter()
+            .chain(&self.warnings)
+            .map(|v| v.rule)
+            .collect();
         r.sort();
         r.dedup();
         r
@@ -92,10 +115,10 @@ impl Report {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.violations.is_empty() {
+        if self.violations.is_empty() && self.warnings.is_empty() {
             return f.write_str("no violations");
         }
-        for v in &self.violations {
+        for v in self.violations.iter().chain(&self.warnings) {
             writeln!(f, "  {v}")?;
         }
         Ok(())
@@ -370,12 +393,14 @@ impl Sim {
         lock(&self.world.timers).fired
     }
 
-    /// The violations so far (they stay recorded).
+    /// The rule findings so far, violations and warnings ([`Violation::is_warning`]); they
+    /// stay recorded.
     pub fn violations(&self) -> Vec<Violation> {
         lock(&self.world.violations).clone()
     }
 
-    /// Removes and returns the violations so far (for tests that expect some).
+    /// Removes and returns the findings so far, violations and warnings (for tests that
+    /// expect some).
     pub fn take_violations(&self) -> Vec<Violation> {
         std::mem::take(&mut *lock(&self.world.violations))
     }
@@ -408,10 +433,11 @@ impl Sim {
             self.leaks_checked = true;
         }
         self.examined = true;
-        Report {
-            stats: stats(&self.world),
-            violations: self.take_violations(),
-        }
+        Report::from_findings(
+            self.take_violations(),
+            self.world.cfg.strict.warnings_fail,
+            stats(&self.world),
+        )
     }
 }
 
@@ -422,15 +448,10 @@ impl Drop for Sim {
             self.unload();
         }
         let leftover = std::mem::take(&mut *lock(&self.world.violations));
+        let report = Report::from_findings(leftover, self.world.cfg.strict.warnings_fail, Stats::default());
         world::uninstall();
-        if !self.examined && !leftover.is_empty() && !std::thread::panicking() {
-            panic!(
-                "simulation dropped with unexamined NDIS rule violations:\n{}",
-                Report {
-                    violations: leftover,
-                    stats: Stats::default(),
-                }
-            );
+        if !self.examined && !report.is_clean() && !std::thread::panicking() {
+            panic!("simulation dropped with unexamined NDIS rule violations:\n{report}");
         }
     }
 }

@@ -404,9 +404,12 @@ impl World {
             message: message.into(),
         };
         if std::env::var_os("RXSIM_TRACE").is_some() {
-            eprintln!("ndis-sim: VIOLATION {v}");
+            eprintln!(
+                "ndis-sim: {} {v}",
+                if v.is_warning() { "WARNING" } else { "VIOLATION" }
+            );
         }
-        if self.bugcheck_on_violation {
+        if self.bugcheck_on_violation && (!v.is_warning() || self.cfg.strict.warnings_fail) {
             eprintln!("ndis-sim: VIOLATION {v} (RXSIM_BUGCHECK set: stopping like a bug check)");
             eprintln!("{}", std::backtrace::Backtrace::force_capture());
             std::process::abort();
@@ -436,12 +439,18 @@ impl World {
         }
     }
 
-    /// Rule L5: no driver spin lock held while calling out of the driver.
+    /// Rule L5: no driver spin lock held while calling into NDIS.
     pub fn require_no_locks(&self, function: &str) {
+        self.require_no_locks_for(function, Rule::L5)
+    }
+
+    /// No driver spin lock held while calling `function`: `rule` says why (L5 for NDIS, L6
+    /// for IoCompleteRequest).
+    pub fn require_no_locks_for(&self, function: &str, rule: Rule) {
         let held = tls::held_locks();
         if !held.is_empty() {
             self.violate(
-                Rule::L5,
+                rule,
                 format!(
                     "{function} called while holding {} spin lock(s) (first at {:#x})",
                     held.len(),

@@ -26,6 +26,10 @@ macro_rules! catches {
                 "fault {:?} should break {} ({}); the simulator reported:\n{}",
                 Fault::$fault, Rule::$rule, Rule::$rule.summary(), report
             );
+            // Reported with its severity: a must among the violations, anything else among
+            // the warnings.
+            let list = if Rule::$rule.severity().is_violation() { &report.violations } else { &report.warnings };
+            assert!(list.iter().any(|v| v.rule == Rule::$rule), "{} filed wrongly:\n{}", Rule::$rule, report);
         }
     )*};
 }
@@ -60,7 +64,8 @@ catches! {
     first_nbl_classifier_is_r8: ClassifyByFirst => R8;
     wrong_indicate_count_is_r9: WrongIndicateCount => R9;
     own_nbl_without_source_handle_is_r11: OwnWithoutSourceHandle => R11;
-    passing_receives_up_while_paused_is_r12: IndicateWhilePaused => R12;
+    passing_receives_up_while_paused_is_r14: IndicateWhilePaused => R14;
+    originating_receives_while_pausing_is_r12: InjectRxWhilePausing => R12;
     indicating_without_a_return_handler_is_r13: NoReturnHandler => R13;
     // Send path.
     completing_twice_is_s1: CompleteTwice => S1;
@@ -71,11 +76,12 @@ catches! {
     overwriting_the_lower_status_is_s6: OverwriteLowerStatus => S6;
     a_wrong_dispatch_flag_is_s7: WrongDispatchFlag => S7;
     dropping_check_for_loopback_is_s8: DropLoopbackFlag => S8;
-    sending_while_paused_is_s9: SendWhilePaused => S9;
+    passing_sends_down_while_paused_is_s12: SendWhilePaused => S12;
+    originating_sends_while_pausing_is_s9: InjectTxWhilePausing => S9;
     sending_without_a_complete_handler_is_s11: NoSendCompleteHandler => S11;
     // Life cycle.
     attach_without_set_attributes_is_st2: SkipSetAttributes => ST2;
-    indicating_during_attach_is_st2: IndicateDuringAttach => ST2;
+    indicating_during_attach_is_st10: IndicateDuringAttach => ST10;
     completing_a_pause_twice_is_st3: PauseCompleteTwice => ST3;
     a_pause_that_never_completes_is_st3: NeverCompletePause => ST3;
     leaking_the_pool_at_detach_is_st7: LeakPoolAtDetach => ST7;
@@ -91,7 +97,7 @@ catches! {
     // IRQL and locks.
     dpr_acquire_at_passive_is_l3: DprAcquireAtPassive => L3;
     an_unallocated_lock_is_l3: UseUnallocatedLock => L3;
-    an_unfreed_lock_is_l3: NoFreeSpinLock => L3;
+    an_unfreed_lock_is_l7: NoFreeSpinLock => L7;
     returning_with_a_lock_held_is_l4: ReturnHoldingLock => L4;
     releasing_a_lock_not_held_is_l4: ReleaseNotHeld => L4;
     sending_with_a_lock_held_is_l5: HoldLockAcrossSend => L5;
@@ -113,11 +119,11 @@ catches! {
     completing_with_the_cancel_routine_set_is_d5: CompleteWithCancelRoutine => D5;
     cleanup_leaving_queued_irps_is_d6: CleanupLeavesReads => D6;
     information_beyond_the_output_buffer_is_d7: OverlongIoctlInformation => D7;
-    accepting_method_neither_is_d7: AcceptMethodNeither => D7;
-    no_buffering_flag_is_d8: NoBufferedIo => D8;
+    accepting_method_neither_is_d11: AcceptMethodNeither => D11;
+    serving_reads_and_writes_with_neither_io_is_d12: NoBufferedIo => D12;
     write_information_beyond_its_length_is_d8: WriteInformationTooLarge => D8;
     an_sddl_open_to_everyone_is_d9: OpenSddl => D9;
-    accepting_a_named_open_is_d9: AcceptNamedOpen => D9;
+    accepting_a_named_open_is_d10: AcceptNamedOpen => D10;
 }
 
 /// R6 alone: own NBLs that come back by themselves (no foreign NBL in the return chain) and
@@ -167,4 +173,27 @@ fn strictness_knobs_change_the_verdict() {
     let sim = lab::start(Fault::InjectDuringRestart, strict);
     let report = sim.finish();
     assert!(report.has(Rule::R12), "{report}");
+}
+
+/// A rule the documentation words as a *should* (R14: "Pausing a Filter Module") is a warning:
+/// reported and counted, failing the run only in the strict mode rxinject's own tests use.
+#[test]
+fn warnings_are_counted_and_fail_only_in_strict_mode() {
+    let lenient = run(Fault::IndicateWhilePaused);
+    assert!(lenient.violations.is_empty(), "{lenient}");
+    assert!(lenient.warnings.iter().all(|v| v.rule == Rule::R14) && !lenient.warnings.is_empty());
+    assert!(lenient.is_clean(), "warnings alone pass: {lenient}");
+    assert!(
+        lenient.warnings[0].to_string().starts_with("R14 (should) ["),
+        "{}",
+        lenient.warnings[0]
+    );
+
+    let mut cfg = lab::quick();
+    cfg.strict.warnings_fail = true;
+    let sim = lab::start(Fault::IndicateWhilePaused, cfg);
+    lab::exercise(&sim);
+    let strict = sim.finish();
+    assert!(!strict.is_clean(), "in strict mode a warning fails: {strict}");
+    assert!(strict.has(Rule::R14));
 }

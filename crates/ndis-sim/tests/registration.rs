@@ -30,6 +30,9 @@ struct Case {
 }
 
 static CASE: Mutex<Option<Case>> = Mutex::new(None);
+/// One case at a time, from before its simulation starts to after its record is read (the
+/// simulation slot is released when `finish` returns).
+static ONE_CASE: Mutex<()> = Mutex::new(());
 static DRIVER: AtomicPtr<std::ffi::c_void> = AtomicPtr::new(ptr::null_mut());
 static CONTEXT: AtomicPtr<std::ffi::c_void> = AtomicPtr::new(ptr::null_mut());
 
@@ -217,6 +220,7 @@ fn base(minor: u8) -> Case {
 
 /// Registers `c` on a machine with `cfg`; returns the status and what the filter saw.
 fn register(c: Case, cfg: SimConfig) -> (NTSTATUS, Vec<String>, Option<(u8, u8)>) {
+    let _one = ONE_CASE.lock().unwrap_or_else(|e| e.into_inner());
     let mut sim = Sim::new(cfg);
     DRIVER.store(ptr::null_mut(), Ordering::Release);
     *CASE.lock().unwrap() = Some(c);
@@ -350,6 +354,7 @@ fn filter_set_module_options_runs_before_every_restart_and_its_failure_keeps_the
         adapters: vec![AdapterConfig::ethernet(0)],
         ..SimConfig::default()
     };
+    let _one = ONE_CASE.lock().unwrap_or_else(|e| e.into_inner());
     let mut sim = Sim::new(cfg());
     DRIVER.store(ptr::null_mut(), Ordering::Release);
     *CASE.lock().unwrap() = Some(base(50));

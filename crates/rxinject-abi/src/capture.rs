@@ -236,7 +236,8 @@ impl<'a> Iterator for Records<'a> {
     }
 }
 
-/// Output of `IOCTL_RXINJECT_SET_FILTER` (when the output buffer has room for it).
+/// Output of `IOCTL_RXINJECT_CHECK_FILTER`, and of `IOCTL_RXINJECT_SET_FILTER` when it accepts
+/// the program (and the output buffer has room for it).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FilterVerdict {

@@ -21,7 +21,7 @@
 //!    byte count (`Information`) is the **number of frames** accepted.
 //! 7. `IOCTL_RXINJECT_GET_COUNTERS` returns [`Counters`] for the handle and its adapter.
 //! 8. Capture (ABI 1.1, the [`capture`] module): `IOCTL_RXINJECT_SET_FILTER` (a classic BPF
-//!    program, optional), `IOCTL_RXINJECT_SET_CAPTURE` with a [`capture::CaptureConfig`], then
+//!    program, optional; `IOCTL_RXINJECT_CHECK_FILTER`, ABI 1.3, says why one is refused), `IOCTL_RXINJECT_SET_CAPTURE` with a [`capture::CaptureConfig`], then
 //!    `ReadFile` returns records (a [`capture::RecordHeader`] and the frame); a read buffer
 //!    must hold [`capture::min_read_len`] bytes. `IOCTL_RXINJECT_GET_CAPTURE_STATS` returns
 //!    [`capture::CaptureStats`]; `IOCTL_RXINJECT_STOP_CAPTURE` stops.
@@ -48,7 +48,7 @@
 //! | `STATUS_NO_SUCH_DEVICE` (0xC000000E), on a read | the adapter the handle captured on went away and no record is left |
 //! | `STATUS_INVALID_BUFFER_SIZE` (0xC0000206), on a read | the read buffer cannot hold a record of the handle's snap length |
 //! | `STATUS_CANCELLED` (0xC0000120) | a waiting read was cancelled, or its handle closed |
-//! | `STATUS_INVALID_PARAMETER`, on `SET_FILTER` | the program was refused; the [`capture::FilterVerdict`] says why and where |
+//! | `STATUS_INVALID_PARAMETER`, on `SET_FILTER` | the program was refused (the old filter stays); `CHECK_FILTER` with the same program returns the [`capture::FilterVerdict`] that says why and where |
 //! | `STATUS_DEVICE_BUSY` (0x80000011) | another `BIND`/`SET_CAPTURE`/`STOP_CAPTURE`/`SET_FILTER` of the same handle is running: retry |
 //! | an NDIS status | a completed write whose Tx frame failed below, e.g. `STATUS_NDIS_MEDIA_DISCONNECTED` (0xC023001F): the first failure |
 #![no_std]
@@ -96,7 +96,7 @@ pub const fn abi_version(major: u16, minor: u16) -> u32 {
 
 /// The ABI this crate describes. A client passes it in [`BindRequest`]; the driver accepts the
 /// same major version with a minor version not newer than its own.
-pub const ABI_VERSION: u32 = abi_version(1, 2);
+pub const ABI_VERSION: u32 = abi_version(1, 3);
 
 /// Whether a driver of ABI `driver` serves a client of ABI `client`.
 pub const fn abi_compatible(driver: u32, client: u32) -> bool {
@@ -155,7 +155,9 @@ pub const IOCTL_RXINJECT_STOP_CAPTURE: u32 = ctl_code(
     FILE_READ_ACCESS | FILE_WRITE_ACCESS,
 );
 /// Input: a classic BPF program (`struct bpf_insn` records, 8 bytes each; none removes the
-/// filter). Output (optional): [`capture::FilterVerdict`]. Since ABI 1.1.
+/// filter). Output (optional): [`capture::FilterVerdict`], which Windows delivers only when
+/// the program is accepted; a refused one fails with `STATUS_INVALID_PARAMETER` and no output
+/// (ask `IOCTL_RXINJECT_CHECK_FILTER` why). Since ABI 1.1.
 pub const IOCTL_RXINJECT_SET_FILTER: u32 = ctl_code(
     FILE_DEVICE_RXINJECT,
     0x807,
@@ -165,6 +167,13 @@ pub const IOCTL_RXINJECT_SET_FILTER: u32 = ctl_code(
 /// Output: [`capture::CaptureStats`]. Since ABI 1.1.
 pub const IOCTL_RXINJECT_GET_CAPTURE_STATS: u32 =
     ctl_code(FILE_DEVICE_RXINJECT, 0x808, METHOD_BUFFERED, FILE_READ_ACCESS);
+/// Input: a program, as for `IOCTL_RXINJECT_SET_FILTER`. Output: [`capture::FilterVerdict`],
+/// with `STATUS_SUCCESS` whatever the verdict: it only validates, on any handle, bound or
+/// not. It exists because Windows copies a METHOD_BUFFERED output back only with a success
+/// or warning status, so a `SET_FILTER` that refuses a program (`STATUS_INVALID_PARAMETER`)
+/// cannot say why. Since ABI 1.3.
+pub const IOCTL_RXINJECT_CHECK_FILTER: u32 =
+    ctl_code(FILE_DEVICE_RXINJECT, 0x809, METHOD_BUFFERED, FILE_READ_ACCESS);
 
 /// Every IOCTL, by name (for tools and documentation checks).
 pub const IOCTLS: &[(&str, u32)] = &[
@@ -180,6 +189,7 @@ pub const IOCTLS: &[(&str, u32)] = &[
         "IOCTL_RXINJECT_GET_CAPTURE_STATS",
         IOCTL_RXINJECT_GET_CAPTURE_STATS,
     ),
+    ("IOCTL_RXINJECT_CHECK_FILTER", IOCTL_RXINJECT_CHECK_FILTER),
 ];
 
 /// The most bytes one write may carry.
@@ -482,7 +492,7 @@ mod tests {
 
     #[test]
     fn ioctl_codes_are_buffered_vendor_codes_and_distinct() {
-        let codes: [u32; 9] = core::array::from_fn(|i| IOCTLS[i].1);
+        let codes: [u32; 10] = core::array::from_fn(|i| IOCTLS[i].1);
         assert_eq!(IOCTLS.len(), codes.len());
         for (i, c) in codes.iter().enumerate() {
             assert_eq!(c & 3, METHOD_BUFFERED);

@@ -421,24 +421,41 @@ impl Handle {
         })
     }
 
-    /// Installs a BPF program (empty: none).
+    /// Installs a BPF program (empty: none). A refused program is
+    /// [`Error::FilterRefused`], with the driver's reason (from `IOCTL_RXINJECT_CHECK_FILTER`:
+    /// the refusal itself carries no output, as Windows copies none back with an error
+    /// status).
     pub fn set_filter(&self, program: &[Insn]) -> Result<(), Error> {
         let input: Vec<u8> = program.iter().flat_map(|i| i.to_bytes()).collect();
-        let r = self.ch.device_io_control(
-            abi::IOCTL_RXINJECT_SET_FILTER,
-            &input,
-            std::mem::size_of::<FilterVerdict>(),
-        )?;
+        let r = self
+            .ch
+            .device_io_control(abi::IOCTL_RXINJECT_SET_FILTER, &input, 0)?;
         if r.status.is_success() {
             return Ok(());
         }
-        match FilterVerdict::read_from(&r.data) {
-            Some(v) if v.error != cap::FILTER_OK => Err(Error::FilterRefused {
+        match self.check_filter(program) {
+            Ok(v) if v.error != cap::FILTER_OK => Err(Error::FilterRefused {
                 error: v.error,
                 instruction: v.instruction,
             }),
             _ => check(r.status, "setting the filter"),
         }
+    }
+
+    /// What the driver thinks of a BPF program, installing nothing
+    /// (`IOCTL_RXINJECT_CHECK_FILTER`, ABI 1.3).
+    pub fn check_filter(&self, program: &[Insn]) -> Result<FilterVerdict, Error> {
+        let input: Vec<u8> = program.iter().flat_map(|i| i.to_bytes()).collect();
+        let r = self.ch.device_io_control(
+            abi::IOCTL_RXINJECT_CHECK_FILTER,
+            &input,
+            std::mem::size_of::<FilterVerdict>(),
+        )?;
+        check(r.status, "checking the filter")?;
+        FilterVerdict::read_from(&r.data).ok_or(Error::Driver {
+            what: "checking the filter".into(),
+            status: r.status,
+        })
     }
 
     /// Starts (or reconfigures) capture.

@@ -38,6 +38,10 @@ pub enum Fault {
     WrongIndicateCount,
     IndicateWhilePaused,
     InjectDuringRestart,
+    /// Indicates own frames up from FilterPause (the module is Pausing).
+    InjectRxWhilePausing,
+    /// Sends own frames down from FilterPause.
+    InjectTxWhilePausing,
     OwnWithoutSourceHandle,
     NoReturnHandler,
     // Send path
@@ -325,6 +329,9 @@ unsafe extern "win64" fn restart(ctx: NDIS_HANDLE, _p: *mut NDIS_FILTER_RESTART_
 unsafe extern "win64" fn pause(ctx: NDIS_HANDLE, _p: *mut NDIS_FILTER_PAUSE_PARAMETERS) -> NDIS_STATUS {
     let m = lab(ctx);
     m.running.store(false, Ordering::Release);
+    if is(Fault::InjectRxWhilePausing) || is(Fault::InjectTxWhilePausing) {
+        unsafe { inject(m, 1, is(Fault::InjectRxWhilePausing)) };
+    }
     if is(Fault::NeverCompletePause) {
         return NDIS_STATUS_PENDING;
     }
