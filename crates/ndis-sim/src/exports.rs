@@ -34,6 +34,13 @@ macro_rules! export {
 
 /// Every export: (module, name, address).
 pub fn exports() -> Vec<(&'static str, &'static str, usize)> {
+    let mut all = own_exports();
+    all.extend(crate::kernel::exports());
+    all
+}
+
+/// The exports rxinject imports.
+fn own_exports() -> Vec<(&'static str, &'static str, usize)> {
     macro_rules! list {
         ($( $dll:literal: [ $( $f:ident ),* $(,)? ] )*) => {
             vec![ $( $( ($dll, stringify!($f), $f as *const () as usize), )* )* ]
@@ -615,25 +622,47 @@ export! {
 
 // ---- debugging ---------------------------------------------------------------------------------
 
-export! {
-    fn DbgPrintEx(ComponentId: u32, Level: u32, Format: *const u8, Text: *const u8) -> NTSTATUS {
-        let _ = ComponentId;
-        let w = world();
-        // SAFETY: the driver passes NUL-terminated strings.
-        let fmt = unsafe { CStr::from_ptr(Format.cast()) }.to_string_lossy().into_owned();
-        let msg = if fmt == "%s" && !Text.is_null() {
-            // SAFETY: as above.
-            unsafe { CStr::from_ptr(Text.cast()) }.to_string_lossy().into_owned()
-        } else {
-            fmt
-        };
-        let line = format!("[{Level}] {}", msg.trim_end());
-        if std::env::var_os("RXSIM_LOG").is_some() {
-            eprintln!("dbg: {line}");
-        }
-        lock(&w.log).push(line);
-        STATUS_SUCCESS
+/// `DbgPrintEx(ComponentId, Level, Format, ...)`: rxinject passes `"%s"` and one string,
+/// a WDK-built driver any format. This shim stores the fourth register argument in its home
+/// slot, where the stack arguments follow it, and passes that address (the Windows x64
+/// `va_list` of the variadic arguments) to [`dbg_vprint_ex`].
+#[unsafe(naked)]
+#[unsafe(no_mangle)]
+pub unsafe extern "win64" fn DbgPrintEx(
+    ComponentId: u32,
+    Level: u32,
+    Format: *const u8,
+    Text: *const u8,
+) -> NTSTATUS {
+    std::arch::naked_asm!(
+        "mov [rsp + 32], r9",
+        // 40 bytes: the callee's home area and the alignment to 16.
+        "sub rsp, 40",
+        "lea r9, [rsp + 72]",
+        "call {f}",
+        "add rsp, 40",
+        "ret",
+        f = sym dbg_vprint_ex,
+    )
+}
+const _: ndis_sys::signatures::DbgPrintEx = DbgPrintEx;
+
+unsafe extern "win64" fn dbg_vprint_ex(
+    component: u32,
+    level: u32,
+    format: *const u8,
+    args: *const u64,
+) -> NTSTATUS {
+    let _ = component;
+    let w = world();
+    if !format.is_null() {
+        // SAFETY: the driver passes a NUL-terminated format.
+        let fmt = unsafe { CStr::from_ptr(format.cast()) }.to_bytes();
+        // SAFETY: the arguments follow the format (see `kernel::format_va`).
+        let msg = unsafe { crate::kernel::format_va(fmt, args) };
+        crate::kernel::debug_print(&w, Some(level), &msg);
     }
+    STATUS_SUCCESS
 }
 
 /// `KeBugCheckEx`: the machine stops. Prints the code, the parameters and the violations

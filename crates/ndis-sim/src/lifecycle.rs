@@ -454,6 +454,7 @@ pub(crate) fn restart(w: &World, a: &Adapter) -> NDIS_STATUS {
             return NDIS_STATUS_FAILURE;
         }
         m.state = ModState::Restarting;
+        m.restarts += 1;
         m.restart = Default::default();
         m.restart.in_call = true;
         m.restart.active = true;
@@ -801,6 +802,7 @@ fn leaks_of_module(w: &World, a: &Adapter, h: usize, rule: Rule, when: &str) {
 pub(crate) fn check_unload(w: &World) {
     crate::io::check_unload(w);
     crate::timer::check_unload(w);
+    crate::kernel::check_unload(w);
     if lock(&w.driver).is_some() {
         w.violate(
             Rule::ST9,
@@ -859,13 +861,12 @@ pub(crate) fn check_unload(w: &World) {
         }
     }
     {
-        let locks = lock(&w.locks);
-        if !locks.is_empty() {
+        let ndis_locks = lock(&w.locks).values().filter(|l| !l.ke).count();
+        if ndis_locks > 0 {
             problems.push((
                 Rule::L7,
                 format!(
-                    "at unload: {} spin lock(s) never freed (NdisFreeSpinLock; it has no effect on Windows)",
-                    locks.len()
+                    "at unload: {ndis_locks} spin lock(s) never freed (NdisFreeSpinLock; it has no effect on Windows)"
                 ),
             ));
         }

@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ndis_sys::{DISPATCH_LEVEL, NDIS_SPIN_LOCK};
+use ndis_sys::{DISPATCH_LEVEL, KIRQL, NDIS_SPIN_LOCK};
 
 use crate::rules::Rule;
 use crate::tls::{self, HeldLock};
@@ -14,6 +14,9 @@ use crate::world::{World, lock};
 pub(crate) struct LockRec {
     /// The thread token holding it (0: free).
     pub holder: u64,
+    /// A bare `KSPIN_LOCK` (`KeInitializeSpinLock`, or a `Ke` acquire of an uninitialized
+    /// one): there is nothing to free.
+    pub ke: bool,
 }
 
 fn thread_token() -> u64 {
@@ -39,7 +42,7 @@ pub(crate) fn allocate(w: &World, lock: *mut NDIS_SPIN_LOCK) {
     word(lock).store(0, Ordering::Release);
     // SAFETY: valid driver memory (the driver passes its own lock).
     unsafe { (*lock).OldIrql = 0 };
-    lock_table(w).insert(lock as usize, LockRec { holder: 0 });
+    lock_table(w).insert(lock as usize, LockRec { holder: 0, ke: false });
 }
 
 pub(crate) fn free(w: &World, lock: *mut NDIS_SPIN_LOCK) {
@@ -78,18 +81,35 @@ pub(crate) fn acquire(w: &World, lock: *mut NDIS_SPIN_LOCK, dpr: bool) {
     } else {
         "NdisAcquireSpinLock"
     };
+    let old = acquire_word(w, lock as usize, name, dpr);
+    if !dpr && tls::holds_once(lock as usize) {
+        // SAFETY: the lock is held by this thread; OldIrql is the owner's field.
+        unsafe { (*lock).OldIrql = old };
+    }
+}
+
+/// Acquires the spin lock at `addr` (an NDIS_SPIN_LOCK's KSPIN_LOCK, or a bare KSPIN_LOCK
+/// of the `Ke` functions a WDK build's `NdisXxxSpinLock` macros call), raising to
+/// DISPATCH_LEVEL unless `dpr` (the caller is there already). Returns the IRQL before.
+pub(crate) fn acquire_word(w: &World, addr: usize, name: &'static str, dpr: bool) -> KIRQL {
     w.require_max_dispatch(name);
-    let addr = lock as usize;
+    let old = tls::irql();
     if !lock_table(w).contains_key(&addr) {
         // Reported once, and then taken: one mistake must not cascade into an L4 at every
         // release, and the critical section stays protected. (Zeroed memory is a free
         // KSPIN_LOCK on Windows too.)
         w.violate(
             Rule::L3,
-            format!("{name}({addr:#x}): the lock was never allocated (NdisAllocateSpinLock); taken anyway"),
+            format!("{name}({addr:#x}): the lock was never allocated (NdisAllocateSpinLock/KeInitializeSpinLock); taken anyway"),
         );
-        word(lock).store(0, Ordering::Release);
-        lock_table(w).insert(addr, LockRec { holder: 0 });
+        word(addr as *mut NDIS_SPIN_LOCK).store(0, Ordering::Release);
+        lock_table(w).insert(
+            addr,
+            LockRec {
+                holder: 0,
+                ke: name.starts_with("Ke"),
+            },
+        );
     }
     if dpr && tls::irql() != DISPATCH_LEVEL {
         w.violate(
@@ -107,10 +127,10 @@ pub(crate) fn acquire(w: &World, lock: *mut NDIS_SPIN_LOCK, dpr: bool) {
         );
         // Pretend it was acquired so the matching release pairs; never deadlock.
         tls::push_lock(HeldLock { addr, dpr });
-        return;
+        return old;
     }
     let me = thread_token();
-    let wd = word(lock);
+    let wd = word(addr as *mut NDIS_SPIN_LOCK);
     let mut spins = 0u32;
     while wd
         .compare_exchange_weak(0, me as usize, Ordering::Acquire, Ordering::Relaxed)
@@ -126,13 +146,9 @@ pub(crate) fn acquire(w: &World, lock: *mut NDIS_SPIN_LOCK, dpr: bool) {
     if let Some(r) = lock_table(w).get_mut(&addr) {
         r.holder = me;
     }
-    let old = tls::irql();
-    if !dpr {
-        // SAFETY: the lock is held by this thread; OldIrql is the owner's field.
-        unsafe { (*lock).OldIrql = old };
-    }
     tls::set_irql(DISPATCH_LEVEL);
     tls::push_lock(HeldLock { addr, dpr });
+    old
 }
 
 pub(crate) fn release(w: &World, lock: *mut NDIS_SPIN_LOCK, dpr: bool) {
@@ -141,7 +157,15 @@ pub(crate) fn release(w: &World, lock: *mut NDIS_SPIN_LOCK, dpr: bool) {
     } else {
         "NdisReleaseSpinLock"
     };
-    let addr = lock as usize;
+    // SAFETY: a lock this thread holds (checked by release_word before it is used); its
+    // OldIrql was written by our acquire.
+    let restore = (!dpr).then(|| unsafe { (*lock).OldIrql });
+    release_word(w, lock as usize, name, dpr, restore);
+}
+
+/// Releases the spin lock at `addr`: to `restore` (NdisReleaseSpinLock's OldIrql,
+/// KeReleaseSpinLock's NewIrql), or staying at DISPATCH_LEVEL for the `dpr` variants.
+pub(crate) fn release_word(w: &World, addr: usize, name: &'static str, dpr: bool, restore: Option<KIRQL>) {
     let Some((held, lifo)) = tls::pop_lock(addr) else {
         w.violate(
             Rule::L4,
@@ -161,9 +185,9 @@ pub(crate) fn release(w: &World, lock: *mut NDIS_SPIN_LOCK, dpr: bool) {
             format!(
                 "{name}({addr:#x}) pairs with {}",
                 if held.dpr {
-                    "NdisDprAcquireSpinLock"
+                    "NdisDprAcquireSpinLock (KeAcquireSpinLockAtDpcLevel)"
                 } else {
-                    "NdisAcquireSpinLock"
+                    "NdisAcquireSpinLock (KeAcquireSpinLockRaiseToDpc)"
                 }
             ),
         );
@@ -176,14 +200,24 @@ pub(crate) fn release(w: &World, lock: *mut NDIS_SPIN_LOCK, dpr: bool) {
     if let Some(r) = lock_table(w).get_mut(&addr) {
         r.holder = 0;
     }
-    let restore = if held.dpr {
+    word(addr as *mut NDIS_SPIN_LOCK).store(0, Ordering::Release);
+    tls::set_irql(if held.dpr {
         DISPATCH_LEVEL
     } else {
-        // SAFETY: the lock's OldIrql was written by our acquire.
-        unsafe { (*lock).OldIrql }
-    };
-    word(lock).store(0, Ordering::Release);
-    tls::set_irql(restore);
+        restore.unwrap_or(DISPATCH_LEVEL)
+    });
+}
+
+/// `KeInitializeSpinLock`: a bare KSPIN_LOCK becomes a lock (as NdisAllocateSpinLock does
+/// for an NDIS_SPIN_LOCK).
+pub(crate) fn initialize_word(w: &World, addr: usize) {
+    if addr == 0 {
+        w.violate(Rule::L3, "KeInitializeSpinLock(NULL)");
+        return;
+    }
+    w.require_max_dispatch("KeInitializeSpinLock");
+    word(addr as *mut NDIS_SPIN_LOCK).store(0, Ordering::Release);
+    lock_table(w).insert(addr, LockRec { holder: 0, ke: true });
 }
 
 /// Releases a lock a callback kept when it returned (after L4 was reported).

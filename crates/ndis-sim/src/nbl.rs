@@ -399,36 +399,65 @@ pub(crate) fn build_own(
     data_offset: u32,
     data_length: usize,
 ) -> usize {
+    build_own_with(
+        objs,
+        pool,
+        context_size,
+        Some((mdl_chain, data_offset, data_length)),
+    )
+}
+
+/// Allocates an own NBL without a NET_BUFFER (NdisAllocateNetBufferList).
+pub(crate) fn build_own_bare(objs: &mut Objects, pool: usize, context_size: usize) -> usize {
+    build_own_with(objs, pool, context_size, None)
+}
+
+fn build_own_with(
+    objs: &mut Objects,
+    pool: usize,
+    context_size: usize,
+    data: Option<(*mut MDL, u32, usize)>,
+) -> usize {
     let ctx_off = NBL_BYTES;
     let ctx_total = size_of::<NET_BUFFER_LIST_CONTEXT>() + context_size;
     let nb_off = align16(ctx_off + ctx_total);
-    let block = Block::new(nb_off + size_of::<NET_BUFFER>(), 0);
+    let nb_size = if data.is_some() {
+        size_of::<NET_BUFFER>()
+    } else {
+        0
+    };
+    let block = Block::new(nb_off + nb_size, 0);
     let base = block.addr();
     let nbl = base as *mut NET_BUFFER_LIST;
     let ctx = (base + ctx_off) as *mut NET_BUFFER_LIST_CONTEXT;
     let nb = (base + nb_off) as *mut NET_BUFFER;
-    // SAFETY: all three lie inside the zeroed block.
+    // SAFETY: the NBL and its context lie inside the zeroed block.
     unsafe {
         (*ctx).Size = context_size as u16;
         (*ctx).Offset = 0;
         (*nbl).Context = if context_size > 0 { ctx } else { ptr::null_mut() };
         (*nbl).NdisPoolHandle = pool as NDIS_HANDLE;
-        (*nbl).FirstNetBuffer = nb;
         (*nbl).Status = STATUS_NEVER_SET;
         fill_beyond_slots(nbl, objs.info_slots);
-        (*nb).NdisPoolHandle = pool as NDIS_HANDLE;
-        (*nb).MdlChain = mdl_chain;
-        (*nb).DataOffset = data_offset;
-        (*nb).DataLength = NET_BUFFER_DATA_LENGTH::new(data_length as u32);
-        // CurrentMdl/CurrentMdlOffset: the MDL holding DataOffset.
-        let mut mdl = mdl_chain;
-        let mut remaining = data_offset;
-        while !mdl.is_null() && remaining >= (*mdl).ByteCount && !(*mdl).Next.is_null() {
-            remaining -= (*mdl).ByteCount;
-            mdl = (*mdl).Next;
+    }
+    if let Some((mdl_chain, data_offset, data_length)) = data {
+        // SAFETY: the NB lies inside the zeroed block.
+        unsafe {
+            (*nbl).FirstNetBuffer = nb;
+            (*nb).NdisPoolHandle = pool as NDIS_HANDLE;
+            (*nb).MdlChain = mdl_chain;
+            (*nb).DataOffset = data_offset;
+            (*nb).DataLength = NET_BUFFER_DATA_LENGTH::new(data_length as u32);
+            // CurrentMdl/CurrentMdlOffset: the MDL holding DataOffset.
+            let mut mdl = mdl_chain;
+            let mut remaining = data_offset;
+            while !mdl.is_null() && remaining >= (*mdl).ByteCount && !(*mdl).Next.is_null() {
+                remaining -= (*mdl).ByteCount;
+                mdl = (*mdl).Next;
+            }
+            (*nb).CurrentMdl = mdl;
+            (*nb).CurrentMdlOffset = remaining;
         }
-        (*nb).CurrentMdl = mdl;
-        (*nb).CurrentMdlOffset = remaining;
     }
     objs.filter_nbl_allocations += 1;
     objs.insert_nbl(

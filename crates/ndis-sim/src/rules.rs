@@ -262,6 +262,9 @@ rules! {
     L7: Policy, "ddi/ndis/nf-ndis-ndisfreespinlock",
         "Usually, this function is not called until a driver is unloading."
         => "every spin lock allocated is freed (NdisFreeSpinLock has no effect on Windows)";
+    L8: Must, "ddi/wdm/nf-wdm-kelowerirql",
+        "It is a fatal error to call KeLowerIrql using an input NewIrql that was not returned by the immediately preceding call to KeRaiseIrql or KeRaiseIrqlToDpcLevel."
+        => "KeRaiseIrql never lowers and KeLowerIrql never raises the IRQL, nor drops below DISPATCH_LEVEL with a spin lock held";
     // ---- Control device and IRPs --------------------------------------------------------------
     D1: Must, "ddi/ndis/nf-ndis-ndisregisterdeviceex",
         "NDIS drivers must not modify the DeviceExtension member of the DEVICE_OBJECT structure that NdisRegisterDeviceEx created."
@@ -316,6 +319,25 @@ rules! {
     K1: Must, "ddi/wdm/nf-wdm-exfreepoolwithtag",
         "Tag: Specifies the tag value passed to ExAllocatePoolWithTag or ExAllocatePoolWithQuotaTag when the block of memory was originally allocated."
         => "pool memory is freed once, with its tag, and nothing is leaked at unload (bug check 0xC2/0xC4)";
+    K2: Must, "ddi/wdm/nf-wdm-assertmsg",
+        "If Expression evaluates to FALSE, a message is displayed in the Debugger Command window."
+        => "no ASSERT of the driver fails (RtlAssert is called only when one does)";
+    K3: Must, "ddi/wdm/nf-wdm-kewaitforsingleobject",
+        "If a NULL pointer is supplied for Timeout, the calling thread remains in a wait state until the Object is signaled."
+        => "every wait is satisfied: nothing waits forever for an event no completion, return, timer or work item will set";
+    K4: Must, "ddi/ndis/nf-ndis-ndisallocateioworkitem",
+        "In general, a driver must free the work item before the driver unloads."
+        => "I/O work items: allocated with a driver or device handle, queued once at a time, not freed while queued, freed before unload";
+    K5: Must, "ddi/ndis/nf-ndis-ndiswaitevent",
+        "Event: A pointer to an initialized event object for which the caller provides the storage."
+        => "events are initialized (KeInitializeEvent, NdisInitializeEvent) before they are set, reset or waited on";
+    // ---- Configuration --------------------------------------------------------------------------
+    C1: Must, "ddi/ndis/ns-ndis-_ndis_configuration_object",
+        "Set the Type member of the structure that Header specifies to NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT, the Revision member to NDIS_CONFIGURATION_OBJECT_REVISION_1, and the Size member to NDIS_SIZEOF_CONFIGURATION_OBJECT_REVISION_1."
+        => "configuration objects carry their documented header and a driver or module handle; only open configuration handles are read or closed";
+    C2: Inferred, "ddi/ndis/nf-ndis-ndisreadconfiguration",
+        "The memory it allocates for the NDIS_CONFIGURATION_PARAMETER structure is freed when the driver releases the ConfigurationHandle with the NdisCloseConfiguration function."
+        => "every configuration handle is closed";
 }
 
 impl fmt::Debug for Rule {
@@ -415,7 +437,8 @@ mod tests {
     #[test]
     fn every_rule_of_the_rules_file_is_known() {
         // The families and counts of ../shared/ndis-rules.md, plus the rules the catalogue
-        // split off or added (R14, S12, S13, ST10, ST11, N11, L6, L7, D10-D12, O4) and K1.
+        // split off or added (R14, S12, S13, ST10, ST11, N11, L6-L8, D10-D12, O4), the kernel
+        // rules K1-K5 and the configuration rules C1-C2.
         let count = |prefix: &str| {
             Rule::ALL
                 .iter()
@@ -429,10 +452,11 @@ mod tests {
         assert_eq!(count("S"), 13);
         assert_eq!(count("ST"), 11);
         assert_eq!(count("N"), 11);
-        assert_eq!(count("L"), 7);
+        assert_eq!(count("L"), 8);
         assert_eq!(count("D"), 12);
         assert_eq!(count("O"), 4);
-        assert_eq!(count("K"), 1);
+        assert_eq!(count("K"), 5);
+        assert_eq!(count("C"), 2);
         assert_eq!(format!("{:?}", Rule::R6), "R6");
     }
 
@@ -464,13 +488,21 @@ mod tests {
         for r in [Rule::R14, Rule::S6, Rule::S7, Rule::S12, Rule::ST10, Rule::L5] {
             assert_eq!(r.severity(), Severity::Should, "{r}");
         }
-        for r in [Rule::S8, Rule::N5, Rule::N9, Rule::N10, Rule::D10, Rule::O4] {
+        for r in [
+            Rule::S8,
+            Rule::N5,
+            Rule::N9,
+            Rule::N10,
+            Rule::D10,
+            Rule::O4,
+            Rule::C2,
+        ] {
             assert_eq!(r.severity(), Severity::Inferred, "{r}");
         }
         for r in [Rule::D9, Rule::D11, Rule::D12, Rule::L7] {
             assert_eq!(r.severity(), Severity::Policy, "{r}");
         }
         let must = Rule::ALL.iter().filter(|r| r.severity().is_violation()).count();
-        assert_eq!(must + 16, Rule::ALL.len());
+        assert_eq!(must + 17, Rule::ALL.len());
     }
 }

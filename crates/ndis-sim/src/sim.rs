@@ -219,6 +219,11 @@ impl Sim {
         lock(&self.world.driver).as_ref().map(|d| d.version)
     }
 
+    /// The `NdisFilterDriverHandle` NdisFRegisterFilterDriver returned, while registered.
+    pub fn driver_handle(&self) -> Option<usize> {
+        lock(&self.world.driver).as_ref().map(|d| d.handle)
+    }
+
     /// The loaded image, when the driver runs from a `.sys`.
     pub fn image(&self) -> Option<&Image> {
         self.image.as_ref()
@@ -386,6 +391,17 @@ impl Sim {
     /// with no capturing handle there should be none).
     pub fn time_queries(&self) -> u64 {
         lock(&self.world.timers).time_queries
+    }
+
+    /// Puts a value in the simulated registry, where `NdisReadConfiguration` finds it on a
+    /// configuration handle opened for `key` (names are case-insensitive, as in the registry).
+    pub fn set_registry(&self, key: crate::RegistryKey, name: &str, value: crate::RegValue) {
+        crate::kernel::set_registry(&self.world, key, name, value);
+    }
+
+    /// I/O work item routines run, ever.
+    pub fn work_items_run(&self) -> u64 {
+        lock(&self.world.kern).work_items_run
     }
 
     /// Timer callbacks run, ever.
@@ -614,6 +630,13 @@ impl<'a> AdapterRef<'a> {
         &self.a.cfg
     }
 
+    /// The filter module's `NdisFilterHandle`, while attached (a tool calls the driver's
+    /// NDIS functions with it as the driver would).
+    pub fn module_handle(&self) -> Option<usize> {
+        let m = lock(&self.a.module);
+        (m.state != ModState::Detached && m.handle != 0).then_some(m.handle)
+    }
+
     /// The miniport indicates `frames` in one chain, without RESOURCES. Returns their ids.
     pub fn indicate(&self, frames: &[Vec<u8>]) -> Vec<u64> {
         datapath::miniport_indicate(self.w, self.a, frames, false)
@@ -727,6 +750,11 @@ impl<'a> AdapterRef<'a> {
     /// Number of times a module was attached to this adapter.
     pub fn attach_count(&self) -> u32 {
         lock(&self.a.module).attaches
+    }
+
+    /// FilterRestart calls on this adapter's module, ever.
+    pub fn restart_count(&self) -> u32 {
+        lock(&self.a.module).restarts
     }
 
     /// The protocol queries `oid` with a buffer of `buffer_len` bytes.

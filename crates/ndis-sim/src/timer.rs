@@ -232,6 +232,11 @@ pub(crate) fn fire_due(w: &World) -> usize {
     }
 }
 
+/// The earliest due time of a queued timer.
+pub(crate) fn next_due(w: &World) -> Option<u64> {
+    lock(&w.timers).timers.values().filter_map(|r| r.due).min()
+}
+
 /// Moves the clock to the earliest queued timer's due time, if any is in the future. Returns
 /// whether a timer is queued.
 pub(crate) fn skip_to_next(w: &World) -> bool {

@@ -18,6 +18,8 @@ struct Ctx {
     callbacks: Vec<&'static str>,
     /// Simulation epoch at which the outermost driver callback on this thread began.
     entry_epoch: Option<u64>,
+    /// Simulated time the outermost callback has spent in NdisMSleep.
+    slept: u64,
 }
 
 thread_local! {
@@ -65,6 +67,27 @@ pub(crate) fn holds(addr: usize) -> bool {
     CTX.with(|c| c.borrow().held.iter().any(|h| h.addr == addr))
 }
 
+/// Whether this thread holds `addr` exactly once (a real acquisition, not a recursive one
+/// the simulator only recorded).
+pub(crate) fn holds_once(addr: usize) -> bool {
+    CTX.with(|c| c.borrow().held.iter().filter(|h| h.addr == addr).count() == 1)
+}
+
+/// How many driver callbacks this thread is inside (0: none).
+pub(crate) fn depth() -> usize {
+    CTX.with(|c| c.borrow().callbacks.len())
+}
+
+/// Adds `t` (100 ns units) to the time this thread's outermost callback slept; returns the
+/// total.
+pub(crate) fn add_sleep(t: u64) -> u64 {
+    CTX.with(|c| {
+        let mut c = c.borrow_mut();
+        c.slept = c.slept.saturating_add(t);
+        c.slept
+    })
+}
+
 /// Saved state around a call into the driver.
 pub(crate) struct Frame {
     irql: KIRQL,
@@ -83,6 +106,7 @@ pub(crate) fn enter(callback: &'static str, irql: KIRQL, epoch: u64) -> Frame {
         let mut c = c.borrow_mut();
         if c.callbacks.is_empty() {
             c.entry_epoch = Some(epoch);
+            c.slept = 0;
         }
         let frame = Frame {
             irql: c.irql,

@@ -136,6 +136,8 @@ pub(crate) struct ModuleRec {
     pub pause: OpProgress,
     pub restart: OpProgress,
     pub attaches: u32,
+    /// FilterRestart calls, ever.
+    pub restarts: u32,
     /// Epoch at which the current (or last) pause began.
     pub pause_epoch: u64,
     /// Pauses the filter pended (FilterPause returned NDIS_STATUS_PENDING), ever.
@@ -304,6 +306,12 @@ pub(crate) struct World {
     pub bugcheck_on_violation: bool,
     /// A clock that ticks at every call into the driver and every state change.
     pub epoch: std::sync::atomic::AtomicU64,
+    /// Events, configuration handles, work items, NET_BUFFER pools (see `kernel.rs`).
+    pub kern: Mutex<crate::kernel::KernelTable>,
+    /// Threads running driver code now.
+    pub active: std::sync::atomic::AtomicUsize,
+    /// Of those, threads waiting (`NdisWaitEvent`, `KeWaitForSingleObject`).
+    pub waiting: std::sync::atomic::AtomicUsize,
 }
 
 static CURRENT: RwLock<Option<Arc<World>>> = RwLock::new(None);
@@ -368,6 +376,7 @@ impl World {
                         pause: OpProgress::default(),
                         restart: OpProgress::default(),
                         attaches: 0,
+                        restarts: 0,
                         pause_epoch: 0,
                         pauses_pended: 0,
                     }),
@@ -393,6 +402,9 @@ impl World {
             clock: std::sync::atomic::AtomicU64::new(0),
             bugcheck_on_violation: std::env::var_os("RXSIM_BUGCHECK").is_some(),
             epoch: std::sync::atomic::AtomicU64::new(1),
+            kern: Mutex::new(Default::default()),
+            active: std::sync::atomic::AtomicUsize::new(0),
+            waiting: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -493,14 +505,28 @@ impl World {
         self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
     }
 
-    /// Runs what is due everywhere: completions and returns on every adapter, then timers.
-    /// Returns whether anything happened.
+    /// Runs what is due everywhere: completions and returns on every adapter, timers, then
+    /// work items and scheduled restarts. Returns whether anything happened.
     pub fn pump(&self) -> bool {
         let mut any = false;
         for a in &self.adapters {
             any |= crate::datapath::drain(self, a);
         }
-        any | (crate::timer::fire_due(self) > 0)
+        any |= crate::timer::fire_due(self) > 0;
+        any | crate::kernel::run_deferred(self)
+    }
+
+    /// The machine cannot go on (a driver thread spins forever): prints what was found, as a
+    /// bug check does, and stops the process.
+    pub fn stop(&self, why: &str) -> ! {
+        eprintln!(
+            "*** ndis-sim: the machine stops: {why}, in {}",
+            tls::context_name()
+        );
+        for v in lock(&self.violations).iter() {
+            eprintln!("    {v}");
+        }
+        std::process::abort()
     }
 
     /// Whether the driver work on this thread began before `FilterPause` of `a` returned.
@@ -551,9 +577,16 @@ impl World {
         f: impl FnOnce() -> R,
     ) -> R {
         let now = self.tick();
+        let outermost = tls::depth() == 0;
+        if outermost {
+            self.active.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
         let frame = tls::enter(name, irql, now);
         let r = f();
         let left = tls::leave(frame, returns_at);
+        if outermost {
+            self.active.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
         if !left.locks.is_empty() {
             self.violate(
                 Rule::L4,

@@ -216,3 +216,21 @@ pub const MmCached: i32 = 1;
 pub const NormalPagePriority: u32 = 16;
 /// Or'ed into the priority of `MmMapLockedPagesSpecifyCache`: map without execute rights.
 pub const MdlMappingNoExecute: u32 = 0x4000_0000;
+
+// ---- configuration, NB pools (what a WDK-built filter uses beyond rxinject) --------------------
+pub const NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT: u8 = 0xA9;
+pub const NDIS_CONFIGURATION_OBJECT_REVISION_1: u8 = 1;
+/// `RTL_SIZEOF_THROUGH_FIELD(NDIS_CONFIGURATION_OBJECT, Flags)`.
+pub const NDIS_SIZEOF_CONFIGURATION_OBJECT_REVISION_1: u16 = 20;
+/// `NDIS_CONFIGURATION_OBJECT::Flags`: the filter module's own configuration (the module
+/// handle), not the driver's.
+pub const NDIS_CONFIG_FLAG_FILTER_INSTANCE_CONFIGURATION: u32 = 0x0000_0001;
+/// `NDIS_PARAMETER_TYPE`.
+pub const NdisParameterInteger: u32 = 0;
+pub const NdisParameterHexInteger: u32 = 1;
+pub const NdisParameterString: u32 = 2;
+pub const NdisParameterMultiString: u32 = 3;
+pub const NdisParameterBinary: u32 = 4;
+pub const NET_BUFFER_POOL_PARAMETERS_REVISION_1: u8 = 1;
+/// `RTL_SIZEOF_THROUGH_FIELD(NET_BUFFER_POOL_PARAMETERS, DataSize)`.
+pub const NDIS_SIZEOF_NET_BUFFER_POOL_PARAMETERS_REVISION_1: u16 = 12;

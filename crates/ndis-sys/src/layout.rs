@@ -173,3 +173,18 @@ check!(NDIS_DEVICE_OBJECT_ATTRIBUTES, size = 56;
 const _: () = assert!(
     size_of::<NDIS_DEVICE_OBJECT_ATTRIBUTES>() == NDIS_SIZEOF_DEVICE_OBJECT_ATTRIBUTES_REVISION_1 as usize
 );
+
+// ---- what WDK-built filters use beyond rxinject ----
+check!(DISPATCHER_HEADER, size = 24; Type @ 0, Signalling @ 1, Size @ 2, SignalState @ 4, WaitListHead @ 8);
+check!(KEVENT, size = 24; Header @ 0);
+check!(NDIS_EVENT, size = 24; Event @ 0);
+check!(NDIS_CONFIGURATION_OBJECT, size = 24; Header @ 0, NdisHandle @ 8, Flags @ 16);
+const _: () = assert!(
+    offset_of!(NDIS_CONFIGURATION_OBJECT, Flags) + 4 == NDIS_SIZEOF_CONFIGURATION_OBJECT_REVISION_1 as usize
+);
+check!(BINARY_DATA, size = 16; Length @ 0, Buffer @ 8);
+check!(NDIS_CONFIGURATION_PARAMETER, size = 24; ParameterType @ 0, ParameterData @ 8);
+check!(NET_BUFFER_POOL_PARAMETERS, size = 12; Header @ 0, PoolTag @ 4, DataSize @ 8);
+const _: () = assert!(
+    size_of::<NET_BUFFER_POOL_PARAMETERS>() == NDIS_SIZEOF_NET_BUFFER_POOL_PARAMETERS_REVISION_1 as usize
+);

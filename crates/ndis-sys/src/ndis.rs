@@ -5,7 +5,7 @@ use core::ffi::c_void;
 use crate::consts::*;
 use crate::status::NDIS_STATUS;
 use crate::types::*;
-use crate::wdm::{DEVICE_OBJECT, MDL, NDIS_STRING, PDRIVER_DISPATCH, UNICODE_STRING};
+use crate::wdm::{DEVICE_OBJECT, KEVENT, MDL, NDIS_STRING, PDRIVER_DISPATCH, UNICODE_STRING};
 
 /// `NDIS_OBJECT_HEADER`: type, revision and size of a versioned NDIS structure.
 #[repr(C)]
@@ -567,3 +567,66 @@ mod accessor_tests {
         }
     }
 }
+
+// ---- what a WDK-built filter uses beyond rxinject ----------------------------------------------
+
+/// `NDIS_EVENT`: a notification `KEVENT`.
+#[repr(C)]
+pub struct NDIS_EVENT {
+    pub Event: KEVENT,
+}
+
+/// `NDIS_CONFIGURATION_OBJECT`, for `NdisOpenConfigurationEx`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct NDIS_CONFIGURATION_OBJECT {
+    pub Header: NDIS_OBJECT_HEADER,
+    pub NdisHandle: NDIS_HANDLE,
+    pub Flags: u32,
+}
+
+/// `BINARY_DATA` of an `NDIS_CONFIGURATION_PARAMETER`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct BINARY_DATA {
+    pub Length: u16,
+    pub Buffer: PVOID,
+}
+
+/// The `ParameterData` union of `NDIS_CONFIGURATION_PARAMETER`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub union NDIS_CONFIGURATION_PARAMETER_DATA {
+    pub IntegerData: u32,
+    pub StringData: NDIS_STRING,
+    pub BinaryData: BINARY_DATA,
+}
+
+/// `NDIS_CONFIGURATION_PARAMETER`: a value `NdisReadConfiguration` returns (NDIS owns it
+/// until the configuration handle is closed).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct NDIS_CONFIGURATION_PARAMETER {
+    /// `NDIS_PARAMETER_TYPE`.
+    pub ParameterType: u32,
+    pub ParameterData: NDIS_CONFIGURATION_PARAMETER_DATA,
+}
+
+/// `NET_BUFFER_POOL_PARAMETERS` (revision 1), for `NdisAllocateNetBufferPool`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct NET_BUFFER_POOL_PARAMETERS {
+    pub Header: NDIS_OBJECT_HEADER,
+    pub PoolTag: u32,
+    pub DataSize: u32,
+}
+
+/// `NET_BUFFER_ALLOCATE_MDL_HANDLER`: allocates an MDL with a buffer of at least
+/// `*BufferSize` bytes for `NdisRetreatNetBufferDataStart` (and sets `*BufferSize` to its size).
+pub type NET_BUFFER_ALLOCATE_MDL_HANDLER = Option<unsafe extern "win64" fn(BufferSize: *mut u32) -> *mut MDL>;
+/// `NET_BUFFER_FREE_MDL_HANDLER`: frees what a `NET_BUFFER_ALLOCATE_MDL_HANDLER` allocated.
+pub type NET_BUFFER_FREE_MDL_HANDLER = Option<unsafe extern "win64" fn(Mdl: *mut MDL)>;
+
+/// `NDIS_IO_WORKITEM_ROUTINE`.
+pub type NDIS_IO_WORKITEM_ROUTINE =
+    Option<unsafe extern "win64" fn(WorkItemContext: PVOID, NdisIoWorkItemHandle: NDIS_HANDLE)>;

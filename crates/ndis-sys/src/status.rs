@@ -86,6 +86,8 @@ status_type! {
     NTSTATUS, "NTSTATUS" {
         STATUS_SUCCESS = 0x0000_0000u32,
         STATUS_PENDING = 0x0000_0103u32,
+        /// A wait timed out (`KeWaitForSingleObject`).
+        STATUS_TIMEOUT = 0x0000_0102u32,
         STATUS_DEVICE_BUSY = 0x8000_0011u32,
         STATUS_BUFFER_OVERFLOW = 0x8000_0005u32,
         STATUS_UNSUCCESSFUL = 0xC000_0001u32,

@@ -309,3 +309,29 @@ pub struct DRIVER_OBJECT {
 
 /// `IO_TYPE_DRIVER`, the `Type` of a driver object.
 pub const IO_TYPE_DRIVER: i16 = 4;
+
+// ---- kernel events (what a WDK-built filter uses; rxinject does not) --------------------------
+
+/// `DISPATCHER_HEADER`, the head of every waitable kernel object (24 bytes on x64): the
+/// object type, its signal state and its wait list.
+#[repr(C)]
+pub struct DISPATCHER_HEADER {
+    pub Type: u8,
+    pub Signalling: u8,
+    pub Size: u8,
+    pub Reserved1: u8,
+    pub SignalState: i32,
+    pub WaitListHead: LIST_ENTRY,
+}
+
+/// `KEVENT`.
+#[repr(C)]
+pub struct KEVENT {
+    pub Header: DISPATCHER_HEADER,
+}
+
+/// `EVENT_TYPE`: `NotificationEvent` stays signaled until reset; `SynchronizationEvent`
+/// releases one waiter and resets itself.
+pub type EVENT_TYPE = u32;
+pub const NotificationEvent: EVENT_TYPE = 0;
+pub const SynchronizationEvent: EVENT_TYPE = 1;
