@@ -497,11 +497,10 @@ fn ndis_f_restart_filter_pauses_and_restarts_the_module() {
     assert_eq!(a.restart_count(), before + 1);
     assert_eq!(a.state(), ndis_sim::ModState::Running);
     sim.pause(0);
-    // SAFETY: as above: a paused module cannot be restarted this way.
-    assert_eq!(
-        unsafe { restart(a.module_handle().unwrap() as NDIS_HANDLE) },
-        NDIS_STATUS_FAILURE
-    );
+    // A paused module cannot be restarted this way.
+    // SAFETY: as above.
+    let st = unsafe { restart(a.module_handle().unwrap() as NDIS_HANDLE) };
+    assert_eq!(st, NDIS_STATUS_FAILURE);
     sim.restart(0);
     sim.finish().assert_clean();
 }
