@@ -677,12 +677,15 @@ fn writes_racing_pause_and_restart_never_originate_outside_running() {
             }
             (ok, paused)
         });
+        // This thread restarts what it pauses: a write waiting across a pause is not hung.
+        let actor = sim.actor();
         for _ in 0..30 {
             std::thread::sleep(std::time::Duration::from_millis(2));
             sim.pause(0);
             std::thread::sleep(std::time::Duration::from_millis(1));
             assert_eq!(sim.restart(0), NDIS_STATUS_SUCCESS);
         }
+        drop(actor);
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         writer.join().unwrap()
     });

@@ -143,6 +143,7 @@ fn describe(rec: &nbl::NblRec, addr: usize) -> Described {
 
 /// The miniport indicates `frames` (one NBL each, one chain). Returns their sequence ids.
 pub(crate) fn miniport_indicate(w: &World, a: &Adapter, frames: &[Vec<u8>], resources: bool) -> Vec<u64> {
+    let _busy = w.busy();
     if frames.is_empty() {
         return Vec::new();
     }
@@ -519,6 +520,7 @@ fn check_no_offload(w: &World, function: &str, nbl: usize, what: &impl std::fmt:
 /// The protocol returns up to `max` of the receive NBLs it holds (from any number of
 /// indications, own and foreign mixed, shuffled) in one chain. Returns how many.
 pub(crate) fn protocol_return(w: &World, a: &Adapter, max: usize) -> usize {
+    let _busy = w.busy();
     let mut take: Vec<usize> = {
         let mut p = lock(&a.protocol);
         let n = p.held.len().min(max);
@@ -664,6 +666,7 @@ fn miniport_returned(w: &World, a: &Adapter, nbls: &[usize]) {
 /// The protocol sends `frames` (one NBL each, one chain) with `extra_flags` (e.g.
 /// CHECK_FOR_LOOPBACK). Returns their sequence ids.
 pub(crate) fn protocol_send(w: &World, a: &Adapter, frames: &[Vec<u8>], extra_flags: u32) -> Vec<u64> {
+    let _busy = w.busy();
     if frames.is_empty() {
         return Vec::new();
     }
@@ -938,6 +941,7 @@ fn deliver_down(w: &World, a: &Adapter, nbls: &[usize]) {
 
 /// The miniport completes up to `max` pending sends, shuffled across sends, in one chain.
 pub(crate) fn miniport_complete(w: &World, a: &Adapter, max: usize) -> usize {
+    let _busy = w.busy();
     let mut take: Vec<usize> = {
         let mut m = lock(&a.miniport);
         let n = m.pending_sends.len().min(max);
@@ -1114,6 +1118,7 @@ fn protocol_completed(w: &World, a: &Adapter, nbls: &[usize]) {
 /// Runs every pending completion and return of adapter `a` until none is left. Returns
 /// whether anything happened.
 pub(crate) fn drain(w: &World, a: &Adapter) -> bool {
+    let _busy = w.busy();
     let mut any = false;
     loop {
         let n = miniport_complete(w, a, usize::MAX)

@@ -3,7 +3,6 @@
 //! the way Driver Verifier's I/O verification does.
 
 use std::mem::size_of;
-use std::time::Instant;
 
 use ndis_sys::*;
 
@@ -334,6 +333,7 @@ fn device_of(w: &World, file: usize) -> Option<(usize, [PDRIVER_DISPATCH; IRP_MJ
 /// Builds an IRP for `file`, calls the driver's dispatch routine, and checks the result
 /// (D4, D8). Returns the IRP and what the dispatch routine returned.
 pub(crate) fn issue(w: &World, file: usize, req: &Request<'_>) -> Option<(Irp, NTSTATUS)> {
+    let _busy = w.busy();
     let (dev, dispatch, flags) = device_of(w, file)?;
     // The I/O manager's own routine answers for a driver without one.
     let routine = dispatch[usize::from(req.kind.major())].unwrap_or(invalid_device_request);
@@ -681,60 +681,35 @@ pub(crate) fn result(w: &World, irp: Irp) -> Option<IoResult> {
     }
 }
 
-/// Pumps the machine until `irp` completes. An IRP that is still pending when the machine
-/// has nothing left to do, or after the timeout, is the seed's hang (D3).
+/// Runs the machine until `irp` completes. An IRP still pending when nothing is left in the
+/// machine that could complete it is the seed's hang (D3).
 pub(crate) fn wait(w: &World, irp: Irp) -> Option<IoResult> {
-    let strict = &w.cfg.strict;
-    let deadline = Instant::now() + strict.irp_timeout;
-    let mut idle_since: Option<Instant> = None;
-    loop {
-        if let Some(r) = result(w, irp) {
-            return Some(r);
-        }
-        let mut progressed = w.pump();
-        if !progressed && crate::timer::skip_to_next(w) {
-            // Nothing else to do: time passes until the next timer.
-            progressed = w.pump();
-        }
-        let now = Instant::now();
-        if progressed {
-            idle_since = None;
-        }
-        let idle_for = now.duration_since(*idle_since.get_or_insert(now));
-        if now > deadline || idle_for > strict.irp_idle_timeout {
-            let (kind, reported) = {
-                let mut io = lock(&w.io);
-                match io.irps.get_mut(&irp.addr) {
-                    Some(r) => (Some(r.kind), std::mem::replace(&mut r.hung, true)),
-                    None => (None, false),
-                }
-            };
-            if reported {
-                return None;
-            }
-            let why = if now > deadline {
-                format!("within {:?}", strict.irp_timeout)
-            } else {
-                "and nothing is left that could complete it".to_string()
-            };
-            let kind = kind.map_or_else(|| "An".to_string(), |k| format!("{k:?}"));
-            w.violate(
-                Rule::D3,
-                format!(
-                    "{kind} IRP #{} was never completed {why}: the thread waiting for it hangs (and the process cannot exit)",
-                    irp.id
-                ),
-            );
-            return None;
-        }
-        if !progressed {
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
+    if w.settle(|| result(w, irp).is_some()) {
+        return result(w, irp);
     }
+    let (kind, reported) = {
+        let mut io = lock(&w.io);
+        match io.irps.get_mut(&irp.addr) {
+            Some(r) => (Some(r.kind), std::mem::replace(&mut r.hung, true)),
+            None => (None, false),
+        }
+    };
+    if !reported {
+        let kind = kind.map_or_else(|| "An".to_string(), |k| format!("{k:?}"));
+        w.violate(
+            Rule::D3,
+            format!(
+                "{kind} IRP #{} was never completed, and nothing is left in the machine that could complete it: the thread waiting for it hangs (and the process cannot exit)",
+                irp.id
+            ),
+        );
+    }
+    None
 }
 
 /// Requests cancellation of an IRP, as `IoCancelIrp` does.
 pub(crate) fn cancel(w: &World, irp: Irp) {
+    let _busy = w.busy();
     let (routine, dev) = {
         let mut io = lock(&w.io);
         let Some(rec) = io.irps.get_mut(&irp.addr).filter(|r| r.id == irp.id) else {
@@ -830,6 +805,7 @@ pub(crate) fn release_cancel_lock(w: &World, irql: KIRQL) {
 /// Opens the device named `device` (`\Device\...` or its symbolic name), with an optional
 /// trailing file name. Returns the file or the status the open failed with.
 pub(crate) fn open(w: &World, device: &str, file_name: &str) -> Result<FileRef, NTSTATUS> {
+    let _busy = w.busy();
     let dev = {
         let io = lock(&w.io);
         io.devices
@@ -889,6 +865,7 @@ pub(crate) fn open(w: &World, device: &str, file_name: &str) -> Result<FileRef, 
 /// which nothing of the file may stay queued: D6), then, once every IRP of the file has
 /// completed, IRP_MJ_CLOSE.
 pub(crate) fn close(w: &World, file: FileRef) {
+    let _busy = w.busy();
     let cleanup = Request::bare(IrpKind::Cleanup);
     if let Some((irp, _)) = issue(w, file.addr, &cleanup) {
         let _ = wait(w, irp);

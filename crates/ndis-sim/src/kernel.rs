@@ -798,37 +798,42 @@ unsafe fn set_state(ev: *mut KEVENT, state: i32) -> i32 {
 /// Waits for `ev` (an initialized event of type `kind`) up to `timeout` (100 ns units; None:
 /// forever) while the machine runs. Returns whether the event was signaled.
 fn wait_event(w: &World, function: &str, ev: *mut KEVENT, kind: EVENT_TYPE, timeout: Option<u64>) -> bool {
-    let start = timer::now(w);
-    let deadline = timeout.map(|t| start.saturating_add(t));
-    let limit = deadline.unwrap_or(start.saturating_add(HANG_LIMIT));
-    w.waiting.fetch_add(1, Ordering::SeqCst);
-    let satisfied = loop {
-        // SAFETY: an initialized event (checked by the caller).
-        if unsafe { signal_state(ev) } != 0 {
-            if kind == SynchronizationEvent {
-                // SAFETY: as above.
-                unsafe { set_state(ev, 0) };
+    // SAFETY: an initialized event (checked by the caller).
+    let signaled = || unsafe { signal_state(ev) } != 0;
+    let waiting = w.waiting_here();
+    let satisfied = match timeout {
+        None => w.settle(signaled),
+        Some(t) => {
+            let deadline = timer::now(w).saturating_add(t);
+            // The machine runs, and time passes to each timer due before the deadline.
+            loop {
+                if signaled() {
+                    break true;
+                }
+                if w.pump() {
+                    continue;
+                }
+                if let Some(due) = timer::next_due(w).filter(|&d| d <= deadline) {
+                    w.clock.fetch_max(due, Ordering::SeqCst);
+                    timer::fire_due(w);
+                    continue;
+                }
+                if w.active.load(Ordering::SeqCst) > w.waiting.load(Ordering::SeqCst) {
+                    std::thread::yield_now();
+                    continue;
+                }
+                w.clock.fetch_max(deadline, Ordering::SeqCst);
+                break signaled();
             }
-            break true;
         }
-        if w.pump() {
-            continue;
+    };
+    drop(waiting);
+    if satisfied {
+        if kind == SynchronizationEvent {
+            // SAFETY: as above.
+            unsafe { set_state(ev, 0) };
         }
-        // Nothing runs now: let simulated time pass to the next timer, within the limit.
-        if let Some(due) = timer::next_due(w).filter(|&d| d <= limit) {
-            w.clock.fetch_max(due, Ordering::SeqCst);
-            timer::fire_due(w);
-            continue;
-        }
-        // Other threads of the test may still be in the driver and set it.
-        if w.active.load(Ordering::SeqCst) > w.waiting.load(Ordering::SeqCst) {
-            std::thread::yield_now();
-            continue;
-        }
-        if let Some(d) = deadline {
-            w.clock.fetch_max(d, Ordering::SeqCst);
-            break false;
-        }
+    } else if timeout.is_none() {
         w.violate(
             Rule::K3,
             format!(
@@ -836,9 +841,7 @@ fn wait_event(w: &World, function: &str, ev: *mut KEVENT, kind: EVENT_TYPE, time
                 ev as usize
             ),
         );
-        break false;
-    };
-    w.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
     satisfied
 }
 

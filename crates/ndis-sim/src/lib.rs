@@ -46,7 +46,7 @@ pub use io::{IoResult, Irp};
 pub use kernel::{RegValue, RegistryKey};
 pub use oid::{OidCounts, OidKind, OidResult};
 pub use rules::{DOCS, Rule, Severity, Strictness, Violation};
-pub use sim::{AdapterRef, DeviceHandle, DeviceInfo, IoStats, Report, Sim, Stats};
+pub use sim::{Actor, AdapterRef, DeviceHandle, DeviceInfo, IoStats, Report, Sim, Stats};
 pub use world::{
     AdapterConfig, Completion, FrameOrigin, IrqlMode, ModState, RxFrame, SimConfig, TxCompletion, WireFrame,
 };

@@ -3,7 +3,6 @@
 
 use std::mem::{offset_of, size_of};
 use std::ptr;
-use std::time::Instant;
 
 use ndis_sys::*;
 
@@ -252,6 +251,7 @@ pub(crate) fn deregister(w: &World, handle: NDIS_HANDLE) {
 
 /// Attaches the filter to adapter `a` (FilterAttach). Ok if the module is now Paused.
 pub(crate) fn attach(w: &World, a: &Adapter) -> Result<(), NDIS_STATUS> {
+    let _busy = w.busy();
     let Some(chars) = w.chars() else {
         return Err(NDIS_STATUS_FAILURE);
     };
@@ -426,6 +426,7 @@ fn restart_block(a: &Adapter) -> Block {
 
 /// Restarts module `a` (Paused -> Restarting -> Running). Returns the final status.
 pub(crate) fn restart(w: &World, a: &Adapter) -> NDIS_STATUS {
+    let _busy = w.busy();
     let Some(restart_fn) = w.chars().and_then(|c| c.restart) else {
         return NDIS_STATUS_FAILURE;
     };
@@ -488,33 +489,26 @@ pub(crate) fn restart(w: &World, a: &Adapter) -> NDIS_STATUS {
             return status;
         }
     }
-    let deadline = Instant::now() + w.cfg.strict.pause_timeout;
-    loop {
-        {
-            let mut m = lock(&a.module);
-            if m.restart.completions > 0 {
-                m.restart.active = false;
-                let st = m.restart.status.unwrap_or(NDIS_STATUS_FAILURE);
-                m.state = if st == NDIS_STATUS_SUCCESS {
-                    ModState::Running
-                } else {
-                    ModState::Paused
-                };
-                return st;
-            }
-        }
-        if Instant::now() > deadline {
-            w.violate(
-                Rule::ST5,
-                "FilterRestart pended and NdisFRestartComplete was never called",
-            );
-            let mut m = lock(&a.module);
-            m.restart.active = false;
-            m.state = ModState::Paused;
-            return NDIS_STATUS_FAILURE;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(1));
+    // Pended: the machine runs until the filter completes the restart.
+    if !w.settle(|| lock(&a.module).restart.completions > 0) {
+        w.violate(
+            Rule::ST5,
+            "FilterRestart pended and NdisFRestartComplete was never called (nothing left in the machine could complete it)",
+        );
+        let mut m = lock(&a.module);
+        m.restart.active = false;
+        m.state = ModState::Paused;
+        return NDIS_STATUS_FAILURE;
     }
+    let mut m = lock(&a.module);
+    m.restart.active = false;
+    let st = m.restart.status.unwrap_or(NDIS_STATUS_FAILURE);
+    m.state = if st == NDIS_STATUS_SUCCESS {
+        ModState::Running
+    } else {
+        ModState::Paused
+    };
+    st
 }
 
 /// `NdisFRestartComplete`.
@@ -548,6 +542,7 @@ pub(crate) fn restart_complete(w: &World, handle: NDIS_HANDLE, status: NDIS_STAT
 /// Pauses module `a` (Running -> Pausing -> Paused), pumping completions while the filter
 /// waits for its NBLs.
 pub(crate) fn pause(w: &World, a: &Adapter) {
+    let _busy = w.busy();
     if w.cfg.pause_protocol_first {
         // NDIS pauses top-down: the protocol returns what it holds and waits for its sends.
         quiesce_protocol(w, a);
@@ -614,7 +609,6 @@ pub(crate) fn pause(w: &World, a: &Adapter) {
     }
     // Pended: the filter waits for its NBLs; keep the machine running until it completes.
     lock(&a.module).pauses_pended += 1;
-    let deadline = Instant::now() + w.cfg.strict.pause_timeout;
     let done = || {
         let mut m = lock(&a.module);
         if m.pause.completions > 0 {
@@ -622,30 +616,14 @@ pub(crate) fn pause(w: &World, a: &Adapter) {
         }
         m.pause.completions > 0
     };
-    loop {
-        if done() {
-            return;
-        }
-        let progressed = datapath::drain(w, a);
-        if done() {
-            return;
-        }
-        if Instant::now() > deadline {
-            w.violate(
-                Rule::ST3,
-                format!(
-                    "FilterPause pended and NdisFPauseComplete never came ({} s): on Windows this hangs the stack (bug check 0x7C/0x25)",
-                    w.cfg.strict.pause_timeout.as_secs_f32()
-                ),
-            );
-            let mut m = lock(&a.module);
-            m.pause.active = false;
-            m.state = ModState::Paused;
-            return;
-        }
-        if !progressed {
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
+    if !w.settle(done) {
+        w.violate(
+            Rule::ST3,
+            "FilterPause pended and NdisFPauseComplete never came (nothing left in the machine could complete it): on Windows this hangs the stack (bug check 0x7C/0x25)",
+        );
+        let mut m = lock(&a.module);
+        m.pause.active = false;
+        m.state = ModState::Paused;
     }
 }
 
@@ -685,21 +663,16 @@ pub(crate) fn pause_complete(w: &World, handle: NDIS_HANDLE) {
 /// Pauses the protocol above adapter `a`: it returns every receive it holds and waits for its
 /// sends to complete.
 pub(crate) fn quiesce_protocol(w: &World, a: &Adapter) {
-    let deadline = Instant::now() + w.cfg.strict.pause_timeout;
-    loop {
-        let progressed = datapath::drain(w, a);
-        let outstanding = lock(&a.protocol).tx_outstanding;
-        if outstanding == 0 || Instant::now() > deadline {
-            return;
-        }
-        if !progressed {
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-    }
+    datapath::drain(w, a);
+    // Sends the filter still holds may complete later (a timer, a work item, another
+    // thread); when nothing can complete them, the pause goes on to the filter, which must
+    // complete them (S1).
+    let _ = w.settle(|| lock(&a.protocol).tx_outstanding == 0);
 }
 
 /// Detaches the module of `a` if attached (pausing it first), and checks ST7.
 pub(crate) fn detach_module(w: &World, a: &Adapter) {
+    let _busy = w.busy();
     if w.module_state(a) == ModState::Detached {
         return;
     }

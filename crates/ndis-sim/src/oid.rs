@@ -1,7 +1,6 @@
 //! OID requests (O rules), status indications and PnP events.
 
 use std::mem::size_of;
-use std::time::Instant;
 
 use ndis_sys::*;
 
@@ -84,6 +83,7 @@ fn counts_of(req: &NDIS_OID_REQUEST) -> OidCounts {
 
 /// The protocol above `a` issues an OID request and waits for its completion.
 pub(crate) fn protocol_oid(w: &World, a: &Adapter, oid: NDIS_OID, kind: OidKind) -> OidResult {
+    let _busy = w.busy();
     let (buffer_len, set_data) = match &kind {
         OidKind::Query { buffer_len } => (*buffer_len, None),
         OidKind::Set { data } => (data.len() as u32, Some(data.clone())),
@@ -147,22 +147,15 @@ pub(crate) fn protocol_oid(w: &World, a: &Adapter, oid: NDIS_OID, kind: OidKind)
         }),
     };
     let final_status = if status == NDIS_STATUS_PENDING {
-        let deadline = Instant::now() + w.cfg.strict.pause_timeout;
-        loop {
-            if let Some(st) = lock(&w.oids).originals.get(&addr).and_then(|r| r.status) {
-                break st;
-            }
-            let progressed = miniport_complete_oids(w, a) > 0;
-            if Instant::now() > deadline {
-                w.violate(
-                    Rule::O1,
-                    format!("FilterOidRequest pended OID {oid:#010x} and never completed it"),
-                );
-                break NDIS_STATUS_REQUEST_ABORTED;
-            }
-            if !progressed {
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
+        let status_of = || lock(&w.oids).originals.get(&addr).and_then(|r| r.status);
+        if w.settle(|| status_of().is_some()) {
+            status_of().unwrap_or(NDIS_STATUS_REQUEST_ABORTED)
+        } else {
+            w.violate(
+                Rule::O1,
+                format!("FilterOidRequest pended OID {oid:#010x} and never completed it (nothing left in the machine could complete it)"),
+            );
+            NDIS_STATUS_REQUEST_ABORTED
         }
     } else {
         if lock(&w.oids)
@@ -330,6 +323,7 @@ pub(crate) fn f_oid_request(w: &World, handle: NDIS_HANDLE, req: *mut NDIS_OID_R
 
 /// The miniport completes the OID requests it pended. Returns how many.
 pub(crate) fn miniport_complete_oids(w: &World, a: &Adapter) -> usize {
+    let _busy = w.busy();
     let pending: Vec<(usize, NDIS_STATUS)> = std::mem::take(&mut lock(&a.miniport).oid_pending);
     if pending.is_empty() {
         return 0;
@@ -529,6 +523,7 @@ pub(crate) fn f_indicate_status(w: &World, handle: NDIS_HANDLE, ind: *mut NDIS_S
 
 /// The protocol sends a network PnP event down. Returns the filter's status.
 pub(crate) fn protocol_net_pnp(w: &World, a: &Adapter) -> NDIS_STATUS {
+    let _busy = w.busy();
     let block = Block::new(128, 0);
     let (state, ctx) = {
         let m = lock(&a.module);

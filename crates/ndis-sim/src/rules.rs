@@ -407,14 +407,6 @@ pub struct Strictness {
     /// violations do. rxinject's own tests switch this on; `ndis-verify --strict` too.
     /// (default: warnings are reported and counted, and fail nothing)
     pub warnings_fail: bool,
-    /// ST3: how long a pended pause may take before the simulator calls it a hang.
-    pub pause_timeout: std::time::Duration,
-    /// D3: how long a test may wait for an IRP before the simulator calls it a hang.
-    pub irp_timeout: std::time::Duration,
-    /// D3: an IRP still pending after the machine has had nothing left to do (no send to
-    /// complete, no receive to return, no OID to finish) for this long will never complete:
-    /// the thread waiting for it hangs, as the seed's writer did.
-    pub irp_idle_timeout: std::time::Duration,
 }
 
 impl Default for Strictness {
@@ -423,9 +415,6 @@ impl Default for Strictness {
             datapath_while_restarting: true,
             module_memory_freed_at_detach: true,
             warnings_fail: false,
-            pause_timeout: std::time::Duration::from_secs(10),
-            irp_timeout: std::time::Duration::from_secs(10),
-            irp_idle_timeout: std::time::Duration::from_millis(300),
         }
     }
 }

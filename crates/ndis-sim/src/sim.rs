@@ -41,6 +41,9 @@ impl Drop for Slot {
     }
 }
 
+/// See [`Sim::actor`].
+pub struct Actor<'a>(#[allow(dead_code)] Option<crate::world::BusyGuard<'a>>);
+
 /// A simulated Windows machine with NDIS, some adapters, and (once loaded) a filter driver.
 pub struct Sim {
     world: Arc<World>,
@@ -391,6 +394,14 @@ impl Sim {
     /// with no capturing handle there should be none).
     pub fn time_queries(&self) -> u64 {
         lock(&self.world.timers).time_queries
+    }
+
+    /// Declares that this thread acts on the machine from outside (pauses, restarts, sends
+    /// as another part of the test), until the guard is dropped. While one lives, a thread
+    /// waiting for the machine (an IRP, an event, a pended pause) keeps waiting when nothing
+    /// inside the machine can end its wait, instead of reporting a hang: the actor may.
+    pub fn actor(&self) -> Actor<'_> {
+        Actor(self.world.busy())
     }
 
     /// Puts a value in the simulated registry, where `NdisReadConfiguration` finds it on a

@@ -237,19 +237,6 @@ pub(crate) fn next_due(w: &World) -> Option<u64> {
     lock(&w.timers).timers.values().filter_map(|r| r.due).min()
 }
 
-/// Moves the clock to the earliest queued timer's due time, if any is in the future. Returns
-/// whether a timer is queued.
-pub(crate) fn skip_to_next(w: &World) -> bool {
-    let next = lock(&w.timers).timers.values().filter_map(|r| r.due).min();
-    match next {
-        Some(due) => {
-            w.clock.fetch_max(due, Ordering::SeqCst);
-            true
-        }
-        None => false,
-    }
-}
-
 /// Moves the clock forward by `by` units, firing timers at their due times on the way.
 pub(crate) fn advance(w: &World, by: u64) {
     let target = now(w).saturating_add(by);

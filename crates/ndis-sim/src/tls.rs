@@ -20,6 +20,10 @@ struct Ctx {
     entry_epoch: Option<u64>,
     /// Simulated time the outermost callback has spent in NdisMSleep.
     slept: u64,
+    /// Counted as waiting by the world (see `World::waiting_here`).
+    waiting: bool,
+    /// Counted as busy by the world (see `World::busy`).
+    counted: bool,
 }
 
 thread_local! {
@@ -73,9 +77,19 @@ pub(crate) fn holds_once(addr: usize) -> bool {
     CTX.with(|c| c.borrow().held.iter().filter(|h| h.addr == addr).count() == 1)
 }
 
-/// How many driver callbacks this thread is inside (0: none).
-pub(crate) fn depth() -> usize {
-    CTX.with(|c| c.borrow().callbacks.len())
+/// Marks this thread as busy (or not); returns the previous mark.
+pub(crate) fn set_counted(on: bool) -> bool {
+    CTX.with(|c| std::mem::replace(&mut c.borrow_mut().counted, on))
+}
+
+/// Whether this thread is counted as busy.
+pub(crate) fn counted() -> bool {
+    CTX.with(|c| c.borrow().counted)
+}
+
+/// Marks this thread as waiting (or not); returns the previous mark.
+pub(crate) fn set_waiting(on: bool) -> bool {
+    CTX.with(|c| std::mem::replace(&mut c.borrow_mut().waiting, on))
 }
 
 /// Adds `t` (100 ns units) to the time this thread's outermost callback slept; returns the

@@ -308,10 +308,30 @@ pub(crate) struct World {
     pub epoch: std::sync::atomic::AtomicU64,
     /// Events, configuration handles, work items, NET_BUFFER pools (see `kernel.rs`).
     pub kern: Mutex<crate::kernel::KernelTable>,
-    /// Threads running driver code now.
+    /// Threads busy now: running driver code or simulator work (see [`World::busy`]).
     pub active: std::sync::atomic::AtomicUsize,
     /// Of those, threads waiting (`NdisWaitEvent`, `KeWaitForSingleObject`).
     pub waiting: std::sync::atomic::AtomicUsize,
+}
+
+/// See [`World::busy`].
+pub struct BusyGuard<'a>(&'a World);
+
+impl Drop for BusyGuard<'_> {
+    fn drop(&mut self) {
+        tls::set_counted(false);
+        self.0.active.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// See [`World::waiting_here`].
+pub(crate) struct WaitingGuard<'a>(&'a World);
+
+impl Drop for WaitingGuard<'_> {
+    fn drop(&mut self) {
+        tls::set_waiting(false);
+        self.0.waiting.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 static CURRENT: RwLock<Option<Arc<World>>> = RwLock::new(None);
@@ -508,12 +528,66 @@ impl World {
     /// Runs what is due everywhere: completions and returns on every adapter, timers, then
     /// work items and scheduled restarts. Returns whether anything happened.
     pub fn pump(&self) -> bool {
+        let _busy = self.busy();
         let mut any = false;
         for a in &self.adapters {
             any |= crate::datapath::drain(self, a);
         }
         any |= crate::timer::fire_due(self) > 0;
         any | crate::kernel::run_deferred(self)
+    }
+
+    /// Runs the machine until `done()` holds: completions, returns, work items, then
+    /// simulated time up to the next timer (at most [`crate::kernel::HANG_LIMIT`] of it), and
+    /// while another thread runs driver code (and does not wait), that thread. Returns
+    /// `done()` when nothing is left that could change it: no wall clock is involved, so a
+    /// busy machine gives the same answer as an idle one.
+    pub fn settle(&self, mut done: impl FnMut() -> bool) -> bool {
+        use std::sync::atomic::Ordering;
+        let _waiting = self.waiting_here();
+        let limit = crate::timer::now(self).saturating_add(crate::kernel::HANG_LIMIT);
+        // A periodic timer that never changes `done` must not keep the search going for
+        // long: at most this many jumps of the clock.
+        let mut jumps = 0u32;
+        loop {
+            if done() {
+                return true;
+            }
+            if self.pump() {
+                continue;
+            }
+            if let Some(due) = crate::timer::next_due(self).filter(|&d| d <= limit && jumps < 10_000) {
+                jumps += 1;
+                self.clock.fetch_max(due, Ordering::SeqCst);
+                crate::timer::fire_due(self);
+                continue;
+            }
+            if self.active.load(Ordering::SeqCst) > self.waiting.load(Ordering::SeqCst) {
+                std::thread::yield_now();
+                continue;
+            }
+            return done();
+        }
+    }
+
+    /// Counts this thread as busy (running driver code, or simulator work it has taken out of
+    /// a queue to hand to the driver) while the guard lives: a thread settling the machine
+    /// waits for busy threads, whose work may be what it waits for.
+    pub fn busy(&self) -> Option<BusyGuard<'_>> {
+        (!tls::set_counted(true)).then(|| {
+            self.active.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            BusyGuard(self)
+        })
+    }
+
+    /// Counts this thread as waiting while the guard lives, if it is running driver code (a
+    /// driver that waits, or NDIS running the machine inside a driver's call): other threads
+    /// settling the machine then know it cannot make progress by itself.
+    pub fn waiting_here(&self) -> Option<WaitingGuard<'_>> {
+        (tls::counted() && !tls::set_waiting(true)).then(|| {
+            self.waiting.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            WaitingGuard(self)
+        })
     }
 
     /// The machine cannot go on (a driver thread spins forever): prints what was found, as a
@@ -577,16 +651,11 @@ impl World {
         f: impl FnOnce() -> R,
     ) -> R {
         let now = self.tick();
-        let outermost = tls::depth() == 0;
-        if outermost {
-            self.active.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        }
+        let busy = self.busy();
         let frame = tls::enter(name, irql, now);
         let r = f();
         let left = tls::leave(frame, returns_at);
-        if outermost {
-            self.active.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-        }
+        drop(busy);
         if !left.locks.is_empty() {
             self.violate(
                 Rule::L4,
