@@ -815,6 +815,8 @@ fn several_handles_capture_independently_while_traffic_flows_on_threads() {
         for t in 0..2 {
             let sim = &sim;
             s.spawn(move || {
+                // Its traffic is what the reader below waits for.
+                let _actor = sim.actor();
                 let inj = open_bound(sim, 0);
                 let mut src = frames_for(sim, 0);
                 for r in 0..ROUNDS {

@@ -621,6 +621,7 @@ fn many_clients_inject_concurrently_while_foreign_traffic_flows() {
         for t in 0..THREADS {
             let sim = &sim;
             s.spawn(move || {
+                let _actor = sim.actor();
                 let h = open_bound(sim, 0);
                 let mut source = frames_for(sim, 0);
                 for w in 0..WRITES {
@@ -632,6 +633,8 @@ fn many_clients_inject_concurrently_while_foreign_traffic_flows() {
         }
         let sim = &sim;
         s.spawn(move || {
+            // Its completions and returns are what the writers wait for.
+            let _actor = sim.actor();
             let a = sim.adapter(0);
             let mut source = frames_for(sim, 0);
             for _ in 0..50 {

@@ -178,6 +178,7 @@ fn traffic_on_several_threads_through_pause_restart_cycles() {
         let sim = Arc::clone(&sim);
         let stop = Arc::clone(&stop);
         workers.push(thread::spawn(move || {
+            let _actor = sim.actor();
             let mut frames_gen = TestFrames::new([0x02, t, 0, 0, 0, 1], sim.adapter(0).config().mac);
             let mut n = 0usize;
             while !stop.load(Ordering::Relaxed) {

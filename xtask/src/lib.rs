@@ -25,6 +25,7 @@ pub mod demo;
 pub mod dist;
 pub mod inf;
 pub mod pe;
+pub mod samples;
 pub mod setup;
 pub mod test;
 
@@ -103,6 +104,12 @@ commands:
   dist            build dist/x64/rxinject.sys and rxinject.inf and check the binary
   test            fmt, clippy (host and Windows target), dist, all tests (the demo's
                   among them), the driver's scenarios again on the shipped .sys, docs
+  verify-samples [--json]
+                  build the C sample filters (crates/ndis-sim/samples: a clean
+                  pass-through LWF and one variant per classic mistake), run ndis-verify
+                  on each and on dist/x64/rxinject.sys, and check that each breaks exactly
+                  the rules samples/expected.txt lists (exit 1 otherwise)
+  build-samples   only build the samples' .sys files (target/samples)
   setup           install the rustup target/components and the Debian packages needed
   sample-pcap F   write a small sample capture to F (to try `rxinject --sim send/capture`)
   help            this text
@@ -157,6 +164,17 @@ pub fn run(args: &[String]) -> Result<()> {
         "dist" => no_args(cmd, rest).and_then(|_| dist::run().map(|_| ())),
         "test" => no_args(cmd, rest).and_then(|_| test::run()),
         "setup" => no_args(cmd, rest).and_then(|_| setup::run()),
+        "verify-samples" => match rest {
+            [] => samples::run(false),
+            [j] if j == "--json" => samples::run(true),
+            _ => Err(Error::usage(format!("verify-samples takes --json, not {rest:?}"))),
+        },
+        "build-samples" => no_args(cmd, rest).and_then(|_| {
+            for s in samples::build()? {
+                println!("{}", s.image.display());
+            }
+            Ok(())
+        }),
         "sample-pcap" => match rest {
             [path] => sample_pcap(Path::new(path)),
             _ => Err(Error::usage(

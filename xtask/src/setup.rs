@@ -15,12 +15,16 @@ pub const WINDOWS_TARGET: &str = "x86_64-pc-windows-msvc";
 /// back the pcapng files the tool writes, and writes pcapng as Wireshark does), the mingw-w64
 /// linker (links `rxinject.exe`), wine64 (runs it in a test) and valgrind (callgrind counts
 /// the shipped driver's instructions per frame: `cargo xtask bench` and its budget test),
-/// clang (compiles the `ndis.h` fix's test header as bindgen's libclang would) and
-/// libclang-dev (bindgen's libclang, for the eWDK layout checks' probe).
+/// clang (compiles the `ndis.h` fix's test header as bindgen's libclang would, and the C
+/// sample filters for `x86_64-pc-windows-msvc`), libclang-dev (bindgen's libclang, for the
+/// eWDK layout checks' probe), lld (lld-link links the samples' `.sys`) and llvm
+/// (llvm-dlltool makes their `ndis.lib`/`ntoskrnl.lib` import libraries).
 const APT_PACKAGES: &[(&str, &str)] = &[
     ("gcc", "/usr/bin/gcc"),
     ("clang", "/usr/bin/clang"),
     ("libclang-dev", "/usr/lib/llvm-14/lib/libclang.so"),
+    ("lld", "/usr/bin/lld-link"),
+    ("llvm", "/usr/bin/llvm-dlltool"),
     ("libwine-dev", "/usr/include/wine/wine/windows/ddk/wdm.h"),
     ("tcpdump", "/usr/bin/tcpdump"),
     ("tshark", "/usr/bin/tshark"),

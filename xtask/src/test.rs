@@ -81,6 +81,10 @@ pub fn run() -> Result<()> {
         "cargo test: the driver's scenarios and the command line on dist/x64/rxinject.sys",
         &mut shipped,
     )?;
+    // Any filter, not only ours: the C sample filters, each caught with the rules it must
+    // break, and rxinject.sys clean, plain and hostile (`cargo xtask verify-samples`).
+    eprintln!("==> verify-samples");
+    crate::samples::run(false)?;
     run_cmd(
         "cargo doc (no warnings)",
         cargo()

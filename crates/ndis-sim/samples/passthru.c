@@ -15,6 +15,7 @@
  *   SAMPLE_UNINITIALIZED_LOCK      the module's spin lock never initialized
  *   SAMPLE_PAUSE_NEVER_COMPLETES   FilterPause pends and never calls NdisFPauseComplete
  *   SAMPLE_KEEP_RECEIVE_PAST_PAUSE foreign receives kept in a queue through a pause
+ *   SAMPLE_ACCEPT_NAMED_OPEN       opens into the device's namespace accepted (a warning only)
  *
  * Written for this project; it is not Microsoft's sample and contains none of it.
  */
@@ -437,6 +438,15 @@ static NTSTATUS SampleDispatch(PDEVICE_OBJECT DeviceObject, PIRP Irp) {
     (void)DeviceObject;
     switch (sl->MajorFunction) {
     case IRP_MJ_CREATE:
+        /* The device's ACL covers the device only, not names after it. */
+#ifndef SAMPLE_ACCEPT_NAMED_OPEN
+        if (sl->FileObject != NULL && sl->FileObject->FileName.Length != 0) {
+#else
+        if (FALSE) {
+#endif
+            return complete(Irp, STATUS_ACCESS_DENIED, 0);
+        }
+        return complete(Irp, STATUS_SUCCESS, 0);
     case IRP_MJ_CLEANUP:
     case IRP_MJ_CLOSE:
         return complete(Irp, STATUS_SUCCESS, 0);

@@ -1121,8 +1121,15 @@ pub(crate) fn drain(w: &World, a: &Adapter) -> bool {
     let _busy = w.busy();
     let mut any = false;
     loop {
+        let returns = !w.cfg.hostile.hold_receives
+            || lock(&a.protocol).releasing
+            || w.module_state(a) != ModState::Running;
         let n = miniport_complete(w, a, usize::MAX)
-            + protocol_return(w, a, usize::MAX)
+            + if returns {
+                protocol_return(w, a, usize::MAX)
+            } else {
+                0
+            }
             + protocol_send_replies(w, a)
             + crate::oid::miniport_complete_oids(w, a);
         if n == 0 {

@@ -241,7 +241,7 @@ export! {
             Some(HandleKind::FilterDriver | HandleKind::Module(_)) => {}
             _ => w.violate(Rule::K1, format!("NdisAllocateMemoryWithTagPriority with {:#x}, not a driver or module handle", NdisHandle as usize)),
         }
-        if Length == 0 {
+        if Length == 0 || w.fail_allocation("NdisAllocateMemoryWithTagPriority") {
             return std::ptr::null_mut();
         }
         let addr = lock(&w.mem).allocate(Length as usize, Tag, AllocKind::Ndis { handle: NdisHandle as usize }, false);
@@ -272,7 +272,7 @@ export! {
         if Tag == 0 {
             w.violate(Rule::K1, "ExAllocatePool2 with a zero tag");
         }
-        if NumberOfBytes == 0 {
+        if NumberOfBytes == 0 || w.fail_allocation("ExAllocatePool2") {
             return std::ptr::null_mut();
         }
         let zeroed = Flags & POOL_FLAG_UNINITIALIZED == 0;
@@ -351,6 +351,9 @@ export! {
             }
             return std::ptr::null_mut();
         }
+        if w.fail_allocation(F) {
+            return std::ptr::null_mut();
+        }
         let mut objs = lock(&w.objs);
         let h = objs.new_handle(HandleKind::Pool);
         objs.pools.insert(h, PoolRec { owner_handle: NdisHandle as usize, owner_kind: kind, params: p, live: 0 });
@@ -394,6 +397,9 @@ export! {
         const F: &str = "NdisAllocateNetBufferAndNetBufferList";
         let w = world();
         w.require_max_dispatch(F);
+        if w.fail_allocation(F) {
+            return std::ptr::null_mut();
+        }
         let mut objs = lock(&w.objs);
         let Some(pool) = objs.pools.get(&(PoolHandle as usize)) else {
             drop(objs);
@@ -492,6 +498,9 @@ export! {
         let w = world();
         w.require_max_dispatch("NdisAllocateMdl");
         let _ = NdisHandle;
+        if w.fail_allocation("NdisAllocateMdl") {
+            return std::ptr::null_mut();
+        }
         let b = Block::new(std::mem::size_of::<MDL>(), 0);
         let m = b.ptr::<MDL>();
         let va = VirtualAddress as usize;

@@ -231,6 +231,8 @@ impl Drop for Mapping {
 /// A driver image mapped into this process, ready to run.
 pub struct Image {
     map: Mapping,
+    /// The functions `.pdata` lists: (start, end) RVAs, sorted.
+    functions: Vec<(u32, u32)>,
     name: String,
     entry_rva: u32,
     sections: Vec<MappedSection>,
@@ -452,9 +454,13 @@ impl Image {
                     }
                 }
             }
-        } else if delta != 0 {
+        } else if delta != 0 && nt.file_header().characteristics.get(LE) & pe::IMAGE_FILE_RELOCS_STRIPPED != 0
+        {
+            // An image without a relocation directory that does not say its relocations
+            // were stripped has none to apply (all its addressing is RIP-relative), as the
+            // Windows loader sees it.
             return Err(LoadError::Format(
-                "no base relocations, and the image cannot be mapped at its preferred base".into(),
+                "relocations stripped (IMAGE_FILE_RELOCS_STRIPPED), and the image cannot be mapped at its preferred base".into(),
             ));
         }
 
@@ -516,13 +522,18 @@ impl Image {
 
         // The code, decoded from every function start.
         let mut starts = BTreeSet::new();
+        let mut functions = Vec::new();
         if let Some(d) = dirs.get(pe::IMAGE_DIRECTORY_ENTRY_EXCEPTION) {
             let (rva, len) = (d.virtual_address.get(LE) as usize, d.size.get(LE) as usize);
             let mem = map.bytes_mut();
             if let Some(pdata) = mem.get(rva..rva + len) {
                 for f in pdata.chunks_exact(12) {
-                    starts.insert(u32::from_le_bytes([f[0], f[1], f[2], f[3]]));
+                    let begin = u32::from_le_bytes([f[0], f[1], f[2], f[3]]);
+                    let end = u32::from_le_bytes([f[4], f[5], f[6], f[7]]);
+                    starts.insert(begin);
+                    functions.push((begin, end));
                 }
+                functions.sort_unstable();
             }
         }
         let mut findings = Vec::new();
@@ -532,7 +543,12 @@ impl Image {
         {
             let mem = map.bytes_mut();
             let code = &mem[s.rva as usize..(s.rva + s.size) as usize];
-            findings.extend(scan_code(code, s.rva, &starts));
+            findings.extend(scan_code(
+                code,
+                s.rva,
+                &functions,
+                Some(opt.address_of_entry_point()),
+            ));
         }
         if !findings.is_empty() {
             return Err(LoadError::Privileged(findings));
@@ -559,6 +575,7 @@ impl Image {
 
         Ok(Image {
             map,
+            functions,
             name: name.to_string(),
             entry_rva,
             sections,
@@ -566,6 +583,13 @@ impl Image {
             relocations,
             image_base,
         })
+    }
+
+    /// The function (`.pdata` entry: start and end RVA) containing `rva`.
+    pub fn function_at(&self, rva: u32) -> Option<(u32, u32)> {
+        let i = self.functions.partition_point(|f| f.0 <= rva);
+        let f = *self.functions.get(i.checked_sub(1)?)?;
+        (rva < f.1).then_some(f)
     }
 
     /// The driver's entry point (`DriverEntry`), to pass to [`crate::Sim::load`].
@@ -617,37 +641,34 @@ impl Image {
 
 /// Instructions in `code` (a section at `rva`) that cannot run in a Linux process: privileged
 /// ones (CPL 0 or IOPL) and accesses through `gs:`/`fs:` (the KPCR and TEB a kernel driver
-/// would find there do not exist here). Decoding restarts at every function start.
-pub fn scan_code(code: &[u8], rva: u32, starts: &BTreeSet<u32>) -> Vec<Finding> {
+/// would find there do not exist here).
+///
+/// With the `.pdata` ranges in `functions`, the code is followed as the processor would run
+/// it: from each function start (and `entry`), along every direct branch and call, and to
+/// every code address a `lea` takes (a callback handed to NDIS), stopping at returns,
+/// unconditional and indirect jumps. Data the compiler put among the instructions (jump
+/// tables) is never decoded; leaf functions, which need no `.pdata` entry, are reached
+/// through their callers. Without `.pdata`, the section is decoded from its start, linearly.
+pub fn scan_code(code: &[u8], rva: u32, functions: &[(u32, u32)], entry: Option<u32>) -> Vec<Finding> {
+    use iced_x86::FlowControl;
     let end = rva + code.len() as u32;
-    let mut cuts: Vec<u32> = std::iter::once(rva)
-        .chain(starts.range(rva..end).copied())
-        .collect();
-    cuts.dedup();
-    cuts.push(end);
+    let inside = |a: u64| a >= u64::from(rva) && a < u64::from(end);
+    let classify = |ins: &Instruction| {
+        if ins.is_privileged() {
+            Some("privileged: needs CPL 0")
+        } else if has_memory_operand(ins) && matches!(ins.memory_segment(), Register::GS | Register::FS) {
+            Some("reads per-processor or per-thread data through gs:/fs:")
+        } else {
+            None
+        }
+    };
     let mut found = Vec::new();
-    let mut seen = BTreeSet::new();
-    for w in cuts.windows(2) {
-        let (from, to) = (w[0], w[1]);
-        let bytes = &code[(from - rva) as usize..(to - rva) as usize];
-        let mut dec = Decoder::with_ip(64, bytes, u64::from(from), DecoderOptions::NONE);
+    if functions.is_empty() {
+        let mut dec = Decoder::with_ip(64, code, u64::from(rva), DecoderOptions::NONE);
         let mut ins = Instruction::default();
         while dec.can_decode() {
             dec.decode_out(&mut ins);
-            if ins.is_invalid() {
-                continue;
-            }
-            let why = if ins.is_privileged() {
-                Some("privileged: needs CPL 0")
-            } else if has_memory_operand(&ins) && matches!(ins.memory_segment(), Register::GS | Register::FS)
-            {
-                Some("reads per-processor or per-thread data through gs:/fs:")
-            } else {
-                None
-            };
-            if let Some(why) = why
-                && seen.insert(ins.ip())
-            {
+            if let Some(why) = (!ins.is_invalid()).then(|| classify(&ins)).flatten() {
                 found.push(Finding {
                     rva: ins.ip() as u32,
                     text: format!("{ins}"),
@@ -655,12 +676,130 @@ pub fn scan_code(code: &[u8], rva: u32, starts: &BTreeSet<u32>) -> Vec<Finding> 
                 });
             }
         }
+        return found;
     }
+    // (address, certain): function starts, the entry and what certain code branches to are
+    // code; an address only a `lea` names may be data (a jump table's base), so a run from
+    // it counts only if it decodes to its end without an invalid instruction.
+    let starts: BTreeSet<u64> = functions.iter().map(|f| u64::from(f.0)).collect();
+    let mut work: Vec<(u64, bool)> = starts
+        .iter()
+        .copied()
+        .chain(entry.map(u64::from))
+        .filter(|a| inside(*a))
+        .map(|a| (a, true))
+        .collect();
+    let mut visited = BTreeSet::new();
+    let mut reported = BTreeSet::new();
+    while let Some((start, certain)) = work.pop() {
+        let mut ip = start;
+        let mut run_findings = Vec::new();
+        let mut run_targets = Vec::new();
+        let mut run_visited = Vec::new();
+        let mut ok = true;
+        loop {
+            if !inside(ip) || visited.contains(&ip) || run_visited.contains(&ip) {
+                break;
+            }
+            run_visited.push(ip);
+            let off = (ip - u64::from(rva)) as usize;
+            let mut dec = Decoder::with_ip(64, &code[off..], ip, DecoderOptions::NONE);
+            let ins = dec.decode();
+            if ins.is_invalid() {
+                ok = certain;
+                break;
+            }
+            if let Some(why) = classify(&ins) {
+                run_findings.push(Finding {
+                    rva: ins.ip() as u32,
+                    text: format!("{ins}"),
+                    why,
+                });
+            }
+            for i in 0..ins.op_count() {
+                match ins.op_kind(i) {
+                    OpKind::NearBranch64 => run_targets.push((ins.near_branch64(), certain)),
+                    OpKind::Memory
+                        if ins.is_ip_rel_memory_operand() && ins.mnemonic() == iced_x86::Mnemonic::Lea =>
+                    {
+                        let t = ins.ip_rel_memory_address();
+                        run_targets.push((t, certain && starts.contains(&t)));
+                    }
+                    _ => {}
+                }
+            }
+            match ins.flow_control() {
+                FlowControl::Return
+                | FlowControl::UnconditionalBranch
+                | FlowControl::IndirectBranch
+                | FlowControl::Interrupt => break,
+                _ => ip = ins.next_ip(),
+            }
+        }
+        if !ok {
+            continue;
+        }
+        visited.extend(run_visited);
+        work.extend(run_targets);
+        for f in run_findings {
+            if reported.insert(f.rva) {
+                found.push(f);
+            }
+        }
+    }
+    found.sort_by_key(|f| f.rva);
     found
 }
 
 fn has_memory_operand(ins: &Instruction) -> bool {
     (0..ins.op_count()).any(|i| ins.op_kind(i) == OpKind::Memory)
+}
+
+/// The innermost return address into the image at `base` (`len` bytes) on this thread's
+/// stack, as an RVA: where the driver called the simulator function running now. Found by
+/// scanning the stack upward from here for values inside the image that follow a call
+/// instruction (`call rel32`, or `call [rip+disp32]` through the import table).
+pub(crate) fn caller_in(base: usize, len: usize) -> Option<u32> {
+    let here = 0usize;
+    let sp = std::ptr::addr_of!(here) as usize;
+    let top = stack_top(sp)?.min(sp + (1 << 20));
+    let mut p = (sp + 7) & !7;
+    while p + 8 <= top {
+        // SAFETY: [sp, top) is this thread's stack mapping (from /proc/self/maps), readable.
+        let v = unsafe { std::ptr::read_volatile(p as *const usize) };
+        if v >= base + 6 && v < base + len && follows_call(base, len, v) {
+            return u32::try_from(v - base).ok();
+        }
+        p += 8;
+    }
+    None
+}
+
+/// Whether the bytes before `ret` (inside the image) are a call instruction.
+fn follows_call(base: usize, len: usize, ret: usize) -> bool {
+    let readable = |a: usize| a >= base && a < base + len;
+    if !readable(ret - 6) {
+        return false;
+    }
+    // SAFETY: inside the mapped image; its pages are readable (code and data sections, and
+    // headers, are mapped at least read-only).
+    let b = unsafe { std::slice::from_raw_parts((ret - 6) as *const u8, 6) };
+    // call rel32 | call [rip+disp32] | call reg (FF D0+r, with or without a REX prefix)
+    b[1] == 0xE8 || (b[0] == 0xFF && b[1] == 0x15) || (b[4] == 0xFF && (b[5] & 0xF8) == 0xD0)
+}
+
+/// The end of the stack mapping containing `sp`.
+fn stack_top(sp: usize) -> Option<usize> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    maps.lines().find_map(|l| {
+        let range = l.split_whitespace().next()?;
+        let (a, b) = range.split_once('-')?;
+        let (a, b) = (
+            usize::from_str_radix(a, 16).ok()?,
+            usize::from_str_radix(b, 16).ok()?,
+        );
+        (a <= sp && sp < b).then_some(b)
+    })
 }
 
 #[cfg(test)]
@@ -679,7 +818,7 @@ mod tests {
             0xEC, // in al, dx
             0x0F, 0x30, // wrmsr
         ];
-        let found = scan_code(&code, 0x1000, &BTreeSet::new());
+        let found = scan_code(&code, 0x1000, &[], None);
         let rvas: Vec<u32> = found.iter().map(|f| f.rva).collect();
         assert_eq!(rvas, [0x1000, 0x1004, 0x1005, 0x1010, 0x1011], "{found:#?}");
         assert!(found[2].why.contains("gs:"));
@@ -692,12 +831,29 @@ mod tests {
         let code = [
             0x53, 0x8B, 0x41, 0x08, 0x48, 0x01, 0xD0, 0xF0, 0x0F, 0xC1, 0x01, 0x5B, 0xC3, 0xCC,
         ];
-        assert!(scan_code(&code, 0x1000, &BTreeSet::new()).is_empty());
+        assert!(scan_code(&code, 0x1000, &[], None).is_empty());
     }
 
     #[test]
     fn garbage_is_refused_with_a_reason() {
         let e = Image::from_bytes(b"MZ not really", "garbage").unwrap_err();
         assert!(matches!(e, LoadError::Format(_)), "{e}");
+    }
+
+    #[test]
+    fn code_is_followed_from_the_functions_not_swept_through_jump_tables() {
+        // f (0x1000): call leaf ; lea rax, [rip+cb] ; ret ; then a jump table whose bytes
+        // decode as cli; leaf (0x1010): cli ; ret ; cb (0x1012): sti ; ret.
+        let mut code = vec![0xE8, 0x0B, 0x00, 0x00, 0x00]; // call 0x1010
+        code.extend([0x48, 0x8D, 0x05, 0x06, 0x00, 0x00, 0x00]); // lea rax, [rip+6] -> 0x1012
+        code.extend([0xC3]); // ret (0x100c)
+        code.extend([0xFA, 0xFF, 0xFF]); // the table (0x100d..0x1010)
+        code.extend([0xFA, 0xC3, 0xFB, 0xC3]); // leaf, cb
+        let found = scan_code(&code, 0x1000, &[(0x1000, 0x1010)], None);
+        assert_eq!(
+            found.iter().map(|f| f.rva).collect::<Vec<_>>(),
+            [0x1010, 0x1012],
+            "{found:#?}"
+        );
     }
 }

@@ -850,7 +850,7 @@ pub(crate) fn open(w: &World, device: &str, file_name: &str) -> Result<FileRef, 
         // into its namespace ("Controlling Device Namespace Access").
         w.violate(
             Rule::D10,
-            format!("the open of \"{device}\\{file_name}\" succeeded: the device's ACL does not cover names after the device (no FILE_DEVICE_SECURE_OPEN); refuse such opens"),
+            format!("the open of \"{device}{file_name}\" succeeded: the device's ACL does not cover names after the device (no FILE_DEVICE_SECURE_OPEN); refuse such opens"),
         );
     }
     if status.is_success() {

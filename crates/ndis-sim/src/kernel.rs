@@ -700,7 +700,7 @@ kexport! {
         if Tag == 0 {
             w.violate(Rule::K1, "ExAllocatePoolWithTag with a zero tag");
         }
-        if NumberOfBytes == 0 {
+        if NumberOfBytes == 0 || w.fail_allocation("ExAllocatePoolWithTag") {
             return std::ptr::null_mut();
         }
         // Not zeroed: that is the difference from ExAllocatePool2.
@@ -818,7 +818,7 @@ fn wait_event(w: &World, function: &str, ev: *mut KEVENT, kind: EVENT_TYPE, time
                     timer::fire_due(w);
                     continue;
                 }
-                if w.active.load(Ordering::SeqCst) > w.waiting.load(Ordering::SeqCst) {
+                if w.others_can_act() {
                     std::thread::yield_now();
                     continue;
                 }
@@ -1219,6 +1219,9 @@ kexport! {
                 return std::ptr::null_mut();
             }
         }
+        if w.fail_allocation(F) {
+            return std::ptr::null_mut();
+        }
         let b = Block::new(64, 0);
         let h = b.addr();
         kern(&w).work_items.insert(h, WorkItemRec { queued: None, _block: b });
@@ -1390,6 +1393,9 @@ kexport! {
             }
             Ok(_) => {}
         }
+        if w.fail_allocation(F) {
+            return std::ptr::null_mut();
+        }
         let block = Block::new(std::mem::size_of::<NET_BUFFER>(), 0);
         let nb = block.ptr::<NET_BUFFER>();
         // SAFETY: a zeroed NET_BUFFER; its chain was checked above.
@@ -1437,6 +1443,9 @@ kexport! {
         if usize::from(ContextSize) % MEMORY_ALLOCATION_ALIGNMENT != 0 || usize::from(ContextBackFill) % MEMORY_ALLOCATION_ALIGNMENT != 0 {
             drop(objs);
             w.violate(Rule::N2, format!("{F}: context size {ContextSize}/backfill {ContextBackFill} not multiples of MEMORY_ALLOCATION_ALIGNMENT"));
+            return std::ptr::null_mut();
+        }
+        if w.fail_allocation(F) {
             return std::ptr::null_mut();
         }
         let ctx = usize::from(pool.params.ContextSize) + usize::from(ContextSize) + usize::from(ContextBackFill);
@@ -1537,6 +1546,9 @@ kexport! {
         }
         // Not enough unused space: a new buffer goes in front of the chain. The unused bytes
         // of the old chain become data, and DataBackFill unused bytes stay in front.
+        if w.fail_allocation(F) {
+            return NDIS_STATUS_RESOURCES;
+        }
         let extra = (DataOffsetDelta - n.DataOffset) as usize;
         let size = extra + DataBackFill as usize;
         let (mdl, rec) = match AllocateMdlHandler {

@@ -663,7 +663,9 @@ pub(crate) fn pause_complete(w: &World, handle: NDIS_HANDLE) {
 /// Pauses the protocol above adapter `a`: it returns every receive it holds and waits for its
 /// sends to complete.
 pub(crate) fn quiesce_protocol(w: &World, a: &Adapter) {
+    lock(&a.protocol).releasing = true;
     datapath::drain(w, a);
+    lock(&a.protocol).releasing = false;
     // Sends the filter still holds may complete later (a timer, a work item, another
     // thread); when nothing can complete them, the pause goes on to the filter, which must
     // complete them (S1).

@@ -359,6 +359,9 @@ pub(crate) fn clone_request(
     if req.is_null() || out.is_null() {
         return NDIS_STATUS_INVALID_PARAMETER;
     }
+    if w.fail_allocation(F) {
+        return NDIS_STATUS_RESOURCES;
+    }
     let block = Block::new(size_of::<NDIS_OID_REQUEST>(), 0);
     let clone = block.ptr::<NDIS_OID_REQUEST>();
     // SAFETY: copying a valid request into a block of its size.

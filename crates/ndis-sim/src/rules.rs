@@ -359,6 +359,9 @@ pub struct Violation {
     pub rule: Rule,
     pub context: String,
     pub message: String,
+    /// Where in a loaded driver image the call that broke the rule came from (the return
+    /// address into the image, relative to its base), when the driver runs from a `.sys`.
+    pub rva: Option<u32>,
 }
 
 impl Violation {

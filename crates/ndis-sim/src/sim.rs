@@ -42,7 +42,19 @@ impl Drop for Slot {
 }
 
 /// See [`Sim::actor`].
-pub struct Actor<'a>(#[allow(dead_code)] Option<crate::world::BusyGuard<'a>>);
+pub struct Actor<'a> {
+    w: &'a World,
+    first: bool,
+}
+
+impl Drop for Actor<'_> {
+    fn drop(&mut self) {
+        if self.first {
+            crate::tls::set_actor(false);
+            self.w.actors.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
 
 /// A simulated Windows machine with NDIS, some adapters, and (once loaded) a filter driver.
 pub struct Sim {
@@ -203,6 +215,7 @@ impl Sim {
     /// image mapped until it is dropped.
     pub fn load_image(&mut self, image: Image) -> NTSTATUS {
         let entry = image.entry();
+        *lock(&self.world.image_range) = Some((image.base(), image.size()));
         self.image = Some(image);
         self.load(entry)
     }
@@ -401,13 +414,29 @@ impl Sim {
     /// waiting for the machine (an IRP, an event, a pended pause) keeps waiting when nothing
     /// inside the machine can end its wait, instead of reporting a hang: the actor may.
     pub fn actor(&self) -> Actor<'_> {
-        Actor(self.world.busy())
+        let first = !crate::tls::set_actor(true);
+        if first {
+            self.world
+                .actors
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        Actor {
+            w: &self.world,
+            first,
+        }
     }
 
     /// Puts a value in the simulated registry, where `NdisReadConfiguration` finds it on a
     /// configuration handle opened for `key` (names are case-insensitive, as in the registry).
     pub fn set_registry(&self, key: crate::RegistryKey, name: &str, value: crate::RegValue) {
         crate::kernel::set_registry(&self.world, key, name, value);
+    }
+
+    /// Allocations the low-resources simulation failed ([`crate::Hostile::fail_one_in`]).
+    pub fn failed_allocations(&self) -> u64 {
+        self.world
+            .failed_allocations
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// I/O work item routines run, ever.

@@ -91,6 +91,9 @@ pub(crate) fn allocate(
     if c.AllocationTag == 0 {
         w.violate(Rule::K1, format!("{F}: a zero AllocationTag"));
     }
+    if w.fail_allocation(F) {
+        return NDIS_STATUS_RESOURCES;
+    }
     let mut t = lock(&w.timers);
     t.next += 1;
     let id = 0x7100_0000 + t.next * 16;

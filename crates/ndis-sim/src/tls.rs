@@ -24,6 +24,8 @@ struct Ctx {
     waiting: bool,
     /// Counted as busy by the world (see `World::busy`).
     counted: bool,
+    /// An actor of the test (see `Sim::actor`).
+    actor: bool,
 }
 
 thread_local! {
@@ -80,6 +82,16 @@ pub(crate) fn holds_once(addr: usize) -> bool {
 /// Marks this thread as busy (or not); returns the previous mark.
 pub(crate) fn set_counted(on: bool) -> bool {
     CTX.with(|c| std::mem::replace(&mut c.borrow_mut().counted, on))
+}
+
+/// Marks this thread as an actor (or not); returns the previous mark.
+pub(crate) fn set_actor(on: bool) -> bool {
+    CTX.with(|c| std::mem::replace(&mut c.borrow_mut().actor, on))
+}
+
+/// Whether this thread is an actor.
+pub(crate) fn is_actor() -> bool {
+    CTX.with(|c| c.borrow().actor)
 }
 
 /// Whether this thread is counted as busy.

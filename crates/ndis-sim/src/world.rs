@@ -62,6 +62,35 @@ impl AdapterConfig {
     }
 }
 
+/// Hostile behaviour of the simulated Windows, each switched on per test (and all by
+/// `ndis-verify --hostile`), each reproducible from the machine's seed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Hostile {
+    /// The host stack keeps the receive NBLs it is given (the filter's own and the
+    /// miniport's) for as long as it likes, as IP reassembly or a vSwitch does: it returns
+    /// them only when the stack pauses or the filter detaches.
+    pub hold_receives: bool,
+    /// Low-resources simulation, as Driver Verifier's: once the driver runs (outside
+    /// DriverEntry and FilterAttach, as Verifier's grace period spares a starting driver),
+    /// one allocation in `fail_one_in` (seeded: NBLs, NET_BUFFERs, MDLs, pool memory, timers,
+    /// work items, OID clones) fails. 0: none fails.
+    pub fail_one_in: u32,
+    /// Every allocation inside FilterAttach fails: the attach must fail cleanly (and leak
+    /// nothing).
+    pub fail_attach: bool,
+}
+
+impl Hostile {
+    /// Every hostile mode (one allocation in 16 fails).
+    pub fn all() -> Hostile {
+        Hostile {
+            hold_receives: true,
+            fail_one_in: 16,
+            fail_attach: false,
+        }
+    }
+}
+
 /// Simulator configuration. Defaults: one Ethernet adapter, asynchronous completions,
 /// datapath at DISPATCH_LEVEL, frames split across MDLs, strict rules.
 #[derive(Clone, Debug)]
@@ -83,6 +112,8 @@ pub struct SimConfig {
     /// any documented version up to it.
     pub ndis_version: (u8, u8),
     pub strict: Strictness,
+    /// Hostile modes (all off by default).
+    pub hostile: Hostile,
 }
 
 impl Default for SimConfig {
@@ -98,6 +129,7 @@ impl Default for SimConfig {
             pause_protocol_first: true,
             ndis_version: (6, 89),
             strict: Strictness::default(),
+            hostile: Hostile::default(),
         }
     }
 }
@@ -211,6 +243,9 @@ pub(crate) struct ProtocolRec {
     pub tx_outstanding: usize,
     pub completions: Vec<TxCompletion>,
     pub statuses: Vec<NDIS_STATUS>,
+    /// The protocol is pausing or unbinding: it returns everything it holds, even with
+    /// [`Hostile::hold_receives`].
+    pub releasing: bool,
     /// Answers of the host stack waiting to be sent.
     pub replies_queued: Vec<Vec<u8>>,
     /// Send ids of the answers sent.
@@ -303,19 +338,27 @@ pub(crate) struct World {
     /// The virtual clock (100 ns units since boot; see `timer.rs`).
     pub clock: std::sync::atomic::AtomicU64,
     pub rng: Mutex<crate::Rng>,
+    /// The low-resources simulation's own generator (it must not change the other choices).
+    pub fault_rng: Mutex<crate::Rng>,
+    /// Allocations the low-resources simulation failed.
+    pub failed_allocations: std::sync::atomic::AtomicU64,
     pub bugcheck_on_violation: bool,
     /// A clock that ticks at every call into the driver and every state change.
     pub epoch: std::sync::atomic::AtomicU64,
+    /// The loaded image's address range (base, length), when the driver runs from a `.sys`.
+    pub image_range: Mutex<Option<(usize, usize)>>,
     /// Events, configuration handles, work items, NET_BUFFER pools (see `kernel.rs`).
     pub kern: Mutex<crate::kernel::KernelTable>,
     /// Threads busy now: running driver code or simulator work (see [`World::busy`]).
     pub active: std::sync::atomic::AtomicUsize,
     /// Of those, threads waiting (`NdisWaitEvent`, `KeWaitForSingleObject`).
     pub waiting: std::sync::atomic::AtomicUsize,
+    /// Test threads that act on the machine from outside ([`crate::Sim::actor`]).
+    pub actors: std::sync::atomic::AtomicUsize,
 }
 
 /// See [`World::busy`].
-pub struct BusyGuard<'a>(&'a World);
+pub(crate) struct BusyGuard<'a>(&'a World);
 
 impl Drop for BusyGuard<'_> {
     fn drop(&mut self) {
@@ -407,6 +450,8 @@ impl World {
             .collect();
         World {
             rng: Mutex::new(crate::Rng::new(cfg.seed)),
+            fault_rng: Mutex::new(crate::Rng::new(cfg.seed ^ 0xFA11_FA11)),
+            failed_allocations: std::sync::atomic::AtomicU64::new(0),
             cfg,
             adapters,
             violations: Mutex::new(Vec::new()),
@@ -422,9 +467,11 @@ impl World {
             clock: std::sync::atomic::AtomicU64::new(0),
             bugcheck_on_violation: std::env::var_os("RXSIM_BUGCHECK").is_some(),
             epoch: std::sync::atomic::AtomicU64::new(1),
+            image_range: Mutex::new(None),
             kern: Mutex::new(Default::default()),
             active: std::sync::atomic::AtomicUsize::new(0),
             waiting: std::sync::atomic::AtomicUsize::new(0),
+            actors: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -434,6 +481,7 @@ impl World {
             rule,
             context: tls::context_name().to_string(),
             message: message.into(),
+            rva: lock(&self.image_range).and_then(|(base, len)| crate::image::caller_in(base, len)),
         };
         if std::env::var_os("RXSIM_TRACE").is_some() {
             eprintln!(
@@ -447,6 +495,28 @@ impl World {
             std::process::abort();
         }
         lock(&self.violations).push(v);
+    }
+
+    /// Whether the low-resources simulation fails this allocation by `function`.
+    pub fn fail_allocation(&self, function: &str) -> bool {
+        let h = self.cfg.hostile;
+        let fails = match tls::context_name() {
+            "DriverEntry" => false,
+            "FilterAttach" => h.fail_attach,
+            _ => h.fail_one_in != 0 && lock(&self.fault_rng).below(h.fail_one_in as usize) == 0,
+        };
+        if !fails {
+            return false;
+        }
+        self.failed_allocations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if std::env::var_os("RXSIM_TRACE").is_some() {
+            eprintln!(
+                "ndis-sim: low resources: {function} fails in {}",
+                tls::context_name()
+            );
+        }
+        true
     }
 
     /// Checks the current IRQL for a function that requires at most DISPATCH_LEVEL (L1).
@@ -562,12 +632,20 @@ impl World {
                 crate::timer::fire_due(self);
                 continue;
             }
-            if self.active.load(Ordering::SeqCst) > self.waiting.load(Ordering::SeqCst) {
+            if self.others_can_act() {
                 std::thread::yield_now();
                 continue;
             }
             return done();
         }
+    }
+
+    /// Whether another thread may still change the machine: one busy and not waiting, or an
+    /// actor ([`crate::Sim::actor`]) other than this thread.
+    pub fn others_can_act(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        let actors = self.actors.load(Ordering::SeqCst) - usize::from(tls::is_actor());
+        actors > 0 || self.active.load(Ordering::SeqCst) > self.waiting.load(Ordering::SeqCst)
     }
 
     /// Counts this thread as busy (running driver code, or simulator work it has taken out of

@@ -38,6 +38,7 @@ typedef NDIS_HANDLE *PNDIS_HANDLE;
 #define STATUS_TIMEOUT ((NTSTATUS)0x00000102L)
 #define STATUS_UNSUCCESSFUL ((NTSTATUS)0xC0000001L)
 #define STATUS_INVALID_PARAMETER ((NTSTATUS)0xC000000DL)
+#define STATUS_ACCESS_DENIED ((NTSTATUS)0xC0000022L)
 #define STATUS_INVALID_DEVICE_REQUEST ((NTSTATUS)0xC0000010L)
 #define STATUS_BUFFER_TOO_SMALL ((NTSTATUS)0xC0000023L)
 #define STATUS_INSUFFICIENT_RESOURCES ((NTSTATUS)0xC000009AL)
@@ -74,7 +75,24 @@ typedef struct _IO_STATUS_BLOCK {
     ULONG_PTR Information;
 } IO_STATUS_BLOCK, *PIO_STATUS_BLOCK;
 
-typedef struct _FILE_OBJECT *PFILE_OBJECT;
+/* ns-wdm-_file_object: the members before FileName, as the documentation lists them. */
+typedef struct _FILE_OBJECT {
+    CSHORT Type;
+    CSHORT Size;
+    PDEVICE_OBJECT DeviceObject;
+    PVOID Vpb;
+    PVOID FsContext;
+    PVOID FsContext2;
+    PVOID SectionObjectPointer;
+    PVOID PrivateCacheMap;
+    NTSTATUS FinalStatus;
+    struct _FILE_OBJECT *RelatedFileObject;
+    BOOLEAN LockOperation, DeletePending, ReadAccess, WriteAccess, DeleteAccess, SharedRead,
+        SharedWrite, SharedDelete;
+    ULONG Flags;
+    UNICODE_STRING FileName;
+} FILE_OBJECT, *PFILE_OBJECT;
+ASSERT_OFFSET(FILE_OBJECT, FileName, 88);
 typedef void (*PDRIVER_CANCEL)(PDEVICE_OBJECT DeviceObject, PIRP Irp);
 
 /* ns-wdm-_io_stack_location: the Parameters a control device uses (POINTER_ALIGNMENT puts
@@ -180,24 +198,7 @@ ASSERT_OFFSET(IRP, Tail.Overlay.CurrentStackLocation, 184);
 #define FILE_DEVICE_NETWORK 0x00000012
 #define CTL_CODE(t, f, m, a) (((t) << 16) | ((a) << 14) | ((f) << 2) | (m))
 
-/* ns-wdm-_driver_object */
-struct _DRIVER_OBJECT {
-    CSHORT Type;
-    CSHORT Size;
-    PDEVICE_OBJECT DeviceObject;
-    ULONG Flags;
-    PVOID DriverStart;
-    ULONG DriverSize;
-    PVOID DriverSection;
-    PDRIVER_EXTENSION DriverExtension;
-    UNICODE_STRING DriverName;
-    PUNICODE_STRING HardwareDatabase;
-    PFAST_IO_DISPATCH FastIoDispatch;
-    PDRIVER_INITIALIZE DriverInit;
-    PDRIVER_STARTIO DriverStartIo;
-    PDRIVER_UNLOAD DriverUnload;
-    PDRIVER_DISPATCH MajorFunction[IRP_MJ_MAXIMUM_FUNCTION + 1];
-};
+/* DRIVER_OBJECT is ndis_lwf.h's. */
 ASSERT_SIZE(DRIVER_OBJECT, 0x150);
 ASSERT_OFFSET(DRIVER_OBJECT, DriverUnload, 104);
 
