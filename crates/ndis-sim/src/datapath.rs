@@ -670,6 +670,35 @@ pub(crate) fn protocol_send(w: &World, a: &Adapter, frames: &[Vec<u8>], extra_fl
     if frames.is_empty() {
         return Vec::new();
     }
+    {
+        let mut p = lock(&a.protocol);
+        if p.paused {
+            // A paused protocol sends nothing: what the test hands it goes out when the stack
+            // restarts, in order.
+            let ids: Vec<u64> = {
+                let mut objs = lock(&w.objs);
+                frames.iter().map(|_| objs.next_id()).collect()
+            };
+            p.deferred.push((frames.to_vec(), extra_flags, ids.clone()));
+            return ids;
+        }
+    }
+    send_now(w, a, frames, extra_flags, None)
+}
+
+/// The protocol is restarted (after a stack pause): it sends what it was given meanwhile.
+pub(crate) fn protocol_restart(w: &World, a: &Adapter) {
+    let deferred = {
+        let mut p = lock(&a.protocol);
+        p.paused = false;
+        std::mem::take(&mut p.deferred)
+    };
+    for (frames, flags, ids) in deferred {
+        send_now(w, a, &frames, flags, Some(&ids));
+    }
+}
+
+fn send_now(w: &World, a: &Adapter, frames: &[Vec<u8>], extra_flags: u32, given: Option<&[u64]>) -> Vec<u64> {
     let (state, ctx) = {
         let m = lock(&a.module);
         (m.state, m.ctx)
@@ -679,8 +708,11 @@ pub(crate) fn protocol_send(w: &World, a: &Adapter, frames: &[Vec<u8>], extra_fl
     let mut objs = lock(&w.objs);
     let mut nbls = Vec::with_capacity(frames.len());
     let mut ids = Vec::with_capacity(frames.len());
-    for f in frames {
-        let id = objs.next_id();
+    for (i, f) in frames.iter().enumerate() {
+        let id = match given {
+            Some(ids) => ids[i],
+            None => objs.next_id(),
+        };
         let n = nbl::build_foreign(
             &mut objs,
             f,

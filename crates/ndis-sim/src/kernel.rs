@@ -158,7 +158,7 @@ pub(crate) fn run_deferred(w: &World) -> bool {
         if w.module_state(a) != ModState::Running {
             continue;
         }
-        lifecycle::pause(w, a);
+        lifecycle::pause_module(w, a);
         let _ = lifecycle::restart(w, a);
         any = true;
     }

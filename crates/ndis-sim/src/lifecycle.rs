@@ -424,9 +424,80 @@ fn restart_block(a: &Adapter) -> Block {
     b
 }
 
+/// What the drivers above a filter learn from the restart attributes it passes up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RestartSeen {
+    pub mtu: u32,
+    pub lookahead: u32,
+    pub max_xmit_link_speed: u64,
+    pub max_rcv_link_speed: u64,
+}
+
+/// Reads back the restart attributes the filter leaves in `params` after FilterRestart, as
+/// NDIS does to pass them up: the list must still hold a general attributes entry (ST12).
+fn read_back_attributes(w: &World, a: &Adapter, params: *const NDIS_FILTER_RESTART_PARAMETERS) {
+    // SAFETY: the parameters block this restart passed; the filter may have relinked the
+    // list, to entries of its own memory.
+    let mut entry = unsafe { (*params).RestartAttributes };
+    let mut seen = None;
+    let mut n = 0;
+    while !entry.is_null() && n < 64 {
+        // SAFETY: an entry of the list (ours, or the filter's).
+        let e = unsafe { &*entry };
+        if e.Oid == OID_GEN_MINIPORT_RESTART_ATTRIBUTES {
+            let data = (entry as usize + offset_of!(NDIS_RESTART_ATTRIBUTES, Data))
+                as *const NDIS_RESTART_GENERAL_ATTRIBUTES;
+            // SAFETY: the entry's data, DataLength bytes (checked against the structure's
+            // first fields before the rest is read).
+            let g = unsafe { &*data };
+            let size_ok =
+                e.DataLength as usize >= usize::from(NDIS_SIZEOF_RESTART_GENERAL_ATTRIBUTES_REVISION_1);
+            if !size_ok
+                || g.Header.Type != NDIS_OBJECT_TYPE_RESTART_GENERAL_ATTRIBUTES
+                || g.Header.Size < NDIS_SIZEOF_RESTART_GENERAL_ATTRIBUTES_REVISION_1
+            {
+                w.violate(
+                    Rule::ST12,
+                    format!(
+                        "FilterRestart left a general attributes entry with DataLength {} and header {:?}",
+                        e.DataLength, g.Header
+                    ),
+                );
+                return;
+            }
+            seen = Some(RestartSeen {
+                mtu: g.MtuSize,
+                lookahead: g.LookaheadSize,
+                max_xmit_link_speed: g.MaxXmitLinkSpeed,
+                max_rcv_link_speed: g.MaxRcvLinkSpeed,
+            });
+            break;
+        }
+        entry = e.Next;
+        n += 1;
+    }
+    if seen.is_none() {
+        w.violate(
+            Rule::ST12,
+            "FilterRestart left restart attributes without an NDIS_RESTART_GENERAL_ATTRIBUTES entry (OID_GEN_MINIPORT_RESTART_ATTRIBUTES)",
+        );
+    }
+    lock(&a.module).restart_seen = seen;
+}
+
 /// Restarts module `a` (Paused -> Restarting -> Running). Returns the final status.
 pub(crate) fn restart(w: &World, a: &Adapter) -> NDIS_STATUS {
     let _busy = w.busy();
+    let st = restart_module(w, a);
+    if st == NDIS_STATUS_SUCCESS {
+        // The stack restarts bottom-up: the protocol last.
+        datapath::protocol_restart(w, a);
+    }
+    st
+}
+
+/// Restarts the filter module of `a` (Paused -> Restarting -> Running).
+fn restart_module(w: &World, a: &Adapter) -> NDIS_STATUS {
     let Some(restart_fn) = w.chars().and_then(|c| c.restart) else {
         return NDIS_STATUS_FAILURE;
     };
@@ -486,6 +557,10 @@ pub(crate) fn restart(w: &World, a: &Adapter) -> NDIS_STATUS {
             } else {
                 ModState::Paused
             };
+            drop(m);
+            if status == NDIS_STATUS_SUCCESS {
+                read_back_attributes(w, a, block.ptr());
+            }
             return status;
         }
     }
@@ -508,6 +583,10 @@ pub(crate) fn restart(w: &World, a: &Adapter) -> NDIS_STATUS {
     } else {
         ModState::Paused
     };
+    drop(m);
+    if st == NDIS_STATUS_SUCCESS {
+        read_back_attributes(w, a, block.ptr());
+    }
     st
 }
 
@@ -543,10 +622,20 @@ pub(crate) fn restart_complete(w: &World, handle: NDIS_HANDLE, status: NDIS_STAT
 /// waits for its NBLs.
 pub(crate) fn pause(w: &World, a: &Adapter) {
     let _busy = w.busy();
-    if w.cfg.pause_protocol_first {
-        // NDIS pauses top-down: the protocol returns what it holds and waits for its sends.
+    if w.cfg.pause_protocol_first && w.module_state(a) == ModState::Running {
+        // NDIS pauses top-down: the protocol returns what it holds, waits for its sends and
+        // sends nothing more until the stack restarts.
         quiesce_protocol(w, a);
+        lock(&a.protocol).paused = true;
     }
+    pause_module(w, a);
+}
+
+/// Pauses the filter module of `a` alone (`NdisFRestartFilter`: the stack above keeps
+/// running, and its sends reach the paused filter, which completes them with
+/// NDIS_STATUS_PAUSED).
+pub(crate) fn pause_module(w: &World, a: &Adapter) {
+    let _busy = w.busy();
     let Some(pause_fn) = w.chars().and_then(|c| c.pause) else {
         return;
     };
@@ -703,6 +792,8 @@ pub(crate) fn detach_module(w: &World, a: &Adapter) {
     }
     leaks_of_module(w, a, handle, Rule::ST7, "FilterDetach returned and left");
     lock(&w.objs).kill_handle(handle);
+    // The stack restarts without the filter.
+    datapath::protocol_restart(w, a);
 }
 
 /// What a module (handle `h`) still holds: pools and their NBLs, foreign NBLs, and (when

@@ -206,6 +206,9 @@ rules! {
     ST11: Must, "ddi/ndis/nc-ndis-filter_receive_net_buffer_lists",
         "A filter driver that does provide a FilterReceiveNetBufferLists function must provide a FilterStatus function."
         => "handlers come in the documented pairs: receive or return needs status, an OID complete handler needs the OID handler and back";
+    ST12: Must, "ddi/ndis/ns-ndis-_ndis_restart_attributes",
+        "If the restart attributes pointer is not NULL, the linked list of NDIS_RESTART_ATTRIBUTES structures has at least one entry that contains an NDIS_RESTART_GENERAL_ATTRIBUTES structure."
+        => "the restart attributes a filter passes up keep an NDIS_RESTART_GENERAL_ATTRIBUTES entry with its documented header";
     // ---- NBL, NET_BUFFER and MDL structure --------------------------------------------------
     N1: Must, "ddi/nblapi/nf-nblapi-ndisallocatenetbufferandnetbufferlist",
         "NET_BUFFER_LIST structures must be allocated from an NDIS buffer pool. A driver must not allocate and initialize a NET_BUFFER_LIST or NET_BUFFER structure from its private memory pool or from the stack."
@@ -442,7 +445,7 @@ mod tests {
         };
         assert_eq!(count("R"), 14);
         assert_eq!(count("S"), 13);
-        assert_eq!(count("ST"), 11);
+        assert_eq!(count("ST"), 12);
         assert_eq!(count("N"), 11);
         assert_eq!(count("L"), 8);
         assert_eq!(count("D"), 12);

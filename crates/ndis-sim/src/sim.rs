@@ -357,9 +357,17 @@ impl Sim {
         self.world.adapters.len()
     }
 
-    /// Pauses the stack of adapter `i` (protocol first, then the filter module).
+    /// Pauses the stack of adapter `i` (top-down: the protocol first, which then sends
+    /// nothing until [`Sim::restart`], then the filter module).
     pub fn pause(&self, i: usize) {
         lifecycle::pause(&self.world, &self.world.adapters[i]);
+    }
+
+    /// Pauses the filter module of adapter `i` alone, as `NdisFRestartFilter` does: the
+    /// protocol above keeps running, and what it sends meanwhile reaches the paused filter
+    /// (which must complete it with NDIS_STATUS_PAUSED). [`Sim::restart`] restarts it.
+    pub fn pause_module(&self, i: usize) {
+        lifecycle::pause_module(&self.world, &self.world.adapters[i]);
     }
 
     /// Restarts the filter module of adapter `i`.
@@ -790,6 +798,12 @@ impl<'a> AdapterRef<'a> {
     /// Number of times a module was attached to this adapter.
     pub fn attach_count(&self) -> u32 {
         lock(&self.a.module).attaches
+    }
+
+    /// The general restart attributes the filter passed up at its last restart (what the
+    /// protocol above was told: MTU, lookahead, link speeds).
+    pub fn restart_attributes_seen_above(&self) -> Option<crate::RestartSeen> {
+        lock(&self.a.module).restart_seen
     }
 
     /// FilterRestart calls on this adapter's module, ever.

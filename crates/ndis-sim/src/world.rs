@@ -170,6 +170,9 @@ pub(crate) struct ModuleRec {
     pub attaches: u32,
     /// FilterRestart calls, ever.
     pub restarts: u32,
+    /// The general restart attributes as the filter left them for the drivers above (NDIS
+    /// reads them back after FilterRestart), at the last restart.
+    pub restart_seen: Option<crate::lifecycle::RestartSeen>,
     /// Epoch at which the current (or last) pause began.
     pub pause_epoch: u64,
     /// Pauses the filter pended (FilterPause returned NDIS_STATUS_PENDING), ever.
@@ -246,6 +249,11 @@ pub(crate) struct ProtocolRec {
     /// The protocol is pausing or unbinding: it returns everything it holds, even with
     /// [`Hostile::hold_receives`].
     pub releasing: bool,
+    /// The protocol is paused (a stack pause runs top-down: it is paused first, and sends
+    /// nothing until the stack restarts).
+    pub paused: bool,
+    /// Sends handed to the paused protocol, sent when it restarts: (frames, flags, ids).
+    pub deferred: Vec<(Vec<Vec<u8>>, u32, Vec<u64>)>,
     /// Answers of the host stack waiting to be sent.
     pub replies_queued: Vec<Vec<u8>>,
     /// Send ids of the answers sent.
@@ -440,6 +448,7 @@ impl World {
                         restart: OpProgress::default(),
                         attaches: 0,
                         restarts: 0,
+                        restart_seen: None,
                         pause_epoch: 0,
                         pauses_pended: 0,
                     }),

@@ -84,6 +84,7 @@ catches! {
     indicating_during_attach_is_st10: IndicateDuringAttach => ST10;
     completing_a_pause_twice_is_st3: PauseCompleteTwice => ST3;
     a_pause_that_never_completes_is_st3: NeverCompletePause => ST3;
+    restart_attributes_without_general_attributes_are_st12: DropGeneralRestartAttributes => ST12;
     leaking_the_pool_at_detach_is_st7: LeakPoolAtDetach => ST7;
     unloading_without_deregistering_is_st9: NoDeregister => ST9;
     // NBL structure.
@@ -196,4 +197,55 @@ fn warnings_are_counted_and_fail_only_in_strict_mode() {
     let strict = sim.finish();
     assert!(!strict.is_clean(), "in strict mode a warning fails: {strict}");
     assert!(strict.has(Rule::R14));
+}
+
+#[test]
+fn restart_attributes_a_filter_changes_are_what_the_drivers_above_see() {
+    let sim = lab::start(Fault::ShrinkRestartMtu, lab::quick());
+    let seen = sim.adapter(0).restart_attributes_seen_above().expect("restarted");
+    assert_eq!(seen.mtu, 1400);
+    assert_eq!(seen.lookahead, 1500);
+    sim.finish().assert_clean();
+    let sim = lab::start(Fault::None, lab::quick());
+    assert_eq!(
+        sim.adapter(0).restart_attributes_seen_above().map(|s| s.mtu),
+        Some(1500)
+    );
+    sim.finish().assert_clean();
+}
+
+#[test]
+fn a_stack_pause_pauses_the_protocol_first_and_it_sends_after_the_restart() {
+    let sim = lab::start(Fault::None, lab::quick());
+    let a = sim.adapter(0);
+    let mut f = ndis_sim::TestFrames::new([2, 0, 0, 0, 0, 9], a.config().mac);
+    sim.pause(0);
+    let before = a.wire().len();
+    let ids = a.send(&f.take(3));
+    sim.run_until_idle();
+    assert_eq!(a.wire().len(), before, "a paused protocol sends nothing");
+    assert!(a.completions().iter().all(|c| !ids.contains(&c.id)));
+    sim.restart(0);
+    sim.run_until_idle();
+    let mut done: Vec<u64> = a
+        .completions()
+        .iter()
+        .filter(|c| ids.contains(&c.id))
+        .map(|c| c.id)
+        .collect();
+    done.sort_unstable();
+    assert_eq!(done, ids, "sent once the stack runs again");
+    // The filter alone paused: the protocol's sends reach it and come back PAUSED.
+    sim.pause_module(0);
+    let ids = a.send(&f.take(2));
+    sim.run_until_idle();
+    let st: Vec<_> = a
+        .completions()
+        .iter()
+        .filter(|c| ids.contains(&c.id))
+        .map(|c| c.status)
+        .collect();
+    assert_eq!(st, [ndis_sys::NDIS_STATUS_PAUSED; 2]);
+    sim.restart(0);
+    sim.finish().assert_clean();
 }

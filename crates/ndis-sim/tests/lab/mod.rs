@@ -59,6 +59,10 @@ pub enum Fault {
     SkipSetAttributes,
     PauseCompleteTwice,
     NeverCompletePause,
+    /// FilterRestart passes up a smaller MTU (allowed: the drivers above see it).
+    ShrinkRestartMtu,
+    /// FilterRestart unlinks the general restart attributes (ST12).
+    DropGeneralRestartAttributes,
     LeakPoolAtDetach,
     IndicateDuringAttach,
     NoDeregister,
@@ -302,8 +306,21 @@ unsafe extern "win64" fn detach(ctx: NDIS_HANDLE) {
     }
 }
 
-unsafe extern "win64" fn restart(ctx: NDIS_HANDLE, _p: *mut NDIS_FILTER_RESTART_PARAMETERS) -> NDIS_STATUS {
+unsafe extern "win64" fn restart(ctx: NDIS_HANDLE, p: *mut NDIS_FILTER_RESTART_PARAMETERS) -> NDIS_STATUS {
     let m = lab(ctx);
+    if is(Fault::ShrinkRestartMtu) {
+        unsafe {
+            let attr = (*p).RestartAttributes;
+            let g = attr
+                .cast::<u8>()
+                .add(std::mem::offset_of!(NDIS_RESTART_ATTRIBUTES, Data))
+                .cast::<NDIS_RESTART_GENERAL_ATTRIBUTES>();
+            (*g).MtuSize = 1400;
+        }
+    }
+    if is(Fault::DropGeneralRestartAttributes) {
+        unsafe { (*(*p).RestartAttributes).Oid = 0 };
+    }
     if is(Fault::DprAcquireAtPassive) {
         unsafe {
             NdisDprAcquireSpinLock(m.lock.get());
@@ -797,6 +814,14 @@ pub fn exercise(sim: &Sim) {
     a.indicate(&f.take(2));
     a.indicate_resources(&f.take(2));
     a.send(&f.take(2));
+    sim.run_until_idle();
+    sim.restart(0);
+    a.indicate(&f.take(2));
+    sim.run_until_idle();
+    // The filter alone paused (as NdisFRestartFilter does): the protocol above still sends.
+    sim.pause_module(0);
+    a.send(&f.take(2));
+    a.indicate(&f.take(2));
     sim.run_until_idle();
     sim.restart(0);
     a.indicate(&f.take(2));
