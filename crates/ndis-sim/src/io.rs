@@ -940,6 +940,19 @@ pub(crate) fn stats(w: &World) -> crate::sim::IoStats {
 }
 
 /// Open files (handles not closed).
+/// The IRPs pending now.
+pub(crate) fn pending_irps(w: &World) -> Vec<Irp> {
+    let io = lock(&w.io);
+    let mut v: Vec<Irp> = io
+        .irps
+        .iter()
+        .filter(|(_, r)| matches!(r.state, IrpState::Pending))
+        .map(|(&addr, r)| Irp { addr, id: r.id })
+        .collect();
+    v.sort_by_key(|i| i.id);
+    v
+}
+
 pub(crate) fn open_files(w: &World) -> Vec<FileRef> {
     lock(&w.io).files.keys().map(|&addr| FileRef { addr }).collect()
 }

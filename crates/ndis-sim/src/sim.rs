@@ -393,7 +393,13 @@ impl Sim {
     /// Completes every pending send, returns every held receive and completes every pended
     /// OID, on every adapter, until nothing is left.
     pub fn run_until_idle(&self) {
-        while self.world.pump() {}
+        loop {
+            while self.world.pump() {}
+            if lock(&self.world.helpers).is_empty() {
+                return;
+            }
+            self.world.join_helpers();
+        }
     }
 
     /// Lets `by` of (virtual) time pass: timers fire at their due times on the way.
@@ -447,6 +453,17 @@ impl Sim {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The driver's calls into NDIS and the kernel so far (the interleaving explorer counts
+    /// them: [`crate::Hostile::interrupt_at`]).
+    pub fn ndis_calls(&self) -> u64 {
+        self.world.ndis_calls.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Interruptions the interleaving explorer ran (0 or 1).
+    pub fn interruptions(&self) -> u64 {
+        self.world.interruptions.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// I/O work item routines run, ever.
     pub fn work_items_run(&self) -> u64 {
         lock(&self.world.kern).work_items_run
@@ -489,6 +506,7 @@ impl Sim {
     /// simulation counts as examined: dropping it afterwards does not fail.
     pub fn finish(mut self) -> Report {
         self.run_until_idle();
+        self.world.join_helpers();
         self.unload();
         if !self.leaks_checked {
             // No driver was loaded (or it was unloaded already without the scan): whatever
@@ -507,6 +525,7 @@ impl Sim {
 
 impl Drop for Sim {
     fn drop(&mut self) {
+        self.world.join_helpers();
         if self.loaded && !std::thread::panicking() {
             self.run_until_idle();
             self.unload();

@@ -85,6 +85,11 @@ pub const SCENARIOS: &[Scenario] = &[
         run: attach_low_resources,
     },
     Scenario {
+        name: "interleave",
+        what: "(with --hostile) the interleaving explorer: traffic, writes and reads with another processor pausing and restarting the module, or cancelling the pending IRPs, between two of the driver's NDIS calls; 24 points swept",
+        run: interleave,
+    },
+    Scenario {
         name: "detach-reattach",
         what: "detach with traffic done, attach again, traffic, unload",
         run: detach_reattach,
@@ -324,5 +329,81 @@ fn attach_low_resources(driver: &Path, o: &Options) -> Result<Outcome, LoadError
         traffic(&sim, 0);
     }
     out.add(sim);
+    Ok(out)
+}
+
+/// The interleaving explorer's workload: traffic both ways, and a client writing frames and
+/// reading with a read left pending, on adapter 0.
+fn interleave_workload(sim: &Sim) {
+    let a = sim.adapter(0);
+    let mut f = frames(sim, 0);
+    a.indicate(&f.take(3));
+    a.send(&f.take(3));
+    let devices = sim.devices();
+    let handle = devices.first().and_then(|d| {
+        sim.open(if d.symbolic_name.is_empty() {
+            &d.name
+        } else {
+            &d.symbolic_name
+        })
+        .ok()
+    });
+    if let Some(h) = &handle {
+        let read = h.start_read(2048);
+        let frame = f.take(1).remove(0);
+        let _ = h.write(&frame);
+        a.indicate_resources(&f.take(2));
+        let _ = h.write(&frame);
+        let _ = h.poll(read);
+    }
+    a.indicate(&f.take(3));
+    a.send(&f.take(2));
+    sim.run_until_idle();
+    if let Some(h) = handle {
+        h.close();
+    }
+}
+
+const INTERLEAVE_RUNS: u64 = 24;
+
+fn interleave(driver: &Path, o: &Options) -> Result<Outcome, LoadError> {
+    let mut out = Outcome::default();
+    if !o.hostile {
+        return Ok(out);
+    }
+    // How many calls the workload makes, to spread the points over them.
+    let (sim, loaded) = start(
+        driver,
+        SimConfig {
+            seed: o.seed,
+            ..SimConfig::default()
+        },
+    )?;
+    let before = sim.ndis_calls();
+    if loaded {
+        interleave_workload(&sim);
+    }
+    let (first, total) = (before + 1, sim.ndis_calls().max(before + 1));
+    out.add(sim);
+    if !loaded {
+        return Ok(out);
+    }
+    let span = total - first + 1;
+    for i in 0..INTERLEAVE_RUNS {
+        let point = first + (o.seed.wrapping_mul(7919).wrapping_add(i * span / INTERLEAVE_RUNS)) % span;
+        let cfg = SimConfig {
+            seed: o.seed,
+            hostile: crate::Hostile {
+                interrupt_at: point,
+                ..crate::Hostile::default()
+            },
+            ..SimConfig::default()
+        };
+        let (sim, loaded) = start(driver, cfg)?;
+        if loaded {
+            interleave_workload(&sim);
+        }
+        out.add(sim);
+    }
     Ok(out)
 }

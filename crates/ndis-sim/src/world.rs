@@ -78,6 +78,12 @@ pub struct Hostile {
     /// Every allocation inside FilterAttach fails: the attach must fail cleanly (and leak
     /// nothing).
     pub fail_attach: bool,
+    /// The interleaving explorer: at the driver's `interrupt_at`-th call into NDIS or the
+    /// kernel (counted from 1; 0: off), another processor pauses and restarts the filter
+    /// module, or cancels the pending IRPs (`interrupt_at` odd: cancel), while the driver's
+    /// thread waits at that point until the other has finished or waits for it. A run count
+    /// sweeping `interrupt_at` reaches the races that need a second CPU, each reproducibly.
+    pub interrupt_at: u64,
 }
 
 impl Hostile {
@@ -87,6 +93,7 @@ impl Hostile {
             hold_receives: true,
             fail_one_in: 16,
             fail_attach: false,
+            interrupt_at: 0,
         }
     }
 }
@@ -363,6 +370,14 @@ pub(crate) struct World {
     pub waiting: std::sync::atomic::AtomicUsize,
     /// Test threads that act on the machine from outside ([`crate::Sim::actor`]).
     pub actors: std::sync::atomic::AtomicUsize,
+    /// The driver's calls into NDIS and the kernel, ever (the interleaving explorer's clock).
+    pub ndis_calls: std::sync::atomic::AtomicU64,
+    /// Times a settling thread found only other busy threads to wait for.
+    pub stalls: std::sync::atomic::AtomicU64,
+    /// The explorer's other processors, joined before the machine is examined.
+    pub helpers: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// Interruptions the explorer ran.
+    pub interruptions: std::sync::atomic::AtomicU64,
 }
 
 /// See [`World::busy`].
@@ -390,14 +405,83 @@ static CURRENT: RwLock<Option<Arc<World>>> = RwLock::new(None);
 /// The running simulation. The exported NDIS functions call this; with no simulation running
 /// there is no machine to run on, which is a fatal error for the process.
 pub(crate) fn world() -> Arc<World> {
-    let current = CURRENT.read().unwrap_or_else(|e| e.into_inner());
-    match current.as_ref() {
-        Some(w) => Arc::clone(w),
-        None => {
-            eprintln!("ndis-sim: an NDIS function was called while no simulation is running");
-            std::process::abort()
+    let w = {
+        let current = CURRENT.read().unwrap_or_else(|e| e.into_inner());
+        match current.as_ref() {
+            Some(w) => Arc::clone(w),
+            None => {
+                eprintln!("ndis-sim: an NDIS function was called while no simulation is running");
+                std::process::abort()
+            }
         }
+    };
+    let n = w.ndis_calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    let at = w.cfg.hostile.interrupt_at;
+    if at != 0 && n >= at {
+        interrupt(&w);
     }
+    w
+}
+
+/// The interleaving explorer's interruption, at the driver's call into NDIS number
+/// `interrupt_at` (or the first call after it where one may run: NDIS serializes its PnP
+/// operations, so none runs inside DriverEntry, DriverUnload, FilterAttach, FilterDetach,
+/// FilterPause or FilterRestart, and none while the driver holds a spin lock, which the other
+/// processor would spin on).
+fn interrupt(w: &Arc<World>) {
+    use std::sync::atomic::Ordering;
+    let ctx = tls::context_name();
+    let excluded = matches!(
+        ctx,
+        "DriverEntry"
+            | "DriverUnload"
+            | "FilterAttach"
+            | "FilterDetach"
+            | "FilterPause"
+            | "FilterRestart"
+            | "FilterSetModuleOptions"
+            | "driver"
+    ) || !tls::held_locks().is_empty();
+    if excluded || w.interruptions.load(Ordering::SeqCst) > 0 {
+        return;
+    }
+    w.interruptions.fetch_add(1, Ordering::SeqCst);
+    let cancel = w.cfg.hostile.interrupt_at % 2 == 1;
+    if std::env::var_os("RXSIM_TRACE").is_some() {
+        eprintln!(
+            "ndis-sim: interleaving: {} in {ctx}, at NDIS call {}",
+            if cancel {
+                "cancel the pending IRPs"
+            } else {
+                "pause and restart the module"
+            },
+            w.ndis_calls.load(Ordering::SeqCst)
+        );
+    }
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stalls = w.stalls.load(Ordering::SeqCst);
+    let (w2, done2) = (Arc::clone(w), Arc::clone(&done));
+    let helper = std::thread::spawn(move || {
+        if cancel {
+            for irp in crate::io::pending_irps(&w2) {
+                crate::io::cancel(&w2, irp);
+            }
+        } else {
+            for a in &w2.adapters {
+                if w2.module_state(a) == ModState::Running {
+                    crate::lifecycle::pause_module(&w2, a);
+                    let _ = crate::lifecycle::restart(&w2, a);
+                }
+            }
+        }
+        done2.store(true, Ordering::SeqCst);
+    });
+    // This thread (the interrupted driver code) waits until the other processor has done
+    // its part or waits for this one.
+    while !done.load(Ordering::SeqCst) && w.stalls.load(Ordering::SeqCst) == stalls {
+        std::thread::yield_now();
+    }
+    lock(&w.helpers).push(helper);
 }
 
 pub(crate) fn install(w: Arc<World>) {
@@ -481,6 +565,10 @@ impl World {
             active: std::sync::atomic::AtomicUsize::new(0),
             waiting: std::sync::atomic::AtomicUsize::new(0),
             actors: std::sync::atomic::AtomicUsize::new(0),
+            ndis_calls: std::sync::atomic::AtomicU64::new(0),
+            stalls: std::sync::atomic::AtomicU64::new(0),
+            helpers: Mutex::new(Vec::new()),
+            interruptions: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -642,6 +730,7 @@ impl World {
                 continue;
             }
             if self.others_can_act() {
+                self.stalls.fetch_add(1, Ordering::SeqCst);
                 std::thread::yield_now();
                 continue;
             }
@@ -675,6 +764,15 @@ impl World {
             self.waiting.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             WaitingGuard(self)
         })
+    }
+
+    /// Waits for the interleaving explorer's other processors (a test thread's call, between
+    /// its operations on the machine).
+    pub fn join_helpers(&self) {
+        let helpers = std::mem::take(&mut *lock(&self.helpers));
+        for h in helpers {
+            let _ = h.join();
+        }
     }
 
     /// The machine cannot go on (a driver thread spins forever): prints what was found, as a
