@@ -286,8 +286,10 @@ fn control_device(driver: &Path, o: &Options) -> Result<Outcome, LoadError> {
             sim.run_until_idle();
             sim.adapter(0).indicate(&f.take(3));
             let _ = h.write(&frame);
-            // A read the driver may keep: the client exits with it pending.
+            // A read the driver may keep, and a write in flight: the client exits with them
+            // pending (cleanup, then close).
             let _pending = h.start_read(2048);
+            let _writing = h.start_write(&frame);
             if let Ok(second) = sim.open(&path) {
                 let _ = second.write(&frame);
                 second.close();
