@@ -13,6 +13,7 @@ pub const SHIPPED_SCENARIOS: &[&str] = &[
     "inject",
     "capture",
     "regression",
+    "hostile",
 ];
 
 /// The driver-side crates, linted for the Windows target as well as the host.

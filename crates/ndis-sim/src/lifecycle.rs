@@ -171,6 +171,10 @@ pub(crate) fn register(
         });
         handle
     };
+    // SAFETY: valid out parameter. NDIS writes it first: FilterSetOptions and FilterAttach
+    // may need it (Microsoft's LWF sample asserts, in FilterSetOptions, that the handle it is
+    // given is the one already stored).
+    unsafe { *out = handle as NDIS_HANDLE };
     // FilterSetOptions is called "within the context of" the registration, with the handle
     // NDIS returns; a failure fails the registration.
     if let Some(set_options) = chars.set_options {
@@ -184,8 +188,6 @@ pub(crate) fn register(
             return status;
         }
     }
-    // SAFETY: valid out parameter. NDIS writes it before attaching (the driver may need it).
-    unsafe { *out = handle as NDIS_HANDLE };
     if w.cfg.attach_on_register {
         // ST8: modules attach (and start) before registration returns.
         for a in &w.adapters {

@@ -34,6 +34,8 @@ static CASE: Mutex<Option<Case>> = Mutex::new(None);
 /// simulation slot is released when `finish` returns).
 static ONE_CASE: Mutex<()> = Mutex::new(());
 static DRIVER: AtomicPtr<std::ffi::c_void> = AtomicPtr::new(ptr::null_mut());
+/// The out parameter of NdisFRegisterFilterDriver (a static: FilterSetOptions looks at it).
+static OUT_HANDLE: AtomicPtr<std::ffi::c_void> = AtomicPtr::new(ptr::null_mut());
 static CONTEXT: AtomicPtr<std::ffi::c_void> = AtomicPtr::new(ptr::null_mut());
 
 fn note(what: String) {
@@ -59,8 +61,9 @@ static NAME: [u16; 38] = {
 
 unsafe extern "win64" fn set_options(driver: NDIS_HANDLE, context: NDIS_HANDLE) -> NDIS_STATUS {
     note(format!(
-        "FilterSetOptions(driver handle known: {}, context: {})",
+        "FilterSetOptions(driver handle known: {}, already in the out parameter: {}, context: {})",
         !driver.is_null() && DRIVER.load(Ordering::Acquire).is_null(),
+        OUT_HANDLE.load(Ordering::Acquire) == driver,
         context == CONTEXT.load(Ordering::Acquire)
     ));
     case(|c| c.set_options.unwrap_or(NDIS_STATUS_SUCCESS))
@@ -176,10 +179,10 @@ unsafe extern "win64" fn driver_entry(d: *mut DRIVER_OBJECT, _path: *mut UNICODE
     };
     CONTEXT.store(d.cast(), Ordering::Release);
     unsafe { (*d).DriverUnload = Some(unload) };
-    let mut h = ptr::null_mut();
-    let st = unsafe { NdisFRegisterFilterDriver(d, d.cast(), p, &mut h) };
+    OUT_HANDLE.store(ptr::null_mut(), Ordering::Release);
+    let st = unsafe { NdisFRegisterFilterDriver(d, d.cast(), p, OUT_HANDLE.as_ptr()) };
     note(format!("registered: {st:?}"));
-    DRIVER.store(h, Ordering::Release);
+    DRIVER.store(OUT_HANDLE.load(Ordering::Acquire), Ordering::Release);
     NTSTATUS(st.0)
 }
 
@@ -332,11 +335,12 @@ fn filter_set_options_runs_inside_the_registration_and_its_failure_fails_it() {
     c.set_options = Some(NDIS_STATUS_SUCCESS);
     let (st, calls, _) = register(c, SimConfig::default());
     assert_eq!(st, STATUS_SUCCESS);
-    // With the driver's handle (before NdisFRegisterFilterDriver has returned it) and
-    // context, and before any module attaches.
+    // With the driver's handle (before NdisFRegisterFilterDriver has returned it, but
+    // already written to its out parameter, as Microsoft's LWF sample asserts) and context,
+    // and before any module attaches.
     assert_eq!(
         calls[0],
-        "FilterSetOptions(driver handle known: true, context: true)"
+        "FilterSetOptions(driver handle known: true, already in the out parameter: true, context: true)"
     );
     assert_eq!(calls[1], "FilterAttach");
 
