@@ -437,7 +437,11 @@ pub(crate) fn issue(w: &World, file: usize, req: &Request<'_>) -> Option<(Irp, N
     // SAFETY: our IRP's stack location.
     let marked = unsafe { (*sl).Control } & SL_PENDING_RETURNED != 0;
     let mut io = lock(&w.io);
-    let rec = io.irps.get_mut(&addr).expect("our IRP");
+    let Some(rec) = io.irps.get_mut(&addr) else {
+        // Completed inside the dispatch routine and already collected by a close on another
+        // thread (the file's last reference went with the completion): nothing left to check.
+        return Some((Irp { addr, id }, returned));
+    };
     let what = format!("{:?} IRP #{}", req.kind, rec.id);
     let mut problems = Vec::new();
     match &rec.state {
@@ -893,13 +897,16 @@ pub(crate) fn close(w: &World, file: FileRef) {
             ),
         );
     }
-    // The file object is referenced by every pending IRP: close comes after the last one.
-    // If one never completes, neither does the close (the handle leaks with its process).
+    // The file object is referenced by every pending IRP, and by one another thread is
+    // still dispatching: close comes after the last one. If one never completes, neither
+    // does the close (the handle leaks with its process).
     let pending: Vec<Irp> = {
         let io = lock(&w.io);
         io.irps
             .iter()
-            .filter(|(_, r)| r.file == file.addr && matches!(r.state, IrpState::Pending))
+            .filter(|(_, r)| {
+                r.file == file.addr && matches!(r.state, IrpState::Pending | IrpState::Dispatching)
+            })
             .map(|(a, r)| Irp { addr: *a, id: r.id })
             .collect()
     };
@@ -939,7 +946,6 @@ pub(crate) fn stats(w: &World) -> crate::sim::IoStats {
     }
 }
 
-/// Open files (handles not closed).
 /// The IRPs pending now.
 pub(crate) fn pending_irps(w: &World) -> Vec<Irp> {
     let io = lock(&w.io);
@@ -953,6 +959,7 @@ pub(crate) fn pending_irps(w: &World) -> Vec<Irp> {
     v
 }
 
+/// Open files (handles not closed).
 pub(crate) fn open_files(w: &World) -> Vec<FileRef> {
     lock(&w.io).files.keys().map(|&addr| FileRef { addr }).collect()
 }

@@ -782,6 +782,17 @@ pub(crate) fn detach_module(w: &World, a: &Adapter) {
     if state != ModState::Paused {
         w.violate(Rule::ST7, format!("detach of a module in state {state:?}"));
     }
+    // The stack below pauses too before NDIS detaches a filter: the miniport's pause waits
+    // for its receive NBLs and the protocol's for its sends, so no foreign NBL is still in a
+    // callback of the filter (another processor may be finishing one) when FilterDetach
+    // runs. What the filter keeps for good is reported by the checks below.
+    let _ = w.settle(|| {
+        let objs = lock(&w.objs);
+        !objs
+            .nbls
+            .values()
+            .any(|r| r.adapter == a.idx && !r.origin.is_own() && r.callbacks > 0)
+    });
     w.call_driver("FilterDetach", PASSIVE_LEVEL, || {
         // SAFETY: the filter's handler with its context.
         unsafe { detach_fn(ctx as NDIS_HANDLE) }

@@ -79,10 +79,12 @@ pub struct Hostile {
     /// nothing).
     pub fail_attach: bool,
     /// The interleaving explorer: at the driver's `interrupt_at`-th call into NDIS or the
-    /// kernel (counted from 1; 0: off), another processor pauses and restarts the filter
-    /// module, or cancels the pending IRPs (`interrupt_at` odd: cancel), while the driver's
-    /// thread waits at that point until the other has finished or waits for it. A run count
-    /// sweeping `interrupt_at` reaches the races that need a second CPU, each reproducibly.
+    /// kernel (counted from 1; 0: off), another processor runs an [`Interruption`] (even
+    /// `interrupt_at`: pause and restart the module; odd: cancel the pending IRPs), while the
+    /// driver's thread waits at that point until the other has finished or waits for it. A
+    /// run count sweeping `interrupt_at` reaches the races that need a second CPU. The point
+    /// and what runs there are fixed; once the other processor waits for the driver's
+    /// thread, the two run as real threads.
     pub interrupt_at: u64,
 }
 
@@ -423,6 +425,26 @@ pub(crate) fn world() -> Arc<World> {
     w
 }
 
+/// What the interleaving explorer's other processor does (`interrupt_at` modulo 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interruption {
+    /// Pause the filter module and restart it.
+    PauseRestart,
+    /// Cancel every pending IRP.
+    Cancel,
+}
+
+impl Interruption {
+    /// The interruption of point `at`.
+    pub fn of(at: u64) -> Interruption {
+        if at % 2 == 0 {
+            Interruption::PauseRestart
+        } else {
+            Interruption::Cancel
+        }
+    }
+}
+
 /// The interleaving explorer's interruption, at the driver's call into NDIS number
 /// `interrupt_at` (or the first call after it where one may run: NDIS serializes its PnP
 /// operations, so none runs inside DriverEntry, DriverUnload, FilterAttach, FilterDetach,
@@ -446,15 +468,10 @@ fn interrupt(w: &Arc<World>) {
         return;
     }
     w.interruptions.fetch_add(1, Ordering::SeqCst);
-    let cancel = w.cfg.hostile.interrupt_at % 2 == 1;
+    let action = Interruption::of(w.cfg.hostile.interrupt_at);
     if std::env::var_os("RXSIM_TRACE").is_some() {
         eprintln!(
-            "ndis-sim: interleaving: {} in {ctx}, at NDIS call {}",
-            if cancel {
-                "cancel the pending IRPs"
-            } else {
-                "pause and restart the module"
-            },
+            "ndis-sim: interleaving: {action:?} in {ctx}, at NDIS call {}",
             w.ndis_calls.load(Ordering::SeqCst)
         );
     }
@@ -462,15 +479,18 @@ fn interrupt(w: &Arc<World>) {
     let stalls = w.stalls.load(Ordering::SeqCst);
     let (w2, done2) = (Arc::clone(w), Arc::clone(&done));
     let helper = std::thread::spawn(move || {
-        if cancel {
-            for irp in crate::io::pending_irps(&w2) {
-                crate::io::cancel(&w2, irp);
+        match action {
+            Interruption::Cancel => {
+                for irp in crate::io::pending_irps(&w2) {
+                    crate::io::cancel(&w2, irp);
+                }
             }
-        } else {
-            for a in &w2.adapters {
-                if w2.module_state(a) == ModState::Running {
-                    crate::lifecycle::pause_module(&w2, a);
-                    let _ = crate::lifecycle::restart(&w2, a);
+            Interruption::PauseRestart => {
+                for a in &w2.adapters {
+                    if w2.module_state(a) == ModState::Running {
+                        crate::lifecycle::pause_module(&w2, a);
+                        let _ = crate::lifecycle::restart(&w2, a);
+                    }
                 }
             }
         }
