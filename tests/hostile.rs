@@ -89,7 +89,7 @@ fn the_interleaving_explorer_runs_a_pause_or_a_cancel_at_every_point_of_the_driv
                 .violations
                 .iter()
                 .all(|v| v.message.starts_with("Write IRP"))
-            && point % 2 == 0;
+            && point.is_multiple_of(2);
         if only_write_hang {
             hangs.push(point);
         } else if !statuses.iter().all(|s| allowed(*s) || *s == STATUS_UNSUCCESSFUL) || !report.is_clean() {

@@ -437,7 +437,7 @@ pub enum Interruption {
 impl Interruption {
     /// The interruption of point `at`.
     pub fn of(at: u64) -> Interruption {
-        if at % 2 == 0 {
+        if at.is_multiple_of(2) {
             Interruption::PauseRestart
         } else {
             Interruption::Cancel
