@@ -50,8 +50,8 @@ pub use oid::{OidCounts, OidKind, OidResult};
 pub use rules::{DOCS, Rule, Severity, Strictness, Violation};
 pub use sim::{Actor, AdapterRef, DeviceHandle, DeviceInfo, IoStats, Report, Sim, Stats};
 pub use world::{
-    AdapterConfig, Completion, FrameOrigin, Hostile, IrqlMode, ModState, RxFrame, SimConfig, TxCompletion,
-    WireFrame,
+    AdapterConfig, Completion, FrameOrigin, Hostile, Interruption, IrqlMode, ModState, RxFrame, SimConfig,
+    TxCompletion, WireFrame,
 };
 
 /// The hasher of the simulator's tables, which are keyed by addresses (NBLs, MDLs, IRPs,
