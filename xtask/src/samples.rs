@@ -94,6 +94,24 @@ pub fn variant_macro(name: &str) -> String {
     format!("SAMPLE_{}", name.to_ascii_uppercase().replace('-', "_"))
 }
 
+/// lld-link making the kernel driver `out` (native subsystem, entry DriverEntry, no C
+/// runtime); the objects, libraries and further options follow.
+pub fn link_driver(out: &Path) -> Command {
+    let mut link = Command::new("lld-link");
+    link.args([
+        "/nologo",
+        "/driver",
+        "/subsystem:native",
+        "/entry:DriverEntry",
+        "/nodefaultlib",
+        "/machine:x64",
+        "/dynamicbase",
+        "/brepro",
+    ])
+    .arg(format!("/out:{}", out.display()));
+    link
+}
+
 /// Builds every variant of `expected.txt`; returns them with their expectations.
 pub fn build() -> Result<Vec<Sample>> {
     let dir = out_dir();
@@ -134,21 +152,10 @@ pub fn build() -> Result<Vec<Sample>> {
             .arg("-o")
             .arg(&obj);
         run_cmd(&format!("clang (sample {name})"), &mut cc)?;
-        let mut link = Command::new("lld-link");
-        link.args([
-            "/nologo",
-            "/driver",
-            "/subsystem:native",
-            "/entry:DriverEntry",
-            "/nodefaultlib",
-            "/machine:x64",
-            "/dynamicbase",
-            "/brepro",
-        ])
-        .arg(format!("/out:{}", image.display()))
-        .arg(format!("/map:{}", image.with_extension("map").display()))
-        .arg(&obj)
-        .args(&libs);
+        let mut link = link_driver(&image);
+        link.arg(format!("/map:{}", image.with_extension("map").display()))
+            .arg(&obj)
+            .args(&libs);
         run_cmd(&format!("lld-link (sample {name})"), &mut link)?;
         samples.push(Sample {
             name,

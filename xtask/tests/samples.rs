@@ -174,17 +174,9 @@ fn an_image_that_cannot_load_lists_every_missing_import_and_exits_2() {
         "-o",
         "missing.obj",
     ]));
-    ok(Command::new("lld-link").current_dir(&dir).args([
-        "/nologo",
-        "/driver",
-        "/subsystem:native",
-        "/entry:DriverEntry",
-        "/nodefaultlib",
-        "/machine:x64",
-        "/out:missing.sys",
-        "missing.obj",
-        "ndis.lib",
-    ]));
+    ok(samples::link_driver(&dir.join("missing.sys"))
+        .current_dir(&dir)
+        .args(["missing.obj", "ndis.lib"]));
     let (code, v) = json(&[], &dir.join("missing.sys"));
     assert_eq!(code, 2);
     assert_eq!(v["loaded"], false);

@@ -228,7 +228,8 @@ export! {
 
 // ---- memory ----------------------------------------------------------------------------------
 
-fn handle_kind(w: &World, h: NDIS_HANDLE) -> Option<HandleKind> {
+/// What `h` stands for, if it is a live handle.
+pub(crate) fn handle_kind(w: &World, h: NDIS_HANDLE) -> Option<HandleKind> {
     lock(&w.objs).handles.get(&(h as usize)).copied()
 }
 

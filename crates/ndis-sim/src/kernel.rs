@@ -17,6 +17,7 @@ use std::sync::atomic::Ordering;
 
 use ndis_sys::*;
 
+use crate::exports::handle_kind;
 use crate::mem::{AllocKind, Block};
 use crate::nbl::{self, MdlRec};
 use crate::rules::Rule;
@@ -1018,7 +1019,7 @@ kexport! {
             w.violate(Rule::C1, format!("{F}: header {:?} is not CONFIGURATION_OBJECT/revision 1/size 20", co.Header));
             return NDIS_STATUS_INVALID_PARAMETER;
         }
-        let key = match lock(&w.objs).handles.get(&(co.NdisHandle as usize)).copied() {
+        let key = match handle_kind(&w, co.NdisHandle) {
             Some(HandleKind::FilterDriver) => RegistryKey::Driver,
             Some(HandleKind::Module(i)) => RegistryKey::Module(i),
             _ => {
@@ -1085,8 +1086,10 @@ fn parameter_block(value: &RegValue, requested: u32) -> Option<Block> {
             },
             *v,
         ),
-        // Keywords an INF writes are strings: NDIS converts them when an integer is asked for
-        // (decimal for NdisParameterInteger, hexadecimal for NdisParameterHexInteger).
+        // Keywords an INF writes are strings; the reference page says a keyword's value can be
+        // an integer or a string. Our reading (an inference): asked for an integer, NDIS
+        // converts a string that holds one (decimal for NdisParameterInteger, hexadecimal for
+        // NdisParameterHexInteger), and fails the read otherwise.
         RegValue::String(s) if wants_integer => {
             let t = s.trim();
             let v = if requested == NdisParameterHexInteger {
@@ -1209,8 +1212,7 @@ kexport! {
         const F: &str = "NdisAllocateIoWorkItem";
         let w = world();
         w.require_max_dispatch(F);
-        let kind = lock(&w.objs).handles.get(&(NdisObjectHandle as usize)).copied();
-        match kind {
+        match handle_kind(&w, NdisObjectHandle) {
             // The documented handles for a filter: its driver handle or a device handle; a
             // module handle is accepted too (NDIS finds the driver object from it).
             Some(HandleKind::FilterDriver | HandleKind::Device | HandleKind::Module(_)) => {}
@@ -1286,7 +1288,7 @@ kexport! {
         const F: &str = "NdisAllocateNetBufferPool";
         let w = world();
         w.require_max_dispatch(F);
-        if !matches!(lock(&w.objs).handles.get(&(NdisHandle as usize)), Some(HandleKind::FilterDriver | HandleKind::Module(_))) {
+        if !matches!(handle_kind(&w, NdisHandle), Some(HandleKind::FilterDriver | HandleKind::Module(_))) {
             w.violate(Rule::N3, format!("{F} with {:#x}, not a driver or module handle", NdisHandle as usize));
             return std::ptr::null_mut();
         }

@@ -553,17 +553,8 @@ fn restart_module(w: &World, a: &Adapter) -> NDIS_STATUS {
                 );
                 m = lock(&a.module);
             }
-            m.restart.active = false;
-            m.state = if status == NDIS_STATUS_SUCCESS {
-                ModState::Running
-            } else {
-                ModState::Paused
-            };
             drop(m);
-            if status == NDIS_STATUS_SUCCESS {
-                read_back_attributes(w, a, block.ptr());
-            }
-            return status;
+            return finish_restart(w, a, status, &block);
         }
     }
     // Pended: the machine runs until the filter completes the restart.
@@ -577,19 +568,26 @@ fn restart_module(w: &World, a: &Adapter) -> NDIS_STATUS {
         m.state = ModState::Paused;
         return NDIS_STATUS_FAILURE;
     }
-    let mut m = lock(&a.module);
-    m.restart.active = false;
-    let st = m.restart.status.unwrap_or(NDIS_STATUS_FAILURE);
-    m.state = if st == NDIS_STATUS_SUCCESS {
-        ModState::Running
-    } else {
-        ModState::Paused
-    };
-    drop(m);
-    if st == NDIS_STATUS_SUCCESS {
+    let st = lock(&a.module).restart.status.unwrap_or(NDIS_STATUS_FAILURE);
+    finish_restart(w, a, st, &block)
+}
+
+/// The restart ended with `status`: Running on success (with the restart attributes read
+/// back), Paused otherwise.
+fn finish_restart(w: &World, a: &Adapter, status: NDIS_STATUS, block: &Block) -> NDIS_STATUS {
+    {
+        let mut m = lock(&a.module);
+        m.restart.active = false;
+        m.state = if status == NDIS_STATUS_SUCCESS {
+            ModState::Running
+        } else {
+            ModState::Paused
+        };
+    }
+    if status == NDIS_STATUS_SUCCESS {
         read_back_attributes(w, a, block.ptr());
     }
-    st
+    status
 }
 
 /// `NdisFRestartComplete`.

@@ -617,6 +617,9 @@ impl World {
     /// Whether the low-resources simulation fails this allocation by `function`.
     pub fn fail_allocation(&self, function: &str) -> bool {
         let h = self.cfg.hostile;
+        if h.fail_one_in == 0 && !h.fail_attach {
+            return false;
+        }
         let fails = match tls::context_name() {
             "DriverEntry" => false,
             "FilterAttach" => h.fail_attach,
