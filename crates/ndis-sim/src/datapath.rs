@@ -147,6 +147,12 @@ pub(crate) fn miniport_indicate(w: &World, a: &Adapter, frames: &[Vec<u8>], reso
     if frames.is_empty() {
         return Vec::new();
     }
+    // A paused miniport (the stack paused to detach or attach a filter) indicates nothing:
+    // what arrives meanwhile is lost, as on a wire.
+    let Some(_inside) = a.edges.enter() else {
+        lock(&a.miniport).dropped_while_paused += frames.len() as u64;
+        return Vec::new();
+    };
     let mut objs = lock(&w.objs);
     let mut nbls = Vec::with_capacity(frames.len());
     let mut ids = Vec::with_capacity(frames.len());
@@ -670,9 +676,10 @@ pub(crate) fn protocol_send(w: &World, a: &Adapter, frames: &[Vec<u8>], extra_fl
     if frames.is_empty() {
         return Vec::new();
     }
+    let inside = a.edges.enter();
     {
         let mut p = lock(&a.protocol);
-        if p.paused {
+        if p.paused || inside.is_none() {
             // A paused protocol sends nothing: what the test hands it goes out when the stack
             // restarts, in order.
             let ids: Vec<u64> = {
@@ -688,6 +695,8 @@ pub(crate) fn protocol_send(w: &World, a: &Adapter, frames: &[Vec<u8>], extra_fl
 
 /// The protocol is restarted (after a stack pause): it sends what it was given meanwhile.
 pub(crate) fn protocol_restart(w: &World, a: &Adapter) {
+    // The stack runs again, bottom-up: the miniport indicates again, the protocol sends.
+    a.edges.open();
     let deferred = {
         let mut p = lock(&a.protocol);
         p.paused = false;

@@ -37,6 +37,12 @@ struct FileRec {
     #[allow(dead_code)]
     block: Block,
     device: usize,
+    /// Which open this is (a file object's address may be reused by a later open).
+    id: u64,
+    /// The client's handle is open (from the create's success): once it is closed (by whichever thread of the
+    /// process, or by the process's exit) the handle is invalid, and nothing more reaches the
+    /// driver through it but the cleanup and the close.
+    handle_open: bool,
 }
 
 /// What kind of request an IRP carries.
@@ -117,6 +123,7 @@ pub(crate) struct IoTable {
     files: crate::AddrMap<FileRec>,
     irps: crate::AddrMap<IrpRec>,
     next_id: u64,
+    next_file: u64,
     /// Thread token holding the cancel spin lock, and the IRQL to restore.
     cancel_lock: Option<(std::thread::ThreadId, KIRQL)>,
     pub irps_completed: u64,
@@ -136,6 +143,7 @@ pub struct Irp {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct FileRef {
     pub(crate) addr: usize,
+    pub(crate) id: u64,
 }
 
 // ---- registration ---------------------------------------------------------------------------
@@ -321,9 +329,19 @@ impl Request<'_> {
     }
 }
 
-fn device_of(w: &World, file: usize) -> Option<(usize, [PDRIVER_DISPATCH; IRP_MJ_COUNT], u32)> {
+fn device_of(
+    w: &World,
+    file: FileRef,
+    kind: IrpKind,
+) -> Option<(usize, [PDRIVER_DISPATCH; IRP_MJ_COUNT], u32)> {
     let io = lock(&w.io);
-    let dev = io.files.get(&file)?.device;
+    let rec = io.files.get(&file.addr).filter(|f| f.id == file.id)?;
+    // Before the handle exists only the create reaches the driver; after it is closed only
+    // the cleanup and the close.
+    if !rec.handle_open && !matches!(kind, IrpKind::Create | IrpKind::Cleanup | IrpKind::Close) {
+        return None;
+    }
+    let dev = rec.device;
     let d = io.devices.iter().find(|d| d.object.addr() == dev)?;
     // SAFETY: our device object block.
     let flags = unsafe { (*d.object.ptr::<DEVICE_OBJECT>()).Flags };
@@ -331,10 +349,12 @@ fn device_of(w: &World, file: usize) -> Option<(usize, [PDRIVER_DISPATCH; IRP_MJ
 }
 
 /// Builds an IRP for `file`, calls the driver's dispatch routine, and checks the result
-/// (D4, D8). Returns the IRP and what the dispatch routine returned.
-pub(crate) fn issue(w: &World, file: usize, req: &Request<'_>) -> Option<(Irp, NTSTATUS)> {
+/// (D4, D8). Returns the IRP and what the dispatch routine returned; `None` when the request
+/// cannot reach the driver (the handle is closed, or the device is gone).
+pub(crate) fn issue(w: &World, fref: FileRef, req: &Request<'_>) -> Option<(Irp, NTSTATUS)> {
     let _busy = w.busy();
-    let (dev, dispatch, flags) = device_of(w, file)?;
+    let (dev, dispatch, flags) = device_of(w, fref, req.kind)?;
+    let file = fref.addr;
     // The I/O manager's own routine answers for a driver without one.
     let routine = dispatch[usize::from(req.kind.major())].unwrap_or(invalid_device_request);
     let method = req.ioctl_code & 3;
@@ -688,8 +708,26 @@ pub(crate) fn result(w: &World, irp: Irp) -> Option<IoResult> {
 /// Runs the machine until `irp` completes. An IRP still pending when nothing is left in the
 /// machine that could complete it is the seed's hang (D3).
 pub(crate) fn wait(w: &World, irp: Irp) -> Option<IoResult> {
-    if w.settle(|| result(w, irp).is_some()) {
+    if wait_done(w, irp) {
+        // (None if another thread collected it meanwhile.)
         return result(w, irp);
+    }
+    None
+}
+
+/// Whether `irp` has completed (or was collected already, by another thread).
+fn done(w: &World, irp: Irp) -> bool {
+    let io = lock(&w.io);
+    io.irps
+        .get(&irp.addr)
+        .filter(|r| r.id == irp.id)
+        .is_none_or(|r| matches!(r.state, IrpState::Completed(_)))
+}
+
+/// Runs the machine until `irp` is done; false (and D3, once) if it never is.
+fn wait_done(w: &World, irp: Irp) -> bool {
+    if w.settle(|| done(w, irp)) {
+        return true;
     }
     let (kind, reported) = {
         let mut io = lock(&w.io);
@@ -708,7 +746,7 @@ pub(crate) fn wait(w: &World, irp: Irp) -> Option<IoResult> {
             ),
         );
     }
-    None
+    false
 }
 
 /// Requests cancellation of an IRP, as `IoCancelIrp` does.
@@ -841,10 +879,24 @@ pub(crate) fn open(w: &World, device: &str, file_name: &str) -> Result<FileRef, 
         };
     }
     let addr = fo as usize;
-    lock(&w.io).files.insert(addr, FileRec { block, device: dev });
+    let file = {
+        let mut io = lock(&w.io);
+        io.next_file += 1;
+        let id = io.next_file;
+        io.files.insert(
+            addr,
+            FileRec {
+                block,
+                device: dev,
+                id,
+                handle_open: false,
+            },
+        );
+        FileRef { addr, id }
+    };
     lock(&w.objs).kept.push(name_block);
     let req = Request::bare(IrpKind::Create);
-    let status = match issue(w, addr, &req) {
+    let status = match issue(w, file, &req) {
         Some((irp, _)) => wait(w, irp).map_or(STATUS_UNSUCCESSFUL, |r| r.status),
         None => STATUS_SUCCESS,
     };
@@ -858,7 +910,10 @@ pub(crate) fn open(w: &World, device: &str, file_name: &str) -> Result<FileRef, 
         );
     }
     if status.is_success() {
-        Ok(FileRef { addr })
+        if let Some(rec) = lock(&w.io).files.get_mut(&addr) {
+            rec.handle_open = true;
+        }
+        Ok(file)
     } else {
         lock(&w.io).files.remove(&addr);
         Err(status)
@@ -867,11 +922,20 @@ pub(crate) fn open(w: &World, device: &str, file_name: &str) -> Result<FileRef, 
 
 /// Closes a file as the I/O manager does when the last handle goes: IRP_MJ_CLEANUP (after
 /// which nothing of the file may stay queued: D6), then, once every IRP of the file has
-/// completed, IRP_MJ_CLOSE.
+/// completed, IRP_MJ_CLOSE. Another thread of the process may still be inside a dispatch
+/// routine for the file (cleanup runs meanwhile; close waits for it). A handle closed
+/// already closes nothing (`CloseHandle` fails with STATUS_INVALID_HANDLE).
 pub(crate) fn close(w: &World, file: FileRef) {
     let _busy = w.busy();
+    {
+        let mut io = lock(&w.io);
+        match io.files.get_mut(&file.addr).filter(|f| f.id == file.id) {
+            Some(rec) if rec.handle_open => rec.handle_open = false,
+            _ => return,
+        }
+    }
     let cleanup = Request::bare(IrpKind::Cleanup);
-    if let Some((irp, _)) = issue(w, file.addr, &cleanup) {
+    if let Some((irp, _)) = issue(w, file, &cleanup) {
         let _ = wait(w, irp);
     }
     let queued: Vec<(u64, IrpKind)> = {
@@ -911,20 +975,22 @@ pub(crate) fn close(w: &World, file: FileRef) {
             .collect()
     };
     for irp in pending {
-        if wait(w, irp).is_none() {
+        if !wait_done(w, irp) {
             return;
         }
     }
     let req = Request::bare(IrpKind::Close);
-    if let Some((irp, _)) = issue(w, file.addr, &req) {
+    if let Some((irp, _)) = issue(w, file, &req) {
         let _ = wait(w, irp);
     }
     let mut io = lock(&w.io);
     io.files.remove(&file.addr);
+    // The client's own requests completed to its threads (their results stay for them to
+    // collect, as in an OVERLAPPED); the I/O manager's cleanup and close go.
     let done: Vec<usize> = io
         .irps
         .iter()
-        .filter(|(_, r)| r.file == file.addr)
+        .filter(|(_, r)| r.file == file.addr && matches!(r.kind, IrpKind::Cleanup | IrpKind::Close))
         .map(|(a, _)| *a)
         .collect();
     for addr in done {
@@ -961,7 +1027,20 @@ pub(crate) fn pending_irps(w: &World) -> Vec<Irp> {
 
 /// Open files (handles not closed).
 pub(crate) fn open_files(w: &World) -> Vec<FileRef> {
-    lock(&w.io).files.keys().map(|&addr| FileRef { addr }).collect()
+    lock(&w.io)
+        .files
+        .iter()
+        .filter(|(_, f)| f.handle_open)
+        .map(|(&addr, f)| FileRef { addr, id: f.id })
+        .collect()
+}
+
+/// Whether the client's handle of `file` is still open.
+pub(crate) fn handle_open(w: &World, file: FileRef) -> bool {
+    lock(&w.io)
+        .files
+        .get(&file.addr)
+        .is_some_and(|f| f.id == file.id && f.handle_open)
 }
 
 /// At unload: devices still registered (D2) and IRPs never completed (D3).

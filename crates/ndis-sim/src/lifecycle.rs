@@ -764,14 +764,25 @@ pub(crate) fn quiesce_protocol(w: &World, a: &Adapter) {
 /// Detaches the module of `a` if attached (pausing it first), and checks ST7.
 pub(crate) fn detach_module(w: &World, a: &Adapter) {
     let _busy = w.busy();
+    if detach_filter(w, a) {
+        // The stack restarts without the filter.
+        datapath::protocol_restart(w, a);
+    }
+}
+
+/// Pauses the stack of `a` and detaches its filter module, leaving the protocol paused (an
+/// attach and restart may follow, as when a filter is reinstalled). Returns whether it
+/// detached a module.
+pub(crate) fn detach_filter(w: &World, a: &Adapter) -> bool {
+    let _busy = w.busy();
     if w.module_state(a) == ModState::Detached {
-        return;
+        return false;
     }
     if w.module_state(a) == ModState::Running {
         pause(w, a);
     }
     let Some(detach_fn) = w.chars().and_then(|c| c.detach) else {
-        return;
+        return false;
     };
     let (ctx, handle, state) = {
         let m = lock(&a.module);
@@ -784,12 +795,16 @@ pub(crate) fn detach_module(w: &World, a: &Adapter) {
     // for its receive NBLs and the protocol's for its sends, so no foreign NBL is still in a
     // callback of the filter (another processor may be finishing one) when FilterDetach
     // runs. What the filter keeps for good is reported by the checks below.
+    // So is the miniport, and nothing new comes in from the edges of the stack until it
+    // restarts.
+    a.edges.close();
     let _ = w.settle(|| {
         let objs = lock(&w.objs);
-        !objs
-            .nbls
-            .values()
-            .any(|r| r.adapter == a.idx && !r.origin.is_own() && r.callbacks > 0)
+        a.edges.idle()
+            && !objs
+                .nbls
+                .values()
+                .any(|r| r.adapter == a.idx && !r.origin.is_own() && r.callbacks > 0)
     });
     w.call_driver("FilterDetach", PASSIVE_LEVEL, || {
         // SAFETY: the filter's handler with its context.
@@ -803,8 +818,7 @@ pub(crate) fn detach_module(w: &World, a: &Adapter) {
     }
     leaks_of_module(w, a, handle, Rule::ST7, "FilterDetach returned and left");
     lock(&w.objs).kill_handle(handle);
-    // The stack restarts without the filter.
-    datapath::protocol_restart(w, a);
+    true
 }
 
 /// What a module (handle `h`) still holds: pools and their NBLs, foreign NBLs, and (when

@@ -600,8 +600,13 @@ impl DeviceHandle<'_> {
             output_len,
             ioctl_code,
         };
-        match io::issue(&self.w, self.file.addr, &req) {
+        match io::issue(&self.w, self.file, &req) {
             Some((irp, _)) => irp,
+            // Another thread closed the handle (or the process is exiting): the handle is
+            // invalid. Otherwise the device is gone.
+            None if !io::handle_open(&self.w, self.file) => {
+                io::failed(&self.w, self.file.addr, kind, STATUS_INVALID_HANDLE)
+            }
             None => io::failed(&self.w, self.file.addr, kind, STATUS_NO_SUCH_DEVICE),
         }
     }

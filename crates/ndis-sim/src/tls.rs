@@ -26,6 +26,9 @@ struct Ctx {
     counted: bool,
     /// An actor of the test (see `Sim::actor`).
     actor: bool,
+    /// Counted as busy until the interleaving explorer's other processor is joined (see
+    /// `World::pin_busy`).
+    pinned: bool,
 }
 
 thread_local! {
@@ -82,6 +85,16 @@ pub(crate) fn holds_once(addr: usize) -> bool {
 /// Marks this thread as busy (or not); returns the previous mark.
 pub(crate) fn set_counted(on: bool) -> bool {
     CTX.with(|c| std::mem::replace(&mut c.borrow_mut().counted, on))
+}
+
+/// Marks this thread as pinned busy (or not); returns the previous mark.
+pub(crate) fn set_pinned(on: bool) -> bool {
+    CTX.with(|c| std::mem::replace(&mut c.borrow_mut().pinned, on))
+}
+
+/// Whether this thread is pinned busy.
+pub(crate) fn pinned() -> bool {
+    CTX.with(|c| c.borrow().pinned)
 }
 
 /// Marks this thread as an actor (or not); returns the previous mark.

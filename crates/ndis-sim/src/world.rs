@@ -79,8 +79,9 @@ pub struct Hostile {
     /// nothing).
     pub fail_attach: bool,
     /// The interleaving explorer: at the driver's `interrupt_at`-th call into NDIS or the
-    /// kernel (counted from 1; 0: off), another processor runs an [`Interruption`] (even
-    /// `interrupt_at`: pause and restart the module; odd: cancel the pending IRPs), while the
+    /// kernel (counted from 1; 0: off), another processor runs an [`Interruption`] (chosen by
+    /// `interrupt_at` modulo 4: pause and restart the module, cancel the pending IRPs, detach
+    /// and re-attach the module, or close every open handle), while the
     /// driver's thread waits at that point until the other has finished or waits for it. A
     /// run count sweeping `interrupt_at` reaches the races that need a second CPU. The point
     /// and what runs there are fixed; once the other processor waits for the driver's
@@ -245,6 +246,8 @@ pub(crate) struct MiniportRec {
     pub packet_filter: u32,
     /// Cancel ids (sends and OID requests) that reached the miniport.
     pub cancels: Vec<usize>,
+    /// Frames that arrived while the miniport was paused (not indicated).
+    pub dropped_while_paused: u64,
 }
 
 #[derive(Default)]
@@ -287,6 +290,55 @@ pub(crate) struct Adapter {
     pub module: Mutex<ModuleRec>,
     pub miniport: Mutex<MiniportRec>,
     pub protocol: Mutex<ProtocolRec>,
+    /// The stack's edges, where the miniport indicates and the protocol sends.
+    pub edges: Edges,
+}
+
+/// The edges of an adapter's stack: the miniport's receive indications and the protocol's
+/// sends enter here, on whatever thread makes them. NDIS pauses the whole stack, the
+/// miniport included ("NDIS pauses the miniport adapter", after the filters: "Pausing a
+/// Driver Stack", learn.microsoft.com/windows-hardware/drivers/network/pausing-a-driver-stack),
+/// before it detaches a filter, and restarts it only once the filters are
+/// in place: while the edges are closed nothing new enters (the miniport indicates nothing,
+/// the protocol's sends wait), and a detach waits until what entered before has left, so no
+/// call reaches a module that is detaching or attaching.
+#[derive(Default)]
+pub(crate) struct Edges {
+    closed: std::sync::atomic::AtomicBool,
+    inside: std::sync::atomic::AtomicUsize,
+}
+
+/// A call inside the edges of a stack (see [`Edges::enter`]).
+pub(crate) struct InsideEdges<'a>(&'a Edges);
+
+impl Drop for InsideEdges<'_> {
+    fn drop(&mut self) {
+        self.0.inside.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Edges {
+    /// Enters, unless closed. (Counted before the check, and the close sets the flag before
+    /// waiting for the count: one of the two sees the other.)
+    pub fn enter(&self) -> Option<InsideEdges<'_>> {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.inside.fetch_add(1, SeqCst);
+        let inside = InsideEdges(self);
+        (!self.closed.load(SeqCst)).then_some(inside)
+    }
+
+    pub fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn open(&self) {
+        self.closed.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Nothing is inside.
+    pub fn idle(&self) -> bool {
+        self.inside.load(std::sync::atomic::Ordering::SeqCst) == 0
+    }
 }
 
 /// The registered filter driver.
@@ -387,8 +439,11 @@ pub(crate) struct BusyGuard<'a>(&'a World);
 
 impl Drop for BusyGuard<'_> {
     fn drop(&mut self) {
-        tls::set_counted(false);
-        self.0.active.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        // A pinned thread stays counted until its pin is released.
+        if !tls::pinned() {
+            tls::set_counted(false);
+            self.0.active.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
     }
 }
 
@@ -425,22 +480,31 @@ pub(crate) fn world() -> Arc<World> {
     w
 }
 
-/// What the interleaving explorer's other processor does (`interrupt_at` modulo 2).
+/// What the interleaving explorer's other processor does (`interrupt_at` modulo 4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Interruption {
-    /// Pause the filter module and restart it.
+    /// Pause the filter module and restart it (`NdisFRestartFilter`: the protocol above keeps
+    /// running).
     PauseRestart,
-    /// Cancel every pending IRP.
+    /// Cancel every pending IRP (`CancelIoEx`).
     Cancel,
+    /// Pause the stack, detach the filter module, attach it again and restart the stack (the
+    /// adapter disabled and enabled, or the filter reinstalled).
+    Detach,
+    /// Close every open handle of the driver's devices (another thread's `CloseHandle`, or
+    /// the client process exiting): cleanup at once, close when the handle's last IRP is
+    /// done.
+    Cleanup,
 }
 
 impl Interruption {
     /// The interruption of point `at`.
     pub fn of(at: u64) -> Interruption {
-        if at.is_multiple_of(2) {
-            Interruption::PauseRestart
-        } else {
-            Interruption::Cancel
+        match at % 4 {
+            0 => Interruption::PauseRestart,
+            1 => Interruption::Cancel,
+            2 => Interruption::Detach,
+            _ => Interruption::Cleanup,
         }
     }
 }
@@ -475,6 +539,8 @@ fn interrupt(w: &Arc<World>) {
             w.ndis_calls.load(Ordering::SeqCst)
         );
     }
+    // Until the other processor is joined, this thread counts as able to act.
+    w.pin_busy();
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stalls = w.stalls.load(Ordering::SeqCst);
     let (w2, done2) = (Arc::clone(w), Arc::clone(&done));
@@ -491,6 +557,26 @@ fn interrupt(w: &Arc<World>) {
                         crate::lifecycle::pause_module(&w2, a);
                         let _ = crate::lifecycle::restart(&w2, a);
                     }
+                }
+            }
+            Interruption::Detach => {
+                for a in &w2.adapters {
+                    if w2.module_state(a) == ModState::Running {
+                        // The protocol stays paused until the new module runs: nothing
+                        // reaches a module still attaching.
+                        crate::lifecycle::detach_filter(&w2, a);
+                        if crate::lifecycle::attach(&w2, a).is_err() {
+                            crate::datapath::protocol_restart(&w2, a);
+                        } else if crate::lifecycle::restart(&w2, a) != NDIS_STATUS_SUCCESS {
+                            // The stack restarts without the filter.
+                            crate::lifecycle::detach_module(&w2, a);
+                        }
+                    }
+                }
+            }
+            Interruption::Cleanup => {
+                for f in crate::io::open_files(&w2) {
+                    crate::io::close(&w2, f);
                 }
             }
         }
@@ -558,6 +644,7 @@ impl World {
                     }),
                     miniport: Mutex::new(MiniportRec::default()),
                     protocol: Mutex::new(ProtocolRec::default()),
+                    edges: Edges::default(),
                 }
             })
             .collect();
@@ -734,7 +821,10 @@ impl World {
     /// busy machine gives the same answer as an idle one.
     pub fn settle(&self, mut done: impl FnMut() -> bool) -> bool {
         use std::sync::atomic::Ordering;
-        let _waiting = self.waiting_here();
+        // A thread settling the machine runs it: it counts as busy, and as waiting only
+        // while it finds nothing to do (another thread then knows it cannot act by itself;
+        // while it pumps, it can).
+        let _busy = self.busy();
         let limit = crate::timer::now(self).saturating_add(crate::kernel::HANG_LIMIT);
         // A periodic timer that never changes `done` must not keep the search going for
         // long: at most this many jumps of the clock.
@@ -752,12 +842,22 @@ impl World {
                 crate::timer::fire_due(self);
                 continue;
             }
+            let _waiting = self.waiting_here();
             if self.others_can_act() {
                 self.stalls.fetch_add(1, Ordering::SeqCst);
                 std::thread::yield_now();
                 continue;
             }
             return done();
+        }
+    }
+
+    /// Counts this thread as busy until [`World::join_helpers`] (the interrupted thread of
+    /// the interleaving explorer: between its operations it is still about to act, and the
+    /// other processor must not take it for idle; it waits only inside a settle or a join).
+    pub fn pin_busy(&self) {
+        if !tls::set_pinned(true) && !tls::set_counted(true) {
+            self.active.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
     }
 
@@ -792,9 +892,21 @@ impl World {
     /// Waits for the interleaving explorer's other processors (a test thread's call, between
     /// its operations on the machine).
     pub fn join_helpers(&self) {
-        let helpers = std::mem::take(&mut *lock(&self.helpers));
-        for h in helpers {
-            let _ = h.join();
+        {
+            let _waiting = self.waiting_here();
+            loop {
+                let helpers = std::mem::take(&mut *lock(&self.helpers));
+                if helpers.is_empty() {
+                    break;
+                }
+                for h in helpers {
+                    let _ = h.join();
+                }
+            }
+        }
+        if tls::set_pinned(false) {
+            tls::set_counted(false);
+            self.active.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
         }
     }
 
@@ -888,5 +1000,28 @@ impl World {
             );
         }
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Edges;
+
+    #[test]
+    fn closed_edges_let_nothing_in_and_show_what_entered_before() {
+        let e = Edges::default();
+        assert!(e.idle());
+        let inside = e.enter().expect("open edges admit a call");
+        e.close();
+        // What entered before the close keeps the stack busy until it leaves; nothing new
+        // enters (and a refused attempt leaves no count behind).
+        assert!(!e.idle());
+        assert!(e.enter().is_none());
+        assert!(!e.idle());
+        drop(inside);
+        assert!(e.idle());
+        e.open();
+        assert!(e.enter().is_some());
+        assert!(e.idle());
     }
 }

@@ -4,7 +4,7 @@
 mod lab;
 
 use lab::Fault;
-use ndis_sim::{Hostile, SimConfig, TestFrames};
+use ndis_sim::{Hostile, Interruption, Sim, SimConfig, TestFrames};
 use ndis_sys::*;
 
 #[test]
@@ -96,4 +96,112 @@ fn low_resources_fail_allocations_at_seeded_points() {
     assert_ne!(failures(8, 4).0, a);
     // Off: nothing fails.
     assert_eq!(failures(7, 0).1, 0);
+}
+
+/// A client of the lab filter's device while traffic flows both ways: a read left pending,
+/// an IOCTL, writes both ways (unless `writes` is false: the lab's writes do not hold the
+/// module against a detach), another IOCTL, and the handle closed at the end. Returns the
+/// requests' statuses.
+fn client_workload(sim: &Sim, writes: bool) -> Vec<NTSTATUS> {
+    let a = sim.adapter(0);
+    let mut f = TestFrames::new([2, 0, 0, 0, 0, 9], a.config().mac);
+    let h = sim.open(lab::device::USER_PATH).expect("open the lab device");
+    let mut statuses = Vec::new();
+    a.indicate(&f.take(3));
+    let pending = h.start_read(64);
+    statuses.push(
+        h.device_io_control(lab::device::IOCTL_LAB_ECHO, b"ping", 16)
+            .status,
+    );
+    for dir in [1u8, 0].into_iter().filter(|_| writes) {
+        let mut buf = vec![dir];
+        buf.extend(f.next_frame());
+        statuses.push(h.write(&buf).status);
+    }
+    a.send(&f.take(2));
+    a.indicate_resources(&f.take(2));
+    statuses.push(
+        h.device_io_control(lab::device::IOCTL_LAB_ECHO, b"pong", 16)
+            .status,
+    );
+    a.send(&f.take(2));
+    sim.run_until_idle();
+    let _ = h.poll(pending);
+    h.close();
+    a.indicate(&f.take(2));
+    sim.run_until_idle();
+    statuses
+}
+
+/// The correct lab filter with the interleaving explorer interrupting at `point`.
+fn interrupted_at(point: u64) -> Sim {
+    let hostile = Hostile {
+        interrupt_at: point,
+        ..Hostile::default()
+    };
+    lab::start(
+        Fault::None,
+        SimConfig {
+            hostile,
+            ..SimConfig::default()
+        },
+    )
+}
+
+#[test]
+fn the_interleaving_explorer_finds_nothing_in_a_correct_filter_whatever_it_runs_where() {
+    let sim = lab::start(Fault::None, SimConfig::default());
+    let first = sim.ndis_calls() + 1;
+    let statuses = client_workload(&sim, true);
+    let last = sim.ndis_calls();
+    assert_eq!(statuses, [STATUS_SUCCESS; 4]);
+    sim.finish().assert_clean();
+    assert!(last - first > 12, "too few points: {first}..={last}");
+    let mut ran = [0u64; 4];
+    for point in first..=last {
+        let sim = interrupted_at(point);
+        let kind = Interruption::of(point);
+        let statuses = client_workload(&sim, kind != Interruption::Detach);
+        ran[point as usize % 4] += sim.interruptions();
+        // The handle was closed once, by whichever thread: one cleanup, one close.
+        assert_eq!(
+            lab::device::cleanups_and_closes(),
+            (1, 1),
+            "point {point} ({kind:?})"
+        );
+        // Only a handle closed by the other processor fails a request, and with the I/O
+        // manager's answer: the driver never sees it.
+        for s in &statuses {
+            let expected =
+                *s == STATUS_SUCCESS || (kind == Interruption::Cleanup && *s == STATUS_INVALID_HANDLE);
+            assert!(expected, "point {point} ({kind:?}): {statuses:?}");
+        }
+        let report = sim.finish();
+        assert!(report.is_clean(), "point {point} ({kind:?}):\n{report}");
+    }
+    eprintln!("explorer: points {first}..={last}, interruptions by kind {ran:?}");
+    // Every kind of interruption ran somewhere.
+    assert!(ran.iter().all(|&n| n > 0), "interruptions by kind: {ran:?}");
+}
+
+#[test]
+fn a_handle_closed_by_another_thread_fails_the_next_request_without_reaching_the_driver() {
+    // Find a point where the other processor closes the handle between the two IOCTLs.
+    let sim = lab::start(Fault::None, SimConfig::default());
+    let first = sim.ndis_calls() + 1;
+    client_workload(&sim, false);
+    let last = sim.ndis_calls();
+    sim.finish().assert_clean();
+    let closed_between = (first..=last)
+        .filter(|p| Interruption::of(*p) == Interruption::Cleanup)
+        .find(|&point| {
+            let sim = interrupted_at(point);
+            let statuses = client_workload(&sim, false);
+            sim.finish().assert_clean();
+            statuses == [STATUS_SUCCESS, STATUS_INVALID_HANDLE]
+        });
+    assert!(
+        closed_between.is_some(),
+        "no point closes the handle between the IOCTLs"
+    );
 }

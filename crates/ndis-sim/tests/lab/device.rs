@@ -6,7 +6,7 @@
 
 use std::ptr;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 use ndis_sys::*;
 
@@ -21,6 +21,20 @@ static DEVICE: AtomicPtr<DEVICE_OBJECT> = AtomicPtr::new(ptr::null_mut());
 static DEVICE_HANDLE: AtomicPtr<std::ffi::c_void> = AtomicPtr::new(ptr::null_mut());
 /// Read IRPs waiting (addresses).
 static READS: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+/// IRP_MJ_CLEANUP and IRP_MJ_CLOSE calls since the lab started.
+static CLEANUPS: AtomicUsize = AtomicUsize::new(0);
+static CLOSES: AtomicUsize = AtomicUsize::new(0);
+
+/// (cleanups, closes) the device has seen since the lab started.
+#[allow(dead_code)]
+pub fn cleanups_and_closes() -> (usize, usize) {
+    (CLEANUPS.load(Ordering::SeqCst), CLOSES.load(Ordering::SeqCst))
+}
+
+pub(super) fn reset_counts() {
+    CLEANUPS.store(0, Ordering::SeqCst);
+    CLOSES.store(0, Ordering::SeqCst);
+}
 
 fn wide(s: &str) -> &'static [u16] {
     Box::leak(s.encode_utf16().collect::<Vec<u16>>().into_boxed_slice())
@@ -110,10 +124,12 @@ unsafe extern "win64" fn create(_d: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTAT
 }
 
 unsafe extern "win64" fn close(_d: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+    CLOSES.fetch_add(1, Ordering::SeqCst);
     unsafe { finish(irp, STATUS_SUCCESS, 0) }
 }
 
 unsafe extern "win64" fn cleanup(_d: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+    CLEANUPS.fetch_add(1, Ordering::SeqCst);
     if !is(Fault::CleanupLeavesReads) {
         let reads: Vec<usize> = std::mem::take(&mut *READS.lock().unwrap());
         for r in reads {

@@ -789,6 +789,7 @@ pub fn start(f: Fault, cfg: SimConfig) -> Sim {
     let mut sim = Sim::new(cfg);
     FAULT.store(f as u32, Ordering::Relaxed);
     MODULE.store(ptr::null_mut(), Ordering::Release);
+    device::reset_counts();
     let st = sim.load(driver_entry);
     assert!(st.is_success(), "lab DriverEntry failed: {st:?}");
     sim
