@@ -527,6 +527,10 @@ fn check_no_offload(w: &World, function: &str, nbl: usize, what: &impl std::fmt:
 /// indications, own and foreign mixed, shuffled) in one chain. Returns how many.
 pub(crate) fn protocol_return(w: &World, a: &Adapter, max: usize) -> usize {
     let _busy = w.busy();
+    // Returns come from the stack's edge too: none reaches a module being detached.
+    let Some(_inside) = a.edges.enter() else {
+        return 0;
+    };
     let mut take: Vec<usize> = {
         let mut p = lock(&a.protocol);
         let n = p.held.len().min(max);
@@ -983,6 +987,10 @@ fn deliver_down(w: &World, a: &Adapter, nbls: &[usize]) {
 /// The miniport completes up to `max` pending sends, shuffled across sends, in one chain.
 pub(crate) fn miniport_complete(w: &World, a: &Adapter, max: usize) -> usize {
     let _busy = w.busy();
+    // As for returns: no completion reaches a module being detached.
+    let Some(_inside) = a.edges.enter() else {
+        return 0;
+    };
     let mut take: Vec<usize> = {
         let mut m = lock(&a.miniport);
         let n = m.pending_sends.len().min(max);

@@ -294,8 +294,9 @@ pub(crate) struct Adapter {
     pub edges: Edges,
 }
 
-/// The edges of an adapter's stack: the miniport's receive indications and the protocol's
-/// sends enter here, on whatever thread makes them. NDIS pauses the whole stack, the
+/// The edges of an adapter's stack: the miniport's receive indications and send
+/// completions, and the protocol's sends and returns, enter here, on whatever thread makes
+/// them. NDIS pauses the whole stack, the
 /// miniport included ("NDIS pauses the miniport adapter", after the filters: "Pausing a
 /// Driver Stack", learn.microsoft.com/windows-hardware/drivers/network/pausing-a-driver-stack),
 /// before it detaches a filter, and restarts it only once the filters are

@@ -99,8 +99,7 @@ fn low_resources_fail_allocations_at_seeded_points() {
 }
 
 /// A client of the lab filter's device while traffic flows both ways: a read left pending,
-/// an IOCTL, writes both ways (unless `writes` is false: the lab's writes do not hold the
-/// module against a detach), another IOCTL, and the handle closed at the end. Returns the
+/// an IOCTL, writes both ways (if `writes`), another IOCTL, and the handle closed at the end. Returns the
 /// requests' statuses.
 fn client_workload(sim: &Sim, writes: bool) -> Vec<NTSTATUS> {
     let a = sim.adapter(0);
@@ -161,7 +160,10 @@ fn the_interleaving_explorer_finds_nothing_in_a_correct_filter_whatever_it_runs_
     for point in first..=last {
         let sim = interrupted_at(point);
         let kind = Interruption::of(point);
-        let statuses = client_workload(&sim, kind != Interruption::Detach);
+        // The lab's writes inject whatever the module's state (they take no reference a
+        // pause or detach would wait for): only where the module keeps running.
+        let writes = matches!(kind, Interruption::Cancel | Interruption::Cleanup);
+        let statuses = client_workload(&sim, writes);
         ran[point as usize % 4] += sim.interruptions();
         // The handle was closed once, by whichever thread: one cleanup, one close.
         assert_eq!(
@@ -203,5 +205,61 @@ fn a_handle_closed_by_another_thread_fails_the_next_request_without_reaching_the
     assert!(
         closed_between.is_some(),
         "no point closes the handle between the IOCTLs"
+    );
+}
+
+#[test]
+fn a_close_by_another_thread_waits_for_a_write_the_client_thread_will_release() {
+    // The host stack keeps the receive-path write's frame until the stack pauses, and only
+    // the client thread pauses it, after the other processor has begun to close the handle:
+    // the close must wait for the client thread (which is still acting, not idle), and the
+    // write's result must stay for the client thread after the close.
+    let run = |point: u64| {
+        let sim = lab::start(
+            Fault::None,
+            SimConfig {
+                hostile: Hostile {
+                    hold_receives: true,
+                    interrupt_at: point,
+                    ..Hostile::default()
+                },
+                ..SimConfig::default()
+            },
+        );
+        let a = sim.adapter(0);
+        let mut f = TestFrames::new([2, 0, 0, 0, 0, 9], a.config().mac);
+        let h = sim.open(lab::device::USER_PATH).expect("open the lab device");
+        let mut buf = vec![1u8];
+        buf.extend(f.next_frame());
+        let write = h.start_write(&buf);
+        let first = sim.ndis_calls() + 1;
+        for _ in 0..4 {
+            a.indicate(&f.take(1));
+        }
+        let last = sim.ndis_calls();
+        sim.pause(0);
+        sim.restart(0);
+        let result = h.wait(write).map(|r| r.status);
+        drop(h);
+        sim.run_until_idle();
+        let interrupted = sim.interruptions();
+        // (Read while this run holds the simulation: the counters are the lab's statics.)
+        let closes = lab::device::cleanups_and_closes();
+        (first..=last, result, interrupted, closes, sim.finish())
+    };
+    let (points, result, _, _, report) = run(0);
+    assert_eq!(result, Some(STATUS_SUCCESS));
+    report.assert_clean();
+    let mut closed_meanwhile = 0;
+    for point in points.filter(|p| Interruption::of(*p) == Interruption::Cleanup) {
+        let (_, result, interrupted, closes, report) = run(point);
+        assert!(report.is_clean(), "point {point}:\n{report}");
+        assert_eq!(result, Some(STATUS_SUCCESS), "point {point}");
+        assert_eq!(closes, (1, 1), "point {point}");
+        closed_meanwhile += interrupted;
+    }
+    assert!(
+        closed_meanwhile > 0,
+        "no point closed the handle during the indication"
     );
 }
