@@ -8,7 +8,7 @@
 //! (`DO_BUFFERED_IO`), D9 (SYSTEM and Administrators only; named opens refused).
 
 use core::ptr;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use ndis_sys::*;
 use rxinject_abi::{self as abi, HandleCounters, tags::TAG_HANDLE};
@@ -17,8 +17,10 @@ use crate::capture::{self, Capture};
 use crate::driver::{GLOBALS, Handle};
 use crate::filter;
 use crate::inject::{self, Written};
+use crate::lock::SpinLock;
 use crate::mem::{ndis_delete, ndis_new};
 use crate::trace::trace;
+use crate::writes::{self, WriteList};
 
 utf16_static!(static DEVICE_NAME_W = abi::DEVICE_NAME;);
 utf16_static!(static SYMBOLIC_NAME_W = abi::SYMBOLIC_NAME;);
@@ -87,6 +89,7 @@ pub struct HandleCounterCells {
     tx_frames: AtomicU64,
     rx_frames: AtomicU64,
     writes_pending: AtomicU64,
+    writes_cancelled: AtomicU64,
 }
 
 impl HandleCounterCells {
@@ -109,6 +112,16 @@ impl HandleCounterCells {
             self.writes_failed.fetch_add(1, Ordering::Relaxed);
         }
         self.writes_pending.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A write completed with STATUS_CANCELLED (cancel or cleanup).
+    pub fn write_cancelled(&self) {
+        self.writes_cancelled.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Writes completed with STATUS_CANCELLED.
+    pub fn cancelled(&self) -> u64 {
+        self.writes_cancelled.load(Ordering::Relaxed)
     }
 
     pub fn snapshot(&self) -> HandleCounters {
@@ -139,6 +152,10 @@ pub struct OpenHandle {
     /// Set while a request that changes the handle's binding or capture runs: such requests
     /// of one handle never run concurrently (a second one gets STATUS_DEVICE_BUSY).
     control: AtomicBool,
+    /// Pending writes (`writes.rs`).
+    pub writes: SpinLock<WriteList>,
+    /// References: the file object's (until IRP_MJ_CLOSE) and one per write record.
+    refs: AtomicUsize,
 }
 
 /// Marks a handle's control request as running; clears the mark when dropped.
@@ -159,7 +176,37 @@ impl OpenHandle {
             counters: HandleCounterCells::default(),
             capture: AtomicPtr::new(ptr::null_mut()),
             control: AtomicBool::new(false),
+            writes: SpinLock::new(WriteList::new()),
+            refs: AtomicUsize::new(1),
         }
+    }
+
+    /// Takes a reference (a write record's).
+    pub fn add_ref(&self) {
+        self.refs.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Drops a reference; the last frees the handle (its write lock and record cache
+    /// included). IRQL <= DISPATCH_LEVEL.
+    ///
+    /// # Safety
+    /// The caller owns one reference on the live handle `h`, and does not use it after.
+    pub unsafe fn release(h: ptr::NonNull<OpenHandle>) {
+        // SAFETY: caller's contract.
+        if unsafe { h.as_ref() }.refs.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        // SAFETY: the last reference: nothing else can reach the handle.
+        let handle = unsafe { h.as_ref() };
+        {
+            let mut g = handle.writes.lock();
+            // SAFETY: nothing refers to the records any more.
+            unsafe { crate::writes::free_cache(&mut g) };
+        }
+        // SAFETY: initialised at create, idle now.
+        unsafe { handle.writes.free() };
+        // SAFETY: allocated by dispatch_create, referenced by nothing now.
+        unsafe { ndis_delete(h) };
     }
 
     /// Starts a control request, unless one of this handle is running.
@@ -263,19 +310,25 @@ unsafe extern "win64" fn dispatch_create(_device: *mut DEVICE_OBJECT, irp: *mut 
         // SAFETY: completing the IRP once.
         return unsafe { complete_irp(irp, STATUS_INSUFFICIENT_RESOURCES, 0) };
     };
+    // SAFETY: a fresh handle context, not yet shared.
+    let fresh = unsafe { h.as_ref() };
+    // SAFETY: its lock, initialised once, before any use; the context does not move until
+    // freed.
+    unsafe { fresh.writes.init() };
     // SAFETY: the file object of this open; FsContext is ours.
     unsafe { (*fo).FsContext = h.as_ptr().cast() };
     // SAFETY: completing the IRP once.
     unsafe { complete_irp(irp, STATUS_SUCCESS, 0) }
 }
 
-/// IRP_MJ_CLEANUP: the last handle closed. Waiting reads are cancelled (D6); writes are not
-/// queued (they complete when their frames come back), so there is nothing else to cancel.
+/// IRP_MJ_CLEANUP: the last handle closed. Waiting reads and pending writes are cancelled
+/// (D6): a write's frames still with NDIS come back later to its record, not to the IRP.
 unsafe extern "win64" fn dispatch_cleanup(_device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
     // SAFETY: an IRP for our device.
     let sl = unsafe { IoGetCurrentIrpStackLocation(irp) };
     // SAFETY: as above.
     if let Some(h) = unsafe { handle_of(sl) } {
+        writes::cleanup(h);
         capture::cleanup(h);
     }
     // SAFETY: completing the IRP once.
@@ -296,8 +349,9 @@ unsafe extern "win64" fn dispatch_close(_device: *mut DEVICE_OBJECT, irp: *mut I
             capture::close(unsafe { h.as_ref() });
             // SAFETY: as above.
             unsafe { (*fo).FsContext = ptr::null_mut() };
-            // SAFETY: allocated by dispatch_create; no IRP of this file object remains.
-            unsafe { ndis_delete(h) };
+            // SAFETY: the file object's reference; no IRP of it remains (write records that
+            // still wait for frames keep the handle until they are done).
+            unsafe { OpenHandle::release(h) };
         }
     }
     // SAFETY: completing the IRP once.

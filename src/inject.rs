@@ -11,25 +11,22 @@
 //! (all or nothing). Its frames are copied into the slots, their 802.1Q tag (if any) moved
 //! into `Ieee8021QNetBufferListInfo`, and issued in chains: Rx frames with
 //! `NdisFIndicateReceiveNetBufferLists` (flags 0: the NBLs come back through
-//! `FilterReturnNetBufferLists`), Tx frames with `NdisFSendNetBufferLists`. The IRP is pended;
-//! its state lives in `Tail.Overlay.DriverContext` (no allocation per write):
-//!
-//! | slot | content |
-//! |---|---|
-//! | 0 | NBLs still out (+1 while the write is being issued) |
-//! | 1 | the first failing status (0 while none) |
-//! | 2 | frames accepted |
-//! | 3 | the handle's context (for its counters) |
+//! `FilterReturnNetBufferLists`), Tx frames with `NdisFSendNetBufferLists`. Each chain is
+//! issued only while the datapath is open: once `FilterPause` has begun, what is not issued
+//! goes back to the pool and the write completes with the frames accepted and
+//! `NDIS_STATUS_PAUSED`. The IRP is pended, and its NBLs point at the write's record
+//! (`writes.rs`), which makes the write cancellable and lets frames come back after the IRP
+//! was cancelled.
 //!
 //! **Reclaim.** `recv::filter_return` and `send::filter_send_complete` hand back our own NBLs
 //! (split from foreign ones by `SourceHandle`); [`reclaim`] records Tx failures, gives the
-//! slots back, completes every write whose last frame this was, and drops the datapath
-//! references (which may complete a pending pause). Nothing ever waits: the seed's hang
-//! (waiting for a send-complete that never comes for a receive indication) has no place to
-//! happen.
+//! slots back, counts the frames off their writes (the last completes a write nobody
+//! cancelled), and drops the datapath references (which may complete a pending pause).
+//! Nothing ever waits: the seed's hang (waiting for a send-complete that never comes for a
+//! receive indication) has no place to happen.
 
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::Ordering;
 
 use ndis_sys::*;
 use rxinject_abi::tags::TAG_INJECT_SLOTS;
@@ -37,9 +34,10 @@ use rxinject_abi::write::{self, FLAG_TX_LOOPBACK, Frame};
 use rxinject_abi::{MAX_FRAMES_PER_WRITE, VLAN_TAG_LEN};
 
 use crate::capture;
-use crate::device::{OpenHandle, complete_irp};
+use crate::device::OpenHandle;
 use crate::filter::FilterModule;
 use crate::nbl::{self, NblChain};
+use crate::writes::{self, WriteRecord};
 
 /// Slots made per allocation.
 const CHUNK_SLOTS: usize = 32;
@@ -68,7 +66,7 @@ struct Chunk {
 #[repr(C)]
 struct NblContext {
     slot: *mut Slot,
-    irp: *mut IRP,
+    write: *mut WriteRecord,
     rx: u32,
     _reserved: u32,
     _reserved2: u64,
@@ -225,7 +223,7 @@ fn make_chunk(m: &FilterModule, capacity: u32) -> Option<(*mut Chunk, *mut Slot,
         unsafe {
             ctx.write(NblContext {
                 slot,
-                irp: ptr::null_mut(),
+                write: ptr::null_mut(),
                 rx: 0,
                 _reserved: 0,
                 _reserved2: 0,
@@ -344,50 +342,6 @@ pub unsafe fn rebuild_if_too_small(m: &FilterModule, max_frame: u32) {
     }
 }
 
-// ---- the IRP's DriverContext ------------------------------------------------------------------
-
-/// `Tail.Overlay.DriverContext` of a write IRP we own (from dispatch until completion).
-fn driver_context(irp: *mut IRP) -> *mut [PVOID; 4] {
-    // SAFETY: a valid IRP; taking a field's address reads nothing.
-    unsafe { ptr::addr_of_mut!((*irp).Tail.DriverContext) }
-}
-
-fn ctx_in_flight<'a>(irp: *mut IRP) -> &'a AtomicUsize {
-    let slot = driver_context(irp).cast::<PVOID>();
-    // SAFETY: DriverContext[0] is a pointer-sized, aligned slot of an IRP we own while it is
-    // pending; it is only ever used as an atomic here.
-    unsafe { &*slot.cast::<AtomicUsize>() }
-}
-
-fn ctx_failure<'a>(irp: *mut IRP) -> &'a AtomicU32 {
-    let slot = driver_context(irp).cast::<PVOID>().wrapping_add(1);
-    // SAFETY: DriverContext[1], as above (its low half as a u32 atomic; the slot is zeroed).
-    unsafe { &*slot.cast::<AtomicU32>() }
-}
-
-/// Records `status` as the write's failure if it is the first.
-fn record_failure(irp: *mut IRP, status: NTSTATUS) {
-    let _ = ctx_failure(irp).compare_exchange(0, status.0 as u32, Ordering::AcqRel, Ordering::Acquire);
-}
-
-/// Completes a write whose last NBL has come back.
-///
-/// # Safety
-/// `irp` is a pended write of ours with no NBL out; called once.
-unsafe fn complete_write(irp: *mut IRP) {
-    let failure = NTSTATUS(ctx_failure(irp).load(Ordering::Acquire) as i32);
-    // SAFETY: our pended IRP; slots 2 and 3 were written before any frame was issued.
-    let ctx = unsafe { &*driver_context(irp) };
-    let (accepted, handle) = (ctx[2] as usize, ctx[3]);
-    // SAFETY: the handle context outlives the IRP (the IRP holds a reference to the file
-    // object, so IRP_MJ_CLOSE cannot come before this completion).
-    let h = unsafe { &*handle.cast::<OpenHandle>() };
-    let status = if failure.0 == 0 { STATUS_SUCCESS } else { failure };
-    h.counters.write_done(status.is_success());
-    // SAFETY: completing our pended IRP once, no lock held.
-    unsafe { complete_irp(irp, status, accepted) };
-}
-
 // ---- the write path ---------------------------------------------------------------------------
 
 /// Why a write was refused before anything was sent.
@@ -396,6 +350,9 @@ pub enum Refusal {
     NotRunning,
     Invalid(write::WriteError),
     OutOfNbls,
+    /// The handle was cleaned up (its last handle closed while this write was dispatched),
+    /// or no write record could be had: the status says which.
+    Handle(NTSTATUS),
 }
 
 impl Refusal {
@@ -406,6 +363,7 @@ impl Refusal {
             Refusal::Invalid(e) if e.is_size() => STATUS_INVALID_BUFFER_SIZE,
             Refusal::Invalid(_) => STATUS_INVALID_PARAMETER,
             Refusal::OutOfNbls => STATUS_INSUFFICIENT_RESOURCES,
+            Refusal::Handle(status) => status,
         }
     }
 }
@@ -425,6 +383,10 @@ pub enum Written {
 /// Injects the frames of `buf` through module `m`, on behalf of write `irp` of handle `h`.
 /// PASSIVE_LEVEL. The caller holds one datapath reference on `m`, which this function takes
 /// over: it is released on refusal, and otherwise held by the first frame's NBL.
+///
+/// Every chain is issued only while the module's datapath is open: once `FilterPause` has
+/// begun, the frames not yet issued go back to the pool and the write completes with what
+/// was accepted and `NDIS_STATUS_PAUSED`.
 ///
 /// # Safety
 /// `irp` is a write IRP of ours, not yet pended; `buf` is its system buffer; `h` its handle.
@@ -453,53 +415,84 @@ pub unsafe fn write(m: &FilterModule, h: &OpenHandle, irp: *mut IRP, buf: &[u8])
         m.counters.writes_out_of_nbls.fetch_add(1, Ordering::Relaxed);
         return Written::Refused(Refusal::OutOfNbls);
     };
+    // SAFETY: our write IRP of `h`, in its dispatch routine.
+    let rec = match unsafe { writes::begin(h, irp, n as usize) } {
+        Ok(r) => r,
+        Err(status) => {
+            // SAFETY: the `n` slots just taken, unused.
+            unsafe { give_back_slots(m, slot, n) };
+            m.leave_datapath_many(n as usize);
+            return Written::Refused(Refusal::Handle(status));
+        }
+    };
 
-    // Pend the IRP and set up its state before the first frame can come back.
+    // Pended before the first frame can come back (and be completed by it).
     // SAFETY: our IRP (caller's contract), about to be pended.
     unsafe { IoMarkIrpPending(irp) };
-    // SAFETY: as above: nobody else looks at the IRP's DriverContext until it is completed.
-    unsafe {
-        driver_context(irp).write([
-            ptr::null_mut(),
-            ptr::null_mut(),
-            n as usize as PVOID,
-            ptr::from_ref(h).cast_mut().cast(),
-        ])
-    };
-    ctx_in_flight(irp).store(n as usize + 1, Ordering::Release);
 
     let default_rx = h.direction_is_rx();
-    let (mut rx_frames, mut tx_frames) = (0u64, 0u64);
-    let mut batch = Batch::new(m, h);
+    let mut batch = Batch::new(m, h, rec);
+    let mut left = n;
     for f in write::frames(buf) {
         let s = slot;
         // SAFETY: `take_slots` gave `n` linked slots and there are `n` frames.
         slot = unsafe { (*s).next };
+        left -= 1;
         let rx = match f.direction {
             write::DIR_RX => true,
             write::DIR_TX => false,
             _ => default_rx,
         };
-        if rx {
-            rx_frames += 1
-        } else {
-            tx_frames += 1
-        }
         // SAFETY: a slot of ours, not in use; `f` fits its buffer (parse checked the length
         // against the max frame size, and the tag is removed).
-        let nbl = unsafe { fill(s, &f, irp, rx) };
-        batch.add(nbl, rx, f.flags);
+        let nbl = unsafe { fill(s, &f, rec, rx) };
+        if !batch.add(nbl, rx, f.flags, f.data.len()) {
+            // The module began to pause: the chain (with this frame) went back; so does the
+            // unused rest, which `slot` heads.
+            // SAFETY: the rest of the `n` slots, unused.
+            unsafe { give_back_slots(m, slot, left) };
+            m.leave_datapath_many(left as usize);
+            // SAFETY: the record counts `left` frames that will never be issued.
+            unsafe { writes::frames_back(rec, left as usize) };
+            break;
+        }
     }
-    h.counters
-        .write_accepted(rx_frames, tx_frames, summary.frame_bytes);
     batch.flush();
-
-    // Drop the "still issuing" bias: if every frame already came back, complete now.
-    if ctx_in_flight(irp).fetch_sub(1, Ordering::AcqRel) == 1 {
-        // SAFETY: nothing of this write is out any more.
-        unsafe { complete_write(irp) };
+    let Batch {
+        issued,
+        rx_frames,
+        tx_frames,
+        bytes,
+        ..
+    } = batch;
+    h.counters.write_accepted(rx_frames, tx_frames, bytes);
+    // SAFETY: the record is alive (the IRP's reference).
+    unsafe { (*rec).set_accepted(issued as usize) };
+    if issued < n as u64 {
+        // SAFETY: as above.
+        unsafe { (*rec).record_failure(NDIS_STATUS_PAUSED.into()) };
+        m.counters.writes_not_running.fetch_add(1, Ordering::Relaxed);
     }
+    // SAFETY: every frame was issued or given back: queue the write (cancellable) and drop
+    // the issuing count.
+    unsafe { writes::issued(rec) };
     Written::Pended
+}
+
+/// Gives back `n` linked slots (from `head`) that were never issued.
+///
+/// # Safety
+/// `head` heads a list of `n` slots of `m`, taken and not in use (`n` may be 0).
+unsafe fn give_back_slots(m: &FilterModule, head: *mut Slot, n: u32) {
+    if n == 0 {
+        return;
+    }
+    let mut tail = head;
+    for _ in 1..n {
+        // SAFETY: caller's contract: `n` linked slots.
+        tail = unsafe { (*tail).next };
+    }
+    m.slots.lock().push_list(head, tail, n);
 }
 
 /// Copies `f` into slot `s` and prepares its NBL: length, tag, no offload information.
@@ -507,7 +500,7 @@ pub unsafe fn write(m: &FilterModule, h: &OpenHandle, irp: *mut IRP, buf: &[u8])
 /// # Safety
 /// `s` is a slot of ours not in use, whose buffer holds the frame (at most the adapter's max
 /// frame size plus a tag, as `write::parse` checked).
-unsafe fn fill(s: *mut Slot, f: &Frame<'_>, irp: *mut IRP, rx: bool) -> *mut NET_BUFFER_LIST {
+unsafe fn fill(s: *mut Slot, f: &Frame<'_>, write: *mut WriteRecord, rx: bool) -> *mut NET_BUFFER_LIST {
     // SAFETY: caller's contract.
     let slot = unsafe { &*s };
     // A tag moves out of band unless its TCI is 0 (an all-zero Ieee8021QNetBufferListInfo
@@ -540,7 +533,7 @@ unsafe fn fill(s: *mut Slot, f: &Frame<'_>, irp: *mut IRP, rx: bool) -> *mut NET
     unsafe { (*n.FirstNetBuffer).DataLength.set(len as u32) };
     // SAFETY: one of our slot NBLs, idle.
     let ctx = unsafe { nbl_context(nbl) };
-    ctx.irp = irp;
+    ctx.write = write;
     ctx.rx = u32::from(rx);
     nbl
 }
@@ -551,49 +544,90 @@ struct Batch<'a> {
     m: &'a FilterModule,
     /// The handle whose write this is (for capture's "injected by" mark).
     source: *const OpenHandle,
+    /// The write's record (frames given back are counted off it).
+    write: *mut WriteRecord,
     chain: NblChain,
+    /// Frame bytes in `chain`.
+    chain_bytes: u64,
     rx: bool,
     flags: u8,
+    /// What was handed to NDIS.
+    issued: u64,
+    rx_frames: u64,
+    tx_frames: u64,
+    bytes: u64,
 }
 
 impl<'a> Batch<'a> {
-    fn new(m: &'a FilterModule, source: &OpenHandle) -> Self {
+    fn new(m: &'a FilterModule, source: &OpenHandle, write: *mut WriteRecord) -> Self {
         Batch {
             m,
             source: ptr::from_ref(source),
+            write,
             chain: NblChain::new(),
+            chain_bytes: 0,
             rx: false,
             flags: 0,
+            issued: 0,
+            rx_frames: 0,
+            tx_frames: 0,
+            bytes: 0,
         }
     }
 
-    fn add(&mut self, nbl: *mut NET_BUFFER_LIST, rx: bool, flags: u8) {
-        if !self.chain.is_empty() && (rx != self.rx || flags != self.flags || self.chain.len() >= MAX_CHAIN) {
-            self.flush();
-        }
+    /// Adds a filled NBL (`bytes` of frame), issuing the chain first if the direction or the
+    /// flags change or it is long enough. False if the module began to pause: the chain and
+    /// this NBL were given back, and nothing more may be added.
+    fn add(&mut self, nbl: *mut NET_BUFFER_LIST, rx: bool, flags: u8, bytes: usize) -> bool {
+        let issue_first =
+            !self.chain.is_empty() && (rx != self.rx || flags != self.flags || self.chain.len() >= MAX_CHAIN);
+        let ok = !issue_first || self.flush();
         self.rx = rx;
         self.flags = flags;
         // SAFETY: an NBL we just filled, in no other chain.
         unsafe { self.chain.push_back(nbl) };
+        self.chain_bytes += bytes as u64;
+        if !ok {
+            self.give_back();
+        }
+        ok
     }
 
-    fn flush(&mut self) {
+    /// Issues the chain, if the module's datapath is still open; otherwise gives it back.
+    /// Returns whether it was issued (or empty).
+    fn flush(&mut self) -> bool {
         if self.chain.is_empty() {
-            return;
+            return true;
         }
-        let chain = core::mem::take(&mut self.chain);
-        let h = self.m.handle.get();
+        // The gate: nothing is issued once FilterPause has begun (it closes the datapath
+        // before it waits for what is out). Checked before the capture tap, and again after
+        // it as the last thing before the call (the tap calls NDIS; between the last check
+        // and the call there is none). A pause beginning in that last instant on another
+        // processor cannot be excluded without holding a lock across the call, which NDIS
+        // forbids; the write's datapath references still keep the pause from completing.
+        if self.m.datapath.is_closed() {
+            self.give_back();
+            return false;
+        }
         let direction = if self.rx {
             capture::Direction::Inbound
         } else {
             capture::Direction::Outbound
         };
-        capture::tap(self.m, chain.head(), direction, self.source);
+        capture::tap(self.m, self.chain.head(), direction, self.source);
+        if self.m.datapath.is_closed() {
+            // (Captured, but not injected: the capture shows the write's intent.)
+            self.give_back();
+            return false;
+        }
+        let chain = core::mem::take(&mut self.chain);
+        let n = u64::from(chain.len());
+        self.issued += n;
+        self.bytes += core::mem::take(&mut self.chain_bytes);
+        let h = self.m.handle.get();
         if self.rx {
-            self.m
-                .counters
-                .rx_injected
-                .fetch_add(u64::from(chain.len()), Ordering::Relaxed);
+            self.rx_frames += n;
+            self.m.counters.rx_injected.fetch_add(n, Ordering::Relaxed);
             // SAFETY: our NBLs, each one NB, count = chain length, PASSIVE_LEVEL (flags 0), no
             // lock held. They come back through FilterReturnNetBufferLists.
             unsafe {
@@ -605,14 +639,46 @@ impl<'a> Batch<'a> {
             } else {
                 0
             };
-            self.m
-                .counters
-                .tx_injected
-                .fetch_add(u64::from(chain.len()), Ordering::Relaxed);
+            self.tx_frames += n;
+            self.m.counters.tx_injected.fetch_add(n, Ordering::Relaxed);
             // SAFETY: our NBLs, PASSIVE_LEVEL (no DISPATCH flag), no lock held. They come back
             // through FilterSendNetBufferListsComplete.
             unsafe { NdisFSendNetBufferLists(h, chain.head(), NDIS_DEFAULT_PORT_NUMBER, flags) };
         }
+        true
+    }
+
+    /// Gives the chain's slots back unissued, with their datapath references and their
+    /// counts on the write's record.
+    fn give_back(&mut self) {
+        let chain = core::mem::take(&mut self.chain);
+        self.chain_bytes = 0;
+        let n = chain.len();
+        if n == 0 {
+            return;
+        }
+        let (mut head, mut tail) = (ptr::null_mut::<Slot>(), ptr::null_mut::<Slot>());
+        // SAFETY: our NBLs, never issued; `iter` reads links before yielding.
+        for nbl in unsafe { nbl::iter(chain.head()) } {
+            // SAFETY: one of our slot NBLs, ours.
+            let ctx = unsafe { nbl_context(nbl) };
+            ctx.write = ptr::null_mut();
+            let s = ctx.slot;
+            // SAFETY: relinking a slot we own.
+            unsafe { (*s).next = ptr::null_mut() };
+            if tail.is_null() {
+                head = s;
+            } else {
+                // SAFETY: as above.
+                unsafe { (*tail).next = s };
+            }
+            tail = s;
+        }
+        self.m.slots.lock().push_list(head, tail, n);
+        self.m.leave_datapath_many(n as usize);
+        // SAFETY: the record counts these `n` frames, which will never be issued (its
+        // issuing count keeps it from completing here).
+        unsafe { writes::frames_back(self.write, n as usize) };
     }
 }
 
@@ -631,28 +697,30 @@ pub unsafe fn reclaim(m: &FilterModule, own: NblChain, send_complete: bool) {
     }
     let mut head: *mut Slot = ptr::null_mut();
     let mut tail: *mut Slot = ptr::null_mut();
-    // Writes to finish after the slots are back (at most one per NBL; completed in order).
-    let mut current: *mut IRP = ptr::null_mut();
+    // The writes these NBLs belong to, counted off once the slots are back (runs of NBLs of
+    // one write are counted together).
+    let mut current: *mut WriteRecord = ptr::null_mut();
     let mut current_count = 0usize;
     let mut tx_failed = 0u64;
-    let mut finished = FinishedWrites::new();
+    let mut back = WritesBack::new();
     // SAFETY: the chain is ours (caller's contract); `iter` reads links before yielding.
     for nbl in unsafe { nbl::iter(own.head()) } {
         // SAFETY: one of our slot NBLs, just handed back to us.
         let ctx = unsafe { nbl_context(nbl) };
-        let irp = ctx.irp;
-        ctx.irp = ptr::null_mut();
+        let write = ctx.write;
+        ctx.write = ptr::null_mut();
         if send_complete {
             // SAFETY: our NBL, back from below with the lower driver's status.
             let status = unsafe { (*nbl).Status };
             if !status.is_success() {
                 tx_failed += 1;
-                record_failure(irp, status.into());
+                // SAFETY: the record is alive while this NBL is counted on it.
+                unsafe { (*write).record_failure(status.into()) };
             }
         }
-        if irp != current {
-            settle(current, current_count, &mut finished);
-            current = irp;
+        if write != current {
+            back.push(current, current_count);
+            current = write;
             current_count = 0;
         }
         current_count += 1;
@@ -667,7 +735,7 @@ pub unsafe fn reclaim(m: &FilterModule, own: NblChain, send_complete: bool) {
         }
         tail = s;
     }
-    settle(current, current_count, &mut finished);
+    back.push(current, current_count);
     if send_complete {
         m.counters.tx_completed.fetch_add(u64::from(n), Ordering::Relaxed);
         m.counters.tx_failed.fetch_add(tx_failed, Ordering::Relaxed);
@@ -675,51 +743,45 @@ pub unsafe fn reclaim(m: &FilterModule, own: NblChain, send_complete: bool) {
         m.counters.rx_returned.fetch_add(u64::from(n), Ordering::Relaxed);
     }
     m.slots.lock().push_list(head, tail, n);
-    finished.complete_all();
+    back.count_off_all();
     // Last: this may complete a pending pause, after which the module may go away.
     m.leave_datapath_many(n as usize);
 }
 
-/// Drops `count` NBLs from write `irp`; notes the write if that was its last.
-fn settle(irp: *mut IRP, count: usize, finished: &mut FinishedWrites) {
-    if irp.is_null() || count == 0 {
-        return;
-    }
-    if ctx_in_flight(irp).fetch_sub(count, Ordering::AcqRel) == count {
-        finished.push(irp);
-    }
-}
-
-/// Writes whose last NBL came back in one reclaim, completed once the slots are back and no
-/// lock is held. Bounded without allocation: beyond the inline capacity they are completed
-/// at once (still outside any lock).
-struct FinishedWrites {
-    irps: [*mut IRP; 16],
+/// Writes some of whose NBLs came back in one reclaim, with how many: counted off once the
+/// slots are back and no lock is held (which may complete them). Bounded without
+/// allocation: beyond the inline capacity they are counted off at once (still outside any
+/// lock).
+struct WritesBack {
+    writes: [(*mut WriteRecord, usize); 16],
     len: usize,
 }
 
-impl FinishedWrites {
+impl WritesBack {
     fn new() -> Self {
-        FinishedWrites {
-            irps: [ptr::null_mut(); 16],
+        WritesBack {
+            writes: [(ptr::null_mut(), 0); 16],
             len: 0,
         }
     }
 
-    fn push(&mut self, irp: *mut IRP) {
-        if self.len == self.irps.len() {
-            // SAFETY: nothing of this write is out; no lock is held here.
-            unsafe { complete_write(irp) };
+    fn push(&mut self, write: *mut WriteRecord, count: usize) {
+        if write.is_null() || count == 0 {
+            return;
+        }
+        if self.len == self.writes.len() {
+            // SAFETY: `count` NBLs of this live record came back; no lock is held here.
+            unsafe { writes::frames_back(write, count) };
         } else {
-            self.irps[self.len] = irp;
+            self.writes[self.len] = (write, count);
             self.len += 1;
         }
     }
 
-    fn complete_all(&mut self) {
-        for &irp in &self.irps[..self.len] {
-            // SAFETY: each write has no NBL out; completed once.
-            unsafe { complete_write(irp) };
+    fn count_off_all(&mut self) {
+        for &(write, count) in &self.writes[..self.len] {
+            // SAFETY: as in `push`.
+            unsafe { writes::frames_back(write, count) };
         }
         self.len = 0;
     }

@@ -43,6 +43,7 @@ pub mod rundown;
 pub mod send;
 pub mod state;
 mod trace;
+pub mod writes;
 
 #[cfg(all(target_os = "windows", not(test)))]
 mod rt;

@@ -41,6 +41,14 @@ fn workload(sim: &Sim) -> Vec<NTSTATUS> {
         a.send(&f.take(2));
         a.indicate_resources(&f.take(1));
     }
+    // A write of three chains (the direction changes twice).
+    if let Some(h) = &h {
+        let m = f.take(3);
+        statuses.push(
+            h.write(&records(&[(RX, 0, &m[0]), (TX, 0, &m[1]), (RX, 0, &m[2])]))
+                .status,
+        );
+    }
     sim.run_until_idle();
     if let (Some(c), Some(r)) = (&cap, pending) {
         let _ = c.poll(r);
@@ -80,6 +88,8 @@ fn the_interleaving_explorer_runs_a_pause_cancel_detach_or_cleanup_at_every_poin
         let statuses = workload(&sim);
         let kind = Interruption::of(point);
         ran[point as usize % 4] += sim.interruptions();
+        // No write issues a frame once the module's pause has begun.
+        let after_pause = sim.stats().own_issued_while_pausing;
         let report = sim.finish();
         // Besides the statuses of every run: after a detach the handle's adapter is gone
         // (the re-attached module is another binding), and after the other processor closed
@@ -91,8 +101,10 @@ fn the_interleaving_explorer_runs_a_pause_cancel_detach_or_cleanup_at_every_poin
             Interruption::Cleanup => allowed(s) || s == STATUS_INVALID_HANDLE,
             Interruption::PauseRestart | Interruption::Cancel => allowed(s),
         };
-        if !statuses.iter().all(|s| expected(*s)) || !report.is_clean() {
-            findings.push(format!("point {point} ({kind:?}): {statuses:?}\n{report}"));
+        if !statuses.iter().all(|s| expected(*s)) || !report.is_clean() || after_pause != 0 {
+            findings.push(format!(
+                "point {point} ({kind:?}): {statuses:?}, {after_pause} frame(s) issued after the pause began\n{report}"
+            ));
         }
     }
     assert!(findings.is_empty(), "{}", findings.join("\n"));
@@ -121,4 +133,49 @@ fn a_host_stack_holding_receives_and_failing_allocations_hang_no_writer() {
         assert!(report.is_clean(), "seed {seed}:\n{report}");
     }
     assert!(failed > 0, "the low-resources simulation failed nothing");
+}
+
+/// A host stack that keeps the injected receive frames (as IP reassembly or a vSwitch does)
+/// while the writer's process exits: the close must not wait for them. Cleanup completes the
+/// pending writes with STATUS_CANCELLED and the frames handed to NDIS so far; the frames
+/// come back at the next pause, to a write already completed, and nothing leaks.
+#[test]
+fn a_writer_exiting_while_the_stack_holds_its_frames_does_not_hang() {
+    let sim = load(SimConfig {
+        hostile: Hostile {
+            hold_receives: true,
+            ..Hostile::default()
+        },
+        ..SimConfig::default()
+    });
+    let a = sim.adapter(0);
+    let mut f = frames_for(&sim, 0);
+    let h = open_bound(&sim, 0);
+    let w1 = h.start_write(&batch(RX, &f.take(3)));
+    let w2 = h.start_write(&batch(RX, &f.take(2)));
+    sim.run_until_idle();
+    assert!(
+        !h.is_complete(w1) && !h.is_complete(w2),
+        "the stack holds the frames"
+    );
+    assert_eq!(a.filter_nbls_held_by_protocol(), 5);
+    // The process exits: the handle is closed with both writes pending.
+    let (r1, r2) = (h.poll(w1), h.poll(w2));
+    assert_eq!((r1, r2), (None, None));
+    let monitor = sim.open(abi::USER_PATH).expect("a second handle");
+    h.close();
+    let (c1, c2) = (monitor_result(&monitor, w1), monitor_result(&monitor, w2));
+    assert_eq!(c1, Some((STATUS_CANCELLED, 3)));
+    assert_eq!(c2, Some((STATUS_CANCELLED, 2)));
+    // The frames come back at the pause, to writes already completed.
+    sim.pause(0);
+    assert_eq!(a.filter_nbls_held_by_protocol(), 0);
+    sim.restart(0);
+    drop(monitor);
+    sim.finish().assert_clean();
+}
+
+/// The result of an IRP of a closed handle (results outlive their handle, as an OVERLAPPED's).
+fn monitor_result(h: &DeviceHandle<'_>, irp: ndis_sim::Irp) -> Option<(NTSTATUS, usize)> {
+    h.poll(irp).map(|r| (r.status, r.information))
 }

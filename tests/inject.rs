@@ -552,23 +552,35 @@ fn pool_exhaustion_fails_the_write_whole_and_memory_stays_bounded() {
 fn close_and_cancel_with_writes_in_flight() {
     let sim = load(SimConfig::default());
     let a = sim.adapter(0);
-    // Close: the write completes when its frames come back, then close runs.
+    // Close: cleanup completes the write with STATUS_CANCELLED and the frames it handed to
+    // NDIS; they are still above, and come back to its record, not to the IRP.
     let h = open_bound(&sim, 0);
+    let monitor = sim.open(abi::USER_PATH).expect("open");
     let irp = h.start_write(&batch(RX, &frames_for(&sim, 0).take(10)));
     assert!(!h.is_complete(irp));
     h.close();
+    let r = monitor.poll(irp).expect("cleanup completed it");
+    assert_eq!((r.status, r.information), (STATUS_CANCELLED, 10));
+    assert_eq!(a.held_by_protocol(), 10, "NDIS still owns the frames");
+    sim.run_until_idle();
     assert_eq!(a.held_by_protocol(), 0);
     assert_eq!(sim.io_stats().pending, 0);
-    // Cancel: the frames are already above and below; the write completes when they return,
-    // with success.
+    // Cancel: the same for one write; the frames return later and only drop the record.
     let h = open_bound(&sim, 0);
     let f = frames_for(&sim, 0).take(10);
     let irp = h.start_write(&records(&[(RX, 0, &f[0]), (TX, 0, &f[1]), (RX, 0, &f[2])]));
     h.cancel(irp);
-    assert!(!h.is_complete(irp), "cancel does not take frames back from NDIS");
-    let r = h.wait(irp).expect("completes");
-    assert_eq!((r.status, r.information), (STATUS_SUCCESS, 3));
-    drop(h);
+    let r = h.poll(irp).expect("cancelled at once");
+    assert_eq!((r.status, r.information), (STATUS_CANCELLED, 3));
+    sim.run_until_idle();
+    // A write whose frames all came back before the cancel completes normally.
+    let irp = h.start_write(&batch(TX, &f[3..5]));
+    sim.run_until_idle();
+    h.cancel(irp);
+    let r = h.poll(irp).expect("completed");
+    assert_eq!((r.status, r.information), (STATUS_SUCCESS, 2));
+    assert_eq!(counters(&h).handle.writes_pending, 0);
+    drop((h, monitor));
     sim.finish().assert_clean();
 }
 

@@ -442,15 +442,18 @@ pub(crate) fn f_indicate(w: &World, handle: NDIS_HANDLE, head: *mut NET_BUFFER_L
         }
         ok.push(n);
     }
+    let mut own = 0u64;
     for &n in &ok {
         let rec = objs.nbls.get_mut(&n).expect("walked");
         rec.owner = Owner::Above;
         if rec.origin.is_own() {
             rec.adapter = a.idx;
             rec.up_with_resources = resources;
+            own += 1;
         }
     }
     drop(objs);
+    count_issued_while_pausing(w, a, state, own);
 
     // State rules (R12, R14, ST10).
     if let Some(rule) = datapath_rule(w, a, state, any_own, Path::Receive) {
@@ -468,6 +471,23 @@ pub(crate) fn f_indicate(w: &World, handle: NDIS_HANDLE, head: *mut NET_BUFFER_L
         );
     }
     deliver_up(w, a, &ok, resources);
+}
+
+/// Counts own NBLs issued while the module is Pausing or Paused although the driver's
+/// previous call into NDIS on this thread began after FilterPause returned: whatever the
+/// driver checked since then, it could have seen that its pause had begun. On Windows the
+/// protocol above is paused by then ([`crate::Stats::own_issued_while_pausing`]; the rules
+/// let work that began before the pause finish). An issue that follows its gate check with
+/// no call into NDIS between is never counted, whatever another processor does meanwhile.
+fn count_issued_while_pausing(w: &World, a: &Adapter, state: ModState, own: u64) {
+    if own == 0 || !matches!(state, ModState::Pausing | ModState::Paused) {
+        return;
+    }
+    let pause_returned = lock(&a.module).pause_epoch;
+    if crate::tls::previous_call_epoch() >= pause_returned {
+        w.own_issued_while_pausing
+            .fetch_add(own, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Which way traffic goes, for [`datapath_rule`].
@@ -849,14 +869,17 @@ pub(crate) fn f_send(w: &World, handle: NDIS_HANDLE, head: *mut NET_BUFFER_LIST,
         }
         ok.push(n);
     }
+    let mut own = 0u64;
     for &n in &ok {
         let rec = objs.nbls.get_mut(&n).expect("walked");
         rec.owner = Owner::Below;
         if rec.origin.is_own() {
             rec.adapter = a.idx;
+            own += 1;
         }
     }
     drop(objs);
+    count_issued_while_pausing(w, a, state, own);
 
     if let Some(rule) = datapath_rule(w, a, state, any_own, Path::Send) {
         let s = state;

@@ -757,7 +757,9 @@ pub(crate) fn cancel(w: &World, irp: Irp) {
         let Some(rec) = io.irps.get_mut(&irp.addr).filter(|r| r.id == irp.id) else {
             return;
         };
-        if !matches!(rec.state, IrpState::Pending) {
+        // An IRP still in its dispatch routine can be cancelled too (another thread's
+        // CancelIoEx): the flag is set, and a cancel routine already set is called.
+        if !matches!(rec.state, IrpState::Pending | IrpState::Dispatching) {
             return;
         }
         rec.cancel_requested = true;
@@ -1012,13 +1014,13 @@ pub(crate) fn stats(w: &World) -> crate::sim::IoStats {
     }
 }
 
-/// The IRPs pending now.
+/// The IRPs not completed now (pending, or still in their dispatch routine).
 pub(crate) fn pending_irps(w: &World) -> Vec<Irp> {
     let io = lock(&w.io);
     let mut v: Vec<Irp> = io
         .irps
         .iter()
-        .filter(|(_, r)| matches!(r.state, IrpState::Pending))
+        .filter(|(_, r)| matches!(r.state, IrpState::Pending | IrpState::Dispatching))
         .map(|(&addr, r)| Irp { addr, id: r.id })
         .collect();
     v.sort_by_key(|i| i.id);

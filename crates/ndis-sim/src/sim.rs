@@ -154,6 +154,10 @@ pub struct Stats {
     /// The filter's own NBLs that are out now: indicated up (the protocol holds them) or sent
     /// down (the miniport has not completed them).
     pub filter_nbls_out: usize,
+    /// Own NBLs the filter indicated or sent while its module was Pausing or Paused, ever,
+    /// including those of work that began before the pause (which the rules allow to
+    /// finish): on Windows the protocol above is already paused then.
+    pub own_issued_while_pausing: u64,
 }
 
 impl Sim {
@@ -557,6 +561,9 @@ fn stats(w: &World) -> Stats {
                 r.origin.is_own() && matches!(r.owner, crate::nbl::Owner::Above | crate::nbl::Owner::Below)
             })
             .count(),
+        own_issued_while_pausing: w
+            .own_issued_while_pausing
+            .load(std::sync::atomic::Ordering::Relaxed),
     }
 }
 

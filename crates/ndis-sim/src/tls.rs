@@ -29,6 +29,10 @@ struct Ctx {
     /// Counted as busy until the interleaving explorer's other processor is joined (see
     /// `World::pin_busy`).
     pinned: bool,
+    /// The world's epoch when this thread entered its latest call into NDIS or the kernel,
+    /// and its call before that.
+    call_epoch: u64,
+    previous_call_epoch: u64,
 }
 
 thread_local! {
@@ -85,6 +89,21 @@ pub(crate) fn holds_once(addr: usize) -> bool {
 /// Marks this thread as busy (or not); returns the previous mark.
 pub(crate) fn set_counted(on: bool) -> bool {
     CTX.with(|c| std::mem::replace(&mut c.borrow_mut().counted, on))
+}
+
+/// Notes the epoch at which this thread enters a call into NDIS or the kernel.
+pub(crate) fn enter_call(epoch: u64) {
+    CTX.with(|c| {
+        let mut c = c.borrow_mut();
+        c.previous_call_epoch = c.call_epoch;
+        c.call_epoch = epoch;
+    });
+}
+
+/// The epoch at which this thread entered the call into NDIS before its current one (the
+/// driver's code since then ran after it).
+pub(crate) fn previous_call_epoch() -> u64 {
+    CTX.with(|c| c.borrow().previous_call_epoch)
 }
 
 /// Marks this thread as pinned busy (or not); returns the previous mark.

@@ -431,6 +431,8 @@ pub(crate) struct World {
     pub stalls: std::sync::atomic::AtomicU64,
     /// The explorer's other processors, joined before the machine is examined.
     pub helpers: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// Own NBLs the filter issued while its module was Pausing or Paused.
+    pub own_issued_while_pausing: std::sync::atomic::AtomicU64,
     /// Interruptions the explorer ran.
     pub interruptions: std::sync::atomic::AtomicU64,
 }
@@ -474,6 +476,7 @@ pub(crate) fn world() -> Arc<World> {
         }
     };
     let n = w.ndis_calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    tls::enter_call(w.epoch.load(std::sync::atomic::Ordering::SeqCst));
     let at = w.cfg.hostile.interrupt_at;
     if at != 0 && n >= at {
         interrupt(&w);
@@ -676,6 +679,7 @@ impl World {
             ndis_calls: std::sync::atomic::AtomicU64::new(0),
             stalls: std::sync::atomic::AtomicU64::new(0),
             helpers: Mutex::new(Vec::new()),
+            own_issued_while_pausing: std::sync::atomic::AtomicU64::new(0),
             interruptions: std::sync::atomic::AtomicU64::new(0),
         }
     }
