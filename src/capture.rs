@@ -1123,7 +1123,8 @@ pub fn rebind(h: &OpenHandle, id: u64) {
     }
 }
 
-/// IRP_MJ_READ: records, now or later. PASSIVE_LEVEL (dispatch).
+/// IRP_MJ_READ: records, now or later; refused (STATUS_CANCELLED) once the handle's cleanup
+/// has begun. PASSIVE_LEVEL (dispatch).
 ///
 /// # Safety
 /// `irp` is a read IRP of ours, not yet pended, for handle `h`.
@@ -1134,6 +1135,13 @@ pub unsafe fn read(h: &OpenHandle, irp: *mut IRP) -> NTSTATUS {
     };
     let (buf, len) = read_buffer(irp);
     let mut g = c.inner.lock();
+    if h.is_cleaned_up() {
+        // The handle is closing: cleanup has cancelled (or is cancelling) the queued reads,
+        // and would never see this one.
+        drop(g);
+        // SAFETY: completing the IRP once.
+        return unsafe { complete_irp(irp, STATUS_CANCELLED, 0) };
+    }
     if !g.ring.is_allocated() {
         drop(g);
         // SAFETY: as above.

@@ -152,6 +152,8 @@ pub struct OpenHandle {
     /// Set while a request that changes the handle's binding or capture runs: such requests
     /// of one handle never run concurrently (a second one gets STATUS_DEVICE_BUSY).
     control: AtomicBool,
+    /// IRP_MJ_CLEANUP has begun: no read is queued after it (`capture::read`).
+    cleaned_up: AtomicBool,
     /// Pending writes (`writes.rs`).
     pub writes: SpinLock<WriteList>,
     /// References: the file object's (until IRP_MJ_CLOSE) and one per write record.
@@ -176,9 +178,15 @@ impl OpenHandle {
             counters: HandleCounterCells::default(),
             capture: AtomicPtr::new(ptr::null_mut()),
             control: AtomicBool::new(false),
+            cleaned_up: AtomicBool::new(false),
             writes: SpinLock::new(WriteList::new()),
             refs: AtomicUsize::new(1),
         }
+    }
+
+    /// Whether IRP_MJ_CLEANUP has begun for this handle.
+    pub fn is_cleaned_up(&self) -> bool {
+        self.cleaned_up.load(Ordering::SeqCst)
     }
 
     /// Takes a reference (a write record's).
@@ -328,6 +336,9 @@ unsafe extern "win64" fn dispatch_cleanup(_device: *mut DEVICE_OBJECT, irp: *mut
     let sl = unsafe { IoGetCurrentIrpStackLocation(irp) };
     // SAFETY: as above.
     if let Some(h) = unsafe { handle_of(sl) } {
+        // First the mark, then the queues: a read that takes the capture lock after
+        // cleanup has drained it sees the mark and is refused (`capture::read`).
+        h.cleaned_up.store(true, Ordering::SeqCst);
         writes::cleanup(h);
         capture::cleanup(h);
     }

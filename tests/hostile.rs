@@ -179,3 +179,49 @@ fn a_writer_exiting_while_the_stack_holds_its_frames_does_not_hang() {
 fn monitor_result(h: &DeviceHandle<'_>, irp: ndis_sim::Irp) -> Option<(NTSTATUS, usize)> {
     h.poll(irp).map(|r| (r.status, r.information))
 }
+
+/// A read without a timeout dispatched while another thread closes the handle: cleanup
+/// may run before the read is queued, and nothing would ever complete it (the close would
+/// hang with it). A read that arrives after cleanup is refused, not queued.
+#[test]
+fn a_read_racing_the_handle_cleanup_is_refused_not_queued() {
+    // `pad` counter queries before the read shift its NDIS calls, so that every one of them is
+    // a cleanup point (`Interruption::of` cycles with the point number) for some `pad`.
+    let run = |point: u64, pad: usize| {
+        let sim = load(SimConfig {
+            hostile: Hostile {
+                interrupt_at: point,
+                ..Hostile::default()
+            },
+            ..SimConfig::default()
+        });
+        let h = open_bound(&sim, 0);
+        let config = CaptureConfig {
+            timeout_ms: 0,
+            ..CaptureConfig::default()
+        };
+        let mut statuses = vec![set_capture(&h, config)];
+        for _ in 0..pad {
+            let _ = counters(&h);
+        }
+        let first = sim.ndis_calls() + 1;
+        let read = h.start_read(1 << 18);
+        let last = sim.ndis_calls();
+        sim.run_until_idle();
+        statuses.push(h.poll(read).map_or(STATUS_PENDING, |r| r.status));
+        drop(h);
+        (first..=last, statuses, sim.interruptions(), sim.finish())
+    };
+    let mut in_read = 0;
+    for pad in 0..4 {
+        let (points, statuses, _, report) = run(0, pad);
+        assert_eq!(statuses[1], STATUS_PENDING, "a read waits for records");
+        report.assert_clean();
+        for point in points.filter(|p| Interruption::of(*p) == Interruption::Cleanup) {
+            let (_, statuses, interrupted, report) = run(point, pad);
+            in_read += interrupted;
+            assert!(report.is_clean(), "point {point}: {statuses:?}\n{report}");
+        }
+    }
+    assert!(in_read > 0, "no cleanup ran inside the read's dispatch");
+}
