@@ -445,7 +445,7 @@ pub unsafe fn write(m: &FilterModule, h: &OpenHandle, irp: *mut IRP, buf: &[u8])
         };
         // SAFETY: a slot of ours, not in use; `f` fits its buffer (parse checked the length
         // against the max frame size, and the tag is removed).
-        let nbl = unsafe { fill(s, &f, rec, rx) };
+        let nbl = unsafe { fill(s, m.handle.get(), &f, rec, rx) };
         if !batch.add(nbl, rx, f.flags, f.data.len()) {
             // The module began to pause: the chain (with this frame) went back; so does the
             // unused rest, which `slot` heads.
@@ -500,7 +500,13 @@ unsafe fn give_back_slots(m: &FilterModule, head: *mut Slot, n: u32) {
 /// # Safety
 /// `s` is a slot of ours not in use, whose buffer holds the frame (at most the adapter's max
 /// frame size plus a tag, as `write::parse` checked).
-unsafe fn fill(s: *mut Slot, f: &Frame<'_>, write: *mut WriteRecord, rx: bool) -> *mut NET_BUFFER_LIST {
+unsafe fn fill(
+    s: *mut Slot,
+    m_handle: NDIS_HANDLE,
+    f: &Frame<'_>,
+    write: *mut WriteRecord,
+    rx: bool,
+) -> *mut NET_BUFFER_LIST {
     // SAFETY: caller's contract.
     let slot = unsafe { &*s };
     // A tag moves out of band unless its TCI is 0 (an all-zero Ieee8021QNetBufferListInfo
@@ -521,21 +527,66 @@ unsafe fn fill(s: *mut Slot, f: &Frame<'_>, write: *mut WriteRecord, rx: bool) -
         dst[head.len()..].copy_from_slice(rest);
     }
     let nbl = slot.nbl;
-    // SAFETY: our NBL, idle (back from NDIS or fresh).
-    let n = unsafe { &mut *nbl };
-    n.Next = ptr::null_mut();
-    n.Status = NDIS_STATUS_SUCCESS;
-    n.NetBufferListInfo[Ieee8021QNetBufferListInfo] =
-        tci.map_or(ptr::null_mut(), |t| ieee8021q_info_from_tci(t) as PVOID);
-    n.NetBufferListInfo[TcpIpChecksumNetBufferListInfo] = ptr::null_mut();
-    n.NetBufferListInfo[TcpLargeSendNetBufferListInfo] = ptr::null_mut();
+    // SAFETY: our NBL, idle (back from NDIS or fresh): reset to what a fresh one holds.
+    unsafe { reset_nbl(nbl, m_handle, tci) };
+    // SAFETY: a field of our NBL.
+    let first = unsafe { ptr::addr_of!((*nbl).FirstNetBuffer) };
+    // SAFETY: as above.
+    let nb = unsafe { first.read() };
     // SAFETY: our NB (lower drivers restore its offsets before giving it back).
-    unsafe { (*n.FirstNetBuffer).DataLength.set(len as u32) };
+    unsafe { (*nb).DataLength.set(len as u32) };
     // SAFETY: one of our slot NBLs, idle.
     let ctx = unsafe { nbl_context(nbl) };
     ctx.write = write;
     ctx.rx = u32::from(rx);
     nbl
+}
+
+/// `NBL_FLAGS_NDIS_RESERVED`: the bits of `Flags` NDIS keeps for itself.
+const NBL_FLAGS_NDIS_RESERVED: u32 = 0x0000_00FF;
+
+/// Resets an own NBL before it is issued again: no link, success, our `SourceHandle`, no
+/// `NblFlags`, no `Flags` but NDIS's own, no scratch, and every info slot empty but the
+/// 802.1Q tag (`tci`). What the protocol or the miniport left in it on its last trip (up,
+/// or down) is gone, so an NBL that went up can next go down. Written through raw field
+/// pointers, for the info slots of the NDIS version we registered (6.50: 26) only: a
+/// reference to the whole structure would cover slots an older NDIS may not allocate.
+///
+/// # Safety
+/// `nbl` is one of our slot NBLs, owned by us and idle.
+unsafe fn reset_nbl(nbl: *mut NET_BUFFER_LIST, handle: NDIS_HANDLE, tci: Option<u16>) {
+    /// Writes `$v` to field `$f` of `nbl` through a raw pointer (the caller's contract:
+    /// a valid NBL of ours).
+    macro_rules! set {
+        ($f:ident, $v:expr) => {{
+            // SAFETY: a field of a valid NBL (contract of `reset_nbl`).
+            let field = unsafe { ptr::addr_of_mut!((*nbl).$f) };
+            // SAFETY: aligned, and ours to write while we own the NBL.
+            unsafe { field.write($v) };
+        }};
+    }
+    set!(Next, ptr::null_mut());
+    set!(Status, NDIS_STATUS_SUCCESS);
+    set!(SourceHandle, handle);
+    set!(NblFlags, 0);
+    set!(Scratch, ptr::null_mut());
+    // SAFETY: as above.
+    let flags = unsafe { ptr::addr_of_mut!((*nbl).Flags) };
+    // SAFETY: as above.
+    let kept = unsafe { flags.read() } & NBL_FLAGS_NDIS_RESERVED;
+    // SAFETY: as above.
+    unsafe { flags.write(kept) };
+    // SAFETY: as above: the info array's first slot.
+    let info = unsafe { ptr::addr_of_mut!((*nbl).NetBufferListInfo) }.cast::<PVOID>();
+    // SAFETY: the registered version's MaxNetBufferListInfo slots exist in every NBL NDIS
+    // allocates for us.
+    unsafe { ptr::write_bytes(info, 0, MaxNetBufferListInfo) };
+    if let Some(t) = tci {
+        // SAFETY: slot 4 of the slots above.
+        let slot = unsafe { info.add(Ieee8021QNetBufferListInfo) };
+        // SAFETY: as above.
+        unsafe { slot.write(ieee8021q_info_from_tci(t) as PVOID) };
+    }
 }
 
 /// Frames of one direction (and send flags) collected into a chain, issued when the

@@ -132,9 +132,16 @@ pub unsafe fn split_own(head: *mut NET_BUFFER_LIST, own_handle: NDIS_HANDLE) -> 
     // SAFETY: the caller's contract covers the walk; `iter` reads `Next` before yielding, so
     // relinking the yielded NBL is fine.
     for nbl in unsafe { iter(head) } {
-        // SAFETY: `nbl` is valid (contract of `iter`).
-        let nbl_ref = unsafe { &*nbl };
-        let (source, next) = (nbl_ref.SourceHandle, nbl_ref.Next);
+        // Fields read through raw pointers: a reference to the whole NET_BUFFER_LIST would
+        // cover info slots that an older NDIS may not have allocated.
+        // SAFETY: `nbl` is valid (contract of `iter`): its fields.
+        let source = unsafe { ptr::addr_of!((*nbl).SourceHandle) };
+        // SAFETY: as above.
+        let next = unsafe { ptr::addr_of!((*nbl).Next) };
+        // SAFETY: as above.
+        let source = unsafe { source.read() };
+        // SAFETY: as above.
+        let next = unsafe { next.read() };
         if source == own_handle {
             if last_foreign.is_null() {
                 split.foreign = next;

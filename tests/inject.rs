@@ -809,3 +809,24 @@ fn random_device_controls_get_a_status_and_never_break_a_rule() {
     drop(h);
     sim.finish().assert_clean();
 }
+
+/// A reused NBL is a clean NBL: whatever the stack left in it on its last trip (up or down)
+/// is gone when it is issued again, either way.
+#[test]
+fn a_reused_nbl_carries_nothing_from_its_previous_trip() {
+    let sim = load(SimConfig::default());
+    let h = open_bound(&sim, 0);
+    let mut f = frames_for(&sim, 0);
+    for dir in [RX, TX, RX, TX, TX, RX] {
+        assert_eq!(h.write(&batch(dir, &f.take(8))).status, STATUS_SUCCESS);
+    }
+    let allocated = sim.stats().filter_nbl_allocations;
+    assert!(allocated <= 32, "the slots were reused ({allocated} NBLs)");
+    assert_eq!(
+        sim.stats().stale_own_nbls,
+        0,
+        "NBLs issued with state from their last trip"
+    );
+    drop(h);
+    sim.finish().assert_clean();
+}

@@ -442,7 +442,7 @@ pub(crate) fn f_indicate(w: &World, handle: NDIS_HANDLE, head: *mut NET_BUFFER_L
         }
         ok.push(n);
     }
-    let mut own = 0u64;
+    let (mut own, mut stale) = (0u64, 0u64);
     for &n in &ok {
         let rec = objs.nbls.get_mut(&n).expect("walked");
         rec.owner = Owner::Above;
@@ -450,10 +450,14 @@ pub(crate) fn f_indicate(w: &World, handle: NDIS_HANDLE, head: *mut NET_BUFFER_L
             rec.adapter = a.idx;
             rec.up_with_resources = resources;
             own += 1;
+            // SAFETY: a registered NBL the filter is issuing.
+            stale += u64::from(unsafe { carries_trip_state(n as *const NET_BUFFER_LIST) });
         }
     }
     drop(objs);
     count_issued_while_pausing(w, a, state, own);
+    w.stale_own_nbls
+        .fetch_add(stale, std::sync::atomic::Ordering::Relaxed);
 
     // State rules (R12, R14, ST10).
     if let Some(rule) = datapath_rule(w, a, state, any_own, Path::Receive) {
@@ -488,6 +492,56 @@ fn count_issued_while_pausing(w: &World, a: &Adapter, state: ModState, own: u64)
         w.own_issued_while_pausing
             .fetch_add(own, std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+/// Where an own NBL of the filter was before it came back.
+#[derive(Clone, Copy)]
+enum Trip {
+    /// The protocol held it (an indication).
+    Above,
+    /// The miniport sent it.
+    Below,
+}
+
+/// What the simulated stack leaves in an NBL it hands back, as real ones do: the holder's
+/// reserved `Flags` bits, an `NblFlags` bit, and an info slot (the protocol's classification
+/// handle, the miniport's WFP slot).
+const TRIP_MARK: usize = 0x5452_4950_0000;
+const TRIP_FLAGS_ABOVE: u32 = 0x0010_0000; // in NBL_FLAGS_PROTOCOL_RESERVED
+const TRIP_FLAGS_BELOW: u32 = 0x0000_1000; // in NBL_FLAGS_MINIPORT_RESERVED
+const TRIP_NBL_FLAG: u32 = 1 << 30;
+
+/// Leaves trip state in `nbl` (see [`TRIP_MARK`]).
+///
+/// # Safety
+/// `nbl` is a registered NBL being handed back to the filter.
+unsafe fn leave_trip_state(nbl: *mut NET_BUFFER_LIST, trip: Trip) {
+    // SAFETY: caller's contract.
+    let n = unsafe { &mut *nbl };
+    n.NblFlags |= TRIP_NBL_FLAG;
+    match trip {
+        Trip::Above => {
+            n.Flags |= TRIP_FLAGS_ABOVE;
+            n.NetBufferListInfo[ClassificationHandleNetBufferListInfo] = TRIP_MARK as PVOID;
+        }
+        Trip::Below => {
+            n.Flags |= TRIP_FLAGS_BELOW;
+            n.NetBufferListInfo[WfpNetBufferListInfo] = TRIP_MARK as PVOID;
+        }
+    }
+}
+
+/// Whether `nbl` still carries trip state the stack left in it ([`crate::Stats::stale_own_nbls`]).
+///
+/// # Safety
+/// `nbl` is a registered NBL.
+unsafe fn carries_trip_state(nbl: *const NET_BUFFER_LIST) -> bool {
+    // SAFETY: caller's contract.
+    let n = unsafe { &*nbl };
+    n.NblFlags & TRIP_NBL_FLAG != 0
+        || n.Flags & (TRIP_FLAGS_ABOVE | TRIP_FLAGS_BELOW) != 0
+        || n.NetBufferListInfo[ClassificationHandleNetBufferListInfo] as usize == TRIP_MARK
+        || n.NetBufferListInfo[WfpNetBufferListInfo] as usize == TRIP_MARK
 }
 
 /// Which way traffic goes, for [`datapath_rule`].
@@ -581,6 +635,10 @@ pub(crate) fn protocol_return(w: &World, a: &Adapter, max: usize) -> usize {
         let rec = objs.nbls.get_mut(n).expect("registered");
         rec.owner = if bypass { Owner::Miniport } else { Owner::Filter };
         rec.mixed_return = mixed;
+        if rec.origin.is_own() {
+            // SAFETY: a registered NBL the protocol is handing back.
+            unsafe { leave_trip_state(*n as *mut NET_BUFFER_LIST, Trip::Above) };
+        }
     }
     let head = nbl::link(&take);
     let tokens = if bypass {
@@ -869,17 +927,21 @@ pub(crate) fn f_send(w: &World, handle: NDIS_HANDLE, head: *mut NET_BUFFER_LIST,
         }
         ok.push(n);
     }
-    let mut own = 0u64;
+    let (mut own, mut stale) = (0u64, 0u64);
     for &n in &ok {
         let rec = objs.nbls.get_mut(&n).expect("walked");
         rec.owner = Owner::Below;
         if rec.origin.is_own() {
             rec.adapter = a.idx;
             own += 1;
+            // SAFETY: a registered NBL the filter is issuing.
+            stale += u64::from(unsafe { carries_trip_state(n as *const NET_BUFFER_LIST) });
         }
     }
     drop(objs);
     count_issued_while_pausing(w, a, state, own);
+    w.stale_own_nbls
+        .fetch_add(stale, std::sync::atomic::Ordering::Relaxed);
 
     if let Some(rule) = datapath_rule(w, a, state, any_own, Path::Send) {
         let s = state;
@@ -1055,6 +1117,10 @@ fn complete_sends_now(w: &World, a: &Adapter, nbls: Vec<usize>, irql: KIRQL) {
             };
             if via_filter && state != ModState::Detached && handler.is_some() {
                 rec.owner = Owner::Filter;
+                if rec.origin.is_own() {
+                    // SAFETY: a registered NBL the miniport is handing back.
+                    unsafe { leave_trip_state(n as *mut NET_BUFFER_LIST, Trip::Below) };
+                }
                 to_filter.push(n);
             } else {
                 rec.owner = Owner::Protocol;

@@ -158,6 +158,10 @@ pub struct Stats {
     /// including those of work that began before the pause (which the rules allow to
     /// finish): on Windows the protocol above is already paused then.
     pub own_issued_while_pausing: u64,
+    /// Own NBLs the filter issued (indicated or sent) still carrying what the stack left in
+    /// them on their previous trip (`Flags` reserved bits, an `NblFlags` bit, an info slot):
+    /// a reused NBL should be reset before it is issued again.
+    pub stale_own_nbls: u64,
 }
 
 impl Sim {
@@ -564,6 +568,7 @@ fn stats(w: &World) -> Stats {
         own_issued_while_pausing: w
             .own_issued_while_pausing
             .load(std::sync::atomic::Ordering::Relaxed),
+        stale_own_nbls: w.stale_own_nbls.load(std::sync::atomic::Ordering::Relaxed),
     }
 }
 

@@ -433,6 +433,8 @@ pub(crate) struct World {
     pub helpers: Mutex<Vec<std::thread::JoinHandle<()>>>,
     /// Own NBLs the filter issued while its module was Pausing or Paused.
     pub own_issued_while_pausing: std::sync::atomic::AtomicU64,
+    /// Own NBLs the filter issued still carrying state from their previous trip.
+    pub stale_own_nbls: std::sync::atomic::AtomicU64,
     /// Interruptions the explorer ran.
     pub interruptions: std::sync::atomic::AtomicU64,
 }
@@ -680,6 +682,7 @@ impl World {
             stalls: std::sync::atomic::AtomicU64::new(0),
             helpers: Mutex::new(Vec::new()),
             own_issued_while_pausing: std::sync::atomic::AtomicU64::new(0),
+            stale_own_nbls: std::sync::atomic::AtomicU64::new(0),
             interruptions: std::sync::atomic::AtomicU64::new(0),
         }
     }
