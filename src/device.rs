@@ -156,6 +156,8 @@ pub struct OpenHandle {
     cleaned_up: AtomicBool,
     /// Pending writes (`writes.rs`).
     pub writes: SpinLock<WriteList>,
+    /// An idle write record kept for the next write (`writes.rs`).
+    pub spare_write: AtomicPtr<crate::writes::WriteRecord>,
     /// References: the file object's (until IRP_MJ_CLOSE) and one per write record.
     refs: AtomicUsize,
 }
@@ -180,6 +182,7 @@ impl OpenHandle {
             control: AtomicBool::new(false),
             cleaned_up: AtomicBool::new(false),
             writes: SpinLock::new(WriteList::new()),
+            spare_write: AtomicPtr::new(ptr::null_mut()),
             refs: AtomicUsize::new(1),
         }
     }
@@ -208,8 +211,9 @@ impl OpenHandle {
         let handle = unsafe { h.as_ref() };
         {
             let mut g = handle.writes.lock();
+            let spare = handle.spare_write.swap(ptr::null_mut(), Ordering::AcqRel);
             // SAFETY: nothing refers to the records any more.
-            unsafe { crate::writes::free_cache(&mut g) };
+            unsafe { crate::writes::free_cache(&mut g, spare) };
         }
         // SAFETY: initialised at create, idle now.
         unsafe { handle.writes.free() };

@@ -20,7 +20,8 @@
 //! - **The handle outlives its records.** A record holds a reference on its `OpenHandle`, so a
 //!   frame coming back after IRP_MJ_CLOSE still finds the lock and the record cache; the
 //!   handle is freed with its last reference.
-//! - **No allocation per write in steady state.** Records are cached per handle.
+//! - **No allocation per write in steady state.** Records are cached per handle: one spare
+//!   taken and given back without a lock, more in a list under the write lock.
 //!
 //! Lock order: the handle's write lock is a leaf (nothing else is taken under it, and no
 //! IRP is completed under it: L5).
@@ -160,18 +161,27 @@ fn record_of(irp: *mut IRP) -> *mut WriteRecord {
 /// # Safety
 /// `irp` is a write IRP of `h`, ours (in its dispatch routine, not completed).
 pub unsafe fn begin(h: &OpenHandle, irp: *mut IRP, frames: usize) -> Result<*mut WriteRecord, NTSTATUS> {
-    let cached = {
+    // The handle's spare record first (no lock: the usual case, one write at a time), then
+    // the cache. A handle cleaned up refuses the write (checked again when it is queued).
+    let mut cached = h.spare_write.swap(ptr::null_mut(), Ordering::AcqRel);
+    if cached.is_null() || h.is_cleaned_up() {
         let mut g = h.writes.lock();
         if g.cleaned_up {
+            if !cached.is_null() {
+                // SAFETY: an idle record of this handle, back to the cache.
+                unsafe { &*cached }.next.set(g.cache);
+                g.cache = cached;
+            }
             return Err(STATUS_CANCELLED);
         }
-        let r = g.cache;
-        if !r.is_null() {
-            // SAFETY: a cached record of this handle.
-            g.cache = unsafe { &*r }.next.get();
+        if cached.is_null() {
+            cached = g.cache;
+            if !cached.is_null() {
+                // SAFETY: a cached record of this handle.
+                g.cache = unsafe { &*cached }.next.get();
+            }
         }
-        r
-    };
+    }
     let fresh = WriteRecord {
         out: AtomicUsize::new(frames + 1),
         refs: AtomicU32::new(2),
@@ -382,9 +392,13 @@ unsafe fn release(r: *mut WriteRecord) {
     }
     // SAFETY: the record's handle reference is still held.
     let h = unsafe { &*rec.handle };
+    // The record is idle now: nothing else refers to it. The handle's spare if that is free
+    // (no lock), else the cache.
+    if h.spare_write
+        .compare_exchange(ptr::null_mut(), r, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
     {
         let mut g = h.writes.lock();
-        // The record is idle now: nothing else refers to it.
         rec.next.set(g.cache);
         g.cache = r;
     }
@@ -392,12 +406,16 @@ unsafe fn release(r: *mut WriteRecord) {
     unsafe { OpenHandle::release(ptr::NonNull::from(h)) };
 }
 
-/// Frees a handle's cached records (its last reference is gone).
+/// Frees a handle's cached records and its spare (its last reference is gone).
 ///
 /// # Safety
 /// Nothing refers to the handle or its records any more.
-pub unsafe fn free_cache(list: &mut WriteList) {
+pub unsafe fn free_cache(list: &mut WriteList, spare: *mut WriteRecord) {
     debug_assert!(list.head.is_null(), "writes still queued");
+    if let Some(p) = ptr::NonNull::new(spare) {
+        // SAFETY: the handle's idle spare, allocated by `begin`.
+        unsafe { ndis_delete(p) };
+    }
     let mut r = list.cache;
     list.cache = ptr::null_mut();
     while let Some(p) = ptr::NonNull::new(r) {
