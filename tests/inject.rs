@@ -676,35 +676,49 @@ fn writes_racing_pause_and_restart_never_originate_outside_running() {
         seed: 5,
         ..SimConfig::default()
     });
-    let stop = std::sync::atomic::AtomicBool::new(false);
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let stop = AtomicBool::new(false);
+    // Writes completed, and of them those that went through: the pauser waits for counts
+    // reached, never for time.
+    let (completed, succeeded) = (AtomicUsize::new(0), AtomicUsize::new(0));
     let (ok, paused) = std::thread::scope(|s| {
         let writer = s.spawn(|| {
             let h = open_bound(&sim, 0);
             let mut source = frames_for(&sim, 0);
             let (mut ok, mut paused) = (0, 0);
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            while !stop.load(Ordering::Acquire) {
                 let r = h.write(&batch(if ok % 2 == 0 { RX } else { TX }, &source.take(8)));
                 match r.status {
-                    STATUS_SUCCESS => ok += 1,
+                    STATUS_SUCCESS => {
+                        ok += 1;
+                        succeeded.fetch_add(1, Ordering::Release);
+                    }
                     s if s == NTSTATUS::from(NDIS_STATUS_PAUSED) => paused += 1,
                     s => panic!("unexpected status {s:?}"),
                 }
+                completed.fetch_add(1, Ordering::Release);
             }
             (ok, paused)
         });
+        let wait_for = |counter: &AtomicUsize, n: usize| {
+            while counter.load(Ordering::Acquire) < n {
+                std::thread::yield_now();
+            }
+        };
         // This thread restarts what it pauses: a write waiting across a pause is not hung.
         let actor = sim.actor();
         for _ in 0..30 {
-            std::thread::sleep(std::time::Duration::from_millis(2));
+            // A write goes through while running, another completes around the pause.
+            wait_for(&succeeded, succeeded.load(Ordering::Acquire) + 1);
             sim.pause(0);
-            std::thread::sleep(std::time::Duration::from_millis(1));
+            wait_for(&completed, completed.load(Ordering::Acquire) + 1);
             assert_eq!(sim.restart(0), NDIS_STATUS_SUCCESS);
         }
         drop(actor);
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        stop.store(true, Ordering::Release);
         writer.join().unwrap()
     });
-    assert!(ok > 0, "some writes went through ({ok} ok, {paused} paused)");
+    assert!(ok >= 30, "a write went through in every cycle ({ok} ok, {paused} paused)");
     sim.finish().assert_clean();
 }
 

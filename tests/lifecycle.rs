@@ -6,7 +6,7 @@ mod common;
 
 use common::load;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 
 use ndis_sim::{AdapterConfig, ModState, Sim, SimConfig, TestFrames};
@@ -170,20 +170,26 @@ fn repeated_attach_detach_cycles_leave_nothing_behind() {
 
 #[test]
 fn traffic_on_several_threads_through_pause_restart_cycles() {
+    const WORKERS: usize = 4;
+    const CYCLES: usize = 30;
     let sim = Arc::new(load(SimConfig {
         seed: 7,
         ..SimConfig::default()
     }));
     let stop = Arc::new(AtomicBool::new(false));
+    // Operations each worker has done: the pauser waits for counts reached, never for time,
+    // so a loaded machine gives the same interleaving guarantees as an idle one.
+    let done: Arc<Vec<AtomicUsize>> = Arc::new((0..WORKERS).map(|_| AtomicUsize::new(0)).collect());
     let mut workers = Vec::new();
-    for t in 0..4u8 {
+    for t in 0..WORKERS as u8 {
         let sim = Arc::clone(&sim);
         let stop = Arc::clone(&stop);
+        let done = Arc::clone(&done);
         workers.push(thread::spawn(move || {
             let _actor = sim.actor();
             let mut frames_gen = TestFrames::new([0x02, t, 0, 0, 0, 1], sim.adapter(0).config().mac);
             let mut n = 0usize;
-            while !stop.load(Ordering::Relaxed) {
+            while !stop.load(Ordering::Acquire) {
                 let a = sim.adapter(0);
                 match (usize::from(t) + n) % 4 {
                     0 => drop(a.indicate(&frames_gen.take(3))),
@@ -195,18 +201,31 @@ fn traffic_on_several_threads_through_pause_restart_cycles() {
                     }
                 }
                 n += 1;
+                done[usize::from(t)].store(n, Ordering::Release);
             }
             n
         }));
     }
-    for _ in 0..30 {
+    // Until every worker has done `k` more operations (all four kinds).
+    let each_does = |k: usize| {
+        let start: Vec<usize> = done.iter().map(|d| d.load(Ordering::Acquire)).collect();
+        while done
+            .iter()
+            .zip(&start)
+            .any(|(d, s)| d.load(Ordering::Acquire) < s + k)
+        {
+            thread::yield_now();
+        }
+    };
+    for _ in 0..CYCLES {
         sim.pause(0);
-        thread::yield_now();
+        each_does(4);
         assert_eq!(sim.restart(0), NDIS_STATUS_SUCCESS);
+        each_does(4);
     }
-    stop.store(true, Ordering::Relaxed);
+    stop.store(true, Ordering::Release);
     let ops: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
-    assert!(ops > 100, "the workers ran ({ops} operations)");
+    assert!(ops >= WORKERS * CYCLES * 8, "the workers ran ({ops} operations)");
     sim.run_until_idle();
     let a = sim.adapter(0);
     assert_eq!(a.rx_outstanding(), 0);
