@@ -718,7 +718,10 @@ fn writes_racing_pause_and_restart_never_originate_outside_running() {
         stop.store(true, Ordering::Release);
         writer.join().unwrap()
     });
-    assert!(ok >= 30, "a write went through in every cycle ({ok} ok, {paused} paused)");
+    assert!(
+        ok >= 30,
+        "a write went through in every cycle ({ok} ok, {paused} paused)"
+    );
     sim.finish().assert_clean();
 }
 

@@ -416,6 +416,11 @@ impl Sim {
         self.run_until_idle();
     }
 
+    /// When the next of the driver's timers is due (on the virtual clock), if one is set.
+    pub fn next_timer_due(&self) -> Option<std::time::Duration> {
+        crate::timer::next_due(&self.world).map(|t| std::time::Duration::from_nanos(t.saturating_mul(100)))
+    }
+
     /// The virtual clock: time since the simulated boot.
     pub fn now(&self) -> std::time::Duration {
         std::time::Duration::from_nanos(crate::timer::now(&self.world) * 100)

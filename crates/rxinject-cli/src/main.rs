@@ -45,6 +45,11 @@ struct Cli {
     /// users install) instead of the driver compiled into this program.
     #[arg(long, global = true, value_name = "FILE.sys", env = "RXINJECT_DRIVER")]
     sim_driver: Option<PathBuf>,
+    /// The longest wait between two frames replayed with their file's timing (send, and
+    /// the simulated wire), in seconds: a capture whose clock jumps by decades plays its
+    /// real gaps only. A step back in time is no wait.
+    #[arg(long, global = true, value_name = "SECONDS", value_parser = non_negative)]
+    max_sleep: Option<f64>,
     /// Print a machine-readable JSON summary.
     #[arg(long, global = true)]
     json: bool,
@@ -62,6 +67,17 @@ enum Command {
     Capture(CaptureArgs),
     /// Show an adapter's counters.
     Stats(StatsArgs),
+}
+
+fn non_negative(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v >= 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("\"{s}\" is not a number of seconds")),
+    }
+}
+
+fn max_gap(cli: &Cli) -> Option<Duration> {
+    cli.max_sleep.map(Duration::from_secs_f64)
 }
 
 fn positive(s: &str) -> Result<f64, String> {
@@ -220,6 +236,7 @@ fn target(cli: &Cli) -> Target {
             stack_out: cli.sim_stack_out.clone(),
             wire_out: cli.sim_wire_out.clone(),
             driver: cli.sim_driver.clone(),
+            max_gap: max_gap(cli),
         })
     } else {
         Target::Windows
@@ -429,7 +446,7 @@ fn send(cli: &Cli, args: &SendArgs) -> Result<(), Failure> {
         let mut offset = Duration::ZERO;
         for seg in &segments {
             let timing: Vec<(i128, usize)> = seg.iter().map(|it| (it.ts_ns, it.data.len())).collect();
-            let due = replay::schedule(&timing, pace);
+            let due = replay::schedule(&timing, pace, max_gap(cli));
             plan.extend(
                 seg.iter()
                     .zip(&due)
@@ -441,7 +458,7 @@ fn send(cli: &Cli, args: &SendArgs) -> Result<(), Failure> {
         // A rate runs across segments.
         let all: Vec<&Item> = segments.iter().flat_map(|s| s.iter()).collect();
         let timing: Vec<(i128, usize)> = all.iter().map(|it| (it.ts_ns, it.data.len())).collect();
-        let due = replay::schedule(&timing, pace);
+        let due = replay::schedule(&timing, pace, max_gap(cli));
         plan.extend(all.iter().zip(due).map(|(it, d)| (it.data.as_slice(), d)));
     }
     let due: Vec<Duration> = plan.iter().map(|p| p.1).collect();
@@ -641,6 +658,10 @@ fn capture(cli: &Cli, args: &CaptureArgs) -> Result<(), Failure> {
         {
             // The simulated wire has played everything and nothing more comes.
             break;
+        }
+        if frames.is_empty() {
+            // Idle until the simulated wire's next frame: no need to poll through the gap.
+            driver.skip_idle(deadline);
         }
         for f in frames {
             if n >= limit {

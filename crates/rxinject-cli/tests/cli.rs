@@ -673,3 +673,63 @@ fn the_windows_guide_uses_only_commands_and_flags_the_program_has() {
     }
     assert!(checked >= 7, "found {checked} commands in the guide");
 }
+
+/// A capture whose clock jumps 68 years ahead and then back (tcpdump's test corpus has such
+/// files): the simulated replay jumps its virtual clock straight to each frame instead of
+/// stepping through the gap, a step back is no wait, and `--max-sleep` caps any gap, for
+/// `send` and for the simulated wire alike. (That the run ends at all is the test: it used to
+/// spin for ever.)
+#[test]
+fn a_capture_whose_clock_jumps_by_decades_or_backwards_replays_at_once() {
+    const YEAR_NS: i128 = 365 * 24 * 3600 * 1_000_000_000;
+    let d = dir("clock");
+    let frames = sample_frames();
+    let t0: i128 = 1_000_000_000 * 1_000_000_000;
+    let stamps = [t0, t0 + 68 * YEAR_NS, t0 + YEAR_NS, t0 + YEAR_NS + 1_000_000];
+    let list: Vec<(i128, &[u8])> = stamps
+        .iter()
+        .zip(&frames)
+        .map(|(t, (_, f))| (*t, f.as_slice()))
+        .collect();
+    let file = d.join("jumps.pcap");
+    pcap::write_pcap(&file, &list).unwrap();
+    let v = json(&["--sim", "send", "-i", "sim0", "--rx", s(&file), "--json"]);
+    assert_eq!(v["frames_sent"].as_u64(), Some(4));
+    let seconds = v["seconds"].as_f64().unwrap();
+    let jump = (68 * YEAR_NS) as f64 / 1e9;
+    assert!(
+        (seconds - (jump + 0.001)).abs() < 0.01,
+        "{seconds} s of virtual time"
+    );
+    let v = json(&[
+        "--sim",
+        "--max-sleep",
+        "1",
+        "send",
+        "-i",
+        "sim0",
+        "--rx",
+        s(&file),
+        "--json",
+    ]);
+    let seconds = v["seconds"].as_f64().unwrap();
+    assert!((seconds - 1.001).abs() < 0.01, "{seconds} s with --max-sleep 1");
+    // The simulated wire plays the same file into a capture.
+    let out = d.join("out.pcapng");
+    let v = json(&[
+        "--sim",
+        "--sim-wire",
+        s(&file),
+        "capture",
+        "-i",
+        "sim0",
+        "-Q",
+        "in",
+        "-c",
+        "4",
+        "-w",
+        s(&out),
+        "--json",
+    ]);
+    assert_eq!(v["inbound"].as_u64(), Some(4), "{v}");
+}

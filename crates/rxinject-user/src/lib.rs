@@ -86,6 +86,9 @@ pub struct SimOptions {
     /// Run this `.sys` (mapped by the simulator's loader) instead of the driver compiled into
     /// the tool: `dist/x64/rxinject.sys` runs the bytes a Windows user installs.
     pub driver: Option<std::path::PathBuf>,
+    /// The longest gap the wire waits between two frames of `wire` (a file whose clock jumps
+    /// by decades plays its real gaps only); a step back in time is no gap.
+    pub max_gap: Option<std::time::Duration>,
 }
 
 /// An adapter rxinject is attached to.
@@ -299,6 +302,18 @@ impl Driver {
     }
 
     /// With the simulator: whether the wire has played all of its file (true without one).
+    /// On the simulator, after a read that found nothing: when the machine is idle until the
+    /// simulated wire's next frame, virtual time jumps to it (or to `limit`, if earlier), as
+    /// the reads in between would all come back empty. Nothing on Windows.
+    pub fn skip_idle(&self, limit: Option<Duration>) {
+        #[cfg(not(windows))]
+        if let Some(s) = self.sim.as_ref() {
+            s.skip_idle(limit);
+        }
+        #[cfg(windows)]
+        let _ = limit;
+    }
+
     pub fn wire_done(&self) -> bool {
         #[cfg(not(windows))]
         {

@@ -16,19 +16,23 @@ pub enum Pace {
 }
 
 /// When each of `frames` (timestamp in ns, length in bytes) is due, from the start of the
-/// replay. Timestamps that go back in time are treated as "at once" (the offset never
-/// decreases).
-pub fn schedule(frames: &[(i128, usize)], pace: Pace) -> Vec<Duration> {
-    let first = frames.first().map_or(0, |f| f.0);
+/// replay. With the file's timing each frame waits for the gap since the previous one, as
+/// tcpreplay does: a timestamp that goes back in time counts as no delay, and `max_gap`
+/// (after the multiplier) caps any single gap, so a file whose clock jumps by decades
+/// replays in the time its real gaps take.
+pub fn schedule(frames: &[(i128, usize)], pace: Pace, max_gap: Option<Duration>) -> Vec<Duration> {
     let mut out = Vec::with_capacity(frames.len());
     let mut bits: f64 = 0.0;
     let mut last = Duration::ZERO;
+    let mut prev_ts = frames.first().map_or(0, |f| f.0);
+    let cap = |d: Duration| max_gap.map_or(d, |m| d.min(m));
     for (i, &(ts, len)) in frames.iter().enumerate() {
         let due = match pace {
             Pace::TopSpeed => Duration::ZERO,
             Pace::File { multiplier } => {
-                let delta = (ts - first).max(0) as f64 / multiplier.max(f64::MIN_POSITIVE);
-                Duration::from_nanos(delta.min(u64::MAX as f64) as u64)
+                let gap = (ts - prev_ts).max(0) as f64 / multiplier.max(f64::MIN_POSITIVE);
+                prev_ts = ts;
+                last.saturating_add(cap(Duration::from_nanos(gap.min(u64::MAX as f64) as u64)))
             }
             Pace::Pps(pps) => Duration::from_secs_f64(i as f64 / pps.max(f64::MIN_POSITIVE)),
             Pace::Mbps(mbps) => {
@@ -86,19 +90,43 @@ mod tests {
             (1_400_000_000, 60),
             (3_000_000_000, 60),
         ];
-        let d = schedule(&f, Pace::File { multiplier: 1.0 });
-        assert_eq!(d, [0, 500, 500, 2000].map(Duration::from_millis));
-        let d = schedule(&f, Pace::File { multiplier: 2.0 });
-        assert_eq!(d[3], Duration::from_millis(1000));
+        // The step back is no delay; the next gap counts from the frame before it.
+        let d = schedule(&f, Pace::File { multiplier: 1.0 }, None);
+        assert_eq!(d, [0, 500, 500, 2100].map(Duration::from_millis));
+        let d = schedule(&f, Pace::File { multiplier: 2.0 }, None);
+        assert_eq!(d[3], Duration::from_millis(1050));
+        // A cap on any single gap, after the multiplier.
+        let d = schedule(
+            &f,
+            Pace::File { multiplier: 1.0 },
+            Some(Duration::from_millis(700)),
+        );
+        assert_eq!(d, [0, 500, 500, 1200].map(Duration::from_millis));
+    }
+
+    #[test]
+    fn a_clock_jumping_by_decades_and_back_is_one_gap() {
+        const YEAR_NS: i128 = 365 * 24 * 3600 * 1_000_000_000;
+        let f = [
+            (0, 60),
+            (68 * YEAR_NS, 60),
+            (YEAR_NS, 60),
+            (YEAR_NS + 1_000_000, 60),
+        ];
+        let d = schedule(&f, Pace::File { multiplier: 1.0 }, None);
+        let jump = Duration::from_nanos((68 * YEAR_NS) as u64);
+        assert_eq!(d, [Duration::ZERO, jump, jump, jump + Duration::from_millis(1)]);
+        let d = schedule(&f, Pace::File { multiplier: 1.0 }, Some(Duration::from_secs(1)));
+        assert_eq!(d[3], Duration::from_millis(1001));
     }
 
     #[test]
     fn fixed_rates() {
         let f = vec![(0, 125); 5];
-        assert_eq!(schedule(&f, Pace::Pps(10.0))[4], Duration::from_millis(400));
+        assert_eq!(schedule(&f, Pace::Pps(10.0), None)[4], Duration::from_millis(400));
         // 125 bytes = 1000 bits; at 1 Mbps each takes 1 ms.
-        assert_eq!(schedule(&f, Pace::Mbps(1.0))[3], Duration::from_millis(3));
-        assert!(schedule(&f, Pace::TopSpeed).iter().all(|d| d.is_zero()));
+        assert_eq!(schedule(&f, Pace::Mbps(1.0), None)[3], Duration::from_millis(3));
+        assert!(schedule(&f, Pace::TopSpeed, None).iter().all(|d| d.is_zero()));
     }
 
     #[test]

@@ -38,17 +38,17 @@ impl SimState {
             Some(path) => {
                 let file = pcap::read(path)?;
                 file.require_ethernet()?;
-                let first = file.packets.first().map_or(0, |p| p.timestamp_ns);
-                file.packets
-                    .into_iter()
-                    .filter(|p| p.data.len() >= 14)
-                    .map(|p| {
-                        (
-                            Duration::from_nanos((p.timestamp_ns - first).max(0) as u64),
-                            p.data,
-                        )
-                    })
-                    .collect()
+                let packets: Vec<_> = file.packets.into_iter().filter(|p| p.data.len() >= 14).collect();
+                let timing: Vec<(i128, usize)> =
+                    packets.iter().map(|p| (p.timestamp_ns, p.data.len())).collect();
+                // The file's gaps, as a replay takes them (a step back is none, decades are
+                // capped by --max-sleep).
+                let due = crate::replay::schedule(
+                    &timing,
+                    crate::replay::Pace::File { multiplier: 1.0 },
+                    options.max_gap,
+                );
+                packets.into_iter().zip(due).map(|(p, d)| (d, p.data)).collect()
             }
             None => Vec::new(),
         };
@@ -137,21 +137,37 @@ impl SimState {
         self.advance_until(t, || false);
     }
 
-    /// As [`SimState::advance_to`], stopping early (at a 10 ms step) once `stop` says so.
+    /// As [`SimState::advance_to`], stopping early once `stop` says so. Virtual time jumps
+    /// straight to the next event (a frame of the wire, a timer of the driver, or `t`): a gap
+    /// of decades costs one step, not one per slice of it.
     fn advance_until(&self, t: Duration, stop: impl Fn() -> bool) {
-        const STEP: Duration = Duration::from_millis(10);
+        const TICK: Duration = Duration::from_nanos(100);
         loop {
             self.play_due();
             let now = self.now();
             if now >= t || stop() {
                 return;
             }
-            let step = match self.next_due() {
-                Some(d) if d < t => d.saturating_sub(now),
-                _ => t - now,
-            };
-            let _ = self.with(|s| s.advance_time(step.clamp(Duration::from_nanos(100), STEP)));
+            let timer = self.with(|s| s.next_timer_due()).ok().flatten();
+            let next = [self.next_due(), timer]
+                .into_iter()
+                .flatten()
+                .fold(t, Duration::min);
+            let _ = self.with(|s| s.advance_time(next.saturating_sub(now).max(TICK)));
         }
+    }
+
+    /// The machine is idle until the wire's next frame (no timer of the driver is set, so
+    /// nothing happens before it): lets virtual time jump to that frame, or to `limit` if
+    /// earlier. A tool polling an idle capture would otherwise wait out a gap of decades one
+    /// read timeout at a time.
+    pub(crate) fn skip_idle(&self, limit: Option<Duration>) {
+        let Some(next) = self.next_due() else { return };
+        if self.with(|s| s.next_timer_due()).ok().flatten().is_some() {
+            return;
+        }
+        let target = limit.map_or(next, |l| l.min(next));
+        self.advance_to(target);
     }
 
     /// Injected frames that reached the host stack and the wire.
