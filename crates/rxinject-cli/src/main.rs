@@ -124,9 +124,98 @@ struct SendArgs {
         required_unless_present = "files"
     )]
     hex: Option<String>,
+    /// Refuse the whole input, before sending anything, if one frame cannot be sent (larger
+    /// than the adapter takes, or shorter than an Ethernet header). Without it such frames
+    /// are skipped and counted.
+    #[arg(long)]
+    strict: bool,
+    /// Truncate frames larger than the adapter takes to its largest frame, and send them
+    /// (tcpreplay's --mtu-trunc). Runts are still skipped.
+    #[arg(long = "mtu-trunc", conflicts_with = "strict")]
+    mtu_trunc: bool,
     /// Capture files to replay (Ethernet link type).
     #[arg(value_name = "FILE")]
     files: Vec<PathBuf>,
+}
+
+/// Frames of the input the adapter cannot take, skipped (or truncated) rather than sent.
+#[derive(Default)]
+struct Skipped {
+    oversize: u64,
+    runt: u64,
+    truncated: u64,
+    /// The first one, for the warning and the error.
+    first: Option<String>,
+}
+
+impl Skipped {
+    fn total(&self) -> u64 {
+        self.oversize + self.runt
+    }
+
+    fn note(&mut self, e: Error) {
+        if self.first.is_none() {
+            self.first = Some(e.to_string());
+        }
+    }
+}
+
+/// Checks every frame before sending any: frames the adapter cannot take fail the run with
+/// `--strict`, are truncated (oversize, with `--mtu-trunc`), or are skipped and counted.
+fn admit(sources: &mut [(String, Vec<Item>)], max: usize, args: &SendArgs) -> Result<Skipped, Failure> {
+    let mut skipped = Skipped::default();
+    for (name, items) in sources.iter_mut() {
+        let mut index = 0usize;
+        items.retain_mut(|it| {
+            index += 1;
+            let limit = if is_tagged(&it.data) { max + 4 } else { max };
+            let problem = if it.data.len() > limit {
+                if args.mtu_trunc {
+                    it.data.truncate(limit);
+                    skipped.truncated += 1;
+                    return true;
+                }
+                skipped.oversize += 1;
+                Error::FrameTooLarge {
+                    source: name.clone(),
+                    index,
+                    len: it.data.len(),
+                    max,
+                }
+            } else if it.data.len() < 14 {
+                skipped.runt += 1;
+                Error::FrameTooShort {
+                    source: name.clone(),
+                    index,
+                    len: it.data.len(),
+                }
+            } else {
+                return true;
+            };
+            skipped.note(problem);
+            false
+        });
+    }
+    if args.strict && skipped.total() > 0 {
+        return Err(Failure::Partial(format!(
+            "{} (--strict: nothing was sent)",
+            skipped.first.clone().unwrap_or_default()
+        )));
+    }
+    if skipped.total() > 0 && sources.iter().all(|(_, items)| items.is_empty()) {
+        return Err(Failure::Partial(format!(
+            "no frame of the input can be sent: {} oversize, {} runt(s); first: {}",
+            skipped.oversize,
+            skipped.runt,
+            skipped.first.clone().unwrap_or_default()
+        )));
+    }
+    if let Some(first) = &skipped.first {
+        eprintln!(
+            "rxinject: warning: skipping frames the adapter cannot take ({first}); the summary counts them"
+        );
+    }
+    Ok(skipped)
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -392,29 +481,8 @@ fn send(cli: &Cli, args: &SendArgs) -> Result<(), Failure> {
     let h = driver.bind(&adapter)?;
     h.set_direction(args.rx)?;
     let max = adapter.max_frame_size as usize;
-    // Check every frame before sending any.
-    for (name, items) in &sources {
-        for (i, it) in items.iter().enumerate() {
-            let limit = if is_tagged(&it.data) { max + 4 } else { max };
-            if it.data.len() > limit {
-                return Err(Error::FrameTooLarge {
-                    source: name.clone(),
-                    index: i + 1,
-                    len: it.data.len(),
-                    max,
-                }
-                .into());
-            }
-            if it.data.len() < 14 {
-                return Err(Error::FrameTooShort {
-                    source: name.clone(),
-                    index: i + 1,
-                    len: it.data.len(),
-                }
-                .into());
-            }
-        }
-    }
+    let mut sources = sources;
+    let skipped = admit(&mut sources, max, args)?;
     let pace = if args.topspeed || args.hex.is_some() {
         Pace::TopSpeed
     } else if let Some(p) = args.pps {
@@ -529,14 +597,26 @@ fn send(cli: &Cli, args: &SendArgs) -> Result<(), Failure> {
                 "frames_failed": failed, "seconds": seconds,
                 "pps": rate(sent as f64), "mbps": rate(bytes as f64 * 8.0) / 1e6,
                 "first_failure": first_failure,
+                "frames_skipped": skipped.total(),
+                "frames_skipped_oversize": skipped.oversize,
+                "frames_skipped_runt": skipped.runt,
+                "frames_truncated": skipped.truncated,
             })
         );
     } else {
         let to = if args.rx { "the host stack" } else { "the wire" };
         println!(
-            "sent {sent} frames ({bytes} bytes) to {direction} in {seconds:.3} s: {:.0} pps, {:.2} Mbps; {failed} failed",
+            "sent {sent} frames ({bytes} bytes) to {direction} in {seconds:.3} s: {:.0} pps, {:.2} Mbps; {failed} failed, {} skipped ({} oversize, {} runt){}",
             rate(sent as f64),
-            rate(bytes as f64 * 8.0) / 1e6
+            rate(bytes as f64 * 8.0) / 1e6,
+            skipped.total(),
+            skipped.oversize,
+            skipped.runt,
+            if skipped.truncated > 0 {
+                format!(", {} truncated", skipped.truncated)
+            } else {
+                String::new()
+            }
         );
         if driver_is_sim(cli) {
             println!("{delivered} delivered to {to} of the simulator");
@@ -712,21 +792,28 @@ fn capture(cli: &Cli, args: &CaptureArgs) -> Result<(), Failure> {
     }
     let stats = h.capture_stats()?;
     drop(h);
+    let wire_dropped = driver.wire_dropped();
     driver.finish()?;
     if cli.json {
-        println!(
-            "{}",
-            json!({
-                "adapter": adapter.display_name(), "captured": n, "inbound": inbound, "outbound": outbound,
-                "injected": injected, "seen": stats.seen, "accepted": stats.accepted, "dropped": stats.dropped,
-                "file": args.write.as_ref().map(|p| p.display().to_string()),
-            })
-        );
+        let mut v = json!({
+            "adapter": adapter.display_name(), "captured": n, "inbound": inbound, "outbound": outbound,
+            "injected": injected, "seen": stats.seen, "accepted": stats.accepted, "dropped": stats.dropped,
+            "file": args.write.as_ref().map(|p| p.display().to_string()),
+        });
+        if cli.sim_wire.is_some() {
+            v["wire_dropped"] = json!(wire_dropped);
+        }
+        println!("{v}");
     } else {
         eprintln!(
             "{n} frames captured ({inbound} in, {outbound} out, {injected} injected); {} dropped by the driver",
             stats.dropped
         );
+        if wire_dropped > 0 {
+            eprintln!(
+                "{wire_dropped} frames of the simulated wire's file dropped by its NIC (runts, or above the MTU)"
+            );
+        }
     }
     Ok(())
 }

@@ -573,9 +573,9 @@ fn bad_files_and_arguments_get_clear_errors() {
     let huge = vec![0x02u8; 1600];
     pcap::write_pcap(&big, &[(0, small.as_slice()), (0, huge.as_slice())]).unwrap();
     failing(
-        &["--sim", "send", "-i", "sim0", s(&big)],
+        &["--sim", "send", "-i", "sim0", "--strict", s(&big)],
         1,
-        &["frame 2 of", "is 1600 bytes", "at most 1514"],
+        &["frame 2 of", "is 1600 bytes", "at most 1514", "nothing was sent"],
     );
     failing(
         &["--sim", "send", "-i", "nosuch", s(&real_pcap)],
@@ -732,4 +732,98 @@ fn a_capture_whose_clock_jumps_by_decades_or_backwards_replays_at_once() {
         "--json",
     ]);
     assert_eq!(v["inbound"].as_u64(), Some(4), "{v}");
+}
+
+/// Frames the adapter cannot take (offload-sized segments, runts from fuzzed files) are
+/// skipped and counted, as tcpreplay does, not fatal; --strict refuses the whole input,
+/// --mtu-trunc truncates oversize frames and sends them, and an input with no sendable
+/// frame fails with the reason.
+#[test]
+fn frames_the_adapter_cannot_take_are_skipped_and_counted() {
+    let d = dir("skip");
+    let frames = sample_frames();
+    let good: Vec<&[u8]> = frames.iter().map(|(_, f)| f.as_slice()).take(3).collect();
+    let (huge, runt) = (vec![0x02u8; 9000], vec![0x02u8; 8]);
+    let list = [
+        (0, good[0]),
+        (1_000, huge.as_slice()),
+        (2_000, good[1]),
+        (3_000, runt.as_slice()),
+        (4_000, huge.as_slice()),
+        (5_000, good[2]),
+    ];
+    let file = d.join("mixed.pcap");
+    pcap::write_pcap(&file, &list).unwrap();
+    let o = run(&["--sim", "send", "-i", "sim0", "--rx", s(&file), "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let warning = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(warning.matches("warning").count(), 1, "one warning: {warning}");
+    assert!(
+        warning.contains("frame 2 of") && warning.contains("9000 bytes"),
+        "{warning}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["frames_sent"].as_u64(), Some(3));
+    assert_eq!(v["frames_delivered"].as_u64(), Some(3));
+    assert_eq!(
+        (
+            v["frames_skipped"].as_u64(),
+            v["frames_skipped_oversize"].as_u64(),
+            v["frames_skipped_runt"].as_u64()
+        ),
+        (Some(3), Some(2), Some(1))
+    );
+    // The plain summary says it too.
+    let text = ok(&["--sim", "send", "-i", "sim0", "--rx", s(&file)]);
+    assert!(text.contains("3 skipped (2 oversize, 1 runt)"), "{text}");
+    // --mtu-trunc sends the oversize frames cut to the adapter's largest frame.
+    let v = json(&[
+        "--sim",
+        "send",
+        "-i",
+        "sim0",
+        "--rx",
+        "--mtu-trunc",
+        s(&file),
+        "--json",
+    ]);
+    assert_eq!(v["frames_sent"].as_u64(), Some(5));
+    assert_eq!(v["frames_truncated"].as_u64(), Some(2));
+    assert_eq!(v["frames_skipped_runt"].as_u64(), Some(1));
+    // --strict: nothing is sent.
+    failing(
+        &["--sim", "send", "-i", "sim0", "--rx", "--strict", s(&file)],
+        1,
+        &["frame 2 of", "nothing was sent"],
+    );
+    // The simulated wire drops what a NIC would, and counts it.
+    let out = d.join("wire.pcapng");
+    let v = json(&[
+        "--sim",
+        "--sim-wire",
+        s(&file),
+        "capture",
+        "-i",
+        "sim0",
+        "-Q",
+        "in",
+        "-c",
+        "3",
+        "-w",
+        s(&out),
+        "--json",
+    ]);
+    assert_eq!(
+        (v["inbound"].as_u64(), v["wire_dropped"].as_u64()),
+        (Some(3), Some(3)),
+        "{v}"
+    );
+    // Nothing sendable at all: exit 1 with the reason.
+    let bad = d.join("bad.pcap");
+    pcap::write_pcap(&bad, &[(0, runt.as_slice()), (1, huge.as_slice())]).unwrap();
+    failing(
+        &["--sim", "send", "-i", "sim0", s(&bad)],
+        1,
+        &["no frame of the input can be sent", "1 oversize, 1 runt"],
+    );
 }

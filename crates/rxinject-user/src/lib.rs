@@ -314,6 +314,19 @@ impl Driver {
         let _ = limit;
     }
 
+    /// On the simulator: frames of the `--sim-wire` file the simulated NIC dropped (runts,
+    /// frames above the MTU). 0 on Windows.
+    pub fn wire_dropped(&self) -> u64 {
+        #[cfg(not(windows))]
+        {
+            self.sim.as_ref().map_or(0, |s| s.wire_dropped())
+        }
+        #[cfg(windows)]
+        {
+            0
+        }
+    }
+
     pub fn wire_done(&self) -> bool {
         #[cfg(not(windows))]
         {

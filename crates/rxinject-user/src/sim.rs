@@ -21,6 +21,8 @@ use crate::{Backend, Channel, Error, Reply, SimOptions};
 struct Wire {
     frames: Vec<(Duration, Vec<u8>)>,
     next: usize,
+    /// Frames of the file a NIC would have dropped (runts, above the MTU).
+    dropped: u64,
 }
 
 /// The simulation and what goes with it.
@@ -34,13 +36,20 @@ pub(crate) struct SimState {
 impl SimState {
     /// Starts the simulation with the driver loaded.
     pub(crate) fn start(options: SimOptions) -> Result<SimState, Error> {
+        let cfg = SimConfig {
+            adapters: vec![AdapterConfig::ethernet(0)],
+            ..SimConfig::default()
+        };
+        let mut wire_dropped = 0u64;
         let wire_frames = match &options.wire {
             Some(path) => {
                 let file = pcap::read(path)?;
                 file.require_ethernet()?;
-                let packets: Vec<_> = file.packets.into_iter().filter(|p| p.data.len() >= 14).collect();
-                let timing: Vec<(i128, usize)> =
-                    packets.iter().map(|p| (p.timestamp_ns, p.data.len())).collect();
+                let timing: Vec<(i128, usize)> = file
+                    .packets
+                    .iter()
+                    .map(|p| (p.timestamp_ns, p.data.len()))
+                    .collect();
                 // The file's gaps, as a replay takes them (a step back is none, decades are
                 // capped by --max-sleep).
                 let due = crate::replay::schedule(
@@ -48,13 +57,18 @@ impl SimState {
                     crate::replay::Pace::File { multiplier: 1.0 },
                     options.max_gap,
                 );
-                packets.into_iter().zip(due).map(|(p, d)| (d, p.data)).collect()
+                // What a NIC drops does not arrive: runts, and frames above the MTU (an
+                // 802.1Q tag adds 4 bytes), as captures taken with offloads hold.
+                let max = cfg.adapters[0].mtu as usize + 14;
+                let (ok, dropped): (Vec<_>, Vec<_>) =
+                    file.packets.into_iter().zip(due).partition(|(p, _)| {
+                        let tagged = p.data.len() >= 18 && p.data[12..14] == [0x81, 0x00];
+                        p.data.len() >= 14 && p.data.len() <= max + if tagged { 4 } else { 0 }
+                    });
+                wire_dropped = dropped.len() as u64;
+                ok.into_iter().map(|(p, d)| (d, p.data)).collect()
             }
             None => Vec::new(),
-        };
-        let cfg = SimConfig {
-            adapters: vec![AdapterConfig::ethernet(0)],
-            ..SimConfig::default()
         };
         let names = cfg
             .adapters
@@ -80,7 +94,11 @@ impl SimState {
         let frames = wire_frames.into_iter().map(|(d, f)| (start + d, f)).collect();
         Ok(SimState {
             sim: RefCell::new(Some(sim)),
-            wire: RefCell::new(Wire { frames, next: 0 }),
+            wire: RefCell::new(Wire {
+                frames,
+                next: 0,
+                dropped: wire_dropped,
+            }),
             options,
             names,
         })
@@ -126,6 +144,11 @@ impl SimState {
     fn next_due(&self) -> Option<Duration> {
         let w = self.wire.borrow();
         w.frames.get(w.next).map(|(t, _)| *t)
+    }
+
+    /// Frames of the wire's file the simulated NIC dropped.
+    pub(crate) fn wire_dropped(&self) -> u64 {
+        self.wire.borrow().dropped
     }
 
     pub(crate) fn wire_done(&self) -> bool {
