@@ -114,6 +114,9 @@ mod wdk {
     pub fn configure() -> Result<(), Box<dyn std::error::Error>> {
         // Linker configuration of a WDM driver (ntoskrnl.lib, /DRIVER, /ENTRY, ...).
         wdk_build::configure_wdk_binary_build()?;
+        // wdk-build does not ask for CET shadow-stack compatibility; the Linux build does
+        // (`xtask::dist::DRIVER_LINK_ARGS`, checked on the image).
+        println!("cargo::rustc-cdylib-link-arg=/CETCOMPAT");
 
         let config = wdk_build::Config::from_env_auto()?;
         let ndis_h = fixed_ndis_h(&config)?;

@@ -22,6 +22,9 @@ pub const DRIVER_LINK_ARGS: &[&str] = &[
     "/NODEFAULTLIB",
     // As the WDK links drivers: the loader requires a signature (test signing is enough).
     "/INTEGRITYCHECK",
+    // Compatible with CET shadow stacks (kernel-mode hardware-enforced stack protection
+    // refuses images without it).
+    "/CETCOMPAT",
     "/DEBUG",
     // Reproducible output: the PDB is referenced without the build directory, and the time
     // stamp is a hash of the image instead of the build time.
@@ -116,7 +119,9 @@ pub fn run() -> Result<Dist> {
         modules.into_iter().collect::<Vec<_>>().join(", ")
     );
     // The INF must describe this driver and copy only files the package has.
-    let problems = crate::inf::check(&inf_text, &crate::inf::Expected::rxinject(), &out);
+    // ... and install it only on Windows builds that have every function it imports.
+    let expected = crate::inf::Expected::rxinject_importing(&img.imports);
+    let problems = crate::inf::check(&inf_text, &expected, &out);
     if !problems.is_empty() {
         return Err(Error::new(format!(
             "{} does not match the driver:\n  {}",

@@ -212,6 +212,9 @@ pub struct Expected<'a> {
     pub service_name: &'a str,
     pub media_types: &'a str,
     pub binary: &'a str,
+    /// The oldest Windows build the binary loads on ([`min_build_for`] its imports): every
+    /// models decoration must require at least it (`NTamd64.10.0...BUILD`).
+    pub min_build: u32,
 }
 
 impl Expected<'static> {
@@ -224,8 +227,35 @@ impl Expected<'static> {
             service_name: rxinject_abi::SERVICE_NAME,
             media_types: rxinject_abi::FILTER_MEDIA_TYPES,
             binary: "rxinject.sys",
+            min_build: 0,
         }
     }
+
+    /// As [`Expected::rxinject`], for a driver importing `imports`.
+    pub fn rxinject_importing<S: AsRef<str>>(imports: &[(S, S)]) -> Expected<'static> {
+        Expected {
+            min_build: min_build_for(imports),
+            ..Expected::rxinject()
+        }
+    }
+}
+
+/// Kernel functions newer than the first Windows 10 (build 10240, NDIS 6.50, what the
+/// driver registers), with the build that brought them.
+const NEWER_IMPORTS: &[(&str, u32)] = &[
+    // "ExAllocatePool2 ... Available starting with Windows 10, version 2004."
+    ("ExAllocatePool2", 19041),
+    ("ExAllocatePool3", 19041),
+];
+
+/// The oldest Windows 10 build that has every function of `imports` (0: any).
+pub fn min_build_for<S: AsRef<str>>(imports: &[(S, S)]) -> u32 {
+    imports
+        .iter()
+        .filter_map(|(_, f)| NEWER_IMPORTS.iter().find(|(n, _)| *n == f.as_ref()))
+        .map(|(_, b)| *b)
+        .max()
+        .unwrap_or(0)
 }
 
 /// Reports `what` unless `got` is `want` (case-insensitively, as Windows compares).
@@ -285,6 +315,20 @@ pub fn check(text: &str, want: &Expected<'_>, files: &std::path::Path) -> Vec<St
         let Some((base, decorations)) = line.values.split_first() else {
             continue;
         };
+        for d in decorations {
+            // NT[arch][.major[.minor[.product[.suite[.build]]]]]
+            let build = d
+                .split('.')
+                .nth(5)
+                .and_then(|b| b.parse::<u32>().ok())
+                .unwrap_or(0);
+            if build < want.min_build {
+                problems.push(format!(
+                    "[Manufacturer] decoration {d} installs on builds before {}, which lack functions the driver imports",
+                    want.min_build
+                ));
+            }
+        }
         let models: Vec<String> = if decorations.is_empty() {
             vec![base.clone()]
         } else {

@@ -26,6 +26,37 @@ pub struct Image {
     pub imports: Vec<(String, String)>,
     /// Sections both writable and executable.
     pub writable_executable: Vec<String>,
+    /// `IMAGE_DLLCHARACTERISTICS_EX_CET_COMPAT` in the extended DLL characteristics debug
+    /// entry (`/CETCOMPAT`: the image is compatible with CET shadow stacks).
+    pub cet_compat: bool,
+}
+
+/// `IMAGE_DEBUG_TYPE_EX_DLLCHARACTERISTICS` and its CET bit (winnt.h).
+const IMAGE_DEBUG_TYPE_EX_DLLCHARACTERISTICS: u32 = 20;
+const IMAGE_DLLCHARACTERISTICS_EX_CET_COMPAT: u32 = 0x01;
+
+/// Whether the image's debug directory has the extended DLL characteristics entry with the
+/// CET-compatible bit.
+fn cet_compat(data: &[u8], file: &PeFile64<'_>) -> Result<bool> {
+    let Some(dir) = file.data_directories().get(pe::IMAGE_DIRECTORY_ENTRY_DEBUG) else {
+        return Ok(false);
+    };
+    let bytes = dir
+        .data(data, &file.section_table())
+        .map_err(|e| Error::with("bad debug directory", e))?;
+    for entry in bytes.chunks_exact(28) {
+        let u32_at = |o: usize| u32::from_le_bytes(entry[o..o + 4].try_into().expect("4 bytes"));
+        if u32_at(12) != IMAGE_DEBUG_TYPE_EX_DLLCHARACTERISTICS {
+            continue;
+        }
+        let (size, raw) = (u32_at(16) as usize, u32_at(24) as usize);
+        let value = data
+            .get(raw..raw + size.min(4))
+            .filter(|v| v.len() == 4)
+            .map(|v| u32::from_le_bytes(v.try_into().expect("4 bytes")));
+        return Ok(value.is_some_and(|v| v & IMAGE_DLLCHARACTERISTICS_EX_CET_COMPAT != 0));
+    }
+    Ok(false)
 }
 
 /// The file offset of the optional header's `CheckSum` field.
@@ -132,6 +163,7 @@ pub fn inspect(data: &[u8]) -> Result<Image> {
         computed_checksum: compute_checksum(data)?,
         imports,
         writable_executable,
+        cet_compat: cet_compat(data, &file)?,
     })
 }
 
@@ -184,6 +216,11 @@ pub fn check_driver_image(img: &Image, driver_entry_rva: Option<u32>) -> Vec<Str
     }
     if img.dll_characteristics & pe::IMAGE_DLLCHARACTERISTICS_NX_COMPAT == 0 {
         problems.push("NX_COMPAT is not set".into());
+    }
+    if !img.cet_compat {
+        problems.push(
+            "not CET-compatible (/CETCOMPAT): kernel-mode hardware-enforced stack protection needs it".into(),
+        );
     }
     let modules: BTreeSet<&str> = img.imports.iter().map(|(m, _)| m.as_str()).collect();
     for m in &modules {

@@ -31,6 +31,62 @@ fn the_sys_is_a_native_amd64_driver_with_driver_entry_as_entry_point() {
     assert_ne!(img.checksum, 0);
     assert!(d.pdb.exists(), "symbols for WinDbg ship beside the driver");
     assert!(check_driver_image(img, map_symbol_rva(&map, "DriverEntry")).is_empty());
+    // Linked /CETCOMPAT (the check fails an image without it).
+    assert!(img.cet_compat, "CET-compatible");
+    let mut bad = img.clone();
+    bad.cet_compat = false;
+    assert!(
+        check_driver_image(&bad, map_symbol_rva(&map, "DriverEntry"))
+            .iter()
+            .any(|p| p.contains("CETCOMPAT"))
+    );
+}
+
+/// Functions newer than the first Windows 10 would need the INF to exclude older builds.
+/// The driver imports none (`ExAllocatePool2`, Windows 10 2004, serves only the global
+/// allocator, which nothing uses, so the linker drops it): the INF installs on every
+/// Windows 10 and 11 (`NTamd64.10.0`). Were one imported, the INF check would require a
+/// build decoration that excludes the builds without it.
+#[test]
+fn the_inf_installs_only_where_the_imports_exist() {
+    let d = built();
+    assert!(
+        !d.image.imports.iter().any(|(_, f)| f == "ExAllocatePool2"),
+        "the driver now imports ExAllocatePool2: target Windows 10 2004 (NTamd64.10.0...19041) in the INF"
+    );
+    assert_eq!(inf::min_build_for(&d.image.imports), 0);
+    let text = std::fs::read_to_string(&d.inf).unwrap();
+    assert!(
+        inf::check(
+            &text,
+            &inf::Expected::rxinject_importing(&d.image.imports),
+            &xtask::dist::out_dir()
+        )
+        .is_empty()
+    );
+    // With ExAllocatePool2 imported, the same INF is refused.
+    let mut imports = d.image.imports.clone();
+    imports.push(("ntoskrnl.exe".into(), "ExAllocatePool2".into()));
+    let problems = inf::check(
+        &text,
+        &inf::Expected::rxinject_importing(&imports),
+        &xtask::dist::out_dir(),
+    );
+    assert!(
+        problems.iter().any(|p| p.contains("builds before 19041")),
+        "{problems:?}"
+    );
+    let fixed = text
+        .replace("NTamd64.10.0,", "NTamd64.10.0...19041,")
+        .replace("[RxInject.NTamd64.10.0]", "[RxInject.NTamd64.10.0...19041]");
+    assert!(
+        inf::check(
+            &fixed,
+            &inf::Expected::rxinject_importing(&imports),
+            &xtask::dist::out_dir()
+        )
+        .is_empty()
+    );
 }
 
 #[test]
