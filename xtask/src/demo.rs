@@ -109,10 +109,7 @@ pub struct Summary {
 impl Summary {
     /// Violations that are leaks (found at detach or unload).
     pub fn leaks(&self) -> usize {
-        self.violations
-            .iter()
-            .filter(|v| v.message.contains("leak") || v.message.contains("left"))
-            .count()
+        leaks_in(&self.violations)
     }
 
     /// Whether every written frame arrived where it was sent, byte-identical, every write
@@ -614,32 +611,64 @@ pub fn to_json(s: &Summary) -> serde_json::Value {
         "nbls_allocated": s.nbls_allocated,
         "nbls_freed": s.nbls_freed,
         "nbls_outstanding": s.nbls_outstanding,
-        "rule_violations": s.violations.iter().map(|v| json!({
-            "rule": v.rule.id(), "context": v.context, "message": v.message,
-        })).collect::<Vec<_>>(),
-        "rule_warnings": s.warnings.iter().map(|v| json!({
-            "rule": v.rule.id(), "severity": v.rule.severity().name(), "context": v.context, "message": v.message,
-        })).collect::<Vec<_>>(),
+        "rule_violations": violations_json(&s.violations),
+        "rule_warnings": warnings_json(&s.warnings),
         "leaks": s.leaks(),
         "ok": s.ok(),
     })
 }
 
+/// The violations among `violations` that are leaks (something left behind).
+pub fn leaks_in(violations: &[Violation]) -> usize {
+    violations
+        .iter()
+        .filter(|v| v.message.contains("leak") || v.message.contains("left"))
+        .count()
+}
+
+/// The demos' `rule_violations`.
+pub fn violations_json(violations: &[Violation]) -> serde_json::Value {
+    violations
+        .iter()
+        .map(|v| json!({"rule": v.rule.id(), "context": v.context, "message": v.message}))
+        .collect()
+}
+
+/// The demos' `rule_warnings`.
+pub fn warnings_json(warnings: &[Violation]) -> serde_json::Value {
+    warnings
+        .iter()
+        .map(|v| {
+            json!({
+                "rule": v.rule.id(), "severity": v.rule.severity().name(), "context": v.context, "message": v.message,
+            })
+        })
+        .collect()
+}
+
 /// `cargo xtask demo [--json] [--driver FILE.sys]`.
 pub fn run(json_out: bool, driver: &Driver) -> Result<()> {
     let s = simulate_driver(driver, BULK_FRAMES);
+    report(json_out, s.ok(), || to_json(&s), || print_summary(&s), "the demo")
+}
+
+/// Prints a demo's verdict (`json` or the summary) and fails unless `ok`.
+pub fn report(
+    json_out: bool,
+    ok: bool,
+    json: impl FnOnce() -> serde_json::Value,
+    summary: impl FnOnce(),
+    what: &str,
+) -> Result<()> {
     if json_out {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&to_json(&s)).expect("serialisable")
-        );
+        println!("{}", serde_json::to_string_pretty(&json()).expect("serialisable"));
     } else {
-        print_summary(&s);
+        summary();
     }
-    if s.ok() {
+    if ok {
         Ok(())
     } else {
-        Err(Error::new("the demo found problems (see above)"))
+        Err(Error::new(format!("{what} found problems (see above)")))
     }
 }
 

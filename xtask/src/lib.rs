@@ -22,6 +22,7 @@
 
 pub mod bench;
 pub mod demo;
+pub mod demo_hostile;
 pub mod dist;
 pub mod inf;
 pub mod pe;
@@ -91,7 +92,7 @@ const HELP: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  demo [--json] [--driver FILE.sys]
+  demo [--json] [--hostile] [--driver FILE.sys]
                   the seed's scenario in the NDIS simulator: ARP and ICMP echo injected
                   into the Rx path (the host answers on the wire), 10,000 frames each
                   way in batched writes, a pause with writes in flight, unload; print a
@@ -123,12 +124,13 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     match cmd {
         "demo" => {
-            let mut json = false;
+            let (mut json, mut hostile) = (false, false);
             let mut driver = ndis_sim::Driver::Linked(rxinject::DriverEntry);
             let mut args = rest.iter();
             while let Some(a) = args.next() {
                 match a.as_str() {
                     "--json" => json = true,
+                    "--hostile" => hostile = true,
                     "--driver" => match args.next() {
                         Some(path) => driver = ndis_sim::Driver::Image(path.into()),
                         None => {
@@ -139,12 +141,16 @@ pub fn run(args: &[String]) -> Result<()> {
                     },
                     other => {
                         return Err(Error::usage(format!(
-                            "demo takes --json and --driver FILE.sys, not {other:?}"
+                            "demo takes --json, --hostile and --driver FILE.sys, not {other:?}"
                         )));
                     }
                 }
             }
-            demo::run(json, &driver)
+            if hostile {
+                demo_hostile::run(json, &driver)
+            } else {
+                demo::run(json, &driver)
+            }
         }
         "bench" => {
             let (mut json, mut quick) = (false, false);

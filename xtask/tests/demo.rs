@@ -76,3 +76,48 @@ fn the_demo_verdict_fails_on_a_lost_frame_a_pending_write_or_a_missing_reply() {
     fail(&|t| t.capture_stats.dropped = 1);
     fail(&|t| t.captured_inbound -= 1);
 }
+
+/// `cargo xtask demo --hostile`: a stack that keeps injected frames, a pause landing inside a
+/// write, a client exiting with writes and a read pending. (Run against the driver of the
+/// commit before the writes were made cancellable it reports the hang, a leak, 24 frames
+/// issued after the pause began and 10 stale NBLs.)
+#[test]
+fn the_hostile_demo_cancels_cuts_and_hangs_nothing() {
+    let driver = match std::env::var_os("RXINJECT_DRIVER") {
+        Some(p) => ndis_sim::Driver::Image(p.into()),
+        None => ndis_sim::Driver::Linked(rxinject::DriverEntry),
+    };
+    let s = xtask::demo_hostile::simulate(&driver);
+    assert!(
+        s.violations.is_empty() && s.warnings.is_empty(),
+        "{:?} {:?}",
+        s.violations,
+        s.warnings
+    );
+    assert_eq!(s.interruptions, 1);
+    assert!(s.writes_cut_by_pause >= 1 && s.writes_cancelled >= 1, "{s:?}");
+    assert!(s.frames_held_at_exit > 0 && s.read_cancelled && s.held_frames_returned_at_pause);
+    assert_eq!(
+        (
+            s.writes_after_pause_began,
+            s.stale_nbl_fields,
+            s.write_irps_never_completed
+        ),
+        (0, 0, 0)
+    );
+    assert!(s.ok());
+    let v = xtask::demo_hostile::to_json(&s);
+    for field in [
+        "writes_cancelled",
+        "close_with_writes_pending_ms",
+        "writes_after_pause_began",
+        "stale_nbl_fields",
+        "rule_violations",
+        "leaks",
+        "ok",
+    ] {
+        assert!(v.get(field).is_some(), "{field} missing");
+    }
+    assert_eq!(v["writes_after_pause_began"], 0);
+    assert_eq!(v["stale_nbl_fields"], 0);
+}

@@ -785,6 +785,9 @@ fn the_demo_runs_on_the_shipped_sys() {
     let d = built();
     let s = xtask::demo::simulate_driver(&Driver::Image(d.sys.clone()), xtask::demo::BULK_FRAMES);
     assert!(s.ok(), "{:#?}", xtask::demo::to_json(&s));
+    // And the hostile one.
+    let h = xtask::demo_hostile::simulate(&Driver::Image(d.sys.clone()));
+    assert!(h.ok(), "{:#?}", xtask::demo_hostile::to_json(&h));
     assert!(
         s.image.as_deref().is_some_and(|i| i.contains("imports bound")),
         "{:?}",
