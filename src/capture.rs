@@ -20,7 +20,7 @@
 //! cleanup. Completions are collected under the locks and done after releasing them (L5).
 
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use ndis_sys::*;
 use rxinject_abi::Pod;
@@ -928,6 +928,27 @@ fn unregister(c: &Capture) {
     c.registered.store(0, Ordering::Release);
 }
 
+/// Non-paged memory all capture rings may take together (`cap::MAX_TOTAL_RING_BYTES`).
+struct RingBudget(AtomicUsize);
+
+impl RingBudget {
+    /// Takes `n` bytes of the budget, unless that would exceed it.
+    fn take(&self, n: usize) -> bool {
+        let max = cap::MAX_TOTAL_RING_BYTES as usize;
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(n).filter(|&u| u <= max)
+            })
+            .is_ok()
+    }
+
+    fn give_back(&self, n: usize) {
+        self.0.fetch_sub(n, Ordering::AcqRel);
+    }
+}
+
+static RING_BUDGET: RingBudget = RingBudget(AtomicUsize::new(0));
+
 /// `IOCTL_RXINJECT_SET_CAPTURE`. PASSIVE_LEVEL.
 pub fn set_capture(h: &OpenHandle, config: &CaptureConfig) -> NTSTATUS {
     let Ok(settings) = config.settings() else {
@@ -939,14 +960,21 @@ pub fn set_capture(h: &OpenHandle, config: &CaptureConfig) -> NTSTATUS {
     let Some(c) = capture_of(h) else {
         return STATUS_INSUFFICIENT_RESOURCES;
     };
-    // A ring of the new size, allocated before taking the lock (if the size changes).
+    // A ring of the new size, allocated before taking the lock (if the size changes), within
+    // the driver-wide budget.
     let size = settings.ring_bytes as usize;
     let current = c.inner.lock().ring.size;
     let fresh = if current == size {
         ptr::null_mut()
     } else {
+        // The budget counts each handle's ring size: it grows (or shrinks, below) by the
+        // difference (for a moment both rings exist, as the old one is freed after).
+        if !RING_BUDGET.take(size.saturating_sub(current)) {
+            return STATUS_QUOTA_EXCEEDED;
+        }
         let p = alloc_bytes(size, TAG_CAPTURE);
         if p.is_null() {
+            RING_BUDGET.give_back(size.saturating_sub(current));
             return STATUS_INSUFFICIENT_RESOURCES;
         }
         p
@@ -968,6 +996,9 @@ pub fn set_capture(h: &OpenHandle, config: &CaptureConfig) -> NTSTATUS {
         g.capturing = true;
         old
     };
+    if !fresh.is_null() {
+        RING_BUDGET.give_back(current.saturating_sub(size));
+    }
     free_bytes(old);
     if !register(c, id) {
         c.inner.lock().capturing = false;
@@ -1253,9 +1284,12 @@ pub fn close(h: &OpenHandle) {
         let mut g = c.inner.lock();
         debug_assert_eq!(g.reads.len, 0, "reads pending at close");
         let ring = core::mem::replace(&mut g.ring, Ring::EMPTY);
-        (ring.buf, g.filter.take())
+        (ring, g.filter.take())
     };
-    free_bytes(ring);
+    if !ring.buf.is_null() {
+        RING_BUDGET.give_back(ring.size);
+    }
+    free_bytes(ring.buf);
     if let Some(f) = filter {
         free_bytes(f.insns.cast());
     }

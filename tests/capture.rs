@@ -901,3 +901,40 @@ fn concurrent_control_requests_on_one_handle_are_refused_not_raced() {
     sim.finish().assert_clean();
     let _ = write::DIR_TX;
 }
+
+/// The capture rings of every handle share a driver-wide budget of non-paged memory: a
+/// capture beyond it fails with STATUS_QUOTA_EXCEEDED (and allocates nothing), and closing a
+/// capture gives its ring back.
+#[test]
+fn capture_rings_share_a_driver_wide_memory_budget() {
+    let sim = load(SimConfig::default());
+    let big = CaptureConfig {
+        ring_bytes: cap::MAX_RING_BYTES,
+        ..nonblocking()
+    };
+    let per = u64::from(cap::MAX_RING_BYTES);
+    let fits = (cap::MAX_TOTAL_RING_BYTES / per) as usize;
+    let mut handles: Vec<_> = (0..fits).map(|_| open_capture(&sim, 0, big)).collect();
+    let extra = open_bound(&sim, 0);
+    let live = sim.stats().pool_live;
+    assert_eq!(set_capture(&extra, big), STATUS_QUOTA_EXCEEDED);
+    assert_eq!(
+        sim.stats().pool_live,
+        live + 1,
+        "only the capture context, no ring"
+    );
+    // A smaller ring does not fit either, while the budget is used up.
+    let small = CaptureConfig {
+        ring_bytes: cap::MIN_RING_BYTES,
+        ..nonblocking()
+    };
+    assert_eq!(set_capture(&extra, small), STATUS_QUOTA_EXCEEDED);
+    // Shrinking one capture's ring frees budget for another.
+    assert_eq!(set_capture(&handles[0], small), STATUS_SUCCESS);
+    assert_eq!(set_capture(&extra, small), STATUS_SUCCESS);
+    // Closing gives the ring back.
+    drop(handles.pop());
+    assert_eq!(set_capture(&extra, big), STATUS_SUCCESS);
+    drop((handles, extra));
+    sim.finish().assert_clean();
+}

@@ -94,6 +94,7 @@ status_type! {
         STATUS_NOT_IMPLEMENTED = 0xC000_0002u32,
         /// A handle closed already (the I/O manager answers; no driver sees the request).
         STATUS_INVALID_HANDLE = 0xC000_0008u32,
+        STATUS_QUOTA_EXCEEDED = 0xC000_0044u32,
         STATUS_INVALID_PARAMETER = 0xC000_000Du32,
         STATUS_NO_SUCH_DEVICE = 0xC000_000Eu32,
         STATUS_INVALID_DEVICE_REQUEST = 0xC000_0010u32,

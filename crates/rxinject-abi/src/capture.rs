@@ -26,6 +26,9 @@ pub const DEFAULT_RING_BYTES: u32 = 1 << 20;
 pub const MIN_RING_BYTES: u32 = 128 << 10;
 /// The largest ring (non-paged memory, per handle).
 pub const MAX_RING_BYTES: u32 = 64 << 20;
+/// The capture rings of every handle together, at most (non-paged memory, driver-wide): a
+/// `SET_CAPTURE` beyond it fails with `STATUS_QUOTA_EXCEEDED`.
+pub const MAX_TOTAL_RING_BYTES: u64 = 256 << 20;
 /// The largest snap length (also the snap length when [`CaptureConfig::snaplen`] is 0).
 pub const MAX_SNAPLEN: u32 = 65535;
 /// Read timeouts are honoured to within this many milliseconds.

@@ -47,7 +47,9 @@
 //! | `STATUS_INVALID_DEVICE_STATE` (0xC0000184), on a read | the handle does not capture (never started, or stopped with no record left) |
 //! | `STATUS_NO_SUCH_DEVICE` (0xC000000E), on a read | the adapter the handle captured on went away and no record is left |
 //! | `STATUS_INVALID_BUFFER_SIZE` (0xC0000206), on a read | the read buffer cannot hold a record of the handle's snap length |
-//! | `STATUS_CANCELLED` (0xC0000120) | a waiting read was cancelled, or its handle closed |
+//! | `STATUS_CANCELLED` (0xC0000120) | a waiting read or pending write was cancelled, or its handle closed (a write's byte count: the frames already handed to NDIS); a read or write arriving after the handle's cleanup began |
+//! | `STATUS_NDIS_PAUSED` (0xC023002A), on a pending write | a pause began while the write was being issued: what was not yet handed to NDIS was not sent (the byte count says what was) |
+//! | `STATUS_QUOTA_EXCEEDED` (0xC0000044), on `SET_CAPTURE` | the capture rings of every handle would exceed [`capture::MAX_TOTAL_RING_BYTES`] of non-paged memory: ask for a smaller ring, or close a capture |
 //! | `STATUS_INVALID_PARAMETER`, on `SET_FILTER` | the program was refused (the old filter stays); `CHECK_FILTER` with the same program returns the [`capture::FilterVerdict`] that says why and where |
 //! | `STATUS_DEVICE_BUSY` (0x80000011) | another `BIND`/`SET_CAPTURE`/`STOP_CAPTURE`/`SET_FILTER` of the same handle is running: retry |
 //! | an NDIS status | a completed write whose Tx frame failed below, e.g. `STATUS_NDIS_MEDIA_DISCONNECTED` (0xC023001F): the first failure |

@@ -67,6 +67,9 @@ pub fn status_hint(status: NTSTATUS) -> Option<&'static str> {
         }
         STATUS_NOT_FOUND => "rxinject is not attached to that adapter",
         STATUS_DEVICE_BUSY => "another request of this handle is running: try again",
+        STATUS_QUOTA_EXCEEDED => {
+            "the driver's capture memory (all handles' rings together) is used up: ask for a smaller ring or close a capture"
+        }
         _ => return None,
     })
 }
