@@ -263,3 +263,38 @@ fn a_close_by_another_thread_waits_for_a_write_the_client_thread_will_release() 
         "no point closed the handle during the indication"
     );
 }
+
+#[test]
+fn frames_a_filter_issues_after_its_pause_returned_are_counted() {
+    let sim = lab::start(Fault::None, SimConfig::default());
+    lab::inject_rx(2);
+    lab::inject_tx(1);
+    sim.run_until_idle();
+    assert_eq!(sim.stats().own_issued_while_pausing, 0, "issued while running");
+    // The lab filter does not gate its injections: issued on a paused module, they count
+    // (and break R12 / S9).
+    sim.pause_module(0);
+    lab::inject_rx(2);
+    lab::inject_tx(1);
+    assert_eq!(sim.stats().own_issued_while_pausing, 3);
+    sim.restart(0);
+    let report = sim.finish();
+    assert!(
+        report.has(ndis_sim::Rule::R12) && report.has(ndis_sim::Rule::S9),
+        "{report}"
+    );
+}
+
+#[test]
+fn fresh_nbls_carry_no_trip_state() {
+    // The lab allocates a new NBL for every injection: whatever the stack left in the ones
+    // that came back (the marks `stale_own_nbls` looks for) is gone with them.
+    let sim = lab::start(Fault::None, SimConfig::default());
+    for _ in 0..5 {
+        lab::inject_rx(3);
+        lab::inject_tx(3);
+        sim.run_until_idle();
+    }
+    assert_eq!(sim.stats().stale_own_nbls, 0);
+    sim.finish().assert_clean();
+}
