@@ -479,6 +479,47 @@ pub unsafe fn write(m: &FilterModule, h: &OpenHandle, irp: *mut IRP, buf: &[u8])
     Written::Pended
 }
 
+/// Slots collected one by one into a list, to go back to the pool in one lock.
+struct SlotList {
+    head: *mut Slot,
+    tail: *mut Slot,
+    len: u32,
+}
+
+impl SlotList {
+    const fn new() -> Self {
+        SlotList {
+            head: ptr::null_mut(),
+            tail: ptr::null_mut(),
+            len: 0,
+        }
+    }
+
+    /// Appends `s`.
+    ///
+    /// # Safety
+    /// `s` is a slot of ours, in no list and not in use.
+    unsafe fn push(&mut self, s: *mut Slot) {
+        // SAFETY: caller's contract: relinking a slot we own.
+        unsafe { (*s).next = ptr::null_mut() };
+        if self.tail.is_null() {
+            self.head = s;
+        } else {
+            // SAFETY: the tail is a slot of this list, ours.
+            unsafe { (*self.tail).next = s };
+        }
+        self.tail = s;
+        self.len += 1;
+    }
+
+    /// Gives the slots back to `m`'s pool.
+    fn give_back(self, m: &FilterModule) {
+        if self.len > 0 {
+            m.slots.lock().push_list(self.head, self.tail, self.len);
+        }
+    }
+}
+
 /// Gives back `n` linked slots (from `head`) that were never issued.
 ///
 /// # Safety
@@ -542,11 +583,9 @@ unsafe fn fill(
     nbl
 }
 
-/// `NBL_FLAGS_NDIS_RESERVED`: the bits of `Flags` NDIS keeps for itself.
-const NBL_FLAGS_NDIS_RESERVED: u32 = 0x0000_00FF;
-
 /// Resets an own NBL before it is issued again: no link, success, our `SourceHandle`, no
-/// `NblFlags`, no `Flags` but NDIS's own, no scratch, and every info slot empty but the
+/// `NblFlags` and no `Flags` but the bits NDIS reserves in each, no scratch, and every info
+/// slot empty but the
 /// 802.1Q tag (`tci`). What the protocol or the miniport left in it on its last trip (up,
 /// or down) is gone, so an NBL that went up can next go down. Written through raw field
 /// pointers, for the info slots of the NDIS version we registered (6.50: 26) only: a
@@ -568,14 +607,21 @@ unsafe fn reset_nbl(nbl: *mut NET_BUFFER_LIST, handle: NDIS_HANDLE, tci: Option<
     set!(Next, ptr::null_mut());
     set!(Status, NDIS_STATUS_SUCCESS);
     set!(SourceHandle, handle);
-    set!(NblFlags, 0);
     set!(Scratch, ptr::null_mut());
-    // SAFETY: as above.
+    // NDIS's own bits stay (nbl.h: `NBL_FLAGS_NDIS_RESERVED`, and 0x04-0x80 of `NblFlags`).
+    // SAFETY: a field of a valid NBL (contract of `reset_nbl`).
     let flags = unsafe { ptr::addr_of_mut!((*nbl).Flags) };
     // SAFETY: as above.
-    let kept = unsafe { flags.read() } & NBL_FLAGS_NDIS_RESERVED;
-    // SAFETY: as above.
-    unsafe { flags.write(kept) };
+    let nbl_flags = unsafe { ptr::addr_of_mut!((*nbl).NblFlags) };
+    for (field, keep) in [
+        (flags, NBL_FLAGS_NDIS_RESERVED),
+        (nbl_flags, NDIS_NBL_FLAGS_NDIS_RESERVED),
+    ] {
+        // SAFETY: aligned, and ours to read and write while we own the NBL.
+        let kept = unsafe { field.read() } & keep;
+        // SAFETY: as above.
+        unsafe { field.write(kept) };
+    }
     // SAFETY: as above: the info array's first slot.
     let info = unsafe { ptr::addr_of_mut!((*nbl).NetBufferListInfo) }.cast::<PVOID>();
     // SAFETY: the registered version's MaxNetBufferListInfo slots exist in every NBL NDIS
@@ -708,24 +754,16 @@ impl<'a> Batch<'a> {
         if n == 0 {
             return;
         }
-        let (mut head, mut tail) = (ptr::null_mut::<Slot>(), ptr::null_mut::<Slot>());
+        let mut slots = SlotList::new();
         // SAFETY: our NBLs, never issued; `iter` reads links before yielding.
         for nbl in unsafe { nbl::iter(chain.head()) } {
             // SAFETY: one of our slot NBLs, ours.
             let ctx = unsafe { nbl_context(nbl) };
             ctx.write = ptr::null_mut();
-            let s = ctx.slot;
-            // SAFETY: relinking a slot we own.
-            unsafe { (*s).next = ptr::null_mut() };
-            if tail.is_null() {
-                head = s;
-            } else {
-                // SAFETY: as above.
-                unsafe { (*tail).next = s };
-            }
-            tail = s;
+            // SAFETY: its slot, ours and in no list.
+            unsafe { slots.push(ctx.slot) };
         }
-        self.m.slots.lock().push_list(head, tail, n);
+        slots.give_back(self.m);
         self.m.leave_datapath_many(n as usize);
         // SAFETY: the record counts these `n` frames, which will never be issued (its
         // issuing count keeps it from completing here).
@@ -746,8 +784,7 @@ pub unsafe fn reclaim(m: &FilterModule, own: NblChain, send_complete: bool) {
     if n == 0 {
         return;
     }
-    let mut head: *mut Slot = ptr::null_mut();
-    let mut tail: *mut Slot = ptr::null_mut();
+    let mut slots = SlotList::new();
     // The writes these NBLs belong to, counted off once the slots are back (runs of NBLs of
     // one write are counted together).
     let mut current: *mut WriteRecord = ptr::null_mut();
@@ -775,16 +812,8 @@ pub unsafe fn reclaim(m: &FilterModule, own: NblChain, send_complete: bool) {
             current_count = 0;
         }
         current_count += 1;
-        let s = ctx.slot;
-        // SAFETY: relinking a slot we own now.
-        unsafe { (*s).next = ptr::null_mut() };
-        if tail.is_null() {
-            head = s;
-        } else {
-            // SAFETY: as above.
-            unsafe { (*tail).next = s };
-        }
-        tail = s;
+        // SAFETY: its slot, ours again and in no list.
+        unsafe { slots.push(ctx.slot) };
     }
     back.push(current, current_count);
     if send_complete {
@@ -793,7 +822,7 @@ pub unsafe fn reclaim(m: &FilterModule, own: NblChain, send_complete: bool) {
     } else {
         m.counters.rx_returned.fetch_add(u64::from(n), Ordering::Relaxed);
     }
-    m.slots.lock().push_list(head, tail, n);
+    slots.give_back(m);
     back.count_off_all();
     // Last: this may complete a pending pause, after which the module may go away.
     m.leave_datapath_many(n as usize);

@@ -99,7 +99,7 @@ fn config(interrupt_at: u64) -> SimConfig {
 struct Run {
     writes: Vec<Irp>,
     cut_span: (u64, u64),
-    read: Option<Irp>,
+    read: Irp,
 }
 
 fn ioctl(h: &ndis_sim::DeviceHandle<'_>, code: u32, input: &[u8]) -> NTSTATUS {
@@ -186,7 +186,7 @@ fn workload(sim: &Sim, s: &mut HostileSummary) -> Option<Run> {
     Some(Run {
         writes,
         cut_span,
-        read: Some(read),
+        read,
     })
 }
 
@@ -243,10 +243,7 @@ pub fn simulate(driver: &Driver) -> HostileSummary {
                 None => s.write_irps_never_completed += 1,
             }
         }
-        s.read_cancelled = run
-            .read
-            .and_then(|r| c.poll(r))
-            .is_some_and(|r| r.status == STATUS_CANCELLED);
+        s.read_cancelled = c.poll(run.read).is_some_and(|r| r.status == STATUS_CANCELLED);
         // The next pause returns what the stack held, to writes already completed.
         sim.pause(0);
         s.held_frames_returned_at_pause = sim.adapter(0).filter_nbls_held_by_protocol() == 0;

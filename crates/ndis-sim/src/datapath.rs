@@ -507,9 +507,10 @@ enum Trip {
 /// reserved `Flags` bits, an `NblFlags` bit, and an info slot (the protocol's classification
 /// handle, the miniport's WFP slot).
 const TRIP_MARK: usize = 0x5452_4950_0000;
-const TRIP_FLAGS_ABOVE: u32 = 0x0010_0000; // in NBL_FLAGS_PROTOCOL_RESERVED
-const TRIP_FLAGS_BELOW: u32 = 0x0000_1000; // in NBL_FLAGS_MINIPORT_RESERVED
-const TRIP_NBL_FLAG: u32 = 1 << 30;
+const TRIP_FLAGS_ABOVE: u32 = 0x0010_0000 & NBL_FLAGS_PROTOCOL_RESERVED;
+const TRIP_FLAGS_BELOW: u32 = 0x0000_1000 & NBL_FLAGS_MINIPORT_RESERVED;
+/// An attribute bit outside NDIS's reserved ones.
+const TRIP_NBL_FLAG: u32 = (1 << 30) & !NDIS_NBL_FLAGS_NDIS_RESERVED;
 
 /// Leaves trip state in `nbl` (see [`TRIP_MARK`]).
 ///

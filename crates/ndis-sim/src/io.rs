@@ -509,7 +509,8 @@ fn is_error(status: NTSTATUS) -> bool {
     status.code() >= 0xC000_0000
 }
 
-/// An IRP the I/O manager failed itself before any driver saw it (the device is gone).
+/// An IRP the I/O manager failed itself before any driver saw it (the handle is closed, or
+/// the device is gone).
 pub(crate) fn failed(w: &World, file: usize, kind: IrpKind, status: NTSTATUS) -> Irp {
     let block = Block::new(size_of::<IRP>(), 0);
     let addr = block.addr();

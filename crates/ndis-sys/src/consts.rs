@@ -153,6 +153,19 @@ pub const WfpNetBufferListInfo: usize = 10;
 /// own version, so a larger NBL is always compatible.
 pub const MaxNetBufferListInfo: usize = 26;
 
+// ---- NET_BUFFER_LIST flags (ndis/nbl.h) ------------------------------------------------------
+/// `NET_BUFFER_LIST::Flags` bits of the protocol (NDIS 6.30 and later: bits 0x3 too).
+pub const NBL_FLAGS_PROTOCOL_RESERVED: u32 = 0xFFF0_0003;
+/// `NET_BUFFER_LIST::Flags` bits of the miniport.
+pub const NBL_FLAGS_MINIPORT_RESERVED: u32 = 0x0000_F000;
+/// `NET_BUFFER_LIST::Flags` bits of the current owner.
+pub const NBL_FLAGS_SCRATCH: u32 = 0x000F_0000;
+/// `NET_BUFFER_LIST::Flags` bits NDIS keeps (NDIS 6.30 and later).
+pub const NBL_FLAGS_NDIS_RESERVED: u32 = 0x0000_0FFC;
+/// `NET_BUFFER_LIST::NblFlags` bits reserved for NDIS ("Bits 0x04 to 0x80 are reserved for
+/// use by NDIS").
+pub const NDIS_NBL_FLAGS_NDIS_RESERVED: u32 = 0x0000_00FC;
+
 // ---- Memory --------------------------------------------------------------------------------------
 /// `NormalPoolPriority`.
 pub const NormalPoolPriority: EX_POOL_PRIORITY = 16;

@@ -674,6 +674,26 @@ fn the_windows_guide_uses_only_commands_and_flags_the_program_has() {
     assert!(checked >= 7, "found {checked} commands in the guide");
 }
 
+/// `capture -Q in -c COUNT -w OUT --json` while the simulated wire plays `file`.
+fn capture_of_wire(file: &Path, out: &Path, count: u32) -> serde_json::Value {
+    let count = count.to_string();
+    json(&[
+        "--sim",
+        "--sim-wire",
+        s(file),
+        "capture",
+        "-i",
+        "sim0",
+        "-Q",
+        "in",
+        "-c",
+        &count,
+        "-w",
+        s(out),
+        "--json",
+    ])
+}
+
 /// A capture whose clock jumps 68 years ahead and then back (tcpdump's test corpus has such
 /// files): the simulated replay jumps its virtual clock straight to each frame instead of
 /// stepping through the gap, a step back is no wait, and `--max-sleep` caps any gap, for
@@ -715,22 +735,7 @@ fn a_capture_whose_clock_jumps_by_decades_or_backwards_replays_at_once() {
     let seconds = v["seconds"].as_f64().unwrap();
     assert!((seconds - 1.001).abs() < 0.01, "{seconds} s with --max-sleep 1");
     // The simulated wire plays the same file into a capture.
-    let out = d.join("out.pcapng");
-    let v = json(&[
-        "--sim",
-        "--sim-wire",
-        s(&file),
-        "capture",
-        "-i",
-        "sim0",
-        "-Q",
-        "in",
-        "-c",
-        "4",
-        "-w",
-        s(&out),
-        "--json",
-    ]);
+    let v = capture_of_wire(&file, &d.join("out.pcapng"), 4);
     assert_eq!(v["inbound"].as_u64(), Some(4), "{v}");
 }
 
@@ -797,22 +802,7 @@ fn frames_the_adapter_cannot_take_are_skipped_and_counted() {
         &["frame 2 of", "nothing was sent"],
     );
     // The simulated wire drops what a NIC would, and counts it.
-    let out = d.join("wire.pcapng");
-    let v = json(&[
-        "--sim",
-        "--sim-wire",
-        s(&file),
-        "capture",
-        "-i",
-        "sim0",
-        "-Q",
-        "in",
-        "-c",
-        "3",
-        "-w",
-        s(&out),
-        "--json",
-    ]);
+    let v = capture_of_wire(&file, &d.join("wire.pcapng"), 3);
     assert_eq!(
         (v["inbound"].as_u64(), v["wire_dropped"].as_u64()),
         (Some(3), Some(3)),
