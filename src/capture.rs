@@ -391,8 +391,8 @@ impl Inner {
             let n = if buf.is_null() {
                 0
             } else {
-                // SAFETY: the read's system buffer holds `len` bytes (buffered I/O) until the
-                // IRP is completed.
+                // SAFETY: the read's mapped buffer holds `len` bytes until the IRP is
+                // completed, and the driver only writes it.
                 self.ring
                     .pop_into(unsafe { core::slice::from_raw_parts_mut(buf, len) })
             };
@@ -488,17 +488,26 @@ impl Inner {
     }
 }
 
-/// The system buffer and length of a read IRP.
+/// The buffer and length of a read IRP: the reader's pages, mapped into system space
+/// (direct I/O; mapped once, in the dispatch routine, so later calls find the mapping). Null
+/// when the read has no buffer, or its pages cannot be mapped. The driver only writes the
+/// buffer: what the reader's other threads do to it meanwhile is never read back.
 fn read_buffer(irp: *mut IRP) -> (*mut u8, usize) {
     // SAFETY: a read IRP of ours (pending or being dispatched): its current stack location
-    // and system buffer are valid until it is completed.
+    // and MDL are valid until it is completed.
     let sl = unsafe { IoGetCurrentIrpStackLocation(irp) };
     // SAFETY: as above.
     let params = unsafe { &(*sl).Parameters };
     // SAFETY: a read IRP: the Read view of the parameters is live.
     let len = unsafe { params.Read.Length } as usize;
     // SAFETY: as above.
-    let buf = unsafe { (*irp).SystemBuffer }.cast::<u8>();
+    let mdl = unsafe { (*irp).MdlAddress };
+    // SAFETY: the I/O manager's MDL of the read's locked pages, covering `len` bytes.
+    if len == 0 || mdl.is_null() || (unsafe { (*mdl).ByteCount } as usize) < len {
+        return (ptr::null_mut(), len);
+    }
+    // SAFETY: as above.
+    let buf = unsafe { crate::frame::mdl_address(mdl) }.cast_mut();
     (buf, len)
 }
 
@@ -1178,13 +1187,19 @@ pub unsafe fn read(h: &OpenHandle, irp: *mut IRP) -> NTSTATUS {
         // SAFETY: as above.
         return unsafe { complete_irp(irp, STATUS_INVALID_DEVICE_STATE, 0) };
     }
-    if len < cap::min_read_len(g.settings.snaplen) || buf.is_null() {
+    if len < cap::min_read_len(g.settings.snaplen) {
         drop(g);
         // SAFETY: as above.
         return unsafe { complete_irp(irp, STATUS_INVALID_BUFFER_SIZE, 0) };
     }
+    if buf.is_null() {
+        // Low resources: the pages could not be mapped now.
+        drop(g);
+        // SAFETY: as above.
+        return unsafe { complete_irp(irp, STATUS_INSUFFICIENT_RESOURCES, 0) };
+    }
     if g.reads.len == 0 && (g.ready(len) || g.must_not_wait()) {
-        // SAFETY: the system buffer holds `len` bytes (buffered I/O).
+        // SAFETY: the mapped buffer holds `len` bytes, and the driver only writes it.
         let n = g
             .ring
             .pop_into(unsafe { core::slice::from_raw_parts_mut(buf, len) });

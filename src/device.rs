@@ -5,7 +5,9 @@
 //! Rules kept here: D1 (registered with NdisRegisterDeviceEx, our state is not in the I/O
 //! manager's `DeviceExtension`), D2 (deregistered at unload), D3/D4 (every IRP completed once;
 //! a pended IRP is marked pending first; a synchronous return equals `IoStatus.Status`), D8
-//! (`DO_BUFFERED_IO`), D9 (SYSTEM and Administrators only; named opens refused).
+//! (`DO_DIRECT_IO`: reads and writes reach the caller's own pages, through an MDL, with no
+//! user-sized kernel copy; `Information` never above the length), D9 (SYSTEM and
+//! Administrators only; named opens refused).
 
 use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -62,8 +64,10 @@ pub fn register(filter_driver: Handle) -> NDIS_STATUS {
         return status;
     }
     // SAFETY: the device object NDIS just created for us; no IRP can arrive before
-    // DriverEntry returns, so setting the buffering mode now is race-free.
-    unsafe { (*device).Flags |= DO_BUFFERED_IO };
+    // DriverEntry returns, so setting the buffering mode now is race-free. Direct I/O: the
+    // I/O manager locks the caller's buffer instead of copying a write of any size into
+    // non-paged pool before we could refuse it, or allocating one for a read.
+    unsafe { (*device).Flags |= DO_DIRECT_IO };
     GLOBALS.set_device(device, handle);
     NDIS_STATUS_SUCCESS
 }
@@ -400,17 +404,11 @@ unsafe extern "win64" fn dispatch_write(_device: *mut DEVICE_OBJECT, irp: *mut I
     let params = unsafe { &(*sl).Parameters };
     // SAFETY: a write IRP: the Write view of the parameters is live.
     let len = unsafe { params.Write.Length } as usize;
-    // SAFETY: our IRP.
-    let system_buffer = unsafe { (*irp).SystemBuffer };
-    let buf: &[u8] = if len == 0 {
-        &[]
-    } else if system_buffer.is_null() {
+    // SAFETY: a write IRP of ours, in its dispatch routine.
+    let buf = match unsafe { user_buffer(irp, len) } {
+        Ok(b) => b,
         // SAFETY: completing the IRP once.
-        return unsafe { finish_write(h, irp, STATUS_INVALID_PARAMETER) };
-    } else {
-        // SAFETY: DO_BUFFERED_IO: the system buffer holds the `len` bytes written, and stays
-        // valid until the IRP is completed (the frames are copied out before that).
-        unsafe { core::slice::from_raw_parts(system_buffer.cast::<u8>(), len) }
+        Err(status) => return unsafe { finish_write(h, irp, status) },
     };
     let Some((id, _)) = h.binding() else {
         // SAFETY: completing the IRP once.
@@ -430,13 +428,42 @@ unsafe extern "win64" fn dispatch_write(_device: *mut DEVICE_OBJECT, irp: *mut I
     };
     // SAFETY: the module is kept alive by the datapath reference `acquire_module` took, which
     // `inject::write` takes over; the IRP is ours and not yet pended.
-    match unsafe { inject::write(m, h, irp, buf) } {
+    match unsafe { inject::write(m, h, irp, &buf) } {
         Written::Pended => STATUS_PENDING,
         // SAFETY: not pended: completed once here.
         Written::Empty => unsafe { finish_write(h, irp, STATUS_SUCCESS) },
         // SAFETY: as above.
         Written::Refused(r) => unsafe { finish_write(h, irp, r.status()) },
     }
+}
+
+/// The buffer of direct-I/O request `irp` of `len` bytes, mapped into system space: no MDL
+/// for a zero-length transfer ("Errors in Direct I/O"), `STATUS_INSUFFICIENT_RESOURCES` when
+/// the pages cannot be mapped now (`MmGetSystemAddressForMdlSafe` fails under low resources),
+/// `STATUS_INVALID_PARAMETER` if the MDL describes fewer bytes than the request.
+///
+/// # Safety
+/// `irp` is a read or write IRP of ours, not yet completed; the mapping lives until it is.
+pub(crate) unsafe fn user_buffer(irp: *mut IRP, len: usize) -> Result<inject::UserBuffer, NTSTATUS> {
+    if len == 0 {
+        return Ok(inject::UserBuffer::EMPTY);
+    }
+    // SAFETY: our IRP.
+    let mdl = unsafe { (*irp).MdlAddress };
+    if mdl.is_null() {
+        return Err(STATUS_INVALID_PARAMETER);
+    }
+    // SAFETY: the I/O manager's MDL of the request's locked pages.
+    if (unsafe { (*mdl).ByteCount } as usize) < len {
+        return Err(STATUS_INVALID_PARAMETER);
+    }
+    // SAFETY: as above: a locked MDL, mapped (or mapped now) into system space.
+    let va = unsafe { crate::frame::mdl_address(mdl) };
+    if va.is_null() {
+        return Err(STATUS_INSUFFICIENT_RESOURCES);
+    }
+    // SAFETY: the mapping holds the request's `len` bytes until the IRP is completed.
+    Ok(unsafe { inject::UserBuffer::new(va, len) })
 }
 
 /// Completes a write that sent nothing.

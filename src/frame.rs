@@ -11,14 +11,15 @@ use ndis_sys::*;
 /// DISPATCH_LEVEL.
 ///
 /// # Safety
-/// `mdl` is a valid MDL of a buffer the caller may read (an NBL it holds).
-unsafe fn mdl_address(mdl: *mut MDL) -> *const u8 {
+/// `mdl` is a valid, locked MDL of a buffer the caller may use (an NBL it holds, or the MDL
+/// of a direct-I/O request not yet completed).
+pub(crate) unsafe fn mdl_address(mdl: *mut MDL) -> *const u8 {
     // SAFETY: caller's contract.
     let m = unsafe { &*mdl };
     if m.MdlFlags & (MDL_MAPPED_TO_SYSTEM_VA | MDL_SOURCE_IS_NONPAGED_POOL) != 0 {
         return m.MappedSystemVa.cast();
     }
-    // SAFETY: a locked MDL (NDIS buffers always are); kernel mode mapping without execute
+    // SAFETY: a locked MDL (NDIS buffers and direct-I/O requests' always are); kernel mode mapping without execute
     // rights, no bug check on failure (a null return means "not now").
     unsafe {
         MmMapLockedPagesSpecifyCache(

@@ -6,9 +6,12 @@
 //! [`MAX_FRAMES_PER_WRITE`] per adapter, and reused: in steady state an injected frame costs no
 //! allocation, and taking or giving back the slots of a whole write is one lock.
 //!
-//! **Writes.** A write is validated completely first (`rxinject_abi::write::parse`); then it
-//! takes one datapath reference and one slot per frame, or fails before anything is sent
-//! (all or nothing). Its frames are copied into the slots, their 802.1Q tag (if any) moved
+//! **Writes.** A write's buffer is the writer's own pages ([`UserBuffer`], direct I/O), read
+//! once per field. It is validated completely first (`rxinject_abi::write::parse_source`);
+//! then it takes one datapath reference and one slot per frame, or fails before anything is
+//! sent (all or nothing). A second pass reads and validates every record again as it copies
+//! the frames into the slots (a buffer the writer changed meanwhile stops the write with
+//! `STATUS_INVALID_PARAMETER`), their 802.1Q tag (if any) moved
 //! into `Ieee8021QNetBufferListInfo`, and issued in chains: Rx frames with
 //! `NdisFIndicateReceiveNetBufferLists` (flags 0: the NBLs come back through
 //! `FilterReturnNetBufferLists`), Tx frames with `NdisFSendNetBufferLists`. Each chain is
@@ -30,7 +33,7 @@ use core::sync::atomic::Ordering;
 
 use ndis_sys::*;
 use rxinject_abi::tags::TAG_INJECT_SLOTS;
-use rxinject_abi::write::{self, FLAG_TX_LOOPBACK, Frame};
+use rxinject_abi::write::{self, FLAG_TX_LOOPBACK, Source};
 use rxinject_abi::{MAX_FRAMES_PER_WRITE, VLAN_TAG_LEN};
 
 use crate::capture;
@@ -389,10 +392,11 @@ pub enum Written {
 /// was accepted and `NDIS_STATUS_PAUSED`.
 ///
 /// # Safety
-/// `irp` is a write IRP of ours, not yet pended; `buf` is its system buffer; `h` its handle.
-pub unsafe fn write(m: &FilterModule, h: &OpenHandle, irp: *mut IRP, buf: &[u8]) -> Written {
+/// `irp` is a write IRP of ours, not yet pended; `buf` is its buffer; `h` its handle.
+pub unsafe fn write(m: &FilterModule, h: &OpenHandle, irp: *mut IRP, buf: &UserBuffer) -> Written {
+    // Read once: both passes judge the frames by the same limit.
     let max_frame = m.max_frame_size();
-    let summary = match write::parse(buf, max_frame) {
+    let summary = match write::parse_source(buf, max_frame) {
         Ok(s) => s,
         Err(e) => {
             m.leave_datapath();
@@ -433,29 +437,46 @@ pub unsafe fn write(m: &FilterModule, h: &OpenHandle, irp: *mut IRP, buf: &[u8])
     let default_rx = h.direction_is_rx();
     let mut batch = Batch::new(m, h, rec);
     let mut left = n;
-    for f in write::frames(buf) {
-        let s = slot;
-        // SAFETY: `take_slots` gave `n` linked slots and there are `n` frames.
-        slot = unsafe { (*s).next };
-        left -= 1;
-        let rx = match f.direction {
+    // The second pass: the buffer is the writer's memory, so every record is read (once) and
+    // validated again as it is copied out. A buffer that no longer holds the `n` frames the
+    // first pass counted was changed by the writer while we read it: what was not issued goes
+    // back, and the write fails with STATUS_INVALID_PARAMETER.
+    let mut records = write::records(buf, max_frame);
+    let mut stop = None;
+    while left > 0 {
+        let Some(Ok(r)) = records.next() else {
+            stop = Some(STATUS_INVALID_PARAMETER);
+            break;
+        };
+        let rx = match r.direction {
             write::DIR_RX => true,
             write::DIR_TX => false,
             _ => default_rx,
         };
-        // SAFETY: a slot of ours, not in use; `f` fits its buffer (parse checked the length
-        // against the max frame size, and the tag is removed).
-        let nbl = unsafe { fill(s, m.handle.get(), &f, rec, rx) };
-        if !batch.add(nbl, rx, f.flags, f.data.len()) {
-            // The module began to pause: the chain (with this frame) went back; so does the
-            // unused rest, which `slot` heads.
-            // SAFETY: the rest of the `n` slots, unused.
-            unsafe { give_back_slots(m, slot, left) };
-            m.leave_datapath_many(left as usize);
-            // SAFETY: the record counts `left` frames that will never be issued.
-            unsafe { writes::frames_back(rec, left as usize) };
+        // SAFETY: a slot of ours, not in use; `r` was validated against the max frame size
+        // the slots were made for.
+        let Some(nbl) = (unsafe { fill(slot, m.handle.get(), buf, &r, rec, rx) }) else {
+            stop = Some(STATUS_INVALID_PARAMETER);
+            break;
+        };
+        // SAFETY: `take_slots` gave `n` linked slots and `left` of them are unused.
+        slot = unsafe { (*slot).next };
+        left -= 1;
+        if !batch.add(nbl, rx, r.flags, r.length as usize) {
+            // The module began to pause: the chain (with this frame) went back.
+            stop = Some(NDIS_STATUS_PAUSED.into());
             break;
         }
+    }
+    if left > 0 {
+        // SAFETY: the rest of the `n` slots, unused, headed by `slot`.
+        unsafe { give_back_slots(m, slot, left) };
+        m.leave_datapath_many(left as usize);
+        // SAFETY: the record counts `left` frames that will never be issued.
+        unsafe { writes::frames_back(rec, left as usize) };
+    } else if stop.is_none() && records.next().is_some() {
+        // Every frame went, but the buffer now holds more than the first pass saw.
+        stop = Some(STATUS_INVALID_PARAMETER);
     }
     batch.flush();
     let Batch {
@@ -468,15 +489,108 @@ pub unsafe fn write(m: &FilterModule, h: &OpenHandle, irp: *mut IRP, buf: &[u8])
     h.counters.write_accepted(rx_frames, tx_frames, bytes);
     // SAFETY: the record is alive (the IRP's reference).
     unsafe { (*rec).set_accepted(issued as usize) };
-    if issued < n as u64 {
+    // A chain the pause kept back at the last flush stops the write too.
+    let stop = stop.or((issued < u64::from(n)).then(|| NDIS_STATUS_PAUSED.into()));
+    if let Some(status) = stop {
         // SAFETY: as above.
-        unsafe { (*rec).record_failure(NDIS_STATUS_PAUSED.into()) };
-        m.counters.writes_not_running.fetch_add(1, Ordering::Relaxed);
+        unsafe { (*rec).record_failure(status) };
+        if status == NDIS_STATUS_PAUSED.into() {
+            m.counters.writes_not_running.fetch_add(1, Ordering::Relaxed);
+        }
     }
     // SAFETY: every frame was issued or given back: queue the write (cancellable) and drop
     // the issuing count.
     unsafe { writes::issued(rec) };
     Written::Pended
+}
+
+/// A write's buffer: the writer's own pages, mapped into system space (direct I/O). Another
+/// thread of the writer may change them while the driver reads ("Using Direct I/O"), so no
+/// Rust reference to them is ever formed: a header or tag is fetched once, by a volatile
+/// read into a local, and only the local is looked at; frame bytes are copied once into the
+/// slot (a byte the writer changes meanwhile arrives old or new, and is never read again).
+pub struct UserBuffer {
+    base: *const u8,
+    len: usize,
+}
+
+impl UserBuffer {
+    /// A buffer of no bytes.
+    pub const EMPTY: UserBuffer = UserBuffer {
+        base: ptr::null(),
+        len: 0,
+    };
+
+    /// # Safety
+    /// `base` maps `len` readable bytes for as long as the value is used (the write IRP
+    /// they belong to is not completed before then).
+    pub unsafe fn new(base: *const u8, len: usize) -> UserBuffer {
+        UserBuffer { base, len }
+    }
+
+    /// Whether `n` bytes at `offset` are inside the buffer.
+    fn holds(&self, offset: usize, n: usize) -> bool {
+        offset.checked_add(n).is_some_and(|end| end <= self.len)
+    }
+}
+
+/// A value read from an address of any alignment.
+#[repr(C, packed)]
+#[derive(Clone, Copy)]
+struct Unaligned<T: Copy>(T);
+
+impl Source for UserBuffer {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    #[inline]
+    fn read<const N: usize>(&self, offset: usize) -> Option<[u8; N]> {
+        if !self.holds(offset, N) {
+            return None;
+        }
+        // SAFETY: inside the mapping (`new`'s contract; checked above).
+        let at = unsafe { self.base.add(offset) };
+        let mut out = [0u8; N];
+        // Volatile: fetched once, whatever the writer does meanwhile; 8 and 4 bytes (headers,
+        // tags, padding) in one load each.
+        match N {
+            8 => {
+                // SAFETY: 8 mapped bytes at `at`; `Unaligned` has no alignment to keep.
+                let v = unsafe { at.cast::<Unaligned<u64>>().read_volatile() }.0;
+                out.copy_from_slice(&v.to_ne_bytes()[..N]);
+            }
+            4 => {
+                // SAFETY: as above, 4 bytes.
+                let v = unsafe { at.cast::<Unaligned<u32>>().read_volatile() }.0;
+                out.copy_from_slice(&v.to_ne_bytes()[..N]);
+            }
+            _ => {
+                for (i, b) in out.iter_mut().enumerate() {
+                    // SAFETY: byte `i` < N of the mapped bytes at `at`.
+                    let p = unsafe { at.add(i) };
+                    // SAFETY: as above.
+                    *b = unsafe { p.read_volatile() };
+                }
+            }
+        }
+        Some(out)
+    }
+
+    #[inline]
+    fn copy(&self, offset: usize, out: &mut [u8]) -> bool {
+        if !self.holds(offset, out.len()) {
+            return false;
+        }
+        if !out.is_empty() {
+            // SAFETY: inside the mapping (as above).
+            let at = unsafe { self.base.add(offset) };
+            // SAFETY: `out.len()` mapped bytes at `at`; `out` is driver memory, not the
+            // writer's.
+            unsafe { ptr::copy_nonoverlapping(at, out.as_mut_ptr(), out.len()) };
+        }
+        true
+    }
 }
 
 /// Slots collected one by one into a list, to go back to the pool in one lock.
@@ -536,36 +650,44 @@ unsafe fn give_back_slots(m: &FilterModule, head: *mut Slot, n: u32) {
     m.slots.lock().push_list(head, tail, n);
 }
 
-/// Copies `f` into slot `s` and prepares its NBL: length, tag, no offload information.
+/// Copies the frame of record `r` from `buf` into slot `s` and prepares its NBL: length,
+/// tag, no offload information. None if the frame does not fit the slot (it always does:
+/// the record was validated against the max frame size the slots were made for).
 ///
 /// # Safety
-/// `s` is a slot of ours not in use, whose buffer holds the frame (at most the adapter's max
-/// frame size plus a tag, as `write::parse` checked).
+/// `s` is a slot of ours not in use.
 unsafe fn fill(
     s: *mut Slot,
     m_handle: NDIS_HANDLE,
-    f: &Frame<'_>,
+    buf: &UserBuffer,
+    r: &write::Record,
     write: *mut WriteRecord,
     rx: bool,
-) -> *mut NET_BUFFER_LIST {
+) -> Option<*mut NET_BUFFER_LIST> {
     // SAFETY: caller's contract.
     let slot = unsafe { &*s };
     // A tag moves out of band unless its TCI is 0 (an all-zero Ieee8021QNetBufferListInfo
-    // means "no tag"): such a frame keeps its tag in the data.
-    let tci = f.vlan_tci().filter(|&t| t != 0);
-    let (head, rest) = match tci {
-        // Destination and source MAC, then everything after the 4-byte tag.
-        Some(_) => (&f.data[..12], &f.data[12 + VLAN_TAG_LEN as usize..]),
-        None => (f.data, &f.data[..0]),
-    };
-    let len = head.len() + rest.len();
-    debug_assert!(len <= slot.capacity as usize);
-    // SAFETY: the slot's buffer holds `capacity` >= len bytes and does not overlap `f`.
+    // means "no tag"): such a frame keeps its tag in the data. The tag is the one the record
+    // read (once); its 4 bytes are not copied again.
+    let tci = r.tci.filter(|&t| t != 0);
+    let tag = if tci.is_some() { VLAN_TAG_LEN as usize } else { 0 };
+    let len = (r.length as usize).checked_sub(tag)?;
+    if len > slot.capacity as usize {
+        return None;
+    }
+    // SAFETY: the slot's buffer holds `capacity` >= len bytes, ours while the slot is.
     let dst = unsafe { core::slice::from_raw_parts_mut(slot.data, len) };
-    dst[..head.len()].copy_from_slice(head);
-    // Untagged frames (most) are one copy; a call to copy nothing costs a call.
-    if !rest.is_empty() {
-        dst[head.len()..].copy_from_slice(rest);
+    let copied = match tci {
+        // Destination and source MAC, then everything after the 4-byte tag.
+        Some(_) => {
+            let (head, rest) = dst.split_at_mut(12);
+            buf.copy(r.data, head) && buf.copy(r.data + 12 + tag, rest)
+        }
+        // Untagged frames (most) are one copy.
+        None => buf.copy(r.data, dst),
+    };
+    if !copied {
+        return None;
     }
     let nbl = slot.nbl;
     // SAFETY: our NBL, idle (back from NDIS or fresh): reset to what a fresh one holds.
@@ -580,7 +702,7 @@ unsafe fn fill(
     let ctx = unsafe { nbl_context(nbl) };
     ctx.write = write;
     ctx.rx = u32::from(rx);
-    nbl
+    Some(nbl)
 }
 
 /// Resets an own NBL before it is issued again: no link, success, our `SourceHandle`, no

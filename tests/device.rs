@@ -23,7 +23,7 @@ fn utf16(units: &[u16], len: u16) -> String {
 }
 
 #[test]
-fn the_device_is_registered_for_administrators_and_system_with_buffered_io() {
+fn the_device_is_registered_for_administrators_and_system_with_direct_io() {
     let mut sim = load(SimConfig::default());
     let devices = sim.devices();
     assert_eq!(devices.len(), 1);
@@ -33,7 +33,8 @@ fn the_device_is_registered_for_administrators_and_system_with_buffered_io() {
         (abi::DEVICE_NAME, abi::SYMBOLIC_NAME)
     );
     assert_eq!(d.sddl, "D:P(A;;GA;;;SY)(A;;GA;;;BA)");
-    assert_ne!(d.flags & DO_BUFFERED_IO, 0);
+    // Direct I/O for reads and writes: no user-sized copy into non-paged pool.
+    assert_eq!(d.flags & (DO_BUFFERED_IO | DO_DIRECT_IO), DO_DIRECT_IO);
     assert_eq!(d.flags & DO_DEVICE_INITIALIZING, 0, "ready for opens");
     sim.unload();
     assert!(sim.devices().is_empty(), "unload deletes the device");

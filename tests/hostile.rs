@@ -225,3 +225,120 @@ fn a_read_racing_the_handle_cleanup_is_refused_not_queued() {
     }
     assert!(in_read > 0, "no cleanup ran inside the read's dispatch");
 }
+
+/// Another thread of the writer rewrites the buffer of a write while the driver reads it
+/// (direct I/O maps the writer's own pages), at every point of the write's dispatch, in two
+/// ways: random bytes (the simulator's own racing writer), and every header's length made as
+/// long as the buffer allows (in bounds, too long for the adapter: a driver that trusted its
+/// first pass would copy it), or too short near the end. The write completes, nothing breaks a rule or leaks, and every
+/// frame that reached the stack or the wire is one of the writer's frames: the driver read
+/// each header once and validated again, in the copy pass, what it read. A rewrite that
+/// lands between the two passes or inside the second stops the write with
+/// STATUS_INVALID_PARAMETER and the frames issued so far.
+#[test]
+fn a_writer_rewriting_its_buffer_during_the_write_changes_nothing_that_was_validated() {
+    // Eight frames in four chains (the direction changes), one of them tagged.
+    let write = |sim: &Sim| {
+        let mut f = frames_for(sim, 0);
+        let m = f.take(8);
+        let t = tagged(&m[3], 0x2064);
+        let recs: Vec<(u8, u8, &[u8])> = vec![
+            (RX, 0, &m[0]),
+            (RX, 0, &m[1]),
+            (TX, 0, &m[2]),
+            (TX, 0, &t),
+            (RX, 0, &m[4]),
+            (RX, 0, &m[5]),
+            (TX, 0, &m[6]),
+            (TX, 0, &m[7]),
+        ];
+        let offsets: Vec<usize> = recs
+            .iter()
+            .scan(0, |at, r| {
+                let o = *at;
+                *at += abi::write::record_len(r.2.len());
+                Some(o)
+            })
+            .collect();
+        let sent: Vec<Vec<u8>> = recs.iter().map(|r| r.2.to_vec()).collect();
+        (records(&recs), sent, offsets)
+    };
+    let run = |point: u64, lengths: bool| {
+        let sim = load(SimConfig {
+            hostile: Hostile {
+                scribble_at: point,
+                ..Hostile::default()
+            },
+            ..SimConfig::default()
+        });
+        let a = sim.adapter(0);
+        let h = open_bound(&sim, 0);
+        let (buf, originals, offsets) = write(&sim);
+        if lengths {
+            sim.set_racing_writer(move |b| {
+                for &o in &offsets {
+                    // As long as the buffer allows; near the end, where that would still be
+                    // a valid frame, one byte too short instead.
+                    let longest = (b.len() - o - abi::write::HEADER_LEN) as u32;
+                    let length = if longest > 1518 {
+                        longest
+                    } else {
+                        abi::MIN_FRAME_LEN - 1
+                    };
+                    b[o..o + 4].copy_from_slice(&length.to_le_bytes());
+                }
+            });
+        }
+        let first = sim.ndis_calls() + 1;
+        let r = h.write(&buf);
+        let last = sim.ndis_calls();
+        sim.run_until_idle();
+        // What the stack and the wire got from the filter (tags back in the data).
+        let mut arrived: Vec<Vec<u8>> = a
+            .received()
+            .into_iter()
+            .filter(|f| f.id == 0)
+            .map(|f| match f.vlan {
+                Some(tci) => tagged(&f.bytes, tci),
+                None => f.bytes,
+            })
+            .collect();
+        arrived.extend(a.wire().into_iter().filter(|f| f.id == 0).map(|f| f.bytes));
+        let scribbled = sim.scribbled_writes();
+        drop(h);
+        (first..=last, r, originals, arrived, scribbled, sim.finish())
+    };
+    let (points, r, _, arrived, _, report) = run(0, false);
+    report.assert_clean();
+    assert_eq!((r.status, r.information), (STATUS_SUCCESS, 8));
+    assert_eq!(arrived.len(), 8);
+    for lengths in [false, true] {
+        let mut outcomes = std::collections::BTreeMap::new();
+        for point in points.clone() {
+            let (_, r, originals, arrived, scribbled, report) = run(point, lengths);
+            let at = format!("point {point} (lengths: {lengths}): {r:?}");
+            assert!(report.is_clean(), "{at}\n{report}");
+            assert_eq!(scribbled, 1, "{at}: the write was still in its dispatch routine");
+            assert!(
+                [
+                    STATUS_SUCCESS,
+                    STATUS_INVALID_PARAMETER,
+                    STATUS_INVALID_BUFFER_SIZE
+                ]
+                .contains(&r.status),
+                "{at}"
+            );
+            assert_eq!(arrived.len(), r.information, "{at}");
+            for f in &arrived {
+                assert!(originals.contains(f), "{at}: a frame nobody validated: {f:02x?}");
+            }
+            *outcomes.entry((r.status.code(), r.information)).or_insert(0u32) += 1;
+        }
+        eprintln!("racing writer (lengths: {lengths}): (status, frames) -> points {outcomes:x?}");
+        let midway = outcomes
+            .iter()
+            .filter(|((s, n), _)| *s == STATUS_INVALID_PARAMETER.code() && (1..8).contains(n))
+            .count();
+        assert!(midway > 0, "no rewrite landed inside the copy pass");
+    }
+}

@@ -26,7 +26,7 @@ const CLIENT_IP: [u8; 4] = [192, 168, 77, 2];
 const CUT_FRAMES: usize = 24;
 
 /// What the hostile demo saw.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct HostileSummary {
     pub driver: String,
     pub load_error: Option<String>,
@@ -215,12 +215,31 @@ pub fn simulate(driver: &Driver) -> HostileSummary {
     let Some((first, last)) = probe else {
         return s;
     };
-    let Some(point) = (first + 2..=last).find(|p| Interruption::of(*p) == Interruption::PauseRestart) else {
+    // The pause points inside the write, in order: the first that lands while the write
+    // issues its chains (it cuts the write) is the run reported. Which call that is depends
+    // on the driver's calls before its first chain, so the demo looks rather than assumes.
+    let points: Vec<u64> = (first + 1..=last)
+        .filter(|p| Interruption::of(*p) == Interruption::PauseRestart)
+        .collect();
+    if points.is_empty() {
         s.load_error = Some(format!(
             "no pause point inside the write (calls {first}..={last})"
         ));
         return s;
-    };
+    }
+    let mut first_run = None;
+    for &point in &points {
+        let run = run_at(driver, point, s.clone());
+        if run.writes_cut_by_pause > 0 || run.load_error.is_some() {
+            return run;
+        }
+        first_run.get_or_insert(run);
+    }
+    first_run.expect("one point at least")
+}
+
+/// The hostile scenario with the pause and restart at NDIS call `point`.
+fn run_at(driver: &Driver, point: u64, mut s: HostileSummary) -> HostileSummary {
     s.interrupted_at = point;
     let mut sim = Sim::new(config(point));
     if let Err(e) = sim.load_driver(driver) {

@@ -625,8 +625,8 @@ export! {
         BugCheckOnFailure: u32,
         Priority: u32,
     ) -> PVOID {
-        let _ = (CacheType, RequestedAddress, BugCheckOnFailure);
-        timer::map_mdl(&world(), MemoryDescriptorList, AccessMode, Priority)
+        let _ = (CacheType, RequestedAddress);
+        timer::map_mdl(&world(), MemoryDescriptorList, AccessMode, BugCheckOnFailure != 0, Priority)
     }
 }
 

@@ -103,6 +103,13 @@ struct IrpRec {
     /// The IRP and its stack location.
     block: Block,
     system_buffer: Option<Block>,
+    /// A read or write to a DO_DIRECT_IO device: the caller's buffer (the same memory the
+    /// caller's other threads can write while the driver reads it) and the locked MDL
+    /// describing it (`Irp->MdlAddress`).
+    direct: Option<Direct>,
+    /// A read or write to a device with neither buffering flag: the caller's buffer, at
+    /// `Irp->UserBuffer` (the driver must probe and lock it itself, D12).
+    neither_buffer: Option<Block>,
     /// Read/write length, or the IOCTL's output length.
     length: usize,
     /// The IOCTL's transfer method (device controls only).
@@ -115,6 +122,33 @@ struct IrpRec {
     cancel_routine_ran: bool,
     /// A wait for it was already reported as a hang (D3), once.
     hung: bool,
+}
+
+/// The user buffer of a direct-I/O request and its MDL.
+struct Direct {
+    user: Block,
+    mdl: Block,
+}
+
+impl Direct {
+    /// Locks `user` for a transfer of `length` (> 0) bytes, as the I/O manager does for a
+    /// DO_DIRECT_IO device ("Using Direct I/O"): one MDL of the probed and locked pages, not
+    /// mapped into system space (the driver maps it: `MmGetSystemAddressForMdlSafe`).
+    fn new(user: Block, length: usize, read: bool) -> Direct {
+        let va = user.addr();
+        let pages = ((va & 0xFFF) + length).div_ceil(0x1000);
+        let mdl = Block::new(size_of::<MDL>() + pages * size_of::<u64>(), 0);
+        let m = mdl.ptr::<MDL>();
+        // SAFETY: a zeroed block holding an MDL and its page array.
+        unsafe {
+            (*m).Size = (size_of::<MDL>() + pages * size_of::<u64>()) as i16;
+            (*m).MdlFlags = MDL_PAGES_LOCKED | if read { MDL_WRITE_OPERATION } else { 0 };
+            (*m).StartVa = (va & !0xFFF) as PVOID;
+            (*m).ByteOffset = (va & 0xFFF) as u32;
+            (*m).ByteCount = length as u32;
+        }
+        Direct { user, mdl }
+    }
 }
 
 #[derive(Default)]
@@ -362,6 +396,8 @@ pub(crate) fn issue(w: &World, fref: FileRef, req: &Request<'_>) -> Option<(Irp,
     let irp = block.ptr::<IRP>();
     let sl = (block.addr() + size_of::<IRP>()) as *mut IO_STACK_LOCATION;
     let mut system_buffer = None;
+    let mut direct = None;
+    let mut neither_buffer = None;
     let mut length = 0usize;
     match req.kind {
         IrpKind::Read | IrpKind::Write => {
@@ -370,12 +406,29 @@ pub(crate) fn issue(w: &World, fref: FileRef, req: &Request<'_>) -> Option<(Irp,
             } else {
                 req.output_len
             };
+            // The caller's buffer (buffered I/O: the I/O manager's copy of it).
             let b = Block::new(length, 0);
             if req.kind == IrpKind::Write {
                 // SAFETY: the block holds `length` bytes.
                 unsafe { std::ptr::copy_nonoverlapping(req.input.as_ptr(), b.ptr::<u8>(), length) };
             }
-            system_buffer = Some(b);
+            if flags & DO_BUFFERED_IO != 0 {
+                system_buffer = Some(b);
+            } else if flags & DO_DIRECT_IO != 0 && length > 0 {
+                // No MDL for a zero-length transfer: `MdlAddress` stays NULL ("Errors in
+                // Direct I/O").
+                let d = Direct::new(b, length, req.kind == IrpKind::Read);
+                lock(&w.objs).mdls.insert(
+                    d.mdl.addr(),
+                    crate::nbl::MdlRec {
+                        block: None,
+                        by_filter: false,
+                    },
+                );
+                direct = Some(d);
+            } else if flags & DO_DIRECT_IO == 0 {
+                neither_buffer = Some(b);
+            }
         }
         IrpKind::DeviceControl => {
             length = req.output_len;
@@ -401,6 +454,8 @@ pub(crate) fn issue(w: &World, fref: FileRef, req: &Request<'_>) -> Option<(Irp,
         (*irp).CurrentLocation = 1;
         (*irp).IoStatus.Status = STATUS_NOT_SET;
         (*irp).SystemBuffer = system_buffer.as_ref().map_or(std::ptr::null_mut(), |b| b.ptr());
+        (*irp).MdlAddress = direct.as_ref().map_or(std::ptr::null_mut(), |d| d.mdl.ptr());
+        (*irp).UserBuffer = neither_buffer.as_ref().map_or(std::ptr::null_mut(), |b| b.ptr());
         (*irp).Tail.CurrentStackLocation = sl;
         (*irp).Tail.OriginalFileObject = file as *mut FILE_OBJECT;
         (*sl).MajorFunction = req.kind.major();
@@ -439,6 +494,8 @@ pub(crate) fn issue(w: &World, fref: FileRef, req: &Request<'_>) -> Option<(Irp,
             file,
             block,
             system_buffer,
+            direct,
+            neither_buffer,
             length,
             method,
             neither_io: matches!(req.kind, IrpKind::Read | IrpKind::Write)
@@ -525,6 +582,8 @@ pub(crate) fn failed(w: &World, file: usize, kind: IrpKind, status: NTSTATUS) ->
             file,
             block,
             system_buffer: None,
+            direct: None,
+            neither_buffer: None,
             length: 0,
             method: 0,
             neither_io: false,
@@ -634,7 +693,13 @@ pub(crate) fn complete(w: &World, irp: *mut IRP) {
             format!("{what} was cancelled by its cancel routine but completed with {status:?}"),
         ));
     }
-    let output = match (rec.kind, &rec.system_buffer) {
+    let caller_buffer = rec
+        .direct
+        .as_ref()
+        .map(|d| &d.user)
+        .or(rec.neither_buffer.as_ref())
+        .or(rec.system_buffer.as_ref());
+    let output = match (rec.kind, caller_buffer) {
         _ if error => Vec::new(),
         (IrpKind::Read | IrpKind::DeviceControl, Some(b)) => {
             let n = information.min(rec.length).min(b.size());
@@ -655,12 +720,15 @@ pub(crate) fn complete(w: &World, irp: *mut IRP) {
     }
 }
 
-/// Removes the IRP at `addr` from the table and quarantines its memory (the IRP and its
-/// system buffer); returns the state it ended in.
-fn retire(io: &mut IoTable, addr: usize) -> IrpState {
+/// Removes the IRP at `addr` from the table and quarantines its memory (the IRP, its system
+/// buffer, its MDL and user buffer); returns the state it ended in, and the MDL the caller
+/// must forget (outside the I/O lock).
+fn retire(io: &mut IoTable, addr: usize) -> (IrpState, Option<usize>) {
     let IrpRec {
         block,
         system_buffer,
+        direct,
+        neither_buffer,
         state,
         ..
     } = io.irps.remove(&addr).expect("present");
@@ -668,10 +736,17 @@ fn retire(io: &mut IoTable, addr: usize) -> IrpState {
         .retired
         .get_or_insert_with(|| crate::mem::Quarantine::new(1024));
     q.put(block);
-    if let Some(b) = system_buffer {
+    for b in [system_buffer, neither_buffer].into_iter().flatten() {
         q.put(b);
     }
-    state
+    // The I/O manager unmaps, unlocks and frees the MDL of a completed request.
+    let mdl = direct.map(|d| {
+        let addr = d.mdl.addr();
+        q.put(d.mdl);
+        q.put(d.user);
+        addr
+    });
+    (state, mdl)
 }
 
 /// Collects the result of a completed IRP and retires it (its memory goes to quarantine; a
@@ -686,7 +761,12 @@ pub(crate) fn collect(w: &World, irp: Irp) -> Option<IoResult> {
     if !done {
         return None;
     }
-    match retire(&mut io, irp.addr) {
+    let (state, mdl) = retire(&mut io, irp.addr);
+    drop(io);
+    if let Some(m) = mdl {
+        lock(&w.objs).mdls.remove(&m);
+    }
+    match state {
         IrpState::Completed(r) => Some(r),
         _ => None,
     }
@@ -748,6 +828,35 @@ fn wait_done(w: &World, irp: Irp) -> bool {
         );
     }
     false
+}
+
+/// The racing writer ([`crate::Hostile::scribble_at`]): overwrites the user buffer of every
+/// direct-I/O write not yet completed with random bytes from the machine's seed.
+pub(crate) fn scribble(w: &World) {
+    let mut rng = crate::Rng::new(w.cfg.seed ^ 0x5C81_B61E);
+    let io = lock(&w.io);
+    for r in io.irps.values() {
+        let Some(d) = r.direct.as_ref().filter(|_| r.kind == IrpKind::Write) else {
+            continue;
+        };
+        if matches!(r.state, IrpState::Completed(_)) {
+            continue;
+        }
+        // SAFETY: the user buffer block holds `length` bytes; the driver may be reading it
+        // (through its own mapping) on this very thread, between two of its calls.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(d.user.ptr::<u8>(), r.length) };
+        match lock(&w.racing_writer).as_ref() {
+            Some(rewrite) => rewrite(bytes),
+            None => bytes.iter_mut().for_each(|b| *b = rng.next() as u8),
+        }
+        w.scribbled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if std::env::var_os("RXSIM_TRACE").is_some() {
+            eprintln!(
+                "ndis-sim: racing writer: {} bytes of write IRP #{} overwritten",
+                r.length, r.id
+            );
+        }
+    }
 }
 
 /// Requests cancellation of an IRP, as `IoCancelIrp` does.
@@ -997,7 +1106,8 @@ pub(crate) fn close(w: &World, file: FileRef) {
         .map(|(a, _)| *a)
         .collect();
     for addr in done {
-        retire(&mut io, addr);
+        // (Cleanup and close carry no buffer.)
+        let _ = retire(&mut io, addr);
     }
 }
 

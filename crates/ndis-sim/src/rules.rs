@@ -305,6 +305,9 @@ rules! {
     D12: Policy, "kernel/initializing-a-device-object",
         "Highest-level drivers of logical or virtual devices can avoid setting Flags for either buffered or direct I/O if the driver writer decides the additional work involved will pay off in better driver performance."
         => "a device that serves reads or writes declares DO_BUFFERED_IO or DO_DIRECT_IO";
+    D13: Must, "ddi/wdm/nf-wdm-mmmaplockedpagesspecifycache",
+        "If TRUE, the system issues a bug check. If FALSE, the routine returns NULL. Drivers must set this parameter to FALSE."
+        => "an MDL (a direct-I/O buffer, a stack's unmapped data) is mapped with BugCheckOnFailure FALSE, as MmGetSystemAddressForMdlSafe does, and a NULL mapping is an answer";
     // ---- OID requests ---------------------------------------------------------------------------
     O1: Must, "ddi/ndis/nc-ndis-filter_oid_request",
         "Before the driver calls NdisFOidRequest, the driver must allocate an NDIS_OID_REQUEST structure and transfer the request information to the new structure by calling NdisAllocateCloneOidRequest. ... If the driver returns NDIS_STATUS_PENDING, it must call the NdisFOidRequestComplete function to inform NDIS that the request is complete."
@@ -432,7 +435,7 @@ mod tests {
     #[test]
     fn every_rule_of_the_rules_file_is_known() {
         // The families and counts of ../shared/ndis-rules.md, plus the rules the catalogue
-        // split off or added (R14, S12, S13, ST10, ST11, N11, L6-L8, D10-D12, O4), the kernel
+        // split off or added (R14, S12, S13, ST10, ST11, N11, L6-L8, D10-D13, O4), the kernel
         // rules K1-K5 and the configuration rules C1-C2.
         let count = |prefix: &str| {
             Rule::ALL
@@ -448,7 +451,7 @@ mod tests {
         assert_eq!(count("ST"), 12);
         assert_eq!(count("N"), 11);
         assert_eq!(count("L"), 8);
-        assert_eq!(count("D"), 12);
+        assert_eq!(count("D"), 13);
         assert_eq!(count("O"), 4);
         assert_eq!(count("K"), 5);
         assert_eq!(count("C"), 2);

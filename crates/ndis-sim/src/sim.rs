@@ -477,6 +477,18 @@ impl Sim {
         self.world.interruptions.load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// Write buffers the racing writer overwrote ([`crate::Hostile::scribble_at`]).
+    pub fn scribbled_writes(&self) -> u64 {
+        self.world.scribbled.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// What the racing writer ([`crate::Hostile::scribble_at`]) writes over the buffer of a
+    /// write in flight, instead of random bytes: a test that knows the buffer's format can
+    /// make a change a careless driver would trust.
+    pub fn set_racing_writer(&self, rewrite: impl Fn(&mut [u8]) + Send + 'static) {
+        *lock(&self.world.racing_writer) = Some(Box::new(rewrite));
+    }
+
     /// I/O work item routines run, ever.
     pub fn work_items_run(&self) -> u64 {
         lock(&self.world.kern).work_items_run

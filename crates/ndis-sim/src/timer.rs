@@ -277,12 +277,18 @@ pub(crate) fn check_unload(w: &World) {
 
 /// `MmMapLockedPagesSpecifyCache` for an MDL of the simulation: maps it (sets
 /// `MappedSystemVa` and `MDL_MAPPED_TO_SYSTEM_VA`) and returns the address of its data.
-pub(crate) fn map_mdl(w: &World, mdl: *mut MDL, mode: i8, priority: u32) -> PVOID {
+pub(crate) fn map_mdl(w: &World, mdl: *mut MDL, mode: i8, bugcheck_on_failure: bool, priority: u32) -> PVOID {
     const F: &str = "MmMapLockedPagesSpecifyCache";
     if mode == KernelMode {
         w.require_max_dispatch(F);
     } else {
         w.violate(Rule::L1, format!("{F} with UserMode from a driver callback"));
+    }
+    if bugcheck_on_failure {
+        w.violate(
+            Rule::D13,
+            format!("{F} with BugCheckOnFailure TRUE: under low resources the machine bug-checks instead of returning NULL (use MmGetSystemAddressForMdlSafe)"),
+        );
     }
     let _ = priority;
     if !lock(&w.objs).mdls.contains_key(&(mdl as usize)) {
@@ -294,6 +300,10 @@ pub(crate) fn map_mdl(w: &World, mdl: *mut MDL, mode: i8, priority: u32) -> PVOI
     }
     // SAFETY: a live MDL the simulator registered.
     let m = unsafe { &mut *mdl };
+    if m.MdlFlags & MDL_MAPPED_TO_SYSTEM_VA == 0 && w.fail_allocation(F) {
+        // Low resources: no system PTEs now ("Low Resources Simulation" fails this call).
+        return std::ptr::null_mut();
+    }
     let va = (m.StartVa as usize + m.ByteOffset as usize) as PVOID;
     m.MappedSystemVa = va;
     m.MdlFlags |= MDL_MAPPED_TO_SYSTEM_VA;

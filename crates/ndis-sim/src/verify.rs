@@ -395,8 +395,10 @@ fn interleave(driver: &Path, o: &Options) -> Result<Outcome, LoadError> {
         let point = first + (o.seed.wrapping_mul(7919).wrapping_add(i * span / INTERLEAVE_RUNS)) % span;
         let cfg = SimConfig {
             seed: o.seed,
+            // The racing writer rewrites the client's writes in flight at the same point.
             hostile: crate::Hostile {
                 interrupt_at: point,
+                scribble_at: point,
                 ..crate::Hostile::default()
             },
             ..SimConfig::default()

@@ -87,6 +87,12 @@ pub struct Hostile {
     /// and what runs there are fixed; once the other processor waits for the driver's
     /// thread, the two run as real threads.
     pub interrupt_at: u64,
+    /// A racing writer: at the driver's `scribble_at`-th call into NDIS or the kernel
+    /// (counted as for `interrupt_at`; 0: off), another thread of the writer overwrites the
+    /// buffer of every direct-I/O write not yet completed with random bytes (seeded), once.
+    /// Direct I/O maps the writer's own pages, so "Using Direct I/O" leaves the driver to
+    /// cope: whatever it validated it must not read again.
+    pub scribble_at: u64,
 }
 
 impl Hostile {
@@ -97,6 +103,7 @@ impl Hostile {
             fail_one_in: 16,
             fail_attach: false,
             interrupt_at: 0,
+            scribble_at: 0,
         }
     }
 }
@@ -437,7 +444,17 @@ pub(crate) struct World {
     pub stale_own_nbls: std::sync::atomic::AtomicU64,
     /// Interruptions the explorer ran.
     pub interruptions: std::sync::atomic::AtomicU64,
+    /// Write buffers the racing writer overwrote ([`Hostile::scribble_at`]).
+    pub scribbled: std::sync::atomic::AtomicU64,
+    /// Whether the racing writer has run.
+    pub scribble_done: std::sync::atomic::AtomicBool,
+    /// What the racing writer writes over a buffer (random bytes if none).
+    pub racing_writer: Mutex<Option<RacingWriter>>,
 }
+
+/// A rewrite of a write's buffer by another thread of the writer (see
+/// [`Hostile::scribble_at`]).
+pub type RacingWriter = Box<dyn Fn(&mut [u8]) + Send>;
 
 /// See [`World::busy`].
 pub(crate) struct BusyGuard<'a>(&'a World);
@@ -482,6 +499,10 @@ pub(crate) fn world() -> Arc<World> {
     let at = w.cfg.hostile.interrupt_at;
     if at != 0 && n >= at {
         interrupt(&w);
+    }
+    let at = w.cfg.hostile.scribble_at;
+    if at != 0 && n >= at && !w.scribble_done.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        crate::io::scribble(&w);
     }
     w
 }
@@ -684,6 +705,9 @@ impl World {
             own_issued_while_pausing: std::sync::atomic::AtomicU64::new(0),
             stale_own_nbls: std::sync::atomic::AtomicU64::new(0),
             interruptions: std::sync::atomic::AtomicU64::new(0),
+            scribbled: std::sync::atomic::AtomicU64::new(0),
+            scribble_done: std::sync::atomic::AtomicBool::new(false),
+            racing_writer: Mutex::new(None),
         }
     }
 

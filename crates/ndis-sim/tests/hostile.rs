@@ -298,3 +298,103 @@ fn fresh_nbls_carry_no_trip_state() {
     assert_eq!(sim.stats().stale_own_nbls, 0);
     sim.finish().assert_clean();
 }
+
+/// Direct I/O as the I/O manager does it ("Using Direct I/O", "Errors in Direct I/O"): no
+/// system buffer; an MDL of the caller's locked pages, not mapped into system space, covering
+/// the request's length (locked for writing for a read); none for a zero-length transfer; a
+/// read's bytes reach the caller.
+#[test]
+fn direct_io_requests_carry_the_callers_locked_pages_and_no_system_buffer() {
+    let sim = lab::start(Fault::DirectIo, SimConfig::default());
+    let a = sim.adapter(0);
+    let mut f = TestFrames::new([2, 0, 0, 0, 0, 9], a.config().mac);
+    let h = sim.open(lab::device::USER_PATH).expect("open the lab device");
+    let frame = f.next_frame();
+    let mut buf = vec![1u8];
+    buf.extend(&frame);
+    let seen = |op: &mut dyn FnMut()| {
+        *lab::device::DIRECT_SEEN.lock().unwrap() = None;
+        op();
+        lab::device::DIRECT_SEEN
+            .lock()
+            .unwrap()
+            .take()
+            .expect("the lab saw the request")
+    };
+    let w = seen(&mut || assert_eq!(h.write(&buf).status, STATUS_SUCCESS));
+    assert!(w.system_buffer_null && !w.mdl_null, "{w:?}");
+    assert_eq!(
+        w.mdl_flags & (MDL_PAGES_LOCKED | MDL_MAPPED_TO_SYSTEM_VA | MDL_WRITE_OPERATION),
+        MDL_PAGES_LOCKED
+    );
+    assert_eq!(w.byte_count as usize, buf.len());
+    assert!(a.received().iter().any(|r| r.bytes == frame), "the frame went up");
+    let mut read = None;
+    let r = seen(&mut || {
+        let irp = h.start_read(64);
+        lab::device::complete_reads();
+        read = h.poll(irp);
+    });
+    assert!(r.system_buffer_null && !r.mdl_null, "{r:?}");
+    assert_eq!(
+        r.mdl_flags & (MDL_PAGES_LOCKED | MDL_WRITE_OPERATION),
+        MDL_PAGES_LOCKED | MDL_WRITE_OPERATION
+    );
+    assert_eq!(r.byte_count, 64);
+    let read = read.expect("completed");
+    assert_eq!((read.status, read.output), (STATUS_SUCCESS, vec![0x5A]));
+    let empty = seen(&mut || {
+        let irp = h.start_read(0);
+        lab::device::complete_reads();
+        assert!(h.poll(irp).is_some());
+    });
+    assert!(
+        empty.mdl_null && empty.system_buffer_null,
+        "no MDL for a zero-length read: {empty:?}"
+    );
+    h.close();
+    sim.finish().assert_clean();
+}
+
+/// The racing writer changes the caller's pages themselves: what the driver reads after the
+/// rewrite is the rewrite (the simulator does not hand the driver a private copy), and a
+/// write that is not in flight is left alone.
+#[test]
+fn the_racing_writer_rewrites_the_pages_the_driver_reads() {
+    let run = |scribble_at: u64| {
+        let sim = lab::start(
+            Fault::DirectIo,
+            SimConfig {
+                hostile: Hostile {
+                    scribble_at,
+                    ..Hostile::default()
+                },
+                ..SimConfig::default()
+            },
+        );
+        sim.set_racing_writer(|b| b[1..].fill(0xAB));
+        let a = sim.adapter(0);
+        let mut f = TestFrames::new([2, 0, 0, 0, 0, 9], a.config().mac);
+        let h = sim.open(lab::device::USER_PATH).expect("open the lab device");
+        let mut buf = vec![1u8];
+        buf.extend(f.next_frame());
+        let before = sim.ndis_calls();
+        assert_eq!(h.write(&buf).status, STATUS_SUCCESS);
+        let up: Vec<Vec<u8>> = a
+            .received()
+            .into_iter()
+            .filter(|r| r.id == 0)
+            .map(|r| r.bytes)
+            .collect();
+        let scribbled = sim.scribbled_writes();
+        h.close();
+        sim.finish().assert_clean();
+        (before, up, scribbled, buf)
+    };
+    let (before, up, scribbled, buf) = run(0);
+    assert_eq!((up, scribbled), (vec![buf[1..].to_vec()], 0));
+    // The lab's first call in its write is the mapping, before it copies the frame.
+    let (_, up, scribbled, buf) = run(before + 1);
+    assert_eq!(scribbled, 1);
+    assert_eq!(up, vec![vec![0xAB; buf.len() - 1]]);
+}

@@ -122,6 +122,7 @@ catches! {
     information_beyond_the_output_buffer_is_d7: OverlongIoctlInformation => D7;
     accepting_method_neither_is_d11: AcceptMethodNeither => D11;
     serving_reads_and_writes_with_neither_io_is_d12: NoBufferedIo => D12;
+    mapping_a_buffer_with_bug_check_on_failure_is_d13: MapBugCheckOnFailure => D13;
     write_information_beyond_its_length_is_d8: WriteInformationTooLarge => D8;
     an_sddl_open_to_everyone_is_d9: OpenSddl => D9;
     accepting_a_named_open_is_d10: AcceptNamedOpen => D10;

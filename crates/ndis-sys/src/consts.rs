@@ -176,7 +176,11 @@ pub const POOL_FLAG_UNINITIALIZED: POOL_FLAGS = 0x0000_0000_0000_0002;
 
 // ---- MDL flags -----------------------------------------------------------------------------------
 pub const MDL_MAPPED_TO_SYSTEM_VA: i16 = 0x0001;
+/// The pages are probed and locked (the MDL of a direct-I/O request is).
+pub const MDL_PAGES_LOCKED: i16 = 0x0002;
 pub const MDL_SOURCE_IS_NONPAGED_POOL: i16 = 0x0004;
+/// The pages were locked for writing (the MDL of a direct-I/O read).
+pub const MDL_WRITE_OPERATION: i16 = 0x0080;
 
 // ---- DbgPrintEx ----------------------------------------------------------------------------------
 pub const DPFLTR_IHVNETWORK_ID: u32 = 80;

@@ -33,12 +33,12 @@
 //! | status | meaning |
 //! |---|---|
 //! | `STATUS_SUCCESS` | done; a write: every frame handed to NDIS and none failed below |
-//! | `STATUS_INVALID_PARAMETER` (0xC000000D) | malformed write buffer or IOCTL input |
+//! | `STATUS_INVALID_PARAMETER` (0xC000000D) | malformed write buffer or IOCTL input; or a write buffer another thread changed while the driver read it (reads and writes use direct I/O: the driver reads the writer's own pages), the byte count then being the frames issued before the change was seen |
 //! | `STATUS_INVALID_BUFFER_SIZE` (0xC0000206) | a frame outside 14 ..= max frame size (+4 with an 802.1Q tag), more than [`MAX_FRAMES_PER_WRITE`] frames, or more than [`MAX_WRITE_BYTES`] bytes |
 //! | `STATUS_INVALID_DEVICE_STATE` (0xC0000184) | the handle is not bound to an adapter |
 //! | `STATUS_NO_SUCH_DEVICE` (0xC000000E) | the bound adapter went away (the handle is unbound now) |
 //! | `STATUS_NDIS_PAUSED` (0xC023002A) | the adapter is not running (paused, restarting): try again |
-//! | `STATUS_INSUFFICIENT_RESOURCES` (0xC000009A) | not enough NBLs for the whole write; nothing was sent |
+//! | `STATUS_INSUFFICIENT_RESOURCES` (0xC000009A) | not enough NBLs for the whole write, or the buffer of a read or write could not be mapped now; nothing was sent |
 //! | `STATUS_REVISION_MISMATCH` (0xC0000059) | `BIND` with an incompatible ABI version |
 //! | `STATUS_NOT_FOUND` (0xC0000225) | `BIND` to an `if_index` rxinject is not attached to |
 //! | `STATUS_BUFFER_TOO_SMALL` (0xC0000023) | an IOCTL output buffer smaller than its record |

@@ -7,10 +7,12 @@
 //! next:      FrameHeader ...
 //! ```
 //!
-//! [`parse`] is a checked view: it validates the whole buffer before any frame is looked at
-//! (lengths, directions, flags, limits), and after it succeeds [`Frames`] yields every frame
-//! without further checks and without panicking. The driver validates this way before it
-//! allocates anything; a malformed buffer injects nothing.
+//! [`parse`] validates the whole buffer before any frame is looked at (lengths, directions,
+//! flags, limits); [`records`] is the same validation one record at a time, and [`Frames`]
+//! the frames of a slice [`parse`] accepted. The driver validates the whole buffer before it
+//! allocates anything (a malformed buffer injects nothing), then reads it again record by
+//! record as it copies the frames out: the buffer is the writer's memory ([`Source`]), so the
+//! second pass validates again what it reads, from its own copy of every header.
 
 use crate::{MAX_FRAMES_PER_WRITE, MAX_WRITE_BYTES, MIN_FRAME_LEN, VLAN_TAG_LEN};
 
@@ -129,31 +131,112 @@ pub const fn record_len(frame_len: usize) -> usize {
     align_up(HEADER_LEN + frame_len)
 }
 
-fn header_at(buf: &[u8], offset: usize) -> Option<FrameHeader> {
-    let h = buf.get(offset..offset.checked_add(HEADER_LEN)?)?;
-    Some(FrameHeader {
-        length: u32::from_le_bytes([h[0], h[1], h[2], h[3]]),
-        direction: h[4],
-        flags: h[5],
-        reserved: u16::from_le_bytes([h[6], h[7]]),
-    })
+/// Where a write buffer's bytes come from. In the driver it is the writer's own memory
+/// (direct I/O), which another thread of the writer may change at any moment: every byte the
+/// parser looks at is read once, through [`Source::read`] into a local, and only the local is
+/// used; frame bytes are copied once, with [`Source::copy`]. A slice is a source too.
+pub trait Source {
+    /// Bytes in the buffer (fixed for its lifetime).
+    fn len(&self) -> usize;
+    /// Whether the buffer is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The `N` bytes at `offset`, read once; `None` if they are not all inside the buffer.
+    fn read<const N: usize>(&self, offset: usize) -> Option<[u8; N]>;
+    /// Copies `out.len()` bytes from `offset`; false (and nothing copied) if they are not all
+    /// inside the buffer.
+    fn copy(&self, offset: usize, out: &mut [u8]) -> bool;
 }
 
-/// Validates a whole write buffer for an adapter whose largest untagged frame is
-/// `max_frame` bytes.
-pub fn parse(buf: &[u8], max_frame: u32) -> Result<Summary, WriteError> {
-    if buf.len() > MAX_WRITE_BYTES as usize {
-        return Err(WriteError::TooManyBytes { bytes: buf.len() });
+impl Source for [u8] {
+    fn len(&self) -> usize {
+        <[u8]>::len(self)
     }
-    let mut summary = Summary::default();
-    let mut offset = 0usize;
-    while offset < buf.len() {
-        let frame = summary.frames;
+
+    fn read<const N: usize>(&self, offset: usize) -> Option<[u8; N]> {
+        let b = self.get(offset..offset.checked_add(N)?)?;
+        let mut out = [0u8; N];
+        out.copy_from_slice(b);
+        Some(out)
+    }
+
+    fn copy(&self, offset: usize, out: &mut [u8]) -> bool {
+        match offset
+            .checked_add(out.len())
+            .and_then(|end| self.get(offset..end))
+        {
+            Some(b) => {
+                out.copy_from_slice(b);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// One validated record of a write buffer, as read (once) from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub direction: u8,
+    pub flags: u8,
+    /// Offset of the frame's first byte in the buffer.
+    pub data: usize,
+    /// Bytes of the frame.
+    pub length: u32,
+    /// The frame's 802.1Q TCI if it is tagged (EtherType 0x8100 at bytes 12..14): the tag was
+    /// read once, here, and decided the frame's size limit.
+    pub tci: Option<u16>,
+}
+
+/// The records of a buffer, each validated as it is read (the checks of [`parse`]); the
+/// first invalid record ends the iteration with its error.
+pub struct Records<'a, S: Source + ?Sized> {
+    src: &'a S,
+    max_frame: u32,
+    offset: usize,
+    frame: u32,
+    failed: bool,
+}
+
+/// Iterates over the records of `src` for an adapter whose largest untagged frame is
+/// `max_frame` bytes.
+pub fn records<S: Source + ?Sized>(src: &S, max_frame: u32) -> Records<'_, S> {
+    Records {
+        src,
+        max_frame,
+        offset: 0,
+        frame: 0,
+        failed: false,
+    }
+}
+
+impl<S: Source + ?Sized> Records<'_, S> {
+    /// Where the next record starts (the buffer's length once all are read).
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    // Inlined into each loop: the driver's two passes are its per-frame hot path.
+    #[inline(always)]
+    fn next_record(&mut self) -> Result<Record, WriteError> {
+        let (src, offset, frame) = (self.src, self.offset, self.frame);
+        let len = src.len();
+        if frame == 0 && len > MAX_WRITE_BYTES as usize {
+            return Err(WriteError::TooManyBytes { bytes: len });
+        }
         if frame >= MAX_FRAMES_PER_WRITE {
             return Err(WriteError::TooManyFrames);
         }
-        let Some(h) = header_at(buf, offset) else {
+        let Some(h) = src.read::<HEADER_LEN>(offset) else {
             return Err(WriteError::Truncated { frame, offset });
+        };
+        let h = u64::from_le_bytes(h);
+        let h = FrameHeader {
+            length: h as u32,
+            direction: (h >> 32) as u8,
+            flags: (h >> 40) as u8,
+            reserved: (h >> 48) as u16,
         };
         if h.reserved != 0 {
             return Err(WriteError::BadHeader { frame });
@@ -170,22 +253,30 @@ pub fn parse(buf: &[u8], max_frame: u32) -> Result<Summary, WriteError> {
                 flags: h.flags,
             });
         }
-        let data_start = offset + HEADER_LEN;
-        let data_end = data_start
-            .checked_add(h.length as usize)
-            .filter(|&e| e <= buf.len())
-            .ok_or(WriteError::Truncated { frame, offset })?;
-        let data = &buf[data_start..data_end];
+        // The header was inside the buffer: `data <= len`, and what remains bounds the frame.
+        let data = offset + HEADER_LEN;
+        if h.length as usize > len - data {
+            return Err(WriteError::Truncated { frame, offset });
+        }
+        let data_end = data + h.length as usize;
         if h.length < MIN_FRAME_LEN {
             return Err(WriteError::FrameTooShort {
                 frame,
                 length: h.length,
             });
         }
-        let max = if vlan_tci(data).is_some() {
-            max_frame.saturating_add(VLAN_TAG_LEN)
+        // Bytes 12..16: EtherType 0x8100 and the TCI, when the frame has room for a tag.
+        let tci = if h.length >= 18 {
+            src.read::<4>(data + 12)
+                .filter(|t| u16::from_be_bytes([t[0], t[1]]) == ETHERTYPE_VLAN)
+                .map(|t| u16::from_be_bytes([t[2], t[3]]))
         } else {
-            max_frame
+            None
+        };
+        let max = if tci.is_some() {
+            self.max_frame.saturating_add(VLAN_TAG_LEN)
+        } else {
+            self.max_frame
         };
         if h.length > max {
             return Err(WriteError::FrameTooLong {
@@ -194,16 +285,59 @@ pub fn parse(buf: &[u8], max_frame: u32) -> Result<Summary, WriteError> {
                 max,
             });
         }
-        let next = align_up(data_end).min(buf.len());
-        if buf[data_end..next].iter().any(|&b| b != 0) {
-            return Err(WriteError::BadPadding {
-                frame,
-                offset: data_end,
-            });
+        // The padding, in one read: the 8 bytes that end where the next record begins (a
+        // frame has at least 14 bytes, so they start inside this one's data).
+        let next = align_up(data_end).min(len);
+        let pad = next - data_end;
+        if pad > 0 {
+            // Little-endian: the last `pad` bytes are the top ones (pad is 1..=7).
+            let tail = src.read::<RECORD_ALIGN>(next - RECORD_ALIGN);
+            if tail.is_none_or(|t| u64::from_le_bytes(t) >> (8 * (RECORD_ALIGN - pad)) != 0) {
+                return Err(WriteError::BadPadding {
+                    frame,
+                    offset: data_end,
+                });
+            }
         }
+        self.offset = next;
+        self.frame += 1;
+        Ok(Record {
+            direction: h.direction,
+            flags: h.flags,
+            data,
+            length: h.length,
+            tci,
+        })
+    }
+}
+
+impl<S: Source + ?Sized> Iterator for Records<'_, S> {
+    type Item = Result<Record, WriteError>;
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed || (self.offset >= self.src.len() && self.src.len() <= MAX_WRITE_BYTES as usize) {
+            return None;
+        }
+        let r = self.next_record();
+        self.failed = r.is_err();
+        Some(r)
+    }
+}
+
+/// Validates a whole write buffer for an adapter whose largest untagged frame is
+/// `max_frame` bytes.
+pub fn parse(buf: &[u8], max_frame: u32) -> Result<Summary, WriteError> {
+    parse_source(buf, max_frame)
+}
+
+/// [`parse`] of any [`Source`].
+pub fn parse_source<S: Source + ?Sized>(src: &S, max_frame: u32) -> Result<Summary, WriteError> {
+    let mut summary = Summary::default();
+    for r in records(src, max_frame) {
+        let r = r?;
         summary.frames += 1;
-        summary.frame_bytes += u64::from(h.length);
-        offset = next;
+        summary.frame_bytes += u64::from(r.length);
     }
     Ok(summary)
 }
@@ -211,27 +345,27 @@ pub fn parse(buf: &[u8], max_frame: u32) -> Result<Summary, WriteError> {
 /// The frames of a buffer that [`parse`] accepted.
 pub struct Frames<'a> {
     buf: &'a [u8],
-    offset: usize,
+    records: Records<'a, [u8]>,
 }
 
 /// Iterates over the frames of `buf`. Only meaningful after [`parse`] accepted `buf`; on any
-/// other buffer it stops at the first inconsistency instead of panicking.
+/// other buffer it stops at the first invalid record instead of panicking.
 pub fn frames(buf: &[u8]) -> Frames<'_> {
-    Frames { buf, offset: 0 }
+    Frames {
+        buf,
+        records: records(buf, u32::MAX),
+    }
 }
 
 impl<'a> Iterator for Frames<'a> {
     type Item = Frame<'a>;
 
     fn next(&mut self) -> Option<Frame<'a>> {
-        let h = header_at(self.buf, self.offset)?;
-        let start = self.offset + HEADER_LEN;
-        let end = start.checked_add(h.length as usize)?;
-        let data = self.buf.get(start..end)?;
-        self.offset = align_up(end).min(self.buf.len());
+        let r = self.records.next()?.ok()?;
+        let data = self.buf.get(r.data..r.data + r.length as usize)?;
         Some(Frame {
-            direction: h.direction,
-            flags: h.flags,
+            direction: r.direction,
+            flags: r.flags,
             data,
         })
     }
@@ -580,5 +714,98 @@ mod tests {
             accepted > 100 && refused > 100,
             "{accepted} accepted, {refused} refused"
         );
+    }
+
+    /// A change to the buffer, given the number of byte reads so far.
+    type Race = std::boxed::Box<dyn Fn(usize, &mut Vec<u8>)>;
+
+    /// A source that counts how often each byte is read, and lets a test change the buffer
+    /// between reads (another thread of the writer).
+    struct Watched {
+        bytes: std::cell::RefCell<Vec<u8>>,
+        reads: std::cell::RefCell<Vec<u32>>,
+        /// Called before every read with the number of reads so far.
+        race: Race,
+    }
+
+    impl Watched {
+        fn new(bytes: Vec<u8>, race: impl Fn(usize, &mut Vec<u8>) + 'static) -> Watched {
+            let n = bytes.len();
+            Watched {
+                bytes: std::cell::RefCell::new(bytes),
+                reads: std::cell::RefCell::new(vec![0; n]),
+                race: std::boxed::Box::new(race),
+            }
+        }
+
+        fn touch(&self, offset: usize, n: usize) -> Option<()> {
+            let so_far: u32 = self.reads.borrow().iter().sum();
+            (self.race)(so_far as usize, &mut self.bytes.borrow_mut());
+            let end = offset
+                .checked_add(n)
+                .filter(|&e| e <= self.bytes.borrow().len())?;
+            for r in &mut self.reads.borrow_mut()[offset..end] {
+                *r += 1;
+            }
+            Some(())
+        }
+    }
+
+    impl Source for Watched {
+        fn len(&self) -> usize {
+            self.reads.borrow().len()
+        }
+
+        fn read<const N: usize>(&self, offset: usize) -> Option<[u8; N]> {
+            self.touch(offset, N)?;
+            self.bytes.borrow().as_slice().read(offset)
+        }
+
+        fn copy(&self, offset: usize, out: &mut [u8]) -> bool {
+            self.touch(offset, out.len()).is_some() && self.bytes.borrow().as_slice().copy(offset, out)
+        }
+    }
+
+    #[test]
+    fn validation_reads_every_byte_it_checks_once() {
+        let buf = build(&[
+            (DIR_TX, 0, &frame(61, 1)),
+            (DIR_RX, 0, &tagged(1518)),
+            (DIR_DEFAULT, 0, &frame(60, 3)),
+        ]);
+        let w = Watched::new(buf.clone(), |_, _| {});
+        assert_eq!(parse_source(&w, 1514).unwrap().frames, 3);
+        let reads = w.reads.borrow();
+        assert!(reads.iter().all(|&r| r <= 1), "a byte was read twice");
+        // The headers, bytes 12..16 of each frame (the tag, or not) and, for each record
+        // with padding, the 8 bytes that end it; no other byte.
+        let read: usize = reads.iter().map(|&r| r as usize).sum();
+        assert_eq!(read, 3 * HEADER_LEN + 3 * 4 + 3 * RECORD_ALIGN);
+    }
+
+    #[test]
+    fn a_buffer_changed_between_reads_is_judged_by_what_was_read() {
+        // The writer grows the first frame's length right after its header was read: the
+        // record keeps the length that was validated.
+        let buf = build(&[(DIR_TX, 0, &frame(60, 1)), (DIR_TX, 0, &frame(60, 2))]);
+        let w = Watched::new(buf.clone(), |reads, b| {
+            if reads == HEADER_LEN {
+                b[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+            }
+        });
+        let got: Vec<_> = records(&w, 1514).collect();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].unwrap().length, 60);
+        assert_eq!(got[1].unwrap().data, 72 + HEADER_LEN);
+        // A tag that appears after the size was checked changes nothing: the tag bytes are
+        // read once, and the limit follows from that read.
+        let buf = build(&[(DIR_TX, 0, &frame(1514, 1))]);
+        let w = Watched::new(buf, |reads, b| {
+            if reads == HEADER_LEN + 4 {
+                b[HEADER_LEN + 12..HEADER_LEN + 14].copy_from_slice(&ETHERTYPE_VLAN.to_be_bytes());
+            }
+        });
+        let r = records(&w, 1514).next().unwrap().unwrap();
+        assert_eq!((r.length, r.tci), (1514, None));
     }
 }

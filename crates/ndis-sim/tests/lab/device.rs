@@ -82,7 +82,9 @@ pub(super) fn register() {
         )
     };
     assert_eq!(st, NDIS_STATUS_SUCCESS, "lab device registration");
-    if !is(Fault::NoBufferedIo) {
+    if direct_io() {
+        unsafe { (*dev).Flags |= DO_DIRECT_IO };
+    } else if !is(Fault::NoBufferedIo) {
         unsafe { (*dev).Flags |= DO_BUFFERED_IO };
     }
     // The driver's own per-device state belongs in the reserved extension.
@@ -102,6 +104,66 @@ pub(super) fn deregister() {
     if !h.is_null() && !is(Fault::NoDeregisterDevice) {
         unsafe { NdisDeregisterDeviceEx(h) };
     }
+}
+
+/// What the lab's last direct-I/O request looked like in its dispatch routine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DirectSeen {
+    pub system_buffer_null: bool,
+    pub mdl_null: bool,
+    pub mdl_flags: i16,
+    pub byte_count: u32,
+}
+
+pub static DIRECT_SEEN: Mutex<Option<DirectSeen>> = Mutex::new(None);
+
+/// The request's buffer: the system buffer, or (DO_DIRECT_IO) its MDL mapped into system
+/// space, or (neither I/O) the caller's address; null if there is none or the mapping
+/// failed.
+unsafe fn buffer_of(irp: *mut IRP) -> *mut u8 {
+    if is(Fault::NoBufferedIo) {
+        // Neither I/O: the caller's address, unprobed (the fault).
+        return unsafe { (*irp).UserBuffer }.cast();
+    }
+    if !direct_io() {
+        return unsafe { (*irp).SystemBuffer }.cast();
+    }
+    let mdl = unsafe { (*irp).MdlAddress };
+    *DIRECT_SEEN.lock().unwrap() = Some(DirectSeen {
+        system_buffer_null: unsafe { (*irp).SystemBuffer }.is_null(),
+        mdl_null: mdl.is_null(),
+        mdl_flags: if mdl.is_null() {
+            0
+        } else {
+            unsafe { (*mdl).MdlFlags }
+        },
+        byte_count: if mdl.is_null() {
+            0
+        } else {
+            unsafe { (*mdl).ByteCount }
+        },
+    });
+    if mdl.is_null() {
+        return ptr::null_mut();
+    }
+    if unsafe { (*mdl).MdlFlags } & MDL_MAPPED_TO_SYSTEM_VA != 0 {
+        return unsafe { (*mdl).MappedSystemVa }.cast();
+    }
+    unsafe {
+        MmMapLockedPagesSpecifyCache(
+            mdl,
+            KernelMode,
+            MmCached,
+            ptr::null_mut(),
+            u32::from(is(Fault::MapBugCheckOnFailure)),
+            NormalPagePriority | MdlMappingNoExecute,
+        )
+    }
+    .cast()
+}
+
+fn direct_io() -> bool {
+    is(Fault::DirectIo) || is(Fault::MapBugCheckOnFailure)
 }
 
 /// Completes `irp` with `status` and `info`.
@@ -168,8 +230,13 @@ pub fn complete_reads() {
         // owns the IRP. The fault completes with the routine still set.
         let ours = is(Fault::CompleteWithCancelRoutine) || unsafe { IoSetCancelRoutine(r, None) }.is_some();
         if ours {
-            unsafe { *(*r).SystemBuffer.cast::<u8>() = 0x5A };
-            unsafe { finish(r, STATUS_SUCCESS, 1) };
+            let b = unsafe { buffer_of(r) };
+            if b.is_null() {
+                unsafe { finish(r, STATUS_INSUFFICIENT_RESOURCES, 0) };
+            } else {
+                unsafe { *b = 0x5A };
+                unsafe { finish(r, STATUS_SUCCESS, 1) };
+            }
         }
     }
 }
@@ -180,7 +247,11 @@ unsafe extern "win64" fn write(_d: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATU
     if len < 15 {
         return unsafe { finish(irp, STATUS_INVALID_PARAMETER, 0) };
     }
-    let buf = unsafe { std::slice::from_raw_parts((*irp).SystemBuffer.cast::<u8>(), len) };
+    let b = unsafe { buffer_of(irp) };
+    if b.is_null() {
+        return unsafe { finish(irp, STATUS_INSUFFICIENT_RESOURCES, 0) };
+    }
+    let buf = unsafe { std::slice::from_raw_parts(b, len) };
     let rx = buf[0] == 1;
     let m = module();
     if is(Fault::ReturnStatusMismatch) {

@@ -107,6 +107,12 @@ pub enum Fault {
     WriteInformationTooLarge,
     OpenSddl,
     AcceptNamedOpen,
+    /// Not a mistake: the device uses DO_DIRECT_IO, reading writes and filling reads through
+    /// `Irp->MdlAddress` mapped with `MmMapLockedPagesSpecifyCache` (and checking it).
+    DirectIo,
+    /// Direct I/O, with the buffers mapped by `MmMapLockedPagesSpecifyCache` with
+    /// BugCheckOnFailure TRUE.
+    MapBugCheckOnFailure,
     // The seed's mistakes (../shared/seed/README.md)
     /// The write completes only in send-complete, which never comes for an Rx indication.
     SeedWaitForSendComplete,
