@@ -813,12 +813,16 @@ fn several_handles_capture_independently_while_traffic_flows_on_threads() {
         })
         .collect();
     const ROUNDS: usize = 40;
+    // The reader starts once both traffic threads are actors: a read that found no actor
+    // yet (a thread not scheduled so far) would rightly be a hang.
+    let ready = std::sync::Barrier::new(3);
     std::thread::scope(|s| {
         for t in 0..2 {
-            let sim = &sim;
+            let (sim, ready) = (&sim, &ready);
             s.spawn(move || {
                 // Its traffic is what the reader below waits for.
                 let _actor = sim.actor();
+                ready.wait();
                 let inj = open_bound(sim, 0);
                 let mut src = frames_for(sim, 0);
                 for r in 0..ROUNDS {
@@ -832,8 +836,9 @@ fn several_handles_capture_independently_while_traffic_flows_on_threads() {
             });
         }
         // A reader on its own thread, blocking reads.
-        let reader = &capturers[0];
+        let (reader, ready) = (&capturers[0], &ready);
         s.spawn(move || {
+            ready.wait();
             let mut n = 0;
             while n < 2 * ROUNDS * 3 {
                 let r = reader.read(READ_LEN);

@@ -50,8 +50,9 @@ pub use oid::{OidCounts, OidKind, OidResult};
 pub use rules::{DOCS, Rule, Severity, Strictness, Violation};
 pub use sim::{Actor, AdapterRef, DeviceHandle, DeviceInfo, IoStats, Report, Sim, Stats};
 pub use world::{
-    AdapterConfig, Completion, FrameOrigin, Hostile, Interruption, IrqlMode, ModState, RxFrame, SimConfig,
-    TxCompletion, WireFrame,
+    AdapterConfig, Completion, FrameOrigin, Hostile, Interruption, IrqlMode, MULTICAST_LIST_SIZE, ModState,
+    PROTOCOL_PACKET_FILTER, RacingWriter, RxFrame, SUPPORTED_PACKET_FILTERS, SimConfig, TxCompletion,
+    WireFrame, packet_filter_accepts,
 };
 
 /// The hasher of the simulator's tables, which are keyed by addresses (NBLs, MDLs, IRPs,

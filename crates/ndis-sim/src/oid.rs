@@ -200,36 +200,38 @@ unsafe fn miniport_process(a: &Adapter, req: &mut NDIS_OID_REQUEST) -> (NDIS_STA
         (q.Oid, q.InformationBuffer.cast::<u8>(), q.InformationBufferLength)
     };
     let query = req.RequestType == NdisRequestQueryInformation;
+    if !query {
+        // SAFETY: the buffer holds `len` bytes (the request's contract).
+        let data = unsafe { std::slice::from_raw_parts(buf.cast_const(), len as usize) };
+        let (status, read, needed) = miniport_set(a, oid, data);
+        req.DATA.SET_INFORMATION.BytesRead = read;
+        req.DATA.SET_INFORMATION.BytesNeeded = needed;
+        return (
+            status,
+            OidCounts {
+                bytes_read: read,
+                bytes_needed: needed,
+                ..Default::default()
+            },
+        );
+    }
+    let u32_le = |v: u32| Some(v.to_le_bytes().to_vec());
+    let mtu = a.cfg.mtu;
     let answer: Option<Vec<u8>> = match oid {
-        OID_802_3_CURRENT_ADDRESS | OID_802_3_PERMANENT_ADDRESS if query => Some(a.cfg.mac.to_vec()),
-        OID_GEN_MAXIMUM_FRAME_SIZE if query => Some(a.cfg.mtu.to_le_bytes().to_vec()),
-        OID_GEN_CURRENT_PACKET_FILTER if query => {
-            Some(lock(&a.miniport).packet_filter.to_le_bytes().to_vec())
-        }
-        OID_GEN_CURRENT_PACKET_FILTER => {
-            if len < 4 {
-                req.DATA.SET_INFORMATION.BytesNeeded = 4;
-                return (
-                    NDIS_STATUS_INVALID_LENGTH,
-                    OidCounts {
-                        bytes_needed: 4,
-                        ..Default::default()
-                    },
-                );
-            }
-            let mut v = [0u8; 4];
-            // SAFETY: the buffer holds at least 4 bytes.
-            unsafe { std::ptr::copy_nonoverlapping(buf, v.as_mut_ptr(), 4) };
-            lock(&a.miniport).packet_filter = u32::from_le_bytes(v);
-            req.DATA.SET_INFORMATION.BytesRead = 4;
-            return (
-                NDIS_STATUS_SUCCESS,
-                OidCounts {
-                    bytes_read: 4,
-                    ..Default::default()
-                },
-            );
-        }
+        OID_802_3_CURRENT_ADDRESS | OID_802_3_PERMANENT_ADDRESS => Some(a.cfg.mac.to_vec()),
+        OID_GEN_MAXIMUM_FRAME_SIZE | OID_GEN_MAXIMUM_LOOKAHEAD | OID_GEN_CURRENT_LOOKAHEAD => u32_le(mtu),
+        OID_GEN_MAXIMUM_TOTAL_SIZE => u32_le(mtu + 14),
+        OID_GEN_CURRENT_PACKET_FILTER => u32_le(lock(&a.miniport).packet_filter),
+        OID_GEN_HARDWARE_STATUS => u32_le(NdisHardwareStatusReady),
+        OID_GEN_MEDIA_SUPPORTED | OID_GEN_MEDIA_IN_USE => u32_le(a.cfg.medium),
+        OID_GEN_PHYSICAL_MEDIUM | OID_GEN_PHYSICAL_MEDIUM_EX => u32_le(NdisPhysicalMedium802_3),
+        OID_GEN_MEDIA_CONNECT_STATUS => u32_le(NdisMediaStateConnected),
+        // In units of 100 bit/s.
+        OID_GEN_LINK_SPEED => u32_le(u32::try_from(a.cfg.link_speed / 100).unwrap_or(u32::MAX)),
+        OID_GEN_LINK_STATE => Some(link_state(a.cfg.link_speed)),
+        OID_GEN_VENDOR_DESCRIPTION => Some(b"rxinject simulated Ethernet\0".to_vec()),
+        OID_802_3_MAXIMUM_LIST_SIZE => u32_le(crate::world::MULTICAST_LIST_SIZE as u32),
+        OID_802_3_MULTICAST_LIST => Some(lock(&a.miniport).multicast.concat()),
         _ => None,
     };
     let Some(answer) = answer else {
@@ -256,6 +258,55 @@ unsafe fn miniport_process(a: &Adapter, req: &mut NDIS_OID_REQUEST) -> (NDIS_STA
             ..Default::default()
         },
     )
+}
+
+/// `NDIS_LINK_STATE` (revision 1) of a connected full-duplex link of `speed` bit/s.
+fn link_state(speed: u64) -> Vec<u8> {
+    let mut v = vec![0u8; usize::from(NDIS_SIZEOF_LINK_STATE_REVISION_1)];
+    v[0] = NDIS_OBJECT_TYPE_DEFAULT;
+    v[1] = NDIS_LINK_STATE_REVISION_1;
+    v[2..4].copy_from_slice(&NDIS_SIZEOF_LINK_STATE_REVISION_1.to_le_bytes());
+    v[4..8].copy_from_slice(&(MediaConnectStateConnected).to_le_bytes());
+    v[8..12].copy_from_slice(&(MediaDuplexStateFull).to_le_bytes());
+    v[16..24].copy_from_slice(&speed.to_le_bytes());
+    v[24..32].copy_from_slice(&speed.to_le_bytes());
+    v
+}
+
+/// The miniport's sets: the packet filter and the multicast list. Returns the status, the
+/// bytes read and the bytes needed.
+fn miniport_set(a: &Adapter, oid: NDIS_OID, data: &[u8]) -> (NDIS_STATUS, u32, u32) {
+    match oid {
+        OID_GEN_CURRENT_PACKET_FILTER => {
+            let Some(v) = data.get(..4) else {
+                return (NDIS_STATUS_INVALID_LENGTH, 0, 4);
+            };
+            let filter = u32::from_le_bytes([v[0], v[1], v[2], v[3]]);
+            if filter & !(crate::world::SUPPORTED_PACKET_FILTERS | NDIS_PACKET_TYPE_ALL_LOCAL) != 0 {
+                return (NDIS_STATUS_NOT_SUPPORTED, 0, 0);
+            }
+            lock(&a.miniport).packet_filter = filter;
+            (NDIS_STATUS_SUCCESS, 4, 0)
+        }
+        OID_802_3_MULTICAST_LIST => {
+            if !data.len().is_multiple_of(6) {
+                return (NDIS_STATUS_INVALID_LENGTH, 0, (data.len() / 6 + 1) as u32 * 6);
+            }
+            if data.len() / 6 > crate::world::MULTICAST_LIST_SIZE {
+                return (NDIS_STATUS_MULTICAST_FULL, 0, 0);
+            }
+            lock(&a.miniport).multicast = data
+                .chunks_exact(6)
+                .map(|c| [c[0], c[1], c[2], c[3], c[4], c[5]])
+                .collect();
+            (NDIS_STATUS_SUCCESS, data.len() as u32, 0)
+        }
+        OID_GEN_CURRENT_LOOKAHEAD => match data.get(..4) {
+            Some(_) => (NDIS_STATUS_SUCCESS, 4, 0),
+            None => (NDIS_STATUS_INVALID_LENGTH, 0, 4),
+        },
+        _ => (NDIS_STATUS_NOT_SUPPORTED, 0, 0),
+    }
 }
 
 /// `NdisFOidRequest`.

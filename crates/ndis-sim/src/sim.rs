@@ -879,6 +879,17 @@ impl<'a> AdapterRef<'a> {
         lock(&self.a.miniport).packet_filter
     }
 
+    /// The miniport's multicast list (as set through OID_802_3_MULTICAST_LIST).
+    pub fn multicast_list(&self) -> Vec<[u8; 6]> {
+        lock(&self.a.miniport).multicast.clone()
+    }
+
+    /// Frames the miniport's packet filter did not accept
+    /// ([`crate::AdapterConfig::honour_packet_filter`]).
+    pub fn dropped_by_packet_filter(&self) -> u64 {
+        lock(&self.a.miniport).dropped_by_packet_filter
+    }
+
     /// The miniport indicates a status.
     pub fn indicate_status(&self, code: NDIS_STATUS, payload: &[u8]) {
         oid::miniport_status(self.w, self.a, code, payload);

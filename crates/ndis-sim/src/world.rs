@@ -45,6 +45,11 @@ pub struct AdapterConfig {
     /// The host stack's IPv4 address on this adapter: it answers ARP requests for it and ICMP
     /// echo requests to it (on the next pump, through the filter, down to the wire).
     pub host_ip: [u8; 4],
+    /// Link speed, bits per second (`OID_GEN_LINK_SPEED`, `OID_GEN_LINK_STATE`).
+    pub link_speed: u64,
+    /// The miniport indicates only the frames its packet filter (`OID_GEN_CURRENT_PACKET_FILTER`
+    /// and `OID_802_3_MULTICAST_LIST`) accepts, as a NIC does; off, it indicates every frame.
+    pub honour_packet_filter: bool,
 }
 
 impl AdapterConfig {
@@ -58,6 +63,8 @@ impl AdapterConfig {
             medium: NdisMedium802_3,
             if_index: 10 + index as u32,
             host_ip: [192, 168, 77 + index as u8, 1],
+            link_speed: 1_000_000_000,
+            honour_packet_filter: false,
         }
     }
 }
@@ -235,6 +242,42 @@ pub struct TxCompletion {
     pub status: NDIS_STATUS,
 }
 
+/// The packet filter the simulated protocol sets when it binds: what TCP/IP asks for.
+pub const PROTOCOL_PACKET_FILTER: u32 =
+    NDIS_PACKET_TYPE_DIRECTED | NDIS_PACKET_TYPE_MULTICAST | NDIS_PACKET_TYPE_BROADCAST;
+
+/// The filter types the simulated miniport supports (a set of any other bit but NDIS's own
+/// `NDIS_PACKET_TYPE_ALL_LOCAL` fails with NDIS_STATUS_NOT_SUPPORTED).
+pub const SUPPORTED_PACKET_FILTERS: u32 = NDIS_PACKET_TYPE_DIRECTED
+    | NDIS_PACKET_TYPE_MULTICAST
+    | NDIS_PACKET_TYPE_ALL_MULTICAST
+    | NDIS_PACKET_TYPE_BROADCAST
+    | NDIS_PACKET_TYPE_PROMISCUOUS;
+
+/// Entries the simulated miniport's multicast list holds (`OID_802_3_MAXIMUM_LIST_SIZE`).
+pub const MULTICAST_LIST_SIZE: usize = 32;
+
+/// Whether a NIC with packet filter `filter`, station address `mac` and multicast list
+/// `multicast` accepts a frame for `dst` ("OID_GEN_CURRENT_PACKET_FILTER": directed frames
+/// carry the station address; multicast ones an address of the list, or any with
+/// ALL_MULTICAST; broadcast ones all ones; PROMISCUOUS takes everything).
+pub fn packet_filter_accepts(filter: u32, mac: &[u8; 6], multicast: &[[u8; 6]], dst: &[u8]) -> bool {
+    let Some(dst) = dst.get(..6) else {
+        return false;
+    };
+    if filter & NDIS_PACKET_TYPE_PROMISCUOUS != 0 {
+        return true;
+    }
+    if dst == [0xFF; 6] {
+        filter & NDIS_PACKET_TYPE_BROADCAST != 0
+    } else if dst[0] & 1 != 0 {
+        filter & NDIS_PACKET_TYPE_ALL_MULTICAST != 0
+            || (filter & NDIS_PACKET_TYPE_MULTICAST != 0 && multicast.iter().any(|m| m[..] == *dst))
+    } else {
+        filter & NDIS_PACKET_TYPE_DIRECTED != 0 && dst == mac
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct MiniportRec {
     pub wire: Vec<WireFrame>,
@@ -249,8 +292,13 @@ pub(crate) struct MiniportRec {
     pub oid_pending: Vec<(usize, NDIS_STATUS)>,
     pub net_pnp_events: u64,
     pub device_pnp_events: u64,
-    /// OID_GEN_CURRENT_PACKET_FILTER as last set.
+    /// OID_GEN_CURRENT_PACKET_FILTER as last set (the protocol above set directed,
+    /// multicast and broadcast when it bound, before any filter attached).
     pub packet_filter: u32,
+    /// OID_802_3_MULTICAST_LIST as last set.
+    pub multicast: Vec<[u8; 6]>,
+    /// Frames the packet filter kept from the stack ([`AdapterConfig::honour_packet_filter`]).
+    pub dropped_by_packet_filter: u64,
     /// Cancel ids (sends and OID requests) that reached the miniport.
     pub cancels: Vec<usize>,
     /// Frames that arrived while the miniport was paused (not indicated).
@@ -669,7 +717,10 @@ impl World {
                         pause_epoch: 0,
                         pauses_pended: 0,
                     }),
-                    miniport: Mutex::new(MiniportRec::default()),
+                    miniport: Mutex::new(MiniportRec {
+                        packet_filter: PROTOCOL_PACKET_FILTER,
+                        ..MiniportRec::default()
+                    }),
                     protocol: Mutex::new(ProtocolRec::default()),
                     edges: Edges::default(),
                 }

@@ -120,6 +120,19 @@ pub const OID_GEN_LINK_STATE: NDIS_OID = 0x0001_0207;
 pub const OID_GEN_MINIPORT_RESTART_ATTRIBUTES: NDIS_OID = 0x0001_021D;
 pub const OID_GEN_XMIT_OK: NDIS_OID = 0x0002_0101;
 pub const OID_GEN_STATISTICS: NDIS_OID = 0x0002_0106;
+pub const OID_GEN_HARDWARE_STATUS: NDIS_OID = 0x0001_0102;
+pub const OID_GEN_MEDIA_IN_USE: NDIS_OID = 0x0001_0104;
+pub const OID_GEN_MAXIMUM_LOOKAHEAD: NDIS_OID = 0x0001_0105;
+/// In units of 100 bit/s.
+pub const OID_GEN_LINK_SPEED: NDIS_OID = 0x0001_0107;
+pub const OID_GEN_VENDOR_DESCRIPTION: NDIS_OID = 0x0001_010D;
+pub const OID_GEN_CURRENT_LOOKAHEAD: NDIS_OID = 0x0001_010F;
+pub const OID_GEN_MAXIMUM_TOTAL_SIZE: NDIS_OID = 0x0001_0111;
+pub const OID_GEN_MEDIA_CONNECT_STATUS: NDIS_OID = 0x0001_0114;
+pub const OID_GEN_PHYSICAL_MEDIUM: NDIS_OID = 0x0001_0202;
+pub const OID_GEN_PHYSICAL_MEDIUM_EX: NDIS_OID = 0x0001_0213;
+pub const OID_802_3_MULTICAST_LIST: NDIS_OID = 0x0101_0103;
+pub const OID_802_3_MAXIMUM_LIST_SIZE: NDIS_OID = 0x0101_0104;
 pub const OID_802_3_PERMANENT_ADDRESS: NDIS_OID = 0x0101_0101;
 pub const OID_802_3_CURRENT_ADDRESS: NDIS_OID = 0x0101_0102;
 
@@ -173,6 +186,24 @@ pub const NormalPoolPriority: EX_POOL_PRIORITY = 16;
 pub const POOL_FLAG_NON_PAGED: POOL_FLAGS = 0x0000_0000_0000_0040;
 /// `POOL_FLAG_UNINITIALIZED`.
 pub const POOL_FLAG_UNINITIALIZED: POOL_FLAGS = 0x0000_0000_0000_0002;
+
+// ---- packet filter (OID_GEN_CURRENT_PACKET_FILTER; ntddndis.h) ------------------------------------
+pub const NDIS_PACKET_TYPE_DIRECTED: u32 = 0x0000_0001;
+pub const NDIS_PACKET_TYPE_MULTICAST: u32 = 0x0000_0002;
+pub const NDIS_PACKET_TYPE_ALL_MULTICAST: u32 = 0x0000_0004;
+pub const NDIS_PACKET_TYPE_BROADCAST: u32 = 0x0000_0008;
+pub const NDIS_PACKET_TYPE_PROMISCUOUS: u32 = 0x0000_0020;
+/// Everything sent by local protocols and indicated by the adapter (NDIS's loopback, not
+/// the miniport's).
+pub const NDIS_PACKET_TYPE_ALL_LOCAL: u32 = 0x0000_0080;
+/// `NdisHardwareStatusReady` (`OID_GEN_HARDWARE_STATUS`).
+pub const NdisHardwareStatusReady: u32 = 0;
+/// `NdisMediaStateConnected` (`OID_GEN_MEDIA_CONNECT_STATUS`).
+pub const NdisMediaStateConnected: u32 = 0;
+/// `NDIS_LINK_STATE_REVISION_1`.
+pub const NDIS_LINK_STATE_REVISION_1: u8 = 1;
+/// `NDIS_SIZEOF_LINK_STATE_REVISION_1`: through `AutoNegotiationFlags`.
+pub const NDIS_SIZEOF_LINK_STATE_REVISION_1: u16 = 40;
 
 // ---- MDL flags -----------------------------------------------------------------------------------
 pub const MDL_MAPPED_TO_SYSTEM_VA: i16 = 0x0001;

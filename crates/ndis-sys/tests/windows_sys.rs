@@ -78,6 +78,27 @@ fn ndis_constants_match_the_sdk_metadata() {
         OID_GEN_STATISTICS => wn::OID_GEN_STATISTICS,
         OID_802_3_PERMANENT_ADDRESS => wn::OID_802_3_PERMANENT_ADDRESS,
         OID_802_3_CURRENT_ADDRESS => wn::OID_802_3_CURRENT_ADDRESS,
+        OID_GEN_HARDWARE_STATUS => wn::OID_GEN_HARDWARE_STATUS,
+        OID_GEN_MEDIA_IN_USE => wn::OID_GEN_MEDIA_IN_USE,
+        OID_GEN_MAXIMUM_LOOKAHEAD => wn::OID_GEN_MAXIMUM_LOOKAHEAD,
+        OID_GEN_LINK_SPEED => wn::OID_GEN_LINK_SPEED,
+        OID_GEN_VENDOR_DESCRIPTION => wn::OID_GEN_VENDOR_DESCRIPTION,
+        OID_GEN_CURRENT_LOOKAHEAD => wn::OID_GEN_CURRENT_LOOKAHEAD,
+        OID_GEN_MAXIMUM_TOTAL_SIZE => wn::OID_GEN_MAXIMUM_TOTAL_SIZE,
+        OID_GEN_MEDIA_CONNECT_STATUS => wn::OID_GEN_MEDIA_CONNECT_STATUS,
+        OID_GEN_PHYSICAL_MEDIUM => wn::OID_GEN_PHYSICAL_MEDIUM,
+        OID_GEN_PHYSICAL_MEDIUM_EX => wn::OID_GEN_PHYSICAL_MEDIUM_EX,
+        OID_802_3_MULTICAST_LIST => wn::OID_802_3_MULTICAST_LIST,
+        OID_802_3_MAXIMUM_LIST_SIZE => wn::OID_802_3_MAXIMUM_LIST_SIZE,
+        NDIS_PACKET_TYPE_DIRECTED => wn::NDIS_PACKET_TYPE_DIRECTED,
+        NDIS_PACKET_TYPE_MULTICAST => wn::NDIS_PACKET_TYPE_MULTICAST,
+        NDIS_PACKET_TYPE_ALL_MULTICAST => wn::NDIS_PACKET_TYPE_ALL_MULTICAST,
+        NDIS_PACKET_TYPE_BROADCAST => wn::NDIS_PACKET_TYPE_BROADCAST,
+        NDIS_PACKET_TYPE_PROMISCUOUS => wn::NDIS_PACKET_TYPE_PROMISCUOUS,
+        NDIS_PACKET_TYPE_ALL_LOCAL => wn::NDIS_PACKET_TYPE_ALL_LOCAL,
+        NdisHardwareStatusReady => windows_sys::Win32::NetworkManagement::Ndis::NdisHardwareStatusReady,
+        NdisMediaStateConnected => windows_sys::Win32::NetworkManagement::Ndis::NdisMediaStateConnected,
+        NDIS_LINK_STATE_REVISION_1 => wn::NDIS_LINK_STATE_REVISION_1,
         NormalPoolPriority => wss::NormalPoolPriority,
         IO_TYPE_DRIVER => wss::IO_TYPE_DRIVER,
         IRP_MJ_COUNT => wss::IRP_MJ_MAXIMUM_FUNCTION + 1,
@@ -240,6 +261,14 @@ fn layouts_match_the_sdk_metadata() {
         MajorFunction, MinorFunction, Flags, Control, Parameters, DeviceObject, FileObject,
         CompletionRoutine, Context);
     same_layout!(ndis_sys::IO_STATUS_BLOCK, windows_sys::Win32::System::IO::IO_STATUS_BLOCK; Information);
+}
+
+#[test]
+fn the_link_state_revision_1_size_runs_through_auto_negotiation_flags() {
+    // RTL_SIZEOF_THROUGH_FIELD(NDIS_LINK_STATE, AutoNegotiationFlags).
+    let through = std::mem::offset_of!(wn::NDIS_LINK_STATE, AutoNegotiationFlags) + 4;
+    assert_eq!(usize::from(ndis_sys::NDIS_SIZEOF_LINK_STATE_REVISION_1), through);
+    assert_eq!(std::mem::offset_of!(wn::NDIS_LINK_STATE, XmitLinkSpeed), 16);
 }
 
 #[test]
