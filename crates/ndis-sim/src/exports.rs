@@ -183,7 +183,7 @@ export! {
         let w = world();
         w.require_max_dispatch("NdisFCancelOidRequest");
         if let Some(a) = w.module_adapter(NdisFilterHandle, "NdisFCancelOidRequest") {
-            lock(&a.miniport).cancels.push(RequestId as usize);
+            oid::cancel_request(&w, a, RequestId as usize);
         }
     }
 }

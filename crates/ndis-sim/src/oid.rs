@@ -49,11 +49,22 @@ struct CloneRec {
     at_miniport: bool,
 }
 
+/// A request the filter allocated itself and sent with `NdisFOidRequest`.
+struct OwnRec {
+    adapter: usize,
+    request_id: usize,
+}
+
 #[derive(Default)]
 pub(crate) struct OidTable {
     originals: crate::AddrMap<OriginalRec>,
     clones: crate::AddrMap<CloneRec>,
+    /// The filter's own requests at the miniport.
+    own: crate::AddrMap<OwnRec>,
     next_id: usize,
+    /// Own requests the filter sent, ever, and how many of them completed.
+    pub own_sent: u64,
+    pub own_completed: u64,
 }
 
 pub(crate) fn live_clones(w: &World) -> usize {
@@ -330,24 +341,62 @@ pub(crate) fn f_oid_request(w: &World, handle: NDIS_HANDLE, req: *mut NDIS_OID_R
             w.violate(Rule::O1, format!("{F}: forwarded the original request; a filter forwards a clone from NdisAllocateCloneOidRequest"));
             return NDIS_STATUS_INVALID_PARAMETER;
         }
-        let busy = t.clones.values().any(|c| c.adapter == a.idx && c.at_miniport);
-        match t.clones.get_mut(&addr) {
-            Some(c) => c.at_miniport = true,
-            None => {
+        if let Some(c) = t.clones.get_mut(&addr) {
+            c.at_miniport = true;
+        } else {
+            // A request the filter originates ("NdisFOidRequest": a filter driver can
+            // originate OID requests, in memory it allocated). NDIS serializes what it
+            // sends a driver; a filter keeps to one request of its own at a time (O4).
+            if t.own.contains_key(&addr) {
                 drop(t);
-                w.violate(Rule::O1, format!("{F}: {addr:#x} is neither a clone from NdisAllocateCloneOidRequest nor a request NDIS knows"));
+                w.violate(
+                    Rule::O1,
+                    format!("{F}: request {addr:#x} sent again while still outstanding"),
+                );
                 return NDIS_STATUS_INVALID_PARAMETER;
             }
-        }
-        if busy {
-            drop(t);
-            w.violate(
-                Rule::O4,
-                format!("{F}: a second OID request while one is outstanding on this module"),
+            // SAFETY: the filter's request (the caller's contract: a valid NDIS_OID_REQUEST).
+            let (header, kind, id) = unsafe { ((*req).Header, (*req).RequestType, (*req).RequestId) };
+            if header.Type != NDIS_OBJECT_TYPE_OID_REQUEST
+                || header.Revision < NDIS_OID_REQUEST_REVISION_1
+                || header.Size < NDIS_SIZEOF_OID_REQUEST_REVISION_1
+            {
+                drop(t);
+                w.violate(
+                    Rule::O1,
+                    format!("{F}: request {addr:#x} is neither a clone nor a request of the filter's own with a valid NDIS_OID_REQUEST header ({header:?})"),
+                );
+                return NDIS_STATUS_INVALID_PARAMETER;
+            }
+            if ![
+                NdisRequestQueryInformation,
+                NdisRequestSetInformation,
+                NdisRequestQueryStatistics,
+            ]
+            .contains(&kind)
+            {
+                drop(t);
+                return NDIS_STATUS_NOT_SUPPORTED;
+            }
+            let busy = t.own.values().any(|o| o.adapter == a.idx);
+            t.own.insert(
+                addr,
+                OwnRec {
+                    adapter: a.idx,
+                    request_id: id as usize,
+                },
             );
+            t.own_sent += 1;
+            if busy {
+                drop(t);
+                w.violate(
+                    Rule::O4,
+                    format!("{F}: a second OID request of the filter's own while one is outstanding on this module"),
+                );
+            }
         }
     }
-    // SAFETY: a live clone (checked above).
+    // SAFETY: a live clone or own request (checked above).
     let (status, counts) = unsafe { miniport_process(a, &mut *req) };
     {
         let mut t = lock(&w.oids);
@@ -361,9 +410,14 @@ pub(crate) fn f_oid_request(w: &World, handle: NDIS_HANDLE, req: *mut NDIS_OID_R
         crate::Completion::Async => false,
         crate::Completion::Mixed => lock(&w.rng).next() & 1 == 0,
     };
-    if sync {
-        if let Some(c) = lock(&w.oids).clones.get_mut(&addr) {
+    let hold = lock(&a.miniport).hold_oids;
+    if sync && !hold {
+        let mut t = lock(&w.oids);
+        if let Some(c) = t.clones.get_mut(&addr) {
             c.at_miniport = false;
+        }
+        if t.own.remove(&addr).is_some() {
+            t.own_completed += 1;
         }
         status
     } else {
@@ -375,15 +429,29 @@ pub(crate) fn f_oid_request(w: &World, handle: NDIS_HANDLE, req: *mut NDIS_OID_R
 /// The miniport completes the OID requests it pended. Returns how many.
 pub(crate) fn miniport_complete_oids(w: &World, a: &Adapter) -> usize {
     let _busy = w.busy();
-    let pending: Vec<(usize, NDIS_STATUS)> = std::mem::take(&mut lock(&a.miniport).oid_pending);
+    let pending: Vec<(usize, NDIS_STATUS)> = {
+        let mut mp = lock(&a.miniport);
+        // A miniport holding its requests completes only those cancelled meanwhile.
+        let (done, held): (Vec<_>, Vec<_>) = std::mem::take(&mut mp.oid_pending)
+            .into_iter()
+            .partition(|(_, st)| !mp.hold_oids || *st == NDIS_STATUS_REQUEST_ABORTED);
+        mp.oid_pending = held;
+        done
+    };
     if pending.is_empty() {
         return 0;
     }
     let ctx = lock(&a.module).ctx;
     let handler = w.chars().and_then(|c| c.oid_complete);
     for (req, status) in &pending {
-        if let Some(c) = lock(&w.oids).clones.get_mut(req) {
-            c.at_miniport = false;
+        {
+            let mut t = lock(&w.oids);
+            if let Some(c) = t.clones.get_mut(req) {
+                c.at_miniport = false;
+            }
+            if t.own.remove(req).is_some() {
+                t.own_completed += 1;
+            }
         }
         if let Some(f) = handler {
             w.call_driver("FilterOidRequestComplete", PASSIVE_LEVEL, || {
@@ -393,6 +461,33 @@ pub(crate) fn miniport_complete_oids(w: &World, a: &Adapter) -> usize {
         }
     }
     pending.len()
+}
+
+/// `NdisFCancelOidRequest`: the miniport completes the pending request with that
+/// `RequestId` (a clone carries its original's; an own request its own) with
+/// NDIS_STATUS_REQUEST_ABORTED at its next completion round ("MiniportCancelOidRequest").
+pub(crate) fn cancel_request(w: &World, a: &Adapter, request_id: usize) {
+    let ids: std::collections::HashMap<usize, usize> = {
+        let t = lock(&w.oids);
+        let own = t.own.iter().map(|(addr, o)| (*addr, o.request_id));
+        let clones = t
+            .clones
+            .iter()
+            .filter(|(_, c)| c.adapter == a.idx && c.at_miniport)
+            .map(|(addr, _)| {
+                // SAFETY: a live clone block.
+                (*addr, unsafe { (*(*addr as *const NDIS_OID_REQUEST)).RequestId }
+                    as usize)
+            });
+        own.chain(clones).collect()
+    };
+    let mut mp = lock(&a.miniport);
+    mp.cancels.push(request_id);
+    for (req, status) in &mut mp.oid_pending {
+        if ids.get(req) == Some(&request_id) {
+            *status = NDIS_STATUS_REQUEST_ABORTED;
+        }
+    }
 }
 
 /// `NdisAllocateCloneOidRequest`.

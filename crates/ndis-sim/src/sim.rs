@@ -879,6 +879,18 @@ impl<'a> AdapterRef<'a> {
         lock(&self.a.miniport).packet_filter
     }
 
+    /// Whether the miniport pends every OID request and keeps it until it is cancelled
+    /// (`NdisFCancelOidRequest`), as a hung device would; off again, the held requests
+    /// complete at the next pump.
+    pub fn hold_oids(&self, hold: bool) {
+        lock(&self.a.miniport).hold_oids = hold;
+    }
+
+    /// OID requests the miniport holds (pended, not completed yet).
+    pub fn oids_pending_at_miniport(&self) -> usize {
+        lock(&self.a.miniport).oid_pending.len()
+    }
+
     /// The miniport's multicast list (as set through OID_802_3_MULTICAST_LIST).
     pub fn multicast_list(&self) -> Vec<[u8; 6]> {
         lock(&self.a.miniport).multicast.clone()

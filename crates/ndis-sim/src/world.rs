@@ -299,6 +299,9 @@ pub(crate) struct MiniportRec {
     pub multicast: Vec<[u8; 6]>,
     /// Frames the packet filter kept from the stack ([`AdapterConfig::honour_packet_filter`]).
     pub dropped_by_packet_filter: u64,
+    /// The miniport keeps the OID requests it pends until they are cancelled (a slow or
+    /// hung device; `AdapterRef::hold_oids`).
+    pub hold_oids: bool,
     /// Cancel ids (sends and OID requests) that reached the miniport.
     pub cancels: Vec<usize>,
     /// Frames that arrived while the miniport was paused (not indicated).

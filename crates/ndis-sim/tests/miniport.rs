@@ -139,3 +139,40 @@ fn the_miniport_indicates_what_its_packet_filter_accepts() {
     assert_eq!(a.dropped_by_packet_filter(), 2 + 4 + 2 + 5);
     sim.finish().assert_clean();
 }
+
+/// A filter may originate OID requests of its own ("NdisFOidRequest"): answered by the
+/// miniport, completed through FilterOidRequestComplete when they pended, and aborted by
+/// NdisFCancelOidRequest (the miniport completes a cancelled request with
+/// NDIS_STATUS_REQUEST_ABORTED, "MiniportCancelOidRequest").
+#[test]
+fn a_filter_originates_queries_and_cancels_them() {
+    let sim = lab::start(
+        Fault::None,
+        SimConfig {
+            oid_completion: ndis_sim::Completion::Async,
+            ..SimConfig::default()
+        },
+    );
+    let a = sim.adapter(0);
+    let (st, req) = lab::originate_query(OID_GEN_LINK_SPEED, 4, 7);
+    assert_eq!(st, NDIS_STATUS_PENDING);
+    sim.run_until_idle();
+    assert_eq!(lab::own_oid_result(req), Some(NDIS_STATUS_SUCCESS));
+    // A hung device holds the next one until the filter cancels it.
+    a.hold_oids(true);
+    let (st, req) = lab::originate_query(OID_GEN_HARDWARE_STATUS, 4, 8);
+    assert_eq!(st, NDIS_STATUS_PENDING);
+    sim.run_until_idle();
+    assert_eq!(
+        (lab::own_oid_result(req), a.oids_pending_at_miniport()),
+        (None, 1)
+    );
+    lab::cancel_own(9);
+    sim.run_until_idle();
+    assert_eq!(lab::own_oid_result(req), None, "another id cancels nothing");
+    lab::cancel_own(8);
+    sim.run_until_idle();
+    assert_eq!(lab::own_oid_result(req), Some(NDIS_STATUS_REQUEST_ABORTED));
+    assert_eq!(a.oids_pending_at_miniport(), 0);
+    sim.finish().assert_clean();
+}

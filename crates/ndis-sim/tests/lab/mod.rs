@@ -580,8 +580,64 @@ unsafe extern "win64" fn oid_request(ctx: NDIS_HANDLE, req: *mut NDIS_OID_REQUES
     NDIS_STATUS_PENDING
 }
 
+/// The lab's own OID requests: (request address, completion status once completed).
+static OWN_OIDS: std::sync::Mutex<Vec<(usize, Option<NDIS_STATUS>)>> = std::sync::Mutex::new(Vec::new());
+
+/// The lab filter originates a query of `oid` (a request in its own memory, `RequestId`
+/// `id`). Returns what `NdisFOidRequest` returned and the request (for [`own_oid_result`]).
+#[allow(dead_code)]
+pub fn originate_query(oid: NDIS_OID, len: u32, id: usize) -> (NDIS_STATUS, usize) {
+    let m = module();
+    let buf: &'static mut [u8] = Box::leak(vec![0u8; len as usize].into_boxed_slice());
+    let req: &'static mut NDIS_OID_REQUEST = Box::leak(Box::new(unsafe { std::mem::zeroed() }));
+    req.Header = NDIS_OBJECT_HEADER::new(
+        NDIS_OBJECT_TYPE_OID_REQUEST,
+        NDIS_OID_REQUEST_REVISION_1,
+        NDIS_SIZEOF_OID_REQUEST_REVISION_1,
+    );
+    req.RequestType = NdisRequestQueryInformation;
+    req.RequestId = id as PVOID;
+    req.DATA.QUERY_INFORMATION.Oid = oid;
+    req.DATA.QUERY_INFORMATION.InformationBuffer = buf.as_mut_ptr().cast();
+    req.DATA.QUERY_INFORMATION.InformationBufferLength = len;
+    let addr = req as *mut NDIS_OID_REQUEST as usize;
+    OWN_OIDS.lock().unwrap().push((addr, None));
+    let st = unsafe { NdisFOidRequest(m.handle, req) };
+    if st != NDIS_STATUS_PENDING {
+        OWN_OIDS.lock().unwrap().retain(|(a, _)| *a != addr);
+    }
+    (st, addr)
+}
+
+/// The completion status of an own request that pended, once FilterOidRequestComplete saw it.
+#[allow(dead_code)]
+pub fn own_oid_result(req: usize) -> Option<NDIS_STATUS> {
+    OWN_OIDS
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(a, _)| *a == req)
+        .and_then(|r| r.1)
+}
+
+/// The lab filter cancels its requests with `RequestId` `id`.
+#[allow(dead_code)]
+pub fn cancel_own(id: usize) {
+    unsafe { NdisFCancelOidRequest(module().handle, id as PVOID) };
+}
+
 unsafe extern "win64" fn oid_complete(ctx: NDIS_HANDLE, clone: *mut NDIS_OID_REQUEST, status: NDIS_STATUS) {
     let m = lab(ctx);
+    // One of its own: record the status, complete nothing.
+    if let Some(r) = OWN_OIDS
+        .lock()
+        .unwrap()
+        .iter_mut()
+        .find(|(a, _)| *a == clone as usize)
+    {
+        r.1 = Some(status);
+        return;
+    }
     let orig = unsafe { (*clone).SourceReserved[0] }.cast::<NDIS_OID_REQUEST>();
     if !is(Fault::NoCountCopy) {
         unsafe {
