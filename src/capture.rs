@@ -178,7 +178,7 @@ struct ReadQueue {
     len: u32,
 }
 
-fn irp_context(irp: *mut IRP) -> *mut [PVOID; 4] {
+pub(crate) fn irp_context(irp: *mut IRP) -> *mut [PVOID; 4] {
     // SAFETY: a valid IRP; taking a field's address reads nothing.
     unsafe { ptr::addr_of_mut!((*irp).Tail.DriverContext) }
 }
@@ -668,6 +668,12 @@ fn complete_ready_reads(m: &FilterModule, now: Option<u64>) {
 /// Pending reads with a timeout, across all handles.
 static TIMED_READS: AtomicU32 = AtomicU32::new(0);
 
+/// Whether the timer has work: reads or OID requests with a deadline
+/// (`oidreq::TIMED_OIDS`).
+fn timed_work() -> bool {
+    TIMED_READS.load(Ordering::Acquire) > 0 || crate::oidreq::TIMED_OIDS.load(Ordering::Acquire) > 0
+}
+
 struct TimerState {
     object: NDIS_HANDLE,
     armed: bool,
@@ -744,10 +750,10 @@ pub fn stop() {
 }
 
 /// Arms the timer if a timed read waits and it is not armed. No lock held.
-fn arm_timer() {
+pub(crate) fn arm_timer() {
     let object = {
         let mut t = TIMER.lock();
-        if t.armed || t.stopping || t.object.is_null() || TIMED_READS.load(Ordering::Acquire) == 0 {
+        if t.armed || t.stopping || t.object.is_null() || !timed_work() {
             return;
         }
         t.armed = true;
@@ -757,14 +763,14 @@ fn arm_timer() {
     unsafe { NdisSetTimerObject(object, -TICK_100NS, 0, ptr::null_mut()) };
 }
 
-fn interrupt_time() -> u64 {
+pub(crate) fn interrupt_time() -> u64 {
     let mut qpc = 0u64;
     // SAFETY: an out parameter on our stack.
     unsafe { KeQueryInterruptTimePrecise(&mut qpc) }
 }
 
-/// The read timer (DISPATCH_LEVEL): completes expired reads on every module, and ticks again
-/// while timed reads wait.
+/// The read timer (DISPATCH_LEVEL): completes expired reads and abandons expired OID requests
+/// on every module, and ticks again while either waits.
 unsafe extern "win64" fn read_timer(_s1: PVOID, _ctx: PVOID, _s2: PVOID, _s3: PVOID) {
     let now = interrupt_time();
     // Module ids first (the module list lock is not held while completing IRPs).
@@ -782,6 +788,7 @@ unsafe extern "win64" fn read_timer(_s1: PVOID, _ctx: PVOID, _s2: PVOID, _s3: PV
         });
         for &id in &ids[..n] {
             expire_reads(id, now);
+            crate::oidreq::expire(id, now);
         }
         start_after += n;
         if n < ids.len() {
@@ -790,7 +797,7 @@ unsafe extern "win64" fn read_timer(_s1: PVOID, _ctx: PVOID, _s2: PVOID, _s3: PV
     }
     let rearm = {
         let mut t = TIMER.lock();
-        t.armed = !t.stopping && TIMED_READS.load(Ordering::Acquire) > 0;
+        t.armed = !t.stopping && timed_work();
         t.armed.then_some(t.object)
     };
     if let Some(object) = rearm {

@@ -162,8 +162,11 @@ pub struct OpenHandle {
     pub writes: SpinLock<WriteList>,
     /// An idle write record kept for the next write (`writes.rs`).
     pub spare_write: AtomicPtr<crate::writes::WriteRecord>,
-    /// References: the file object's (until IRP_MJ_CLOSE) and one per write record.
+    /// References: the file object's (until IRP_MJ_CLOSE), one per write record, one per
+    /// OID request.
     refs: AtomicUsize,
+    /// The handle's OID request, if one is outstanding (`oidreq.rs`).
+    pub oid: SpinLock<crate::oidreq::Slot>,
 }
 
 /// Marks a handle's control request as running; clears the mark when dropped.
@@ -188,6 +191,7 @@ impl OpenHandle {
             writes: SpinLock::new(WriteList::new()),
             spare_write: AtomicPtr::new(ptr::null_mut()),
             refs: AtomicUsize::new(1),
+            oid: SpinLock::new(crate::oidreq::Slot(ptr::null_mut())),
         }
     }
 
@@ -221,6 +225,8 @@ impl OpenHandle {
         }
         // SAFETY: initialised at create, idle now.
         unsafe { handle.writes.free() };
+        // SAFETY: as above.
+        unsafe { handle.oid.free() };
         // SAFETY: allocated by dispatch_create, referenced by nothing now.
         unsafe { ndis_delete(h) };
     }
@@ -331,6 +337,8 @@ unsafe extern "win64" fn dispatch_create(_device: *mut DEVICE_OBJECT, irp: *mut 
     // SAFETY: its lock, initialised once, before any use; the context does not move until
     // freed.
     unsafe { fresh.writes.init() };
+    // SAFETY: as above.
+    unsafe { fresh.oid.init() };
     // SAFETY: the file object of this open; FsContext is ours.
     unsafe { (*fo).FsContext = h.as_ptr().cast() };
     // SAFETY: completing the IRP once.
@@ -349,6 +357,7 @@ unsafe extern "win64" fn dispatch_cleanup(_device: *mut DEVICE_OBJECT, irp: *mut
         h.cleaned_up.store(true, Ordering::SeqCst);
         writes::cleanup(h);
         capture::cleanup(h);
+        crate::oidreq::cleanup(h);
     }
     // SAFETY: completing the IRP once.
     unsafe { complete_irp(irp, STATUS_SUCCESS, 0) }
@@ -485,6 +494,21 @@ unsafe extern "win64" fn dispatch_device_control(_device: *mut DEVICE_OBJECT, ir
         // SAFETY: completing the IRP once.
         return unsafe { complete_irp(irp, STATUS_INVALID_DEVICE_REQUEST, 0) };
     };
+    // SAFETY: the current stack location of our IRP.
+    let params = unsafe { &(*sl).Parameters };
+    // SAFETY: a device-control IRP: the DeviceIoControl view is live.
+    let p = unsafe { params.DeviceIoControl };
+    if p.IoControlCode == abi::IOCTL_RXINJECT_OID_REQUEST {
+        // SAFETY: a METHOD_BUFFERED device-control IRP of `h` with these lengths.
+        return unsafe {
+            crate::oidreq::request(
+                h,
+                irp,
+                p.InputBufferLength as usize,
+                p.OutputBufferLength as usize,
+            )
+        };
+    }
     // SAFETY: a device-control IRP of ours.
     let (status, information) = unsafe { crate::ioctl::handle(h, irp, sl) };
     // SAFETY: completing the IRP once.

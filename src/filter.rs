@@ -112,6 +112,9 @@ pub struct FilterModule {
     pub slots: SpinLock<SlotPool>,
     /// Capturing handles (`capture.rs`).
     pub capture: crate::capture::ModuleCapture,
+    /// The driver's own OID requests: the one at the miniport and those waiting
+    /// (`oidreq.rs`).
+    pub own: SpinLock<crate::oidreq::OwnQueue>,
     /// Next module in the global list (guarded by the list lock).
     next: AtomicPtr<FilterModule>,
 }
@@ -378,6 +381,7 @@ pub unsafe extern "win64" fn filter_attach(
         counters: Counters::default(),
         slots: SpinLock::new(SlotPool::new()),
         capture: crate::capture::ModuleCapture::new(),
+        own: SpinLock::new(crate::oidreq::OwnQueue::new()),
         next: AtomicPtr::new(ptr::null_mut()),
     };
     let Some(module) = ndis_new(Handle::new(ndis_filter_handle), TAG_FILTER_MODULE, module) else {
@@ -392,6 +396,8 @@ pub unsafe extern "win64" fn filter_attach(
     unsafe { m.slots.init() };
     // SAFETY: as above.
     unsafe { m.capture.list.init() };
+    // SAFETY: as above.
+    unsafe { m.own.init() };
 
     let mut attributes = NDIS_FILTER_ATTRIBUTES {
         Header: NDIS_OBJECT_HEADER::new(
@@ -440,6 +446,9 @@ unsafe fn free_module(module: NonNull<FilterModule>) {
     unsafe { inject::destroy_slots(m) };
     // SAFETY: the slot lock is idle from now on.
     unsafe { m.slots.free() };
+    // SAFETY: no own OID request is left (each held a datapath reference, and the module was
+    // paused, or never ran).
+    unsafe { m.own.free() };
     // SAFETY: no capture is linked any more (detach unlinked them, or none ever was).
     unsafe { crate::capture::free_module_lock(m) };
     let pool = m.nbl_pool;
@@ -573,6 +582,10 @@ pub unsafe extern "win64" fn filter_pause(
     if let Err(e) = m.state.transition(FilterState::Running, FilterState::Pausing) {
         state_violation("pause", e);
     }
+    // Own OID requests hold datapath references: the queued ones fail, the one at the
+    // miniport is cancelled (before the close, so that none of them completes the pause
+    // inside this callback).
+    crate::oidreq::pause(m);
     if m.datapath.close() {
         if let Err(e) = m.state.transition(FilterState::Pausing, FilterState::Paused) {
             state_violation("pause", e);

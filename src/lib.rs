@@ -36,6 +36,7 @@ pub mod lock;
 pub mod mem;
 pub mod nbl;
 pub mod oid;
+pub mod oidreq;
 pub mod pnp;
 pub mod pool;
 pub mod recv;

@@ -1,4 +1,5 @@
-//! OID requests from above: forwarded as clones (rules O1-O3).
+//! OID requests from above: forwarded as clones (rules O1-O3). The driver's own requests
+//! (`oidreq.rs`) come back through the same `FilterOidRequestComplete`.
 //!
 //! `FilterOidRequest` clones the request, remembers the original in the clone's
 //! `SourceReserved`, and sends the clone down. Whether NDIS completes the clone
@@ -70,11 +71,17 @@ pub unsafe extern "win64" fn filter_oid_request_complete(
 ) {
     // SAFETY: NDIS contract for this callback.
     let m = unsafe { FilterModule::from_context(ctx) };
+    // SAFETY: a request NDIS gives back to us.
+    if unsafe { crate::oidreq::is_own(clone) } {
+        // SAFETY: one of the driver's own requests, back from below.
+        unsafe { crate::oidreq::complete(m, clone.cast(), status) };
+        return;
+    }
     // SAFETY: the clone is back with us.
     let original = unsafe { (*clone).SourceReserved[0] }.cast::<NDIS_OID_REQUEST>();
     if original.is_null() {
-        // Not a clone of ours: the driver issues no OIDs of its own, so this cannot happen;
-        // never complete a request NDIS did not give us (rule O2).
+        // Neither a clone of ours nor a request of our own: never complete a request NDIS
+        // did not give us (rule O2).
         crate::trace::trace!(ERROR, "OID completion for a request without an original");
         return;
     }

@@ -14,6 +14,7 @@ pub const SHIPPED_SCENARIOS: &[&str] = &[
     "capture",
     "regression",
     "hostile",
+    "oid",
 ];
 
 /// The driver-side crates, linted for the Windows target as well as the host.

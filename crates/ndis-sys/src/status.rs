@@ -102,6 +102,8 @@ status_type! {
         STATUS_NO_SUCH_DEVICE = 0xC000_000Eu32,
         STATUS_INVALID_DEVICE_REQUEST = 0xC000_0010u32,
         STATUS_ACCESS_DENIED = 0xC000_0022u32,
+        /// A request's time ran out (an OID request the miniport did not answer in time).
+        STATUS_IO_TIMEOUT = 0xC000_00B5u32,
         STATUS_BUFFER_TOO_SMALL = 0xC000_0023u32,
         STATUS_OBJECT_NAME_INVALID = 0xC000_0033u32,
         STATUS_OBJECT_NAME_NOT_FOUND = 0xC000_0034u32,

@@ -98,7 +98,7 @@ pub const fn abi_version(major: u16, minor: u16) -> u32 {
 
 /// The ABI this crate describes. A client passes it in [`BindRequest`]; the driver accepts the
 /// same major version with a minor version not newer than its own.
-pub const ABI_VERSION: u32 = abi_version(1, 3);
+pub const ABI_VERSION: u32 = abi_version(1, 4);
 
 /// Whether a driver of ABI `driver` serves a client of ABI `client`.
 pub const fn abi_compatible(driver: u32, client: u32) -> bool {
@@ -177,6 +177,22 @@ pub const IOCTL_RXINJECT_GET_CAPTURE_STATS: u32 =
 pub const IOCTL_RXINJECT_CHECK_FILTER: u32 =
     ctl_code(FILE_DEVICE_RXINJECT, 0x809, METHOD_BUFFERED, FILE_READ_ACCESS);
 
+/// Input: [`OidRequest`], then (for a set) its `length` bytes of data. Output: [`OidResult`],
+/// then (for a query) the data. Runs the query or set on the bound adapter as a request of
+/// the driver's own (`NdisFOidRequest`), one at a time per handle (a second gets
+/// `STATUS_DEVICE_BUSY`), queued behind the adapter's other own requests. Pends until the
+/// miniport answers; completes with `STATUS_SUCCESS` and the NDIS status in
+/// [`OidResult::status`] (so that `bytes_needed` reaches the caller even when the miniport
+/// refused), with `STATUS_IO_TIMEOUT` once `timeout_ms` passed (the request is cancelled with
+/// `NdisFCancelOidRequest`), or with `STATUS_CANCELLED` when cancelled or its handle closed.
+/// Sets are limited to [`OID_SETS_ALLOWED`] (`STATUS_ACCESS_DENIED` otherwise). Since ABI 1.4.
+pub const IOCTL_RXINJECT_OID_REQUEST: u32 = ctl_code(
+    FILE_DEVICE_RXINJECT,
+    0x80A,
+    METHOD_BUFFERED,
+    FILE_READ_ACCESS | FILE_WRITE_ACCESS,
+);
+
 /// Every IOCTL, by name (for tools and documentation checks).
 pub const IOCTLS: &[(&str, u32)] = &[
     ("IOCTL_RXINJECT_GET_VERSION", IOCTL_RXINJECT_GET_VERSION),
@@ -192,7 +208,52 @@ pub const IOCTLS: &[(&str, u32)] = &[
         IOCTL_RXINJECT_GET_CAPTURE_STATS,
     ),
     ("IOCTL_RXINJECT_CHECK_FILTER", IOCTL_RXINJECT_CHECK_FILTER),
+    ("IOCTL_RXINJECT_OID_REQUEST", IOCTL_RXINJECT_OID_REQUEST),
 ];
+
+/// [`OidRequest::kind`]: a query (`NdisRequestQueryInformation`).
+pub const OID_QUERY: u32 = 0;
+/// [`OidRequest::kind`]: a set (`NdisRequestSetInformation`).
+pub const OID_SET: u32 = 1;
+/// The largest OID information buffer a request may carry.
+pub const MAX_OID_DATA: u32 = 4096;
+/// [`OidRequest::timeout_ms`] 0 means this.
+pub const OID_DEFAULT_TIMEOUT_MS: u32 = 5000;
+/// The OIDs a handle may set. Every query is allowed (they change nothing); a set changes
+/// the adapter for every protocol, so only those the driver can undo are: none yet (the
+/// packet filter, which the driver must merge with the protocols' own, comes with
+/// per-handle promiscuous mode).
+pub const OID_SETS_ALLOWED: &[u32] = &[];
+
+/// Input of `IOCTL_RXINJECT_OID_REQUEST` (followed by the data of a set).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OidRequest {
+    pub oid: u32,
+    /// [`OID_QUERY`] or [`OID_SET`].
+    pub kind: u32,
+    /// 0 for [`OID_DEFAULT_TIMEOUT_MS`].
+    pub timeout_ms: u32,
+    /// A query: the information buffer's size; a set: the bytes of data that follow. At
+    /// most [`MAX_OID_DATA`].
+    pub length: u32,
+}
+
+/// Output of `IOCTL_RXINJECT_OID_REQUEST` (followed by the `bytes` of a query's answer).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OidResult {
+    /// The `NDIS_STATUS` the miniport completed the request with.
+    pub status: u32,
+    /// `BytesWritten` of a query, `BytesRead` of a set.
+    pub bytes: u32,
+    /// `BytesNeeded`: for a buffer too short, the size that would do.
+    pub bytes_needed: u32,
+    pub reserved: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<OidRequest>() == 16);
+const _: () = assert!(core::mem::size_of::<OidResult>() == 16);
 
 /// The most bytes one write may carry.
 pub const MAX_WRITE_BYTES: u32 = 8 << 20;
@@ -398,7 +459,7 @@ pub mod tags {
         (TAG_NBL_POOL, "NBL pools"),
         (TAG_INJECT_SLOTS, "injection slots (NBL buffers)"),
         (TAG_HANDLE, "handle contexts"),
-        (TAG_OID, "cloned OID requests"),
+        (TAG_OID, "cloned OID requests and the driver's own"),
         (TAG_GLOBAL_ALLOC, "the global allocator"),
         (TAG_CAPTURE, "capture contexts and rings"),
         (TAG_BPF, "BPF programs"),
@@ -468,6 +529,10 @@ unsafe impl Pod for BindRequest {}
 unsafe impl Pod for SetDirection {}
 // SAFETY: as above.
 unsafe impl Pod for Counters {}
+// SAFETY: as above.
+unsafe impl Pod for OidRequest {}
+// SAFETY: as above.
+unsafe impl Pod for OidResult {}
 
 #[cfg(test)]
 mod tests {
@@ -494,7 +559,7 @@ mod tests {
 
     #[test]
     fn ioctl_codes_are_buffered_vendor_codes_and_distinct() {
-        let codes: [u32; 10] = core::array::from_fn(|i| IOCTLS[i].1);
+        let codes: [u32; 11] = core::array::from_fn(|i| IOCTLS[i].1);
         assert_eq!(IOCTLS.len(), codes.len());
         for (i, c) in codes.iter().enumerate() {
             assert_eq!(c & 3, METHOD_BUFFERED);
@@ -504,6 +569,7 @@ mod tests {
         }
         // CTL_CODE as winioctl.h computes it.
         assert_eq!(ctl_code(0x22, 0x800, 0, 0), 0x0022_2000);
+        assert_eq!(IOCTL_RXINJECT_OID_REQUEST, 0x8D51_E028);
     }
 
     #[test]

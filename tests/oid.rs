@@ -1,0 +1,233 @@
+//! OID requests from user mode (`IOCTL_RXINJECT_OID_REQUEST`): queries answered by the
+//! miniport through a request of the driver's own; one per handle, one per module at the
+//! miniport with the others queued; cancel, cleanup, timeout and pause against a miniport
+//! that holds its requests (a hung device), and nothing left behind.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use ndis_sim::{Completion, DeviceHandle, Irp, SimConfig};
+use ndis_sys::*;
+use rxinject_abi::{self as abi, OidRequest, OidResult, Pod};
+
+/// The input of a query of `oid` into a buffer of `len` bytes, timing out after `timeout_ms`.
+fn query_input(oid: NDIS_OID, len: u32, timeout_ms: u32) -> Vec<u8> {
+    OidRequest {
+        oid,
+        kind: abi::OID_QUERY,
+        timeout_ms,
+        length: len,
+    }
+    .to_vec()
+}
+
+fn start_query(h: &DeviceHandle<'_>, oid: NDIS_OID, len: u32, timeout_ms: u32) -> Irp {
+    h.start_device_io_control(
+        abi::IOCTL_RXINJECT_OID_REQUEST,
+        &query_input(oid, len, timeout_ms),
+        size_of::<OidResult>() + len as usize,
+    )
+}
+
+/// The result record and the data of a completed request.
+fn result(out: &[u8]) -> (OidResult, Vec<u8>) {
+    let r = OidResult::read_from(out).expect("a result record");
+    (r, out[size_of::<OidResult>()..].to_vec())
+}
+
+fn query(h: &DeviceHandle<'_>, oid: NDIS_OID, len: u32) -> (NTSTATUS, OidResult, Vec<u8>) {
+    let r = h.device_io_control(
+        abi::IOCTL_RXINJECT_OID_REQUEST,
+        &query_input(oid, len, 0),
+        size_of::<OidResult>() + len as usize,
+    );
+    if r.status != STATUS_SUCCESS {
+        return (r.status, OidResult::default(), Vec::new());
+    }
+    let (res, data) = result(&r.output);
+    (r.status, res, data)
+}
+
+#[test]
+fn queries_reach_the_miniport_and_bring_its_answer_back() {
+    for completion in [Completion::Sync, Completion::Async] {
+        let sim = load(SimConfig {
+            oid_completion: completion,
+            ..SimConfig::default()
+        });
+        let h = open_bound(&sim, 0);
+        let (st, r, data) = query(&h, OID_GEN_LINK_SPEED, 4);
+        assert_eq!((st, r.status, r.bytes), (STATUS_SUCCESS, 0, 4), "{completion:?}");
+        assert_eq!(u32::from_le_bytes(data[..4].try_into().unwrap()), 10_000_000);
+        let (_, r, data) = query(&h, OID_802_3_CURRENT_ADDRESS, 6);
+        assert_eq!((r.status, data), (0, sim.adapter(0).config().mac.to_vec()));
+        // Too small a buffer: the miniport's status and the size it needs reach the caller.
+        let (st, r, data) = query(&h, OID_GEN_LINK_STATE, 8);
+        assert_eq!(st, STATUS_SUCCESS);
+        assert_eq!(
+            (r.status, r.bytes_needed, data.len()),
+            (NDIS_STATUS_BUFFER_TOO_SHORT.code(), 40, 0)
+        );
+        let (_, r, _) = query(&h, 0x00FF_FF01, 4);
+        assert_eq!(r.status, NDIS_STATUS_NOT_SUPPORTED.code());
+        drop(h);
+        sim.finish().assert_clean();
+    }
+}
+
+#[test]
+fn malformed_unbound_and_disallowed_requests_are_refused() {
+    let sim = load(SimConfig::default());
+    let h = open_bound(&sim, 0);
+    let code = abi::IOCTL_RXINJECT_OID_REQUEST;
+    let out = size_of::<OidResult>() + 4;
+    assert_eq!(
+        h.device_io_control(code, &[0; 8], out).status,
+        STATUS_INVALID_PARAMETER
+    );
+    assert_eq!(
+        h.device_io_control(code, &query_input(OID_GEN_LINK_SPEED, 4, 0), 8)
+            .status,
+        STATUS_INVALID_PARAMETER,
+        "no room for the result"
+    );
+    let mut bad_kind = query_input(OID_GEN_LINK_SPEED, 4, 0);
+    bad_kind[4] = 7;
+    assert_eq!(
+        h.device_io_control(code, &bad_kind, out).status,
+        STATUS_INVALID_PARAMETER
+    );
+    let big = query_input(OID_GEN_LINK_SPEED, abi::MAX_OID_DATA + 1, 0);
+    assert_eq!(
+        h.device_io_control(
+            code,
+            &big,
+            size_of::<OidResult>() + abi::MAX_OID_DATA as usize + 1
+        )
+        .status,
+        STATUS_INVALID_BUFFER_SIZE
+    );
+    // Output too small for the query's buffer.
+    assert_eq!(
+        h.device_io_control(code, &query_input(OID_GEN_LINK_SPEED, 64, 0), out)
+            .status,
+        STATUS_INVALID_BUFFER_SIZE
+    );
+    // A set outside the allow-list changes nothing.
+    let mut set = OidRequest {
+        oid: OID_GEN_CURRENT_PACKET_FILTER,
+        kind: abi::OID_SET,
+        timeout_ms: 0,
+        length: 4,
+    }
+    .to_vec();
+    set.extend(NDIS_PACKET_TYPE_PROMISCUOUS.to_le_bytes());
+    assert_eq!(
+        h.device_io_control(code, &set, size_of::<OidResult>()).status,
+        STATUS_ACCESS_DENIED
+    );
+    assert_eq!(sim.adapter(0).packet_filter(), ndis_sim::PROTOCOL_PACKET_FILTER);
+    let unbound = sim.open(abi::USER_PATH).unwrap();
+    assert_eq!(
+        unbound
+            .device_io_control(code, &query_input(OID_GEN_LINK_SPEED, 4, 0), out)
+            .status,
+        STATUS_INVALID_DEVICE_STATE
+    );
+    drop((h, unbound));
+    sim.finish().assert_clean();
+}
+
+/// Against a hung device: one request per handle (a second is busy), the next handle's
+/// queued behind the first at the miniport; a cancel completes its IRP at once (the request
+/// is cancelled at the miniport and freed when it comes back), the timeout ends the one
+/// that never comes back, and closing a handle ends its request.
+#[test]
+fn a_hung_device_never_hangs_the_caller() {
+    let sim = load(SimConfig {
+        oid_completion: Completion::Async,
+        ..SimConfig::default()
+    });
+    let a = sim.adapter(0);
+    a.hold_oids(true);
+    let (h1, h2, h3) = (open_bound(&sim, 0), open_bound(&sim, 0), open_bound(&sim, 0));
+    let first = start_query(&h1, OID_GEN_LINK_SPEED, 4, 0);
+    sim.run_until_idle();
+    assert!(!h1.is_complete(first));
+    let busy = h1.device_io_control(
+        abi::IOCTL_RXINJECT_OID_REQUEST,
+        &query_input(OID_GEN_LINK_SPEED, 4, 0),
+        size_of::<OidResult>() + 4,
+    );
+    assert_eq!(busy.status, STATUS_DEVICE_BUSY);
+    let queued = start_query(&h2, OID_GEN_HARDWARE_STATUS, 4, 200);
+    let closed = start_query(&h3, OID_GEN_MEDIA_IN_USE, 4, 0);
+    sim.run_until_idle();
+    assert_eq!(
+        a.oids_pending_at_miniport(),
+        1,
+        "one own request at the miniport at a time"
+    );
+    // Cancel the one at the miniport: its IRP completes now; the miniport aborts it and the
+    // queued one goes down.
+    h1.cancel(first);
+    assert_eq!(h1.poll(first).map(|r| r.status), Some(STATUS_CANCELLED));
+    sim.run_until_idle();
+    assert_eq!(a.oids_pending_at_miniport(), 1);
+    // It is held too: its 200 ms pass.
+    assert!(!h2.is_complete(queued));
+    sim.advance_time(Duration::from_millis(300));
+    sim.run_until_idle();
+    assert_eq!(h2.poll(queued).map(|r| r.status), Some(STATUS_IO_TIMEOUT));
+    // The third handle closes with its request still queued behind the timed-out one.
+    let monitor = sim.open(abi::USER_PATH).unwrap();
+    h3.close();
+    assert_eq!(monitor.poll(closed).map(|r| r.status), Some(STATUS_CANCELLED));
+    // The device recovers: what it held comes back, and nothing is left.
+    a.hold_oids(false);
+    sim.run_until_idle();
+    assert_eq!(a.oids_pending_at_miniport(), 0);
+    let (st, r, _) = query(&h1, OID_GEN_LINK_SPEED, 4);
+    assert_eq!((st, r.status), (STATUS_SUCCESS, 0));
+    drop((h1, h2, monitor));
+    sim.finish().assert_clean();
+}
+
+/// A pause cancels the request at the miniport (its datapath reference would hold the pause
+/// for as long as the device does) and fails the queued ones with NDIS_STATUS_PAUSED; while
+/// paused, a request is refused.
+#[test]
+fn a_pause_is_not_held_by_a_hung_request() {
+    let sim = load(SimConfig {
+        oid_completion: Completion::Async,
+        ..SimConfig::default()
+    });
+    let a = sim.adapter(0);
+    a.hold_oids(true);
+    let (h1, h2) = (open_bound(&sim, 0), open_bound(&sim, 0));
+    let at_miniport = start_query(&h1, OID_GEN_LINK_SPEED, 4, 0);
+    let queued = start_query(&h2, OID_GEN_LINK_SPEED, 4, 0);
+    sim.run_until_idle();
+    sim.pause(0);
+    assert_eq!(a.state(), ndis_sim::ModState::Paused);
+    assert_eq!(
+        h2.poll(queued).map(|r| r.status),
+        Some(NTSTATUS::from(NDIS_STATUS_PAUSED))
+    );
+    let r = h1.poll(at_miniport).expect("answered: aborted");
+    let (res, _) = result(&r.output);
+    assert_eq!(
+        (r.status, res.status),
+        (STATUS_SUCCESS, NDIS_STATUS_REQUEST_ABORTED.code())
+    );
+    let (st, _, _) = query(&h1, OID_GEN_LINK_SPEED, 4);
+    assert_eq!(st, NTSTATUS::from(NDIS_STATUS_PAUSED));
+    assert_eq!(sim.restart(0), NDIS_STATUS_SUCCESS);
+    a.hold_oids(false);
+    let (st, r, _) = query(&h1, OID_GEN_LINK_SPEED, 4);
+    assert_eq!((st, r.status), (STATUS_SUCCESS, 0));
+    drop((h1, h2));
+    sim.finish().assert_clean();
+}
