@@ -167,6 +167,8 @@ pub struct OpenHandle {
     refs: AtomicUsize,
     /// The handle's OID request, if one is outstanding (`oidreq.rs`).
     pub oid: SpinLock<crate::oidreq::Slot>,
+    /// The packet filter types the handle asked for, and on which module (`pfilter.rs`).
+    pub packet_filter: SpinLock<crate::pfilter::HandleFilter>,
 }
 
 /// Marks a handle's control request as running; clears the mark when dropped.
@@ -192,6 +194,7 @@ impl OpenHandle {
             spare_write: AtomicPtr::new(ptr::null_mut()),
             refs: AtomicUsize::new(1),
             oid: SpinLock::new(crate::oidreq::Slot(ptr::null_mut())),
+            packet_filter: SpinLock::new(crate::pfilter::HandleFilter::EMPTY),
         }
     }
 
@@ -227,6 +230,8 @@ impl OpenHandle {
         unsafe { handle.writes.free() };
         // SAFETY: as above.
         unsafe { handle.oid.free() };
+        // SAFETY: as above.
+        unsafe { handle.packet_filter.free() };
         // SAFETY: allocated by dispatch_create, referenced by nothing now.
         unsafe { ndis_delete(h) };
     }
@@ -339,6 +344,8 @@ unsafe extern "win64" fn dispatch_create(_device: *mut DEVICE_OBJECT, irp: *mut 
     unsafe { fresh.writes.init() };
     // SAFETY: as above.
     unsafe { fresh.oid.init() };
+    // SAFETY: as above.
+    unsafe { fresh.packet_filter.init() };
     // SAFETY: the file object of this open; FsContext is ours.
     unsafe { (*fo).FsContext = h.as_ptr().cast() };
     // SAFETY: completing the IRP once.
@@ -358,6 +365,7 @@ unsafe extern "win64" fn dispatch_cleanup(_device: *mut DEVICE_OBJECT, irp: *mut
         writes::cleanup(h);
         capture::cleanup(h);
         crate::oidreq::cleanup(h);
+        crate::pfilter::remove_handle(h);
     }
     // SAFETY: completing the IRP once.
     unsafe { complete_irp(irp, STATUS_SUCCESS, 0) }

@@ -115,6 +115,8 @@ pub struct FilterModule {
     /// The driver's own OID requests: the one at the miniport and those waiting
     /// (`oidreq.rs`).
     pub own: SpinLock<crate::oidreq::OwnQueue>,
+    /// The packet filter: the protocols' and the handles' (`pfilter.rs`).
+    pub pf: SpinLock<crate::pfilter::PacketFilters>,
     /// Next module in the global list (guarded by the list lock).
     next: AtomicPtr<FilterModule>,
 }
@@ -382,6 +384,7 @@ pub unsafe extern "win64" fn filter_attach(
         slots: SpinLock::new(SlotPool::new()),
         capture: crate::capture::ModuleCapture::new(),
         own: SpinLock::new(crate::oidreq::OwnQueue::new()),
+        pf: SpinLock::new(crate::pfilter::PacketFilters::new()),
         next: AtomicPtr::new(ptr::null_mut()),
     };
     let Some(module) = ndis_new(Handle::new(ndis_filter_handle), TAG_FILTER_MODULE, module) else {
@@ -398,6 +401,8 @@ pub unsafe extern "win64" fn filter_attach(
     unsafe { m.capture.list.init() };
     // SAFETY: as above.
     unsafe { m.own.init() };
+    // SAFETY: as above.
+    unsafe { m.pf.init() };
 
     let mut attributes = NDIS_FILTER_ATTRIBUTES {
         Header: NDIS_OBJECT_HEADER::new(
@@ -449,6 +454,8 @@ unsafe fn free_module(module: NonNull<FilterModule>) {
     // SAFETY: no own OID request is left (each held a datapath reference, and the module was
     // paused, or never ran).
     unsafe { m.own.free() };
+    // SAFETY: as above: nothing refers to the module.
+    unsafe { m.pf.free() };
     // SAFETY: no capture is linked any more (detach unlinked them, or none ever was).
     unsafe { crate::capture::free_module_lock(m) };
     let pool = m.nbl_pool;

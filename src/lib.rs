@@ -37,6 +37,7 @@ pub mod mem;
 pub mod nbl;
 pub mod oid;
 pub mod oidreq;
+pub mod pfilter;
 pub mod pnp;
 pub mod pool;
 pub mod recv;

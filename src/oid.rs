@@ -44,6 +44,9 @@ pub unsafe extern "win64" fn filter_oid_request(
     unsafe {
         (*clone).SourceReserved[0] = request.cast();
     }
+    // A packet filter set goes down as the union with the handles' filters.
+    // SAFETY: the protocol's request and our fresh clone of it.
+    unsafe { crate::pfilter::intercept_set(m, request, clone) };
     // SAFETY: `request` is valid for the call.
     let request_id = unsafe { (*request).RequestId };
     // SAFETY: as above; the clone carries the original's id so cancellation can find it.
@@ -90,6 +93,8 @@ pub unsafe extern "win64" fn filter_oid_request_complete(
     // SAFETY: `original` is the request NDIS gave FilterOidRequest, still pending with us.
     let original_ref = unsafe { &mut *original };
     copy_results(clone_ref, original_ref);
+    // SAFETY: both back with us, the counts copied.
+    unsafe { crate::pfilter::completed(m, original, clone, status) };
     // SAFETY: the clone came from NdisAllocateCloneOidRequest and is not used again.
     unsafe { NdisFreeCloneOidRequest(m.handle.get(), clone) };
     // SAFETY: completing the original exactly once.

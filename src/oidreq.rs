@@ -49,7 +49,13 @@ pub struct OwnRequest {
     /// First: the address NDIS hands back is the record's.
     request: NDIS_OID_REQUEST,
     module: *const FilterModule,
-    handle: NonNull<OpenHandle>,
+    /// The handle that asked (a reference held); none for the driver's own packet filter
+    /// updates.
+    handle: Option<NonNull<OpenHandle>>,
+    /// A packet filter set (`pfilter.rs`): its value is the union, made when it goes down.
+    packet_filter: Cell<PfStage>,
+    /// Counted in [`TIMED_OIDS`].
+    timed: bool,
     /// The IOCTL IRP; null once completed (or detached by a cancel or a timeout). Written
     /// under the module's queue lock; cleanup reads it under the handle's slot lock.
     irp: AtomicPtr<IRP>,
@@ -137,6 +143,20 @@ impl Default for OwnQueue {
     }
 }
 
+/// Where a packet filter request is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PfStage {
+    /// Not a packet filter request.
+    No,
+    /// To be made when it goes down: a query first if the protocols' filter is not known,
+    /// else the set of the union.
+    Pending,
+    /// The query of the miniport's current filter is out.
+    Query,
+    /// The set of this union is out.
+    Set(u32),
+}
+
 /// Ids for own requests (`RequestId`), unique within a driver load.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -178,6 +198,24 @@ pub unsafe fn request(h: &OpenHandle, irp: *mut IRP, in_len: usize, out_len: usi
         // SAFETY: completing the IRP once.
         return unsafe { complete_irp(irp, STATUS_ACCESS_DENIED, 0) };
     }
+    // A handle's packet filter: its value, checked before anything is taken.
+    let packet_filter = if set && req.oid == OID_GEN_CURRENT_PACKET_FILTER {
+        if len != 4 {
+            // SAFETY: completing the IRP once.
+            return unsafe { complete_irp(irp, STATUS_INVALID_BUFFER_SIZE, 0) };
+        }
+        // SAFETY: the system buffer holds `hdr` + 4 bytes.
+        let data = unsafe { sys.add(hdr) };
+        // SAFETY: the 4 bytes of data after the header.
+        let value = unsafe { data.cast::<u32>().read_unaligned() };
+        match crate::pfilter::normalize(value) {
+            Some(v) => Some(v),
+            // SAFETY: completing the IRP once.
+            None => return unsafe { complete_irp(irp, STATUS_NOT_SUPPORTED, 0) },
+        }
+    } else {
+        None
+    };
     let Some((id, _)) = h.binding() else {
         // SAFETY: completing the IRP once.
         return unsafe { complete_irp(irp, STATUS_INVALID_DEVICE_STATE, 0) };
@@ -201,7 +239,13 @@ pub unsafe fn request(h: &OpenHandle, irp: *mut IRP, in_len: usize, out_len: usi
             // SAFETY: an all-zero NDIS_OID_REQUEST is a valid value (integers and pointers).
             request: unsafe { core::mem::zeroed() },
             module: m,
-            handle: NonNull::from(h),
+            handle: Some(NonNull::from(h)),
+            packet_filter: Cell::new(if packet_filter.is_some() {
+                PfStage::Pending
+            } else {
+                PfStage::No
+            }),
+            timed: true,
             irp: AtomicPtr::new(irp),
             state: Cell::new(State::Queued),
             next: Cell::new(ptr::null_mut()),
@@ -230,6 +274,9 @@ pub unsafe fn request(h: &OpenHandle, irp: *mut IRP, in_len: usize, out_len: usi
         slot.0 = rp;
     }
     h.add_ref();
+    if let Some(bits) = packet_filter {
+        crate::pfilter::set_handle(m, h, bits);
+    }
     // SAFETY: our fresh record.
     let rec = unsafe { &mut *rp };
     if set {
@@ -293,11 +340,106 @@ pub unsafe fn request(h: &OpenHandle, irp: *mut IRP, in_len: usize, out_len: usi
     STATUS_PENDING
 }
 
+/// The driver's own set of the packet filter (a handle that asked for filter types went
+/// away): queued like a handle's request, with no IRP. Takes over the caller's datapath
+/// reference on `m`. IRQL <= DISPATCH_LEVEL.
+pub fn sync_packet_filter(m: &FilterModule) {
+    let Some(r) = ndis_new(
+        Handle::new(GLOBALS.filter_driver()),
+        TAG_OID,
+        OwnRequest {
+            // SAFETY: an all-zero NDIS_OID_REQUEST is a valid value (integers and pointers).
+            request: unsafe { core::mem::zeroed() },
+            module: m,
+            handle: None,
+            packet_filter: Cell::new(PfStage::Pending),
+            timed: false,
+            irp: AtomicPtr::new(ptr::null_mut()),
+            state: Cell::new(State::Queued),
+            next: Cell::new(ptr::null_mut()),
+            deadline: u64::MAX,
+            cancel_sent: Cell::new(false),
+            kind: abi::OID_SET,
+            data: [0; abi::MAX_OID_DATA as usize],
+        },
+    ) else {
+        // No memory now: the miniport keeps the larger filter until the next set.
+        m.leave_datapath();
+        return;
+    };
+    let rp = r.as_ptr();
+    // SAFETY: our fresh record.
+    let q = unsafe { &mut (*rp).request };
+    q.Header = NDIS_OBJECT_HEADER::new(
+        NDIS_OBJECT_TYPE_OID_REQUEST,
+        NDIS_OID_REQUEST_REVISION_1,
+        NDIS_SIZEOF_OID_REQUEST_REVISION_1,
+    );
+    q.RequestId = NEXT_ID.fetch_add(1, Ordering::Relaxed) as usize as PVOID;
+    q.SourceReserved = [ptr::null_mut(), rp.cast()];
+    let send = {
+        let mut g = m.own.lock();
+        if g.in_flight.is_null() {
+            g.in_flight = rp;
+            // SAFETY: as above.
+            unsafe { (*rp).state.set(State::InFlight) };
+            true
+        } else {
+            g.push(rp);
+            false
+        }
+    };
+    if send {
+        // SAFETY: the module's in-flight request.
+        unsafe { issue(m, rp) };
+    }
+}
+
+/// Makes a packet filter request's NDIS request as it goes down: the query of the
+/// miniport's filter while the protocols' is unknown, else the set of the union. Returns
+/// false when the miniport already has the union (nothing to send).
+///
+/// # Safety
+/// `r` is `m`'s in-flight packet filter request.
+unsafe fn prepare_packet_filter(m: &FilterModule, r: *mut OwnRequest) -> bool {
+    // SAFETY: caller's contract: in flight, ours until it goes down.
+    let rec = unsafe { &mut *r };
+    let (desired, applied) = {
+        let pf = m.pf.lock();
+        (pf.desired(), pf.applied())
+    };
+    let q = &mut rec.request;
+    q.DATA.QUERY_INFORMATION.Oid = OID_GEN_CURRENT_PACKET_FILTER;
+    q.DATA.QUERY_INFORMATION.InformationBuffer = rec.data.as_mut_ptr().cast();
+    q.DATA.QUERY_INFORMATION.InformationBufferLength = 4;
+    match desired {
+        None => {
+            q.RequestType = NdisRequestQueryInformation;
+            rec.packet_filter.set(PfStage::Query);
+            true
+        }
+        Some(d) => {
+            q.RequestType = NdisRequestSetInformation;
+            q.DATA.SET_INFORMATION.BytesRead = 4;
+            rec.data[..4].copy_from_slice(&d.to_le_bytes());
+            rec.packet_filter.set(PfStage::Set(d));
+            applied != Some(d)
+        }
+    }
+}
+
 /// Sends `r` down (`NdisFOidRequest`); completes it at once if NDIS did.
 ///
 /// # Safety
 /// `r` is `m`'s in-flight request. No lock held.
 unsafe fn issue(m: &FilterModule, r: *mut OwnRequest) {
+    // SAFETY: caller's contract.
+    if unsafe { (*r).packet_filter.get() } != PfStage::No && !unsafe { prepare_packet_filter(m, r) } {
+        // The miniport has the union already: done, as a set that went through.
+        // SAFETY: in flight and ours.
+        unsafe { complete(m, r, NDIS_STATUS_SUCCESS) };
+        return;
+    }
     // SAFETY: the in-flight record, alive until it is completed; taking a field's address
     // reads nothing.
     let request = unsafe { ptr::addr_of_mut!((*r).request) };
@@ -317,6 +459,22 @@ unsafe fn issue(m: &FilterModule, r: *mut OwnRequest) {
 pub unsafe fn complete(m: &FilterModule, r: *mut OwnRequest, status: NDIS_STATUS) {
     // SAFETY: caller's contract.
     let rec = unsafe { &*r };
+    match rec.packet_filter.get() {
+        PfStage::Query if status == NDIS_STATUS_SUCCESS => {
+            // The protocols' filter, before the driver changed anything; now the set.
+            m.pf.lock().learn_higher(u32::from_le_bytes([
+                rec.data[0],
+                rec.data[1],
+                rec.data[2],
+                rec.data[3],
+            ]));
+            // SAFETY: still in flight: it goes down again as the set.
+            unsafe { issue(m, r) };
+            return;
+        }
+        PfStage::Set(v) if status == NDIS_STATUS_SUCCESS => m.pf.lock().set_applied(v),
+        _ => {}
+    }
     let (irp, next) = {
         let mut g = m.own.lock();
         let irp = rec.irp.swap(ptr::null_mut(), Ordering::AcqRel);
@@ -404,20 +562,24 @@ unsafe fn free(r: *mut OwnRequest) {
     // SAFETY: the record's datapath reference keeps its module alive until released below.
     let m = unsafe { &*rec.module };
     let h = rec.handle;
-    {
+    if let Some(h) = h {
         // SAFETY: the record's reference keeps the handle alive until released below.
         let mut slot = unsafe { h.as_ref() }.oid.lock();
         if slot.0 == r {
             slot.0 = ptr::null_mut();
         }
     }
-    TIMED_OIDS.fetch_sub(1, Ordering::AcqRel);
+    if rec.timed {
+        TIMED_OIDS.fetch_sub(1, Ordering::AcqRel);
+    }
     // SAFETY: non-null (a live record).
     let r = unsafe { NonNull::new_unchecked(r) };
     // SAFETY: allocated by `request`, referred to by nothing.
     unsafe { ndis_delete(r) };
-    // SAFETY: the record's handle reference.
-    unsafe { OpenHandle::release(h) };
+    if let Some(h) = h {
+        // SAFETY: the record's handle reference.
+        unsafe { OpenHandle::release(h) };
+    }
     m.leave_datapath();
 }
 

@@ -23,6 +23,32 @@ fn query_input(oid: NDIS_OID, len: u32, timeout_ms: u32) -> Vec<u8> {
     .to_vec()
 }
 
+/// The input of a set of `oid` to `data`.
+fn set_input(oid: NDIS_OID, data: &[u8]) -> Vec<u8> {
+    let mut v = OidRequest {
+        oid,
+        kind: abi::OID_SET,
+        timeout_ms: 0,
+        length: data.len() as u32,
+    }
+    .to_vec();
+    v.extend_from_slice(data);
+    v
+}
+
+/// Handle `h` asks for the packet filter types `filter`; returns the miniport's status.
+fn set_packet_filter(h: &DeviceHandle<'_>, filter: u32) -> u32 {
+    let r = h.device_io_control(
+        abi::IOCTL_RXINJECT_OID_REQUEST,
+        &set_input(OID_GEN_CURRENT_PACKET_FILTER, &filter.to_le_bytes()),
+        size_of::<OidResult>(),
+    );
+    assert_eq!(r.status, STATUS_SUCCESS);
+    let (res, _) = result(&r.output);
+    assert_eq!(res.bytes, 4);
+    res.status
+}
+
 fn start_query(h: &DeviceHandle<'_>, oid: NDIS_OID, len: u32, timeout_ms: u32) -> Irp {
     h.start_device_io_control(
         abi::IOCTL_RXINJECT_OID_REQUEST,
@@ -116,17 +142,24 @@ fn malformed_unbound_and_disallowed_requests_are_refused() {
         STATUS_INVALID_BUFFER_SIZE
     );
     // A set outside the allow-list changes nothing.
-    let mut set = OidRequest {
-        oid: OID_GEN_CURRENT_PACKET_FILTER,
-        kind: abi::OID_SET,
-        timeout_ms: 0,
-        length: 4,
-    }
-    .to_vec();
-    set.extend(NDIS_PACKET_TYPE_PROMISCUOUS.to_le_bytes());
+    let group = [0x01, 0x00, 0x5E, 0x00, 0x00, 0x01];
+    let set = set_input(OID_802_3_MULTICAST_LIST, &group);
     assert_eq!(
         h.device_io_control(code, &set, size_of::<OidResult>()).status,
         STATUS_ACCESS_DENIED
+    );
+    assert!(sim.adapter(0).multicast_list().is_empty());
+    // The packet filter: 4 bytes, of the types a handle may ask for.
+    let short = set_input(OID_GEN_CURRENT_PACKET_FILTER, &[0x20, 0]);
+    assert_eq!(
+        h.device_io_control(code, &short, size_of::<OidResult>()).status,
+        STATUS_INVALID_BUFFER_SIZE
+    );
+    let token_ring = set_input(OID_GEN_CURRENT_PACKET_FILTER, &0x0000_4000u32.to_le_bytes());
+    assert_eq!(
+        h.device_io_control(code, &token_ring, size_of::<OidResult>())
+            .status,
+        STATUS_NOT_SUPPORTED
     );
     assert_eq!(sim.adapter(0).packet_filter(), ndis_sim::PROTOCOL_PACKET_FILTER);
     let unbound = sim.open(abi::USER_PATH).unwrap();
@@ -230,4 +263,64 @@ fn a_pause_is_not_held_by_a_hung_request() {
     assert_eq!((st, r.status), (STATUS_SUCCESS, 0));
     drop((h1, h2));
     sim.finish().assert_clean();
+}
+
+/// Promiscuous mode per handle: the miniport's filter is the union of the protocols' own
+/// and the handles', a protocol that queries it is told its own, and the union shrinks back
+/// as the handles go away. With a NIC that honours its filter, a capture sees frames for
+/// other stations only while a handle asks for them.
+#[test]
+fn handles_packet_filters_merge_with_the_protocols_and_go_away_with_them() {
+    let mut ac = ndis_sim::AdapterConfig::ethernet(0);
+    ac.honour_packet_filter = true;
+    for completion in [Completion::Sync, Completion::Async] {
+        let sim = load(SimConfig {
+            adapters: vec![ac.clone()],
+            oid_completion: completion,
+            ..SimConfig::default()
+        });
+        let a = sim.adapter(0);
+        let proto = ndis_sim::PROTOCOL_PACKET_FILTER;
+        let cap = open_capture(&sim, 0, nonblocking());
+        let stranger = ndis_sim::TestFrames::new([2, 0, 0, 0, 0, 9], [0x02, 0, 0, 0, 0, 0x77]).take(1);
+        a.indicate(&stranger);
+        assert!(drain_records(&cap).is_empty(), "not for us: the NIC drops it");
+        assert_eq!(
+            set_packet_filter(&cap, NDIS_PACKET_TYPE_PROMISCUOUS),
+            0,
+            "{completion:?}"
+        );
+        assert_eq!(a.packet_filter(), proto | NDIS_PACKET_TYPE_PROMISCUOUS);
+        a.indicate(&stranger);
+        assert_eq!(drain_records(&cap).len(), 1, "promiscuous: captured");
+        // The protocol changes its filter: the union goes down; it is told its own.
+        let own = NDIS_PACKET_TYPE_DIRECTED | NDIS_PACKET_TYPE_BROADCAST;
+        assert_eq!(
+            a.set_oid(OID_GEN_CURRENT_PACKET_FILTER, &own.to_le_bytes())
+                .status,
+            NDIS_STATUS_SUCCESS
+        );
+        assert_eq!(a.packet_filter(), own | NDIS_PACKET_TYPE_PROMISCUOUS);
+        assert_eq!(
+            a.query_oid(OID_GEN_CURRENT_PACKET_FILTER, 4).data,
+            own.to_le_bytes()
+        );
+        // A second handle: "all local" stands for directed, multicast and broadcast.
+        let h2 = open_bound(&sim, 0);
+        assert_eq!(set_packet_filter(&h2, NDIS_PACKET_TYPE_ALL_LOCAL), 0);
+        assert_eq!(
+            a.packet_filter(),
+            own | NDIS_PACKET_TYPE_PROMISCUOUS | NDIS_PACKET_TYPE_MULTICAST
+        );
+        // The same again changes nothing below.
+        assert_eq!(set_packet_filter(&h2, NDIS_PACKET_TYPE_ALL_LOCAL), 0);
+        // The capturing handle goes away: promiscuous goes with it.
+        drop(cap);
+        sim.run_until_idle();
+        assert_eq!(a.packet_filter(), own | NDIS_PACKET_TYPE_MULTICAST);
+        h2.close();
+        sim.run_until_idle();
+        assert_eq!(a.packet_filter(), own, "the protocols' own filter, restored");
+        sim.finish().assert_clean();
+    }
 }

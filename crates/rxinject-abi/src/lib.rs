@@ -220,10 +220,13 @@ pub const MAX_OID_DATA: u32 = 4096;
 /// [`OidRequest::timeout_ms`] 0 means this.
 pub const OID_DEFAULT_TIMEOUT_MS: u32 = 5000;
 /// The OIDs a handle may set. Every query is allowed (they change nothing); a set changes
-/// the adapter for every protocol, so only those the driver can undo are: none yet (the
-/// packet filter, which the driver must merge with the protocols' own, comes with
-/// per-handle promiscuous mode).
-pub const OID_SETS_ALLOWED: &[u32] = &[];
+/// the adapter for every protocol, so only those the driver can undo are:
+/// `OID_GEN_CURRENT_PACKET_FILTER` (0x0001010E), the handle's own filter types
+/// (promiscuous mode): the miniport gets the union of the protocols' filter and every
+/// handle's, and the union shrinks back when a handle goes away. `NDIS_PACKET_TYPE_ALL_LOCAL`
+/// stands for directed, multicast and broadcast; other types than those and all-multicast
+/// and promiscuous fail with `STATUS_NOT_SUPPORTED`.
+pub const OID_SETS_ALLOWED: &[u32] = &[0x0001_010E];
 
 /// Input of `IOCTL_RXINJECT_OID_REQUEST` (followed by the data of a set).
 #[repr(C)]
