@@ -117,6 +117,11 @@ pub struct FilterModule {
     pub own: SpinLock<crate::oidreq::OwnQueue>,
     /// The packet filter: the protocols' and the handles' (`pfilter.rs`).
     pub pf: SpinLock<crate::pfilter::PacketFilters>,
+    /// What the receive path reads without the lock: the filter types handles asked for
+    /// that the protocols did not (0: every receive goes up, the usual case), and the
+    /// protocols' own filter.
+    pub rx_extra: AtomicU32,
+    pub rx_higher: AtomicU32,
     /// Next module in the global list (guarded by the list lock).
     next: AtomicPtr<FilterModule>,
 }
@@ -385,6 +390,8 @@ pub unsafe extern "win64" fn filter_attach(
         capture: crate::capture::ModuleCapture::new(),
         own: SpinLock::new(crate::oidreq::OwnQueue::new()),
         pf: SpinLock::new(crate::pfilter::PacketFilters::new()),
+        rx_extra: AtomicU32::new(0),
+        rx_higher: AtomicU32::new(0),
         next: AtomicPtr::new(ptr::null_mut()),
     };
     let Some(module) = ndis_new(Handle::new(ndis_filter_handle), TAG_FILTER_MODULE, module) else {

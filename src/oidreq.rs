@@ -462,12 +462,8 @@ pub unsafe fn complete(m: &FilterModule, r: *mut OwnRequest, status: NDIS_STATUS
     match rec.packet_filter.get() {
         PfStage::Query if status == NDIS_STATUS_SUCCESS => {
             // The protocols' filter, before the driver changed anything; now the set.
-            m.pf.lock().learn_higher(u32::from_le_bytes([
-                rec.data[0],
-                rec.data[1],
-                rec.data[2],
-                rec.data[3],
-            ]));
+            let current = u32::from_le_bytes([rec.data[0], rec.data[1], rec.data[2], rec.data[3]]);
+            m.pf.lock().learn_higher(m, current);
             // SAFETY: still in flight: it goes down again as the set.
             unsafe { issue(m, r) };
             return;

@@ -61,9 +61,10 @@ impl PacketFilters {
     }
 
     /// The protocols' filter, as the miniport reported it before the driver changed it.
-    pub fn learn_higher(&mut self, current: u32) {
+    pub fn learn_higher(&mut self, m: &FilterModule, current: u32) {
         self.higher.get_or_insert(current);
         self.applied.get_or_insert(current);
+        publish(m, self);
     }
 
     pub fn applied(&self) -> Option<u32> {
@@ -100,6 +101,36 @@ impl HandleFilter {
     pub const EMPTY: HandleFilter = HandleFilter { module: 0, bits: 0 };
 }
 
+/// Publishes what the receive path needs (`FilterModule::rx_extra`, `rx_higher`) from
+/// `pf`, under its lock.
+fn publish(m: &FilterModule, pf: &PacketFilters) {
+    use core::sync::atomic::Ordering;
+    let (extra, higher) = match pf.higher {
+        Some(h) => (pf.mine() & !h, h),
+        None => (0, 0),
+    };
+    m.rx_higher.store(higher, Ordering::Relaxed);
+    m.rx_extra.store(extra, Ordering::Release);
+}
+
+/// Whether the protocols, with packet filter `higher` on an adapter whose address is `mac`,
+/// asked for a frame sent to `dst`. Multicast frames go up whenever the protocols take any
+/// multicast: their list is the miniport's, which the driver does not change (a frame for
+/// another group that arrives because a handle asked for all multicast goes up too, and the
+/// stack drops it).
+pub fn protocols_want(higher: u32, mac: &[u8; 6], dst: &[u8; 6]) -> bool {
+    if higher & NDIS_PACKET_TYPE_PROMISCUOUS != 0 {
+        return true;
+    }
+    if *dst == [0xFF; 6] {
+        higher & NDIS_PACKET_TYPE_BROADCAST != 0
+    } else if dst[0] & 1 != 0 {
+        higher & (NDIS_PACKET_TYPE_MULTICAST | NDIS_PACKET_TYPE_ALL_MULTICAST) != 0
+    } else {
+        higher & NDIS_PACKET_TYPE_DIRECTED != 0 && dst == mac
+    }
+}
+
 /// What a handle's set asks for: `NDIS_PACKET_TYPE_ALL_LOCAL` (NDIS's own loopback of local
 /// sends, which a filter below the protocols sees anyway) stands for directed, multicast and
 /// broadcast; other types than [`HANDLE_BITS`] are not supported.
@@ -124,6 +155,7 @@ pub fn set_handle(m: &FilterModule, h: &OpenHandle, bits: u32) {
     }
     pf.add(bits, 1);
     *hf = HandleFilter { module: m.id, bits };
+    publish(m, &pf);
 }
 
 /// Handle `h` goes away (cleanup): what it asked for is dropped; the module's miniport is
@@ -136,12 +168,17 @@ pub fn remove_handle(h: &OpenHandle) {
     let crate::filter::Acquired::Module(m) = crate::filter::acquire_module(hf.module) else {
         // Gone: its filter went with it. Paused: the datapath reference is refused, and the
         // union is made smaller without telling the miniport until the next set.
-        let _ = crate::filter::with_module(hf.module, |m| m.pf.lock().add(hf.bits, -1));
+        let _ = crate::filter::with_module(hf.module, |m| {
+            let mut pf = m.pf.lock();
+            pf.add(hf.bits, -1);
+            publish(m, &pf);
+        });
         return;
     };
     let changed = {
         let mut pf = m.pf.lock();
         pf.add(hf.bits, -1);
+        publish(m, &pf);
         pf.desired().is_some_and(|d| Some(d) != pf.applied())
     };
     if changed {
@@ -182,6 +219,7 @@ pub unsafe fn intercept_set(m: &FilterModule, request: *mut NDIS_OID_REQUEST, cl
     let merged = {
         let mut pf = m.pf.lock();
         pf.higher = Some(value);
+        publish(m, &pf);
         value | pf.mine()
     };
     // SAFETY: our fresh clone, not shared yet.
@@ -242,7 +280,7 @@ pub unsafe fn completed(
             // The protocols' filter, before the driver changed anything.
             // SAFETY: as above.
             if let Some(current) = unsafe { read_u32(oq.InformationBuffer, oq.InformationBufferLength) } {
-                pf.learn_higher(current);
+                pf.learn_higher(m, current);
             }
         }
     }

@@ -41,11 +41,76 @@ pub unsafe extern "win64" fn filter_receive(
     m.debug_check_state(DATAPATH_STATES, "FilterReceiveNetBufferLists");
     if m.datapath.try_acquire() {
         capture::tap(m, nbls, capture::Direction::Inbound, core::ptr::null());
-        // SAFETY: the chain is ours to pass up, with the count NDIS gave for it.
-        unsafe { NdisFIndicateReceiveNetBufferLists(m.handle.get(), nbls, port, count, flags) };
+        if m.rx_extra.load(core::sync::atomic::Ordering::Acquire) == 0 {
+            // SAFETY: the chain is ours to pass up, with the count NDIS gave for it.
+            unsafe { NdisFIndicateReceiveNetBufferLists(m.handle.get(), nbls, port, count, flags) };
+        } else {
+            // SAFETY: as above.
+            unsafe { indicate_wanted(m, nbls, port, flags) };
+        }
         m.leave_datapath();
     } else {
         refuse(m, nbls, flags);
+    }
+}
+
+/// Passes up only what the protocols asked for, while handles asked for filter types they
+/// did not (promiscuous mode): a frame that arrived only for a handle was captured, and goes
+/// no further. The rest go back down (or, lent with `RESOURCES`, are simply not indicated:
+/// such a chain is indicated one NBL at a time and relinked as it came, rule R3).
+///
+/// # Safety
+/// As for [`filter_receive`]: `nbls` is the chain NDIS gave us, with `flags`.
+#[cold]
+#[inline(never)]
+unsafe fn indicate_wanted(m: &FilterModule, nbls: *mut NET_BUFFER_LIST, port: NDIS_PORT_NUMBER, flags: u32) {
+    use core::sync::atomic::Ordering;
+    let higher = m.rx_higher.load(Ordering::Relaxed);
+    let mut mac = [0u8; 6];
+    mac.copy_from_slice(&m.adapter.mac[..6]);
+    let wanted = |n: *mut NET_BUFFER_LIST| {
+        let mut dst = [0u8; 6];
+        // SAFETY: an NBL of the chain we hold; its first NB's data.
+        let first = unsafe { (*n).FirstNetBuffer };
+        // SAFETY: as above: a valid NB of a held NBL.
+        !first.is_null()
+            && unsafe { crate::frame::nb_read(first, 0, &mut dst) }
+            && crate::pfilter::protocols_want(higher, &mac, &dst)
+    };
+    let handle = m.handle.get();
+    if flags & NDIS_RECEIVE_FLAGS_RESOURCES != 0 {
+        let mut n = nbls;
+        while !n.is_null() {
+            // SAFETY: an NBL of the lent chain.
+            let next = unsafe { (*n).Next };
+            if wanted(n) {
+                // Detached for the call, relinked after it: the chain goes back to the
+                // miniport as it came.
+                // SAFETY: an NBL of the lent chain, ours for this callback.
+                unsafe { (*n).Next = core::ptr::null_mut() };
+                // SAFETY: one NBL of the lent chain, with its flags.
+                unsafe { NdisFIndicateReceiveNetBufferLists(handle, n, port, 1, flags) };
+                // SAFETY: as above.
+                unsafe { (*n).Next = next };
+            }
+            n = next;
+        }
+        return;
+    }
+    let (mut keep, mut drop) = (nbl::NblChain::new(), nbl::NblChain::new());
+    // SAFETY: the chain is ours; `iter` reads each link before yielding.
+    for n in unsafe { nbl::iter(nbls) } {
+        let chain = if wanted(n) { &mut keep } else { &mut drop };
+        // SAFETY: each NBL goes into exactly one of the two chains.
+        unsafe { chain.push_back(n) };
+    }
+    if !keep.is_empty() {
+        // SAFETY: ours to pass up, with its count.
+        unsafe { NdisFIndicateReceiveNetBufferLists(handle, keep.head(), port, keep.len(), flags) };
+    }
+    if !drop.is_empty() {
+        // SAFETY: foreign NBLs we own until returned, returned exactly once.
+        unsafe { NdisFReturnNetBufferLists(handle, drop.head(), return_flags_for(flags)) };
     }
 }
 

@@ -324,3 +324,62 @@ fn handles_packet_filters_merge_with_the_protocols_and_go_away_with_them() {
         sim.finish().assert_clean();
     }
 }
+
+/// A frame that arrives only because a handle asked for promiscuous mode is captured, and
+/// goes no further: the protocols get what their own filter asks for, from ordinary and
+/// RESOURCES indications alike (the lent chain goes back as it came, R3). Without such a
+/// handle, every receive goes up untouched.
+#[test]
+fn frames_only_a_handle_asked_for_are_captured_but_not_passed_up() {
+    let mut ac = ndis_sim::AdapterConfig::ethernet(0);
+    ac.honour_packet_filter = true;
+    let sim = load(SimConfig {
+        adapters: vec![ac],
+        ..SimConfig::default()
+    });
+    let a = sim.adapter(0);
+    let mac = a.config().mac;
+    let mut ours = frames_for(&sim, 0);
+    let mut strangers = ndis_sim::TestFrames::new([2, 0, 0, 0, 0, 9], [0x02, 0, 0, 0, 0, 0x77]);
+    let broadcast = ndis_sim::TestFrames::new([2, 0, 0, 0, 0, 9], [0xFF; 6]).take(1);
+    let cap = open_capture(&sim, 0, nonblocking());
+    assert_eq!(set_packet_filter(&cap, NDIS_PACKET_TYPE_PROMISCUOUS), 0);
+    let up = |from: usize| -> Vec<[u8; 6]> {
+        a.received()[from..]
+            .iter()
+            .map(|r| r.bytes[..6].try_into().unwrap())
+            .collect()
+    };
+    for resources in [false, true] {
+        let before = a.received().len();
+        let mix = vec![
+            strangers.next_frame(),
+            ours.next_frame(),
+            strangers.next_frame(),
+            broadcast[0].clone(),
+            ours.next_frame(),
+            strangers.next_frame(),
+        ];
+        if resources {
+            a.indicate_resources(&mix);
+        } else {
+            a.indicate(&mix);
+        }
+        sim.run_until_idle();
+        assert_eq!(up(before), vec![mac, [0xFF; 6], mac], "resources: {resources}");
+        assert_eq!(drain_records(&cap).len(), 6, "all captured");
+    }
+    // The handle goes: promiscuous off, nothing suppressed.
+    drop(cap);
+    sim.run_until_idle();
+    let before = a.received().len();
+    a.indicate(&ours.take(2));
+    sim.run_until_idle();
+    assert_eq!(up(before), vec![mac, mac]);
+    assert_eq!(
+        a.rx_outstanding(),
+        0,
+        "what was not passed up went back to the miniport"
+    );
+    sim.finish().assert_clean();
+}

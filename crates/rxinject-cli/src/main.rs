@@ -245,6 +245,10 @@ struct CaptureArgs {
     /// Leave out the frames rxinject injected.
     #[arg(long)]
     no_injected: bool,
+    /// Do not put the adapter in promiscuous mode (by default it is, for this capture only,
+    /// as tcpdump does): only frames for this host and broadcast/multicast are seen.
+    #[arg(short = 'p', long = "no-promiscuous")]
+    no_promiscuous: bool,
     /// Keep at most this many bytes of each frame (0: all).
     #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=65535))]
     snaplen: u32,
@@ -675,6 +679,13 @@ fn capture(cli: &Cli, args: &CaptureArgs) -> Result<(), Failure> {
     let h = driver.bind(&adapter)?;
     if let Some(p) = &program {
         h.set_filter(p)?;
+    }
+    if !args.no_promiscuous {
+        // For this handle: the driver merges it with the protocols' filter and undoes it when
+        // the capture ends. A driver or adapter that cannot is no reason not to capture.
+        if let Err(e) = h.set_packet_filter(rxinject_user::Handle::PROMISCUOUS) {
+            eprintln!("rxinject: warning: not promiscuous ({e}); capturing what reaches this host");
+        }
     }
     let directions = match args.direction {
         Dir::In => cap::CAPTURE_IN,

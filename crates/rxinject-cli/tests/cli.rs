@@ -817,3 +817,44 @@ fn frames_the_adapter_cannot_take_are_skipped_and_counted() {
         &["no frame of the input can be sent", "1 oversize, 1 runt"],
     );
 }
+
+/// `capture` puts the adapter in promiscuous mode for itself, as tcpdump does: on the
+/// simulated wire (whose NIC honours its packet filter), frames for other stations are
+/// captured; with `-p` they are not, and the host's own still are.
+#[test]
+fn capture_is_promiscuous_unless_told_not_to_be() {
+    let d = dir("promisc");
+    let a = ndis_sim::AdapterConfig::ethernet(0);
+    let mut ours = ndis_sim::TestFrames::new([0x02, 0, 0, 0, 0, 9], a.mac);
+    let mut others = ndis_sim::TestFrames::new([0x02, 0, 0, 0, 0, 9], [0x02, 0, 0, 0, 0, 0x77]);
+    let frames = [
+        ours.next_frame(),
+        others.next_frame(),
+        others.next_frame(),
+        ours.next_frame(),
+    ];
+    let list: Vec<(i128, &[u8])> = frames
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (i as i128 * 1_000_000, f.as_slice()))
+        .collect();
+    let file = d.join("mixed.pcap");
+    pcap::write_pcap(&file, &list).unwrap();
+    let inbound = |extra: &[&str]| {
+        let mut args = vec![
+            "--sim",
+            "--sim-wire",
+            s(&file),
+            "capture",
+            "-i",
+            "sim0",
+            "-Q",
+            "in",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        json(&args)["inbound"].as_u64()
+    };
+    assert_eq!(inbound(&[]), Some(4), "promiscuous: every frame of the wire");
+    assert_eq!(inbound(&["-p"]), Some(2), "not promiscuous: the host's own");
+}

@@ -486,6 +486,57 @@ impl Handle {
         })
     }
 
+    /// Runs an OID request on the bound adapter (`IOCTL_RXINJECT_OID_REQUEST`, ABI 1.4):
+    /// a query into a buffer of `len` bytes, or a set of `data`. Returns the miniport's
+    /// status (an `NDIS_STATUS`), the bytes written or read, the bytes needed, and a query's
+    /// answer.
+    pub fn oid_request(
+        &self,
+        oid: u32,
+        set: Option<&[u8]>,
+        len: u32,
+    ) -> Result<(u32, u32, u32, Vec<u8>), Error> {
+        let mut input = abi::OidRequest {
+            oid,
+            kind: if set.is_some() {
+                abi::OID_SET
+            } else {
+                abi::OID_QUERY
+            },
+            timeout_ms: 0,
+            length: set.map_or(len, |d| d.len() as u32),
+        }
+        .to_vec();
+        input.extend_from_slice(set.unwrap_or(&[]));
+        let out = std::mem::size_of::<abi::OidResult>() + if set.is_some() { 0 } else { len as usize };
+        let r = self
+            .ch
+            .device_io_control(abi::IOCTL_RXINJECT_OID_REQUEST, &input, out)?;
+        check(r.status, "an OID request")?;
+        let res = abi::OidResult::read_from(&r.data).ok_or(Error::Driver {
+            what: "an OID request".into(),
+            status: r.status,
+        })?;
+        let data = r.data[std::mem::size_of::<abi::OidResult>()..].to_vec();
+        Ok((res.status, res.bytes, res.bytes_needed, data))
+    }
+
+    /// Promiscuous mode (`NDIS_PACKET_TYPE_PROMISCUOUS`), for [`Handle::set_packet_filter`].
+    pub const PROMISCUOUS: u32 = ndis_sys::NDIS_PACKET_TYPE_PROMISCUOUS;
+
+    /// Asks for packet filter types for this handle (`NDIS_PACKET_TYPE_*`; 0x20 is
+    /// promiscuous), merged by the driver with the protocols' own. Fails with the miniport's
+    /// status if it refused.
+    pub fn set_packet_filter(&self, types: u32) -> Result<(), Error> {
+        let (status, _, _, _) = self.oid_request(
+            ndis_sys::OID_GEN_CURRENT_PACKET_FILTER,
+            Some(&types.to_le_bytes()),
+            0,
+        )?;
+        // NDIS statuses are NTSTATUS values but for NDIS's own group, which prints the same.
+        check(NTSTATUS(status as i32), "setting the packet filter")
+    }
+
     /// Starts (or reconfigures) capture.
     pub fn start_capture(&self, config: &CaptureConfig) -> Result<(), Error> {
         let r = self
