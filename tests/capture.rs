@@ -246,6 +246,8 @@ fn libpcap_filters_capture_exactly_what_libpcap_would() {
         "udp port 53 or arp",
     ] {
         let h = open_capture(&sim, 0, nonblocking());
+        // The corpus is traffic between other stations.
+        set_promiscuous(&h);
         let (status, verdict) = set_filter(&h, &libpcap::compile(expr));
         assert_eq!(
             (status, verdict.error),
@@ -308,6 +310,8 @@ fn malformed_programs_are_refused_with_the_instruction_and_the_old_filter_stays(
     use rxinject_bpf::{ABS, B, Insn, JA, JMP, K, LD, MEM, RET, W};
     let sim = load(SimConfig::default());
     let h = open_capture(&sim, 0, nonblocking());
+    // The corpus frames below are for other stations.
+    set_promiscuous(&h);
     let icmp = libpcap::compile("icmp");
     assert_eq!(set_filter(&h, &icmp).0, STATUS_SUCCESS);
     let ret = Insn::new(RET | K, 0, 0, 0);

@@ -154,6 +154,28 @@ pub fn tagged(frame: &[u8], tci: u16) -> Vec<u8> {
 
 pub use rxinject_abi::capture::{self as cap, CaptureConfig, CaptureStats, FilterVerdict, RecordHeader};
 
+/// Asks for promiscuous mode on `h` (the simulated NIC honours its packet filter: frames
+/// for other stations reach a capture only then).
+pub fn set_promiscuous(h: &DeviceHandle<'_>) {
+    let mut input = abi::OidRequest {
+        oid: OID_GEN_CURRENT_PACKET_FILTER,
+        kind: abi::OID_SET,
+        timeout_ms: 0,
+        length: 4,
+    }
+    .to_vec();
+    input.extend(NDIS_PACKET_TYPE_PROMISCUOUS.to_le_bytes());
+    let r = ioctl(
+        h,
+        abi::IOCTL_RXINJECT_OID_REQUEST,
+        &input,
+        size_of::<abi::OidResult>(),
+    );
+    assert_eq!(r.status, STATUS_SUCCESS);
+    let res = abi::OidResult::read_from(&r.output).expect("a result");
+    assert_eq!(res.status, 0, "the miniport took the filter");
+}
+
 /// `IOCTL_RXINJECT_SET_CAPTURE`.
 pub fn set_capture(h: &DeviceHandle<'_>, config: CaptureConfig) -> NTSTATUS {
     ioctl(h, abi::IOCTL_RXINJECT_SET_CAPTURE, &config.to_vec(), 0).status

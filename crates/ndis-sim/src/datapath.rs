@@ -153,29 +153,27 @@ pub(crate) fn miniport_indicate(w: &World, a: &Adapter, frames: &[Vec<u8>], reso
         lock(&a.miniport).dropped_while_paused += frames.len() as u64;
         return Vec::new();
     };
-    // The NIC's packet filter: what it does not accept never becomes an NBL.
-    let kept: Vec<Vec<u8>>;
-    let frames = if a.cfg.honour_packet_filter {
-        let mut mp = lock(&a.miniport);
-        let (filter, multicast) = (mp.packet_filter, std::mem::take(&mut mp.multicast));
-        kept = frames
-            .iter()
-            .filter(|f| crate::world::packet_filter_accepts(filter, &a.cfg.mac, &multicast, f))
-            .cloned()
-            .collect();
-        mp.multicast = multicast;
-        mp.dropped_by_packet_filter += (frames.len() - kept.len()) as u64;
-        if kept.is_empty() {
+    // The NIC's packet filter (an Ethernet NIC's): what it does not accept never becomes an
+    // NBL.
+    let filter = (a.cfg.honour_packet_filter && a.cfg.medium == NdisMedium802_3).then(|| {
+        let mp = lock(&a.miniport);
+        (mp.packet_filter, mp.multicast.clone())
+    });
+    let accepts = |f: &Vec<u8>| match &filter {
+        Some((pf, multicast)) => crate::world::packet_filter_accepts(*pf, &a.cfg.mac, multicast, f),
+        None => true,
+    };
+    let passed = frames.iter().filter(|f| accepts(f)).count();
+    if passed < frames.len() {
+        lock(&a.miniport).dropped_by_packet_filter += (frames.len() - passed) as u64;
+        if passed == 0 {
             return Vec::new();
         }
-        &kept[..]
-    } else {
-        frames
-    };
+    }
     let mut objs = lock(&w.objs);
-    let mut nbls = Vec::with_capacity(frames.len());
-    let mut ids = Vec::with_capacity(frames.len());
-    for f in frames {
+    let mut nbls = Vec::with_capacity(passed);
+    let mut ids = Vec::with_capacity(passed);
+    for f in frames.iter().filter(|f| accepts(f)) {
         let id = objs.next_id();
         let nbl = nbl::build_foreign(
             &mut objs,

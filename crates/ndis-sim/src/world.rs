@@ -47,8 +47,10 @@ pub struct AdapterConfig {
     pub host_ip: [u8; 4],
     /// Link speed, bits per second (`OID_GEN_LINK_SPEED`, `OID_GEN_LINK_STATE`).
     pub link_speed: u64,
-    /// The miniport indicates only the frames its packet filter (`OID_GEN_CURRENT_PACKET_FILTER`
-    /// and `OID_802_3_MULTICAST_LIST`) accepts, as a NIC does; off, it indicates every frame.
+    /// The miniport (an Ethernet one) indicates only the frames its packet filter
+    /// (`OID_GEN_CURRENT_PACKET_FILTER` and `OID_802_3_MULTICAST_LIST`) accepts, as a NIC
+    /// does (on by default: frames for other stations need promiscuous mode); off, it
+    /// indicates every frame.
     pub honour_packet_filter: bool,
 }
 
@@ -64,7 +66,7 @@ impl AdapterConfig {
             if_index: 10 + index as u32,
             host_ip: [192, 168, 77 + index as u8, 1],
             link_speed: 1_000_000_000,
-            honour_packet_filter: false,
+            honour_packet_filter: true,
         }
     }
 }

@@ -36,12 +36,11 @@ pub(crate) struct SimState {
 impl SimState {
     /// Starts the simulation with the driver loaded.
     pub(crate) fn start(options: SimOptions) -> Result<SimState, Error> {
-        // The adapter honours its packet filter, as a NIC does: frames on the simulated wire
-        // for other stations reach a capture only in promiscuous mode.
-        let mut adapter = AdapterConfig::ethernet(0);
-        adapter.honour_packet_filter = true;
+        // The adapter honours its packet filter, as a NIC does (the simulator's default):
+        // frames on the simulated wire for other stations reach a capture only in
+        // promiscuous mode.
         let cfg = SimConfig {
-            adapters: vec![adapter],
+            adapters: vec![AdapterConfig::ethernet(0)],
             ..SimConfig::default()
         };
         let mut wire_dropped = 0u64;
