@@ -160,6 +160,71 @@ enum PfStage {
 /// Ids for own requests (`RequestId`), unique within a driver load.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// A new record for module `m`: its NDIS request's header, id and `SourceReserved` set
+/// (the rest is the caller's), queued state, no deadline unless `deadline` says.
+fn new_record(
+    m: &FilterModule,
+    handle: Option<NonNull<OpenHandle>>,
+    irp: *mut IRP,
+    packet_filter: PfStage,
+    deadline: Option<u64>,
+    kind: u32,
+) -> Option<NonNull<OwnRequest>> {
+    let r = ndis_new(
+        Handle::new(GLOBALS.filter_driver()),
+        TAG_OID,
+        OwnRequest {
+            // SAFETY: an all-zero NDIS_OID_REQUEST is a valid value (integers and pointers).
+            request: unsafe { core::mem::zeroed() },
+            module: m,
+            handle,
+            packet_filter: Cell::new(packet_filter),
+            timed: deadline.is_some(),
+            irp: AtomicPtr::new(irp),
+            state: Cell::new(State::Queued),
+            next: Cell::new(ptr::null_mut()),
+            deadline: deadline.unwrap_or(u64::MAX),
+            cancel_sent: Cell::new(false),
+            kind,
+            data: [0; abi::MAX_OID_DATA as usize],
+        },
+    )?;
+    let rp = r.as_ptr();
+    // SAFETY: our fresh record, not shared yet.
+    let q = unsafe { &mut (*rp).request };
+    q.Header = NDIS_OBJECT_HEADER::new(
+        NDIS_OBJECT_TYPE_OID_REQUEST,
+        NDIS_OID_REQUEST_REVISION_1,
+        NDIS_SIZEOF_OID_REQUEST_REVISION_1,
+    );
+    q.RequestId = NEXT_ID.fetch_add(1, Ordering::Relaxed) as usize as PVOID;
+    q.SourceReserved = [ptr::null_mut(), rp.cast()];
+    Some(r)
+}
+
+/// Queues `r` on `m`, and sends it down if it is the module's only request.
+///
+/// # Safety
+/// `r` is a fresh record of `m`'s, in no queue.
+unsafe fn enqueue(m: &FilterModule, r: *mut OwnRequest) {
+    let send = {
+        let mut g = m.own.lock();
+        if g.in_flight.is_null() {
+            g.in_flight = r;
+            // SAFETY: caller's contract: ours, under the lock now.
+            unsafe { (*r).state.set(State::InFlight) };
+            true
+        } else {
+            g.push(r);
+            false
+        }
+    };
+    if send {
+        // SAFETY: the module's request at the miniport now, alive until it comes back.
+        unsafe { issue(m, r) };
+    }
+}
+
 /// `IOCTL_RXINJECT_OID_REQUEST` for handle `h`. PASSIVE_LEVEL (the dispatch routine).
 /// Returns what the dispatch routine returns.
 ///
@@ -232,29 +297,13 @@ pub unsafe fn request(h: &OpenHandle, irp: *mut IRP, in_len: usize, out_len: usi
     } else {
         req.timeout_ms
     });
-    let Some(r) = ndis_new(
-        Handle::new(GLOBALS.filter_driver()),
-        TAG_OID,
-        OwnRequest {
-            // SAFETY: an all-zero NDIS_OID_REQUEST is a valid value (integers and pointers).
-            request: unsafe { core::mem::zeroed() },
-            module: m,
-            handle: Some(NonNull::from(h)),
-            packet_filter: Cell::new(if packet_filter.is_some() {
-                PfStage::Pending
-            } else {
-                PfStage::No
-            }),
-            timed: true,
-            irp: AtomicPtr::new(irp),
-            state: Cell::new(State::Queued),
-            next: Cell::new(ptr::null_mut()),
-            deadline: crate::capture::interrupt_time().saturating_add(timeout * 10_000),
-            cancel_sent: Cell::new(false),
-            kind: req.kind,
-            data: [0; abi::MAX_OID_DATA as usize],
-        },
-    ) else {
+    let stage = if packet_filter.is_some() {
+        PfStage::Pending
+    } else {
+        PfStage::No
+    };
+    let deadline = crate::capture::interrupt_time().saturating_add(timeout * 10_000);
+    let Some(r) = new_record(m, Some(NonNull::from(h)), irp, stage, Some(deadline), req.kind) else {
         m.leave_datapath();
         // SAFETY: completing the IRP once.
         return unsafe { complete_irp(irp, STATUS_INSUFFICIENT_RESOURCES, 0) };
@@ -286,18 +335,11 @@ pub unsafe fn request(h: &OpenHandle, irp: *mut IRP, in_len: usize, out_len: usi
         unsafe { ptr::copy_nonoverlapping(data, rec.data.as_mut_ptr(), len) };
     }
     let q = &mut rec.request;
-    q.Header = NDIS_OBJECT_HEADER::new(
-        NDIS_OBJECT_TYPE_OID_REQUEST,
-        NDIS_OID_REQUEST_REVISION_1,
-        NDIS_SIZEOF_OID_REQUEST_REVISION_1,
-    );
     q.RequestType = if set {
         NdisRequestSetInformation
     } else {
         NdisRequestQueryInformation
     };
-    q.RequestId = NEXT_ID.fetch_add(1, Ordering::Relaxed) as usize as PVOID;
-    q.SourceReserved = [ptr::null_mut(), rp.cast()];
     // The query and set views share Oid, InformationBuffer and InformationBufferLength.
     q.DATA.QUERY_INFORMATION.Oid = req.oid;
     q.DATA.QUERY_INFORMATION.InformationBuffer = rec.data.as_mut_ptr().cast();
@@ -321,22 +363,9 @@ pub unsafe fn request(h: &OpenHandle, irp: *mut IRP, in_len: usize, out_len: usi
         unsafe { free(rp) };
         return STATUS_PENDING;
     }
-    let send = {
-        let mut g = m.own.lock();
-        if g.in_flight.is_null() {
-            g.in_flight = rp;
-            rec.state.set(State::InFlight);
-            true
-        } else {
-            g.push(rp);
-            false
-        }
-    };
     crate::capture::arm_timer();
-    if send {
-        // SAFETY: the module's request at the miniport now, alive until it comes back.
-        unsafe { issue(m, rp) };
-    }
+    // SAFETY: our fresh record, in no queue.
+    unsafe { enqueue(m, rp) };
     STATUS_PENDING
 }
 
@@ -344,55 +373,13 @@ pub unsafe fn request(h: &OpenHandle, irp: *mut IRP, in_len: usize, out_len: usi
 /// away): queued like a handle's request, with no IRP. Takes over the caller's datapath
 /// reference on `m`. IRQL <= DISPATCH_LEVEL.
 pub fn sync_packet_filter(m: &FilterModule) {
-    let Some(r) = ndis_new(
-        Handle::new(GLOBALS.filter_driver()),
-        TAG_OID,
-        OwnRequest {
-            // SAFETY: an all-zero NDIS_OID_REQUEST is a valid value (integers and pointers).
-            request: unsafe { core::mem::zeroed() },
-            module: m,
-            handle: None,
-            packet_filter: Cell::new(PfStage::Pending),
-            timed: false,
-            irp: AtomicPtr::new(ptr::null_mut()),
-            state: Cell::new(State::Queued),
-            next: Cell::new(ptr::null_mut()),
-            deadline: u64::MAX,
-            cancel_sent: Cell::new(false),
-            kind: abi::OID_SET,
-            data: [0; abi::MAX_OID_DATA as usize],
-        },
-    ) else {
+    let Some(r) = new_record(m, None, ptr::null_mut(), PfStage::Pending, None, abi::OID_SET) else {
         // No memory now: the miniport keeps the larger filter until the next set.
         m.leave_datapath();
         return;
     };
-    let rp = r.as_ptr();
-    // SAFETY: our fresh record.
-    let q = unsafe { &mut (*rp).request };
-    q.Header = NDIS_OBJECT_HEADER::new(
-        NDIS_OBJECT_TYPE_OID_REQUEST,
-        NDIS_OID_REQUEST_REVISION_1,
-        NDIS_SIZEOF_OID_REQUEST_REVISION_1,
-    );
-    q.RequestId = NEXT_ID.fetch_add(1, Ordering::Relaxed) as usize as PVOID;
-    q.SourceReserved = [ptr::null_mut(), rp.cast()];
-    let send = {
-        let mut g = m.own.lock();
-        if g.in_flight.is_null() {
-            g.in_flight = rp;
-            // SAFETY: as above.
-            unsafe { (*rp).state.set(State::InFlight) };
-            true
-        } else {
-            g.push(rp);
-            false
-        }
-    };
-    if send {
-        // SAFETY: the module's in-flight request.
-        unsafe { issue(m, rp) };
-    }
+    // SAFETY: our fresh record, in no queue.
+    unsafe { enqueue(m, r.as_ptr()) };
 }
 
 /// Makes a packet filter request's NDIS request as it goes down: the query of the
