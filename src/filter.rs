@@ -531,6 +531,7 @@ pub unsafe extern "win64" fn filter_restart(
     if let Err(e) = m.state.transition(FilterState::Restarting, FilterState::Running) {
         state_violation("restart", e);
     }
+    crate::pfilter::restarted(m);
     trace!(
         INFO,
         "module {:p} running, mtu {}",

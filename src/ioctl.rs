@@ -146,6 +146,11 @@ fn bind(h: &OpenHandle, io: &mut Buffers) -> (NTSTATUS, usize) {
     };
     match filter::find_by_if_index(req.if_index) {
         Some(id) => {
+            // The filter types it asked for stay with the adapter they were asked on only
+            // while the handle is bound there.
+            if h.binding().is_some_and(|(old, _)| old != id) {
+                crate::pfilter::remove_handle(h);
+            }
             h.bind(id, req.if_index);
             capture::rebind(h, id);
             (STATUS_SUCCESS, 0)

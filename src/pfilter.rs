@@ -166,8 +166,8 @@ pub fn remove_handle(h: &OpenHandle) {
         return;
     }
     let crate::filter::Acquired::Module(m) = crate::filter::acquire_module(hf.module) else {
-        // Gone: its filter went with it. Paused: the datapath reference is refused, and the
-        // union is made smaller without telling the miniport until the next set.
+        // Gone: its filter went with it. Paused: the datapath reference is refused; the union
+        // is made smaller now and told to the miniport at the restart (`restarted`).
         let _ = crate::filter::with_module(hf.module, |m| {
             let mut pf = m.pf.lock();
             pf.add(hf.bits, -1);
@@ -196,6 +196,19 @@ pub fn remove_handle(h: &OpenHandle) {
 unsafe fn read_u32(buf: PVOID, len: u32) -> Option<u32> {
     // SAFETY: caller's contract; an unaligned read of 4 of the `len` bytes.
     (len >= 4 && !buf.is_null()).then(|| unsafe { buf.cast::<u32>().read_unaligned() })
+}
+
+/// `FilterRestart` (Running now): a union that changed while the module was paused (a handle
+/// went away) is told to the miniport.
+pub fn restarted(m: &FilterModule) {
+    let stale = {
+        let pf = m.pf.lock();
+        pf.desired().is_some_and(|d| Some(d) != pf.applied())
+    };
+    if stale && m.datapath.try_acquire() {
+        // The set holds the reference.
+        crate::oidreq::sync_packet_filter(m);
+    }
 }
 
 /// `FilterOidRequest` of a protocol's set of the packet filter: remembers it as the

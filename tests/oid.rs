@@ -383,3 +383,36 @@ fn frames_only_a_handle_asked_for_are_captured_but_not_passed_up() {
     );
     sim.finish().assert_clean();
 }
+
+/// The handle's filter types stay only where it is bound, and only while it is: rebinding
+/// to another adapter restores the first one's filter; a handle that goes away while its
+/// adapter is paused has its types dropped at the restart.
+#[test]
+fn filter_types_follow_the_binding_and_survive_no_pause() {
+    let sim = load(SimConfig {
+        adapters: vec![
+            ndis_sim::AdapterConfig::ethernet(0),
+            ndis_sim::AdapterConfig::ethernet(1),
+        ],
+        ..SimConfig::default()
+    });
+    let proto = ndis_sim::PROTOCOL_PACKET_FILTER;
+    let promisc = proto | NDIS_PACKET_TYPE_PROMISCUOUS;
+    let (a0, a1) = (sim.adapter(0), sim.adapter(1));
+    let h = open_bound(&sim, 0);
+    assert_eq!(set_packet_filter(&h, NDIS_PACKET_TYPE_PROMISCUOUS), 0);
+    assert_eq!((a0.packet_filter(), a1.packet_filter()), (promisc, proto));
+    assert_eq!(bind(&h, a1.config().if_index), STATUS_SUCCESS);
+    sim.run_until_idle();
+    assert_eq!(a0.packet_filter(), proto, "rebinding takes the types away");
+    assert_eq!(set_packet_filter(&h, NDIS_PACKET_TYPE_PROMISCUOUS), 0);
+    assert_eq!(a1.packet_filter(), promisc);
+    sim.pause(1);
+    drop(h);
+    sim.run_until_idle();
+    assert_eq!(a1.packet_filter(), promisc, "paused: not told yet");
+    assert_eq!(sim.restart(1), NDIS_STATUS_SUCCESS);
+    sim.run_until_idle();
+    assert_eq!(a1.packet_filter(), proto, "told at the restart");
+    sim.finish().assert_clean();
+}
