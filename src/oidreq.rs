@@ -687,7 +687,9 @@ pub fn expire(id: u64, now: u64) {
 }
 
 /// `FilterPause`: the request at the miniport is cancelled (its datapath reference would
-/// hold the pause), and the queued ones fail with `NDIS_STATUS_PAUSED`. IRQL <= DISPATCH.
+/// hold the pause), the queued ones fail with `NDIS_STATUS_PAUSED`, and the driver's own
+/// queued packet filter sets are dropped (`pfilter::restarted` redoes what is still
+/// needed). IRQL <= DISPATCH.
 pub fn pause(m: &FilterModule) {
     loop {
         let r = {
@@ -697,8 +699,11 @@ pub fn pause(m: &FilterModule) {
                 // SAFETY: live queued records (under the lock).
                 let rec = unsafe { &*r };
                 let irp = rec.irp.load(Ordering::Acquire);
-                // SAFETY: the record's pending IRP.
-                if !irp.is_null() && unsafe { IoSetCancelRoutine(irp, None) }.is_some() {
+                // A queued record without an IRP is a packet filter set of the driver's own
+                // (`restarted` makes it again if still needed); one with an IRP is ours once
+                // its cancel routine is.
+                // SAFETY: the record's pending IRP, if any.
+                if irp.is_null() || unsafe { IoSetCancelRoutine(irp, None) }.is_some() {
                     break;
                 }
                 r = rec.next.get();
@@ -708,7 +713,7 @@ pub fn pause(m: &FilterModule) {
         if r.is_null() {
             break;
         }
-        // SAFETY: we took its cancel routine: the IRP is ours.
+        // SAFETY: we own its IRP (or it has none): abandoning it is ours to do.
         unsafe { abandon(r, NDIS_STATUS_PAUSED.into()) };
     }
     let cancel = {

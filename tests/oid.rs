@@ -416,3 +416,36 @@ fn filter_types_follow_the_binding_and_survive_no_pause() {
     assert_eq!(a1.packet_filter(), proto, "told at the restart");
     sim.finish().assert_clean();
 }
+
+/// A pause with a hung request at the miniport and the driver's own packet filter set
+/// queued behind it: the set is dropped (not left holding the pause), the hung request is
+/// aborted, and the restart redoes the set.
+#[test]
+fn a_pause_drops_the_drivers_own_queued_set_and_the_restart_redoes_it() {
+    let sim = load(SimConfig {
+        oid_completion: Completion::Async,
+        ..SimConfig::default()
+    });
+    let a = sim.adapter(0);
+    let proto = ndis_sim::PROTOCOL_PACKET_FILTER;
+    let (h1, h2) = (open_bound(&sim, 0), open_bound(&sim, 0));
+    assert_eq!(set_packet_filter(&h1, NDIS_PACKET_TYPE_PROMISCUOUS), 0);
+    a.hold_oids(true);
+    let held = start_query(&h2, OID_GEN_LINK_SPEED, 4, 0);
+    sim.run_until_idle();
+    // h1 goes: its types leave the union, and the set waits behind the held query.
+    drop(h1);
+    sim.run_until_idle();
+    assert_eq!(a.packet_filter(), proto | NDIS_PACKET_TYPE_PROMISCUOUS);
+    sim.pause(0);
+    assert_eq!(a.state(), ndis_sim::ModState::Paused);
+    let r = h2.poll(held).expect("aborted by the pause");
+    let (res, _) = result(&r.output);
+    assert_eq!(res.status, NDIS_STATUS_REQUEST_ABORTED.code());
+    a.hold_oids(false);
+    assert_eq!(sim.restart(0), NDIS_STATUS_SUCCESS);
+    sim.run_until_idle();
+    assert_eq!(a.packet_filter(), proto, "the restart told the miniport");
+    drop(h2);
+    sim.finish().assert_clean();
+}
