@@ -24,8 +24,28 @@ pub const HANDLE_BITS: u32 = NDIS_PACKET_TYPE_DIRECTED
     | NDIS_PACKET_TYPE_BROADCAST
     | NDIS_PACKET_TYPE_PROMISCUOUS;
 
+/// Groups of a multicast list the driver remembers (`OID_802_3_MAXIMUM_LIST_SIZE` is 32 on
+/// most NICs; a longer list is taken as "any group").
+pub const MULTICAST_GROUPS: usize = 32;
+
+/// The protocols' multicast list, as they last set it (`OID_802_3_MULTICAST_LIST`).
+#[derive(Clone, Copy)]
+pub struct Groups {
+    list: [[u8; 6]; MULTICAST_GROUPS],
+    len: usize,
+}
+
+impl Groups {
+    pub fn contains(&self, dst: &[u8; 6]) -> bool {
+        self.list[..self.len].contains(dst)
+    }
+}
+
 /// A module's packet filter (under the module's `pf` lock).
 pub struct PacketFilters {
+    /// The protocols' multicast list, if they set one since the driver attached (until then,
+    /// and for a list longer than the driver keeps, any group is taken as theirs).
+    groups: Option<Groups>,
     /// The protocols' own filter: their last set, or the miniport's filter before the driver
     /// changed it. None until known.
     higher: Option<u32>,
@@ -38,6 +58,7 @@ pub struct PacketFilters {
 impl PacketFilters {
     pub const fn new() -> Self {
         PacketFilters {
+            groups: None,
             higher: None,
             counts: [0; 32],
             applied: None,
@@ -113,22 +134,26 @@ fn publish(m: &FilterModule, pf: &PacketFilters) {
     m.rx_extra.store(extra, Ordering::Release);
 }
 
-/// Whether the protocols, with packet filter `higher` on an adapter whose address is `mac`,
-/// asked for a frame sent to `dst`. Multicast frames go up whenever the protocols take any
-/// multicast: their list is the miniport's, which the driver does not change (a frame for
-/// another group that arrives because a handle asked for all multicast goes up too, and the
-/// stack drops it).
-pub fn protocols_want(higher: u32, mac: &[u8; 6], dst: &[u8; 6]) -> bool {
+/// Whether the protocols, with packet filter `higher` and multicast list `groups` (None:
+/// not known, any group) on an adapter whose address is `mac`, asked for a frame sent to
+/// `dst`.
+pub fn protocols_want(higher: u32, groups: Option<&Groups>, mac: &[u8; 6], dst: &[u8; 6]) -> bool {
     if higher & NDIS_PACKET_TYPE_PROMISCUOUS != 0 {
         return true;
     }
     if *dst == [0xFF; 6] {
         higher & NDIS_PACKET_TYPE_BROADCAST != 0
     } else if dst[0] & 1 != 0 {
-        higher & (NDIS_PACKET_TYPE_MULTICAST | NDIS_PACKET_TYPE_ALL_MULTICAST) != 0
+        higher & NDIS_PACKET_TYPE_ALL_MULTICAST != 0
+            || (higher & NDIS_PACKET_TYPE_MULTICAST != 0 && groups.is_none_or(|g| g.contains(dst)))
     } else {
         higher & NDIS_PACKET_TYPE_DIRECTED != 0 && dst == mac
     }
+}
+
+/// The protocols' multicast list, for the receive path.
+pub fn groups(m: &FilterModule) -> Option<Groups> {
+    m.pf.lock().groups
 }
 
 /// What a handle's set asks for: `NDIS_PACKET_TYPE_ALL_LOCAL` (NDIS's own loopback of local
@@ -266,6 +291,25 @@ pub unsafe fn completed(
     let c = unsafe { &mut *clone };
     // SAFETY: union read: the query and set views share Oid and the buffer fields.
     let cq = unsafe { c.DATA.QUERY_INFORMATION };
+    if cq.Oid == OID_802_3_MULTICAST_LIST && c.RequestType == NdisRequestSetInformation {
+        // The protocols' groups, as the miniport took them (the clone shares their buffer).
+        let len = cq.InformationBufferLength as usize;
+        let mut g = Groups {
+            list: [[0; 6]; MULTICAST_GROUPS],
+            len: len / 6,
+        };
+        let known = len.is_multiple_of(6)
+            && g.len <= MULTICAST_GROUPS
+            && (len == 0 || !cq.InformationBuffer.is_null());
+        if known && len > 0 {
+            // SAFETY: the protocol's buffer of `len` bytes, which fit the list.
+            unsafe {
+                ptr::copy_nonoverlapping(cq.InformationBuffer.cast::<u8>(), g.list.as_mut_ptr().cast(), len)
+            };
+        }
+        m.pf.lock().groups = known.then_some(g);
+        return;
+    }
     if cq.Oid != OID_GEN_CURRENT_PACKET_FILTER {
         return;
     }

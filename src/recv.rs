@@ -66,6 +66,7 @@ pub unsafe extern "win64" fn filter_receive(
 unsafe fn indicate_wanted(m: &FilterModule, nbls: *mut NET_BUFFER_LIST, port: NDIS_PORT_NUMBER, flags: u32) {
     use core::sync::atomic::Ordering;
     let higher = m.rx_higher.load(Ordering::Relaxed);
+    let groups = crate::pfilter::groups(m);
     let mut mac = [0u8; 6];
     mac.copy_from_slice(&m.adapter.mac[..6]);
     let wanted = |n: *mut NET_BUFFER_LIST| {
@@ -75,7 +76,7 @@ unsafe fn indicate_wanted(m: &FilterModule, nbls: *mut NET_BUFFER_LIST, port: ND
         // SAFETY: as above: a valid NB of a held NBL.
         !first.is_null()
             && unsafe { crate::frame::nb_read(first, 0, &mut dst) }
-            && crate::pfilter::protocols_want(higher, &mac, &dst)
+            && crate::pfilter::protocols_want(higher, groups.as_ref(), &mac, &dst)
     };
     let handle = m.handle.get();
     if flags & NDIS_RECEIVE_FLAGS_RESOURCES != 0 {

@@ -449,3 +449,39 @@ fn a_pause_drops_the_drivers_own_queued_set_and_the_restart_redoes_it() {
     drop(h2);
     sim.finish().assert_clean();
 }
+
+/// The protocols' multicast list decides which group frames go up while a handle is
+/// promiscuous: once they set one, frames for other groups are captured and not passed up;
+/// before, any group is taken as theirs.
+#[test]
+fn group_frames_go_up_by_the_protocols_multicast_list() {
+    let sim = load(SimConfig::default());
+    let a = sim.adapter(0);
+    let (g1, g2) = (
+        [0x01, 0x00, 0x5E, 0x00, 0x00, 0x01],
+        [0x01, 0x00, 0x5E, 0x00, 0x00, 0x02],
+    );
+    let frame = |dst: [u8; 6]| ndis_sim::TestFrames::new([2, 0, 0, 0, 0, 9], dst).next_frame();
+    let cap = open_capture(&sim, 0, nonblocking());
+    assert_eq!(set_packet_filter(&cap, NDIS_PACKET_TYPE_PROMISCUOUS), 0);
+    let up = |dsts: &[[u8; 6]]| {
+        let before = a.received().len();
+        for d in dsts {
+            a.indicate(&[frame(*d)]);
+        }
+        sim.run_until_idle();
+        a.received()[before..]
+            .iter()
+            .map(|r| <[u8; 6]>::try_from(&r.bytes[..6]).unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(up(&[g1, g2]), vec![g1, g2], "no list seen yet: any group");
+    assert_eq!(
+        a.set_oid(OID_802_3_MULTICAST_LIST, &g1).status,
+        NDIS_STATUS_SUCCESS
+    );
+    assert_eq!(up(&[g1, g2]), vec![g1], "the protocols' group only");
+    assert_eq!(drain_records(&cap).len(), 4, "all captured");
+    drop(cap);
+    sim.finish().assert_clean();
+}
