@@ -351,11 +351,29 @@ pub unsafe fn request(h: &OpenHandle, irp: *mut IRP, in_len: usize, out_len: usi
     unsafe { IoMarkIrpPending(irp) };
     // SAFETY: DriverContext is ours while the IRP is pending.
     unsafe { (*crate::capture::irp_context(irp))[0] = rp.cast() };
-    // SAFETY: as above.
-    unsafe { IoSetCancelRoutine(irp, Some(cancel_oid)) };
-    // SAFETY: as above.
-    if unsafe { (*irp).Cancel } != 0 && unsafe { IoSetCancelRoutine(irp, None) }.is_some() {
-        // Cancelled before it was queued, and the routine was not taken: ours to finish.
+    // Cancellable and queued under the queue lock, which the cancel routine takes first: a
+    // routine that runs at once finds the record queued (or in flight), never half made.
+    // Cleanup marks the handle before it looks for the request, so one of the two sees the
+    // other.
+    let (send, refused) = {
+        let mut g = m.own.lock();
+        // SAFETY: as above.
+        unsafe { IoSetCancelRoutine(irp, Some(cancel_oid)) };
+        // SAFETY: as above.
+        let cancelled = unsafe { (*irp).Cancel } != 0 || h.is_cleaned_up();
+        // SAFETY: as above: taking the routine back makes the IRP ours to finish.
+        if cancelled && unsafe { IoSetCancelRoutine(irp, None) }.is_some() {
+            (false, true)
+        } else if g.in_flight.is_null() {
+            g.in_flight = rp;
+            rec.state.set(State::InFlight);
+            (true, false)
+        } else {
+            g.push(rp);
+            (false, false)
+        }
+    };
+    if refused {
         rec.irp.store(ptr::null_mut(), Ordering::Release);
         // SAFETY: completing the IRP once (pended above).
         unsafe { complete_irp(irp, STATUS_CANCELLED, 0) };
@@ -364,8 +382,10 @@ pub unsafe fn request(h: &OpenHandle, irp: *mut IRP, in_len: usize, out_len: usi
         return STATUS_PENDING;
     }
     crate::capture::arm_timer();
-    // SAFETY: our fresh record, in no queue.
-    unsafe { enqueue(m, rp) };
+    if send {
+        // SAFETY: the module's request at the miniport now, alive until it comes back.
+        unsafe { issue(m, rp) };
+    }
     STATUS_PENDING
 }
 

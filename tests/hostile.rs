@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use ndis_sim::{Completion, DeviceHandle, Hostile, Interruption, Sim, SimConfig};
 use ndis_sys::*;
-use rxinject_abi as abi;
+use rxinject_abi::{self as abi, Pod};
 
 /// Opens and binds, as open_bound does, but a refusal (low resources) is an answer, not a
 /// failure of the test.
@@ -24,16 +24,34 @@ fn try_open(sim: &Sim, capture: bool) -> Option<DeviceHandle<'_>> {
     Some(h)
 }
 
-/// Writes both ways with a capture reading and a read left pending; returns the statuses the
-/// writes completed with.
+/// Writes both ways with a capture reading and a read left pending, promiscuous mode asked
+/// for and an OID query running meanwhile; returns the statuses the writes and requests
+/// completed with.
 fn workload(sim: &Sim) -> Vec<NTSTATUS> {
     let a = sim.adapter(0);
     let mut f = frames_for(sim, 0);
     let cap = try_open(sim, true);
     let h = try_open(sim, false);
     let pending = cap.as_ref().map(|c| c.start_read(1 << 16));
-    a.indicate(&f.take(3));
     let mut statuses = Vec::new();
+    // Promiscuous for the capture, and a query left running while the traffic flows.
+    if let Some(c) = &cap {
+        statuses.push(oid_status(c, &promiscuous_set()));
+    }
+    let query = h.as_ref().map(|h| {
+        h.start_device_io_control(
+            abi::IOCTL_RXINJECT_OID_REQUEST,
+            &abi::OidRequest {
+                oid: OID_GEN_LINK_SPEED,
+                kind: abi::OID_QUERY,
+                timeout_ms: 0,
+                length: 4,
+            }
+            .to_vec(),
+            size_of::<abi::OidResult>() + 4,
+        )
+    });
+    a.indicate(&f.take(3));
     for dir in [RX, TX, RX] {
         if let Some(h) = &h {
             statuses.push(h.write(&batch(dir, &f.take(4))).status);
@@ -53,8 +71,40 @@ fn workload(sim: &Sim) -> Vec<NTSTATUS> {
     if let (Some(c), Some(r)) = (&cap, pending) {
         let _ = c.poll(r);
     }
+    if let (Some(h), Some(q)) = (&h, query)
+        && let Some(r) = h.poll(q)
+    {
+        statuses.push(r.status);
+    }
     drop((h, cap));
     statuses
+}
+
+/// The input of a set of promiscuous mode (`IOCTL_RXINJECT_OID_REQUEST`).
+fn promiscuous_set() -> Vec<u8> {
+    let mut v = abi::OidRequest {
+        oid: OID_GEN_CURRENT_PACKET_FILTER,
+        kind: abi::OID_SET,
+        timeout_ms: 0,
+        length: 4,
+    }
+    .to_vec();
+    v.extend(NDIS_PACKET_TYPE_PROMISCUOUS.to_le_bytes());
+    v
+}
+
+/// An OID request's status: the IRP's, or (when it succeeded) the miniport's as an
+/// NTSTATUS-shaped value for the allowed list.
+fn oid_status(h: &DeviceHandle<'_>, input: &[u8]) -> NTSTATUS {
+    let r = h.device_io_control(
+        abi::IOCTL_RXINJECT_OID_REQUEST,
+        input,
+        size_of::<abi::OidResult>(),
+    );
+    match abi::OidResult::read_from(&r.output) {
+        Some(res) if r.status == STATUS_SUCCESS => NTSTATUS(res.status as i32),
+        _ => r.status,
+    }
 }
 
 fn allowed(s: NTSTATUS) -> bool {
@@ -64,6 +114,8 @@ fn allowed(s: NTSTATUS) -> bool {
         || s == NTSTATUS::from(NDIS_STATUS_PAUSED)
         || s == STATUS_CANCELLED
         || s == STATUS_INSUFFICIENT_RESOURCES
+        // An OID request the pause cancelled at the miniport.
+        || s == NTSTATUS(NDIS_STATUS_REQUEST_ABORTED.0)
 }
 
 #[test]
