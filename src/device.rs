@@ -194,7 +194,7 @@ impl OpenHandle {
             spare_write: AtomicPtr::new(ptr::null_mut()),
             refs: AtomicUsize::new(1),
             oid: SpinLock::new(crate::oidreq::Slot(ptr::null_mut())),
-            packet_filter: SpinLock::new(crate::pfilter::HandleFilter::EMPTY),
+            packet_filter: SpinLock::new(crate::pfilter::HandleFilter::default()),
         }
     }
 
@@ -431,7 +431,7 @@ unsafe extern "win64" fn dispatch_write(_device: *mut DEVICE_OBJECT, irp: *mut I
         // SAFETY: completing the IRP once.
         return unsafe { finish_write(h, irp, STATUS_INVALID_DEVICE_STATE) };
     };
-    let m = match filter::acquire_module(id) {
+    let m = match filter::acquire_module_for_write(id) {
         filter::Acquired::Module(m) => m,
         filter::Acquired::NotRunning => {
             // SAFETY: completing the IRP once.
@@ -443,7 +443,7 @@ unsafe extern "win64" fn dispatch_write(_device: *mut DEVICE_OBJECT, irp: *mut I
             return unsafe { finish_write(h, irp, STATUS_NO_SUCH_DEVICE) };
         }
     };
-    // SAFETY: the module is kept alive by the datapath reference `acquire_module` took, which
+    // SAFETY: the module is kept alive by the datapath reference `acquire_module_for_write` took, which
     // `inject::write` takes over; the IRP is ours and not yet pended.
     match unsafe { inject::write(m, h, irp, &buf) } {
         Written::Pended => STATUS_PENDING,

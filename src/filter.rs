@@ -294,6 +294,15 @@ pub enum Acquired {
 /// cannot be detached while the reference is held (detach follows a pause, and a pause waits
 /// for every reference). IRQL <= DISPATCH.
 pub fn acquire_module(id: u64) -> Acquired {
+    acquire(id, false)
+}
+
+/// [`acquire_module`] for a write: a module not running counts the refused write.
+pub fn acquire_module_for_write(id: u64) -> Acquired {
+    acquire(id, true)
+}
+
+fn acquire(id: u64, write: bool) -> Acquired {
     let list = GLOBALS.modules.lock();
     let Some(m) = list.iter().find(|m| m.id == id) else {
         return Acquired::Gone;
@@ -303,7 +312,9 @@ pub fn acquire_module(id: u64) -> Acquired {
         // stands for "until the caller releases the reference".
         Acquired::Module(unsafe { &*ptr::from_ref(m) })
     } else {
-        m.counters.writes_not_running.fetch_add(1, Ordering::Relaxed);
+        if write {
+            m.counters.writes_not_running.fetch_add(1, Ordering::Relaxed);
+        }
         Acquired::NotRunning
     }
 }

@@ -118,10 +118,6 @@ pub struct HandleFilter {
     bits: u32,
 }
 
-impl HandleFilter {
-    pub const EMPTY: HandleFilter = HandleFilter { module: 0, bits: 0 };
-}
-
 /// Publishes what the receive path needs (`FilterModule::rx_extra`, `rx_higher`) from
 /// `pf`, under its lock.
 fn publish(m: &FilterModule, pf: &PacketFilters) {

@@ -36,7 +36,13 @@ fn workload(sim: &Sim) -> Vec<NTSTATUS> {
     let mut statuses = Vec::new();
     // Promiscuous for the capture, and a query left running while the traffic flows.
     if let Some(c) = &cap {
-        statuses.push(oid_status(c, &promiscuous_set()));
+        statuses.push(oid_status(
+            c,
+            &oid_set_input(
+                OID_GEN_CURRENT_PACKET_FILTER,
+                &NDIS_PACKET_TYPE_PROMISCUOUS.to_le_bytes(),
+            ),
+        ));
     }
     let query = h.as_ref().map(|h| {
         h.start_device_io_control(
@@ -78,19 +84,6 @@ fn workload(sim: &Sim) -> Vec<NTSTATUS> {
     }
     drop((h, cap));
     statuses
-}
-
-/// The input of a set of promiscuous mode (`IOCTL_RXINJECT_OID_REQUEST`).
-fn promiscuous_set() -> Vec<u8> {
-    let mut v = abi::OidRequest {
-        oid: OID_GEN_CURRENT_PACKET_FILTER,
-        kind: abi::OID_SET,
-        timeout_ms: 0,
-        length: 4,
-    }
-    .to_vec();
-    v.extend(NDIS_PACKET_TYPE_PROMISCUOUS.to_le_bytes());
-    v
 }
 
 /// An OID request's status: the IRP's, or (when it succeeded) the miniport's as an

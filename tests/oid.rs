@@ -23,24 +23,11 @@ fn query_input(oid: NDIS_OID, len: u32, timeout_ms: u32) -> Vec<u8> {
     .to_vec()
 }
 
-/// The input of a set of `oid` to `data`.
-fn set_input(oid: NDIS_OID, data: &[u8]) -> Vec<u8> {
-    let mut v = OidRequest {
-        oid,
-        kind: abi::OID_SET,
-        timeout_ms: 0,
-        length: data.len() as u32,
-    }
-    .to_vec();
-    v.extend_from_slice(data);
-    v
-}
-
 /// Handle `h` asks for the packet filter types `filter`; returns the miniport's status.
 fn set_packet_filter(h: &DeviceHandle<'_>, filter: u32) -> u32 {
     let r = h.device_io_control(
         abi::IOCTL_RXINJECT_OID_REQUEST,
-        &set_input(OID_GEN_CURRENT_PACKET_FILTER, &filter.to_le_bytes()),
+        &oid_set_input(OID_GEN_CURRENT_PACKET_FILTER, &filter.to_le_bytes()),
         size_of::<OidResult>(),
     );
     assert_eq!(r.status, STATUS_SUCCESS);
@@ -143,19 +130,19 @@ fn malformed_unbound_and_disallowed_requests_are_refused() {
     );
     // A set outside the allow-list changes nothing.
     let group = [0x01, 0x00, 0x5E, 0x00, 0x00, 0x01];
-    let set = set_input(OID_802_3_MULTICAST_LIST, &group);
+    let set = oid_set_input(OID_802_3_MULTICAST_LIST, &group);
     assert_eq!(
         h.device_io_control(code, &set, size_of::<OidResult>()).status,
         STATUS_ACCESS_DENIED
     );
     assert!(sim.adapter(0).multicast_list().is_empty());
     // The packet filter: 4 bytes, of the types a handle may ask for.
-    let short = set_input(OID_GEN_CURRENT_PACKET_FILTER, &[0x20, 0]);
+    let short = oid_set_input(OID_GEN_CURRENT_PACKET_FILTER, &[0x20, 0]);
     assert_eq!(
         h.device_io_control(code, &short, size_of::<OidResult>()).status,
         STATUS_INVALID_BUFFER_SIZE
     );
-    let token_ring = set_input(OID_GEN_CURRENT_PACKET_FILTER, &0x0000_4000u32.to_le_bytes());
+    let token_ring = oid_set_input(OID_GEN_CURRENT_PACKET_FILTER, &0x0000_4000u32.to_le_bytes());
     assert_eq!(
         h.device_io_control(code, &token_ring, size_of::<OidResult>())
             .status,
@@ -257,6 +244,11 @@ fn a_pause_is_not_held_by_a_hung_request() {
     );
     let (st, _, _) = query(&h1, OID_GEN_LINK_SPEED, 4);
     assert_eq!(st, NTSTATUS::from(NDIS_STATUS_PAUSED));
+    assert_eq!(
+        counters(&h1).adapter.writes_not_running,
+        0,
+        "an OID request is not a write"
+    );
     assert_eq!(sim.restart(0), NDIS_STATUS_SUCCESS);
     a.hold_oids(false);
     let (st, r, _) = query(&h1, OID_GEN_LINK_SPEED, 4);

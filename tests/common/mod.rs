@@ -154,17 +154,26 @@ pub fn tagged(frame: &[u8], tci: u16) -> Vec<u8> {
 
 pub use rxinject_abi::capture::{self as cap, CaptureConfig, CaptureStats, FilterVerdict, RecordHeader};
 
+/// The input of `IOCTL_RXINJECT_OID_REQUEST` for a set of `oid` to `data`.
+pub fn oid_set_input(oid: NDIS_OID, data: &[u8]) -> Vec<u8> {
+    let mut v = abi::OidRequest {
+        oid,
+        kind: abi::OID_SET,
+        timeout_ms: 0,
+        length: data.len() as u32,
+    }
+    .to_vec();
+    v.extend_from_slice(data);
+    v
+}
+
 /// Asks for promiscuous mode on `h` (the simulated NIC honours its packet filter: frames
 /// for other stations reach a capture only then).
 pub fn set_promiscuous(h: &DeviceHandle<'_>) {
-    let mut input = abi::OidRequest {
-        oid: OID_GEN_CURRENT_PACKET_FILTER,
-        kind: abi::OID_SET,
-        timeout_ms: 0,
-        length: 4,
-    }
-    .to_vec();
-    input.extend(NDIS_PACKET_TYPE_PROMISCUOUS.to_le_bytes());
+    let input = oid_set_input(
+        OID_GEN_CURRENT_PACKET_FILTER,
+        &NDIS_PACKET_TYPE_PROMISCUOUS.to_le_bytes(),
+    );
     let r = ioctl(
         h,
         abi::IOCTL_RXINJECT_OID_REQUEST,

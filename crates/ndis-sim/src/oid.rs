@@ -62,9 +62,6 @@ pub(crate) struct OidTable {
     /// The filter's own requests at the miniport.
     own: crate::AddrMap<OwnRec>,
     next_id: usize,
-    /// Own requests the filter sent, ever, and how many of them completed.
-    pub own_sent: u64,
-    pub own_completed: u64,
 }
 
 pub(crate) fn live_clones(w: &World) -> usize {
@@ -386,7 +383,6 @@ pub(crate) fn f_oid_request(w: &World, handle: NDIS_HANDLE, req: *mut NDIS_OID_R
                     request_id: id as usize,
                 },
             );
-            t.own_sent += 1;
             if busy {
                 drop(t);
                 w.violate(
@@ -416,9 +412,7 @@ pub(crate) fn f_oid_request(w: &World, handle: NDIS_HANDLE, req: *mut NDIS_OID_R
         if let Some(c) = t.clones.get_mut(&addr) {
             c.at_miniport = false;
         }
-        if t.own.remove(&addr).is_some() {
-            t.own_completed += 1;
-        }
+        t.own.remove(&addr);
         status
     } else {
         lock(&a.miniport).oid_pending.push((addr, status));
@@ -449,9 +443,7 @@ pub(crate) fn miniport_complete_oids(w: &World, a: &Adapter) -> usize {
             if let Some(c) = t.clones.get_mut(req) {
                 c.at_miniport = false;
             }
-            if t.own.remove(req).is_some() {
-                t.own_completed += 1;
-            }
+            t.own.remove(req);
         }
         if let Some(f) = handler {
             w.call_driver("FilterOidRequestComplete", PASSIVE_LEVEL, || {
