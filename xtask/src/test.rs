@@ -51,6 +51,7 @@ pub fn run() -> Result<()> {
     for (package, kind, features) in [
         ("rxinject", "--lib", Some("layout-probe")),
         ("rxinject-user", "--lib", None),
+        ("rxinject-user", "--lib", Some("sim-client")),
         ("rxinject-cli", "--bins", None),
     ] {
         let mut cmd = cargo();
@@ -77,7 +78,14 @@ pub fn run() -> Result<()> {
     for t in SHIPPED_SCENARIOS {
         shipped.args(["--test", t]);
     }
-    shipped.args(["--package", "rxinject-cli", "--test", "cli"]);
+    shipped.args([
+        "--package",
+        "rxinject-cli",
+        "--test",
+        "cli",
+        "--test",
+        "shared_sim",
+    ]);
     shipped.env("RXINJECT_DRIVER", &built.sys);
     run_cmd(
         "cargo test: the driver's scenarios and the command line on dist/x64/rxinject.sys",

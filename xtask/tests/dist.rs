@@ -212,6 +212,17 @@ fn the_exe_is_a_windows_console_program_importing_only_system_dlls() {
     ] {
         assert!(img.imports.iter().any(|(_, g)| g == f), "{f} imported");
     }
+    // The shipped program has no client of the simulator (`sim-client`, a feature of the
+    // Wine tests' build only): no sockets, and not the variable that would name one.
+    assert!(
+        !modules.iter().any(|m| m == "ws2_32.dll"),
+        "the shipped rxinject.exe imports Winsock: was it built with the sim-client feature? {modules:?}"
+    );
+    let bytes = std::fs::read(&d.exe).unwrap();
+    assert!(
+        !bytes.windows(12).any(|w| w == b"RXINJECT_SIM"),
+        "the shipped rxinject.exe carries the simulator client"
+    );
     // The check rejects a kernel import.
     let mut bad = img.clone();
     bad.imports.push(("ntoskrnl.exe".into(), "memcpy".into()));

@@ -161,6 +161,8 @@ pub(crate) struct IoTable {
     /// Thread token holding the cancel spin lock, and the IRQL to restore.
     cancel_lock: Option<(std::thread::ThreadId, KIRQL)>,
     pub irps_completed: u64,
+    /// IRPs a cancel reached while they were pending or dispatching, ever.
+    pub irps_cancelled: u64,
     /// Memory of IRPs whose results were collected, kept mapped for a while (a driver that
     /// touches a completed IRP corrupts nothing real).
     retired: Option<crate::mem::Quarantine>,
@@ -881,6 +883,7 @@ pub(crate) fn cancel(w: &World, irp: Irp) {
         if routine.is_some() {
             rec.cancel_routine_ran = true;
         }
+        io.irps_cancelled += 1;
         // SAFETY: our IRP's stack location.
         let dev = unsafe { (*(*p).Tail.CurrentStackLocation).DeviceObject };
         (routine, dev)
@@ -1117,6 +1120,8 @@ pub(crate) fn stats(w: &World) -> crate::sim::IoStats {
     crate::sim::IoStats {
         issued: io.next_id,
         completed: io.irps_completed,
+        cancelled: io.irps_cancelled,
+        open_handles: io.files.values().filter(|f| f.handle_open).count(),
         pending: io
             .irps
             .values()

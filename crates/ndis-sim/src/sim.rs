@@ -347,6 +347,12 @@ impl Sim {
             .collect()
     }
 
+    /// The result of `irp`, issued on any handle (one closed since too), if it has completed
+    /// (collected: ask once). A tool that serves several clients tracks their IRPs here.
+    pub fn poll(&self, irp: Irp) -> Option<IoResult> {
+        io::collect(&self.world, irp)
+    }
+
     /// IRP counters of the I/O manager.
     pub fn io_stats(&self) -> IoStats {
         io::stats(&self.world)
@@ -606,6 +612,10 @@ pub struct IoStats {
     pub issued: u64,
     /// IRPs the driver completed, ever.
     pub completed: u64,
+    /// IRPs a cancel (`CancelIoEx`, a thread's exit) reached before they completed, ever.
+    pub cancelled: u64,
+    /// Handles open now (files whose last handle is not closed).
+    pub open_handles: usize,
     /// IRPs sent and not completed now.
     pub pending: usize,
 }

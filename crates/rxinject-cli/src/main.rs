@@ -67,6 +67,66 @@ enum Command {
     Capture(CaptureArgs),
     /// Show an adapter's counters.
     Stats(StatsArgs),
+    /// A simulated Windows that several processes share (`sim serve`, `sim status`,
+    /// `sim stop`).
+    #[cfg(not(windows))]
+    #[command(subcommand)]
+    Sim(SimCommand),
+}
+
+#[cfg(not(windows))]
+#[derive(Subcommand)]
+enum SimCommand {
+    /// Host one simulated Windows (the driver, NDIS, adapter sim0 with its host stack, and
+    /// the wire) for every `--sim` client that names it in RXINJECT_SIM, until `sim stop`.
+    /// Prints `RXINJECT_SIM=ADDRESS` first.
+    Serve(ServeArgs),
+    /// Show what a running simulator counts: connections, handles, outstanding requests,
+    /// injected frames delivered, violations.
+    Status(SimAddressArgs),
+    /// Stop a running simulator: it closes every handle, unloads the driver and prints its
+    /// report (exit status 1 if the driver broke a rule or leaked).
+    Stop(SimAddressArgs),
+}
+
+#[cfg(not(windows))]
+#[derive(Args)]
+struct ServeArgs {
+    /// Listen on this Unix socket (default: $XDG_RUNTIME_DIR/rxinject-sim.sock).
+    #[arg(long, value_name = "PATH", conflicts_with = "listen")]
+    socket: Option<PathBuf>,
+    /// Listen on TCP, on loopback only (for programs running under Wine); port 0 picks one.
+    #[arg(long, value_name = "127.0.0.1:PORT")]
+    listen: Option<std::net::SocketAddr>,
+    /// The simulated wire plays this capture file inbound, with its timing, from the start.
+    #[arg(long, value_name = "FILE")]
+    wire: Option<PathBuf>,
+    /// At the end, write what reached the simulated host stack to this pcap file.
+    #[arg(long, value_name = "FILE")]
+    stack_out: Option<PathBuf>,
+    /// At the end, write what reached the simulated wire to this pcap file.
+    #[arg(long, value_name = "FILE")]
+    wire_out: Option<PathBuf>,
+    /// Run this driver image (e.g. dist/x64/rxinject.sys) instead of the driver compiled
+    /// into this program (also RXINJECT_DRIVER).
+    #[arg(long, value_name = "FILE.sys")]
+    driver: Option<PathBuf>,
+    /// A hostile host stack that keeps the receive frames it is given until the adapter
+    /// pauses (as IP reassembly or a vSwitch may): Rx writes stay pending, as the seed's did.
+    #[arg(long)]
+    hold_receives: bool,
+    /// Say nothing of clients coming and going.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[cfg(not(windows))]
+#[derive(Args)]
+struct SimAddressArgs {
+    /// The server's Unix socket or 127.0.0.1:PORT (default: RXINJECT_SIM, else the default
+    /// socket).
+    #[arg(value_name = "ADDRESS")]
+    address: Option<String>,
 }
 
 fn non_negative(s: &str) -> Result<f64, String> {
@@ -287,8 +347,22 @@ fn main() -> ExitCode {
         .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)));
     let cli = match parsed {
         Ok((cli, m)) => {
+            let from_cli = |id: &str| m.value_source(id) == Some(ValueSource::CommandLine);
+            // A shared simulator's wire, dumps and driver are its own.
+            if cli.sim
+                && shared_sim()
+                && ["sim_wire", "sim_stack_out", "sim_wire_out", "sim_driver"]
+                    .iter()
+                    .any(|id| from_cli(id))
+            {
+                eprintln!(
+                    "rxinject: {} names a shared simulator: --sim-wire, --sim-stack-out, --sim-wire-out and --sim-driver are its options (rxinject sim serve --wire FILE --stack-out FILE --wire-out FILE --driver FILE.sys)\n\nFor more information, try '--help'.",
+                    SIM_ENV
+                );
+                return ExitCode::from(2);
+            }
             // RXINJECT_DRIVER only matters with --sim; the flag itself means nothing without.
-            if !cli.sim && m.value_source("sim_driver") == Some(ValueSource::CommandLine) {
+            if !cli.sim && from_cli("sim_driver") {
                 eprintln!(
                     "rxinject: --sim-driver needs --sim (it names the driver the simulator runs)\n\nFor more information, try '--help'."
                 );
@@ -323,12 +397,16 @@ fn main() -> ExitCode {
 }
 
 fn target(cli: &Cli) -> Target {
-    if cli.sim {
+    if cli.sim && shared_sim() {
+        // The machine is the server's: its options were checked in main.
+        Target::Simulator(SimOptions::default())
+    } else if cli.sim {
         Target::Simulator(SimOptions {
             wire: cli.sim_wire.clone(),
             stack_out: cli.sim_stack_out.clone(),
             wire_out: cli.sim_wire_out.clone(),
             driver: cli.sim_driver.clone(),
+            hold_receives: false,
             max_gap: max_gap(cli),
         })
     } else {
@@ -342,6 +420,105 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Send(a) => send(cli, a),
         Command::Capture(a) => capture(cli, a),
         Command::Stats(a) => stats(cli, a),
+        #[cfg(not(windows))]
+        Command::Sim(c) => sim_command(cli, c),
+    }
+}
+
+/// The simulator's report, one line at least.
+#[cfg(not(windows))]
+fn print_report(report: &str) {
+    println!("{}", report.trim_end());
+}
+
+#[cfg(not(windows))]
+fn sim_command(cli: &Cli, c: &SimCommand) -> Result<(), Failure> {
+    use rxinject_user::remote::{self, Address, Connection};
+    use rxinject_user::sim::serve::{self, ServeOptions};
+    let address_of = |a: &SimAddressArgs| match &a.address {
+        Some(s) => Address::parse(s),
+        None => remote::from_env().unwrap_or_else(|| Address::Unix(serve::default_socket())),
+    };
+    match c {
+        SimCommand::Serve(a) => {
+            let address = match (&a.socket, a.listen) {
+                (_, Some(t)) => Address::Tcp(t),
+                (Some(p), None) => Address::Unix(p.clone()),
+                (None, None) => Address::Unix(serve::default_socket()),
+            };
+            let opts = ServeOptions {
+                address,
+                sim: SimOptions {
+                    wire: a.wire.clone(),
+                    stack_out: a.stack_out.clone(),
+                    wire_out: a.wire_out.clone(),
+                    driver: a.driver.clone().or_else(|| cli.sim_driver.clone()),
+                    hold_receives: a.hold_receives,
+                    max_gap: max_gap(cli),
+                },
+            };
+            let outcome = serve::serve(opts, !a.quiet, |addr| {
+                println!("{}={addr}", remote::ENV);
+                let _ = std::io::stdout().flush();
+                if !a.quiet {
+                    eprintln!(
+                        "rxinject sim: serving sim0 at {addr}; in other terminals:\n  export {}={addr}\n  rxinject --sim capture -i sim0\n  rxinject --sim send -i sim0 --rx FILE.pcap\nand `rxinject sim stop` to end it",
+                        remote::ENV
+                    );
+                }
+            })?;
+            print_report(&outcome.report);
+            if outcome.clean {
+                Ok(())
+            } else {
+                Err(Failure::Partial(
+                    "the simulator found the driver breaking NDIS or I/O rules (above)".into(),
+                ))
+            }
+        }
+        SimCommand::Status(a) => {
+            let conn = Connection::connect(&address_of(a))?;
+            let s = conn.stats()?;
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({
+                        "address": conn.address().to_string(),
+                        "connections": s.connections, "handles": s.handles,
+                        "outstanding": s.outstanding, "delivered_rx": s.delivered_rx,
+                        "delivered_tx": s.delivered_tx, "wire_done": s.wire_done != 0,
+                        "wire_dropped": s.wire_dropped, "violations": s.violations,
+                    })
+                );
+            } else {
+                println!(
+                    "{}: {} connections (this one included), {} handles open, {} requests outstanding; injected frames delivered: {} to the host stack, {} to the wire; {} violations",
+                    conn.address(),
+                    s.connections,
+                    s.handles,
+                    s.outstanding,
+                    s.delivered_rx,
+                    s.delivered_tx,
+                    s.violations
+                );
+            }
+            Ok(())
+        }
+        SimCommand::Stop(a) => {
+            let conn = Connection::connect(&address_of(a))?;
+            match conn.shutdown()? {
+                Ok(report) => {
+                    print_report(&report);
+                    Ok(())
+                }
+                Err(report) => {
+                    print_report(&report);
+                    Err(Failure::Partial(
+                        "the simulator found the driver breaking NDIS or I/O rules (above)".into(),
+                    ))
+                }
+            }
+        }
     }
 }
 
@@ -635,6 +812,23 @@ fn send(cli: &Cli, args: &SendArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+#[cfg(any(not(windows), feature = "sim-client"))]
+const SIM_ENV: &str = rxinject_user::remote::ENV;
+#[cfg(all(windows, not(feature = "sim-client")))]
+const SIM_ENV: &str = "";
+
+/// Whether RXINJECT_SIM names a shared simulator (`rxinject sim serve`) for --sim.
+#[cfg(any(not(windows), feature = "sim-client"))]
+fn shared_sim() -> bool {
+    rxinject_user::remote::from_env().is_some()
+}
+
+/// The shipped Windows build has no client of the simulator.
+#[cfg(all(windows, not(feature = "sim-client")))]
+fn shared_sim() -> bool {
+    false
+}
+
 fn driver_is_sim(cli: &Cli) -> bool {
     cli.sim
 }
@@ -705,6 +899,23 @@ fn capture(cli: &Cli, args: &CaptureArgs) -> Result<(), Failure> {
         timeout_ms: 100,
         ..CaptureConfig::default()
     })?;
+    // As tcpdump's "listening on": the capture is running from here (a script starts
+    // sending once it reads this line).
+    eprintln!(
+        "rxinject: capturing on {} ({}{}, snaplen {})",
+        adapter.display_name(),
+        match args.direction {
+            Dir::In => "inbound",
+            Dir::Out => "outbound",
+            Dir::Inout => "both directions",
+        },
+        if args.no_promiscuous { "" } else { ", promiscuous" },
+        if snaplen == 0 {
+            "all".to_string()
+        } else {
+            snaplen.to_string()
+        }
+    );
     let mut writer = match &args.write {
         Some(path) => {
             let f = std::fs::File::create(path).map_err(|error| Error::Io {

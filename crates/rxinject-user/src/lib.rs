@@ -24,6 +24,8 @@ pub mod decode;
 mod error;
 pub mod filter;
 pub mod pcap;
+#[cfg(any(not(windows), feature = "sim-client"))]
+pub mod remote;
 pub mod replay;
 #[cfg(not(windows))]
 pub mod sim;
@@ -70,8 +72,12 @@ pub(crate) trait Backend {
 pub enum Target {
     /// The installed driver (Windows).
     Windows,
-    /// The driver's code in the simulator, in this process.
+    /// The driver's code in the simulator: in this process, or, when `RXINJECT_SIM` names
+    /// one, in the simulator `rxinject sim serve` runs (shared with other processes).
     Simulator(SimOptions),
+    /// The simulator `rxinject sim serve` runs at this address.
+    #[cfg(any(not(windows), feature = "sim-client"))]
+    Remote(remote::Address),
 }
 
 /// Options of the simulator backend.
@@ -86,6 +92,10 @@ pub struct SimOptions {
     /// Run this `.sys` (mapped by the simulator's loader) instead of the driver compiled into
     /// the tool: `dist/x64/rxinject.sys` runs the bytes a Windows user installs.
     pub driver: Option<std::path::PathBuf>,
+    /// A hostile host stack: it keeps the receive frames it is given (the driver's and the
+    /// miniport's) until the adapter pauses, as IP reassembly or a vSwitch may: an Rx write
+    /// then stays pending, as the seed's did.
+    pub hold_receives: bool,
     /// The longest gap the wire waits between two frames of `wire` (a file whose clock jumps
     /// by decades plays its real gaps only); a step back in time is no gap.
     pub max_gap: Option<std::time::Duration>,
@@ -131,33 +141,69 @@ fn utf16(units: &[u16], len: u16) -> String {
     String::from_utf16_lossy(&units[..usize::from(len).min(units.len())])
 }
 
+/// Which machine the driver runs on.
+enum Machine {
+    #[cfg(windows)]
+    Windows,
+    #[cfg(not(windows))]
+    InProcess(Rc<sim::SimState>),
+    /// A shared simulator, and what it had counted when this client connected.
+    #[cfg(any(not(windows), feature = "sim-client"))]
+    Remote(std::sync::Arc<remote::Connection>, remote::ServerStats),
+}
+
 /// The driver (or the simulator), opened.
 pub struct Driver {
     backend: Rc<dyn Backend>,
     control: Box<dyn Channel>,
     pub version: abi::VersionInfo,
-    #[cfg(not(windows))]
-    sim: Option<Rc<sim::SimState>>,
+    machine: Machine,
 }
 
 impl Driver {
     /// Opens the driver and checks that it speaks this tool's ABI.
     pub fn open(target: Target) -> Result<Driver, Error> {
-        #[cfg(not(windows))]
-        let (backend, sim): (Rc<dyn Backend>, Option<Rc<sim::SimState>>) = match target {
+        #[cfg(any(not(windows), feature = "sim-client"))]
+        let target = match target {
+            Target::Simulator(options) => match remote::from_env() {
+                Some(address) => {
+                    if options.wire.is_some()
+                        || options.stack_out.is_some()
+                        || options.wire_out.is_some()
+                        || options.driver.is_some()
+                    {
+                        return Err(Error::Unsupported(format!(
+                            "{} names a shared simulator ({address}): its wire, dumps and driver are the server's options (`rxinject sim serve --wire FILE ...`)",
+                            remote::ENV
+                        )));
+                    }
+                    Target::Remote(address)
+                }
+                None => Target::Simulator(options),
+            },
+            t => t,
+        };
+        let (backend, machine): (Rc<dyn Backend>, Machine) = match target {
+            #[cfg(any(not(windows), feature = "sim-client"))]
+            Target::Remote(address) => {
+                let b = remote::RemoteBackend::connect(&address)?;
+                let m = Machine::Remote(std::sync::Arc::clone(&b.conn), b.at_start);
+                (Rc::new(b), m)
+            }
+            #[cfg(not(windows))]
             Target::Simulator(options) => {
                 let s = Rc::new(sim::SimState::start(options)?);
-                (Rc::new(sim::SimBackend(Rc::clone(&s))), Some(s))
+                (Rc::new(sim::SimBackend(Rc::clone(&s))), Machine::InProcess(s))
             }
+            #[cfg(not(windows))]
             Target::Windows => {
                 return Err(Error::Unsupported(
                     "this build talks to the simulator only (the Windows driver is reached from the Windows build of rxinject): use --sim".into(),
                 ));
             }
-        };
-        #[cfg(windows)]
-        let backend: Rc<dyn Backend> = match target {
-            Target::Windows => Rc::new(windows::WindowsBackend),
+            #[cfg(windows)]
+            Target::Windows => (Rc::new(windows::WindowsBackend), Machine::Windows),
+            #[cfg(windows)]
             Target::Simulator(_) => {
                 return Err(Error::Unsupported(
                     "the simulator is not part of the Windows build: run `rxinject --sim ...` on Linux"
@@ -185,8 +231,7 @@ impl Driver {
             backend,
             control,
             version,
-            #[cfg(not(windows))]
-            sim,
+            machine,
         })
     }
 
@@ -238,14 +283,18 @@ impl Driver {
         }
     }
 
-    #[cfg(not(windows))]
     fn sim_name(&self, if_index: u32) -> Option<String> {
-        self.sim.as_ref()?.adapter_name(if_index)
-    }
-
-    #[cfg(windows)]
-    fn sim_name(&self, _if_index: u32) -> Option<String> {
-        None
+        match &self.machine {
+            #[cfg(not(windows))]
+            Machine::InProcess(s) => s.adapter_name(if_index),
+            #[cfg(any(not(windows), feature = "sim-client"))]
+            Machine::Remote(c, _) => c.adapter_name(if_index),
+            #[cfg(windows)]
+            Machine::Windows => {
+                let _ = if_index;
+                None
+            }
+        }
     }
 
     /// The adapter `name` designates (see [`Adapter::matches`]).
@@ -289,77 +338,113 @@ impl Driver {
     }
 
     /// With the simulator: frames the driver injected that reached the host stack (Rx) and
-    /// the wire (Tx). None with the real driver (Windows cannot tell).
+    /// the wire (Tx) (with a shared simulator: while this client was connected, whoever
+    /// injected them). None with the real driver (Windows cannot tell).
     pub fn delivered(&self) -> Option<(usize, usize)> {
-        #[cfg(not(windows))]
-        {
-            self.sim.as_ref().map(|s| s.delivered())
-        }
-        #[cfg(windows)]
-        {
-            None
+        match &self.machine {
+            #[cfg(not(windows))]
+            Machine::InProcess(s) => Some(s.delivered()),
+            #[cfg(any(not(windows), feature = "sim-client"))]
+            Machine::Remote(c, start) => {
+                let now = c.stats().ok()?;
+                Some((
+                    now.delivered_rx.saturating_sub(start.delivered_rx) as usize,
+                    now.delivered_tx.saturating_sub(start.delivered_tx) as usize,
+                ))
+            }
+            #[cfg(windows)]
+            Machine::Windows => None,
         }
     }
 
-    /// With the simulator: whether the wire has played all of its file (true without one).
-    /// On the simulator, after a read that found nothing: when the machine is idle until the
-    /// simulated wire's next frame, virtual time jumps to it (or to `limit`, if earlier), as
-    /// the reads in between would all come back empty. Nothing on Windows.
+    /// On the in-process simulator, after a read that found nothing: when the machine is
+    /// idle until the simulated wire's next frame, virtual time jumps to it (or to `limit`,
+    /// if earlier), as the reads in between would all come back empty. Nothing elsewhere
+    /// (a shared simulator's clock follows real time).
     pub fn skip_idle(&self, limit: Option<Duration>) {
         #[cfg(not(windows))]
-        if let Some(s) = self.sim.as_ref() {
+        if let Machine::InProcess(s) = &self.machine {
             s.skip_idle(limit);
         }
-        #[cfg(windows)]
         let _ = limit;
     }
 
-    /// On the simulator: frames of the `--sim-wire` file the simulated NIC dropped (runts,
-    /// frames above the MTU). 0 on Windows.
+    /// On the simulator: frames of the wire's file the simulated NIC dropped (runts, frames
+    /// above the MTU). 0 on Windows.
     pub fn wire_dropped(&self) -> u64 {
-        #[cfg(not(windows))]
-        {
-            self.sim.as_ref().map_or(0, |s| s.wire_dropped())
-        }
-        #[cfg(windows)]
-        {
-            0
+        match &self.machine {
+            #[cfg(not(windows))]
+            Machine::InProcess(s) => s.wire_dropped(),
+            #[cfg(any(not(windows), feature = "sim-client"))]
+            Machine::Remote(c, _) => c.stats().map_or(0, |s| s.wire_dropped),
+            #[cfg(windows)]
+            Machine::Windows => 0,
         }
     }
 
+    /// Whether the simulated wire has played all of its file (true without one, and on
+    /// Windows).
     pub fn wire_done(&self) -> bool {
-        #[cfg(not(windows))]
-        {
-            self.sim.as_ref().is_none_or(|s| s.wire_done())
-        }
-        #[cfg(windows)]
-        {
-            true
+        match &self.machine {
+            #[cfg(not(windows))]
+            Machine::InProcess(s) => s.wire_done(),
+            #[cfg(any(not(windows), feature = "sim-client"))]
+            Machine::Remote(c, _) => c.stats().is_ok_and(|s| s.wire_done != 0),
+            #[cfg(windows)]
+            Machine::Windows => true,
         }
     }
 
-    /// Whether this is the simulator.
+    /// Whether this is the simulator in this process (its time is virtual: nothing happens
+    /// unless the tool waits, and a capture can tell when nothing more will come).
     pub fn is_simulator(&self) -> bool {
         #[cfg(not(windows))]
-        {
-            self.sim.is_some()
+        if let Machine::InProcess(_) = self.machine {
+            return true;
         }
-        #[cfg(windows)]
-        {
-            false
+        false
+    }
+
+    /// The shared simulator's connection, with `RXINJECT_SIM` (or [`Target::Remote`]).
+    #[cfg(any(not(windows), feature = "sim-client"))]
+    pub fn remote(&self) -> Option<&std::sync::Arc<remote::Connection>> {
+        match &self.machine {
+            Machine::Remote(c, _) => Some(c),
+            _ => None,
         }
     }
 
-    /// Closes everything. With the simulator: unloads the driver, writes the requested dumps,
-    /// and fails if the simulator saw the driver break an NDIS or I/O rule.
+    /// Closes everything. With the in-process simulator: unloads the driver, writes the
+    /// requested dumps, and fails if the simulator saw the driver break an NDIS or I/O rule.
+    /// With a shared one: fails if it recorded a violation while this client was connected.
     pub fn finish(self) -> Result<(), Error> {
-        drop(self.control);
-        #[cfg(not(windows))]
-        if let Some(s) = self.sim {
-            drop(self.backend);
-            return s.finish();
+        let Driver {
+            backend,
+            control,
+            machine,
+            ..
+        } = self;
+        drop(control);
+        drop(backend);
+        match machine {
+            #[cfg(not(windows))]
+            Machine::InProcess(s) => s.finish(),
+            #[cfg(any(not(windows), feature = "sim-client"))]
+            Machine::Remote(c, start) => {
+                let now = c.stats()?;
+                let n = now.violations.saturating_sub(start.violations);
+                if n == 0 {
+                    Ok(())
+                } else {
+                    Err(Error::Simulator(format!(
+                        "the simulator at {} recorded {n} NDIS or I/O rule violations while this command ran (`rxinject sim stop` prints its report)",
+                        c.address()
+                    )))
+                }
+            }
+            #[cfg(windows)]
+            Machine::Windows => Ok(()),
         }
-        Ok(())
     }
 }
 

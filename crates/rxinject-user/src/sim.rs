@@ -12,10 +12,12 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use ndis_sim::{AdapterConfig, DeviceHandle, Driver, FrameOrigin, Sim, SimConfig};
+use ndis_sim::{AdapterConfig, DeviceHandle, Driver, FrameOrigin, Hostile, Sim, SimConfig};
 
 use crate::pcap::{self, FILETIME_UNIX_EPOCH};
 use crate::{Backend, Channel, Error, Reply, SimOptions};
+
+pub mod serve;
 
 /// Frames the wire plays: when (virtual time) and what.
 struct Wire {
@@ -41,6 +43,10 @@ impl SimState {
         // promiscuous mode.
         let cfg = SimConfig {
             adapters: vec![AdapterConfig::ethernet(0)],
+            hostile: Hostile {
+                hold_receives: options.hold_receives,
+                ..Hostile::default()
+            },
             ..SimConfig::default()
         };
         let mut wire_dropped = 0u64;
@@ -216,8 +222,18 @@ impl SimState {
 
     /// Writes the dumps, unloads the driver, and reports what the simulator found.
     pub(crate) fn finish(&self) -> Result<(), Error> {
+        match self.finish_report()? {
+            (true, _) => Ok(()),
+            (false, report) => Err(Error::Simulator(format!(
+                "the simulator found the driver breaking NDIS or I/O rules:\n{report}"
+            ))),
+        }
+    }
+
+    /// As [`SimState::finish`]: whether the report is clean, and the report.
+    pub(crate) fn finish_report(&self) -> Result<(bool, String), Error> {
         let Some(sim) = self.sim.borrow_mut().take() else {
-            return Ok(());
+            return Ok((true, String::new()));
         };
         let boot_unix_ns = (i128::from(Sim::BOOT_SYSTEM_TIME) - i128::from(FILETIME_UNIX_EPOCH)) * 100;
         let (received, on_wire) = {
@@ -250,13 +266,7 @@ impl SimState {
         dump(&self.options.stack_out, stack)?;
         dump(&self.options.wire_out, wire)?;
         let report = sim.finish();
-        if report.is_clean() {
-            Ok(())
-        } else {
-            Err(Error::Simulator(format!(
-                "the simulator found the driver breaking NDIS or I/O rules:\n{report}"
-            )))
-        }
+        Ok((report.is_clean(), report.to_string()))
     }
 }
 
