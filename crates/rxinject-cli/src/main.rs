@@ -349,6 +349,7 @@ fn main() -> ExitCode {
         Ok((cli, m)) => {
             let from_cli = |id: &str| m.value_source(id) == Some(ValueSource::CommandLine);
             // A shared simulator's wire, dumps and driver are its own.
+            #[cfg(any(not(windows), feature = "sim-client"))]
             if cli.sim
                 && shared_sim()
                 && ["sim_wire", "sim_stack_out", "sim_wire_out", "sim_driver"]
@@ -357,7 +358,7 @@ fn main() -> ExitCode {
             {
                 eprintln!(
                     "rxinject: {} names a shared simulator: --sim-wire, --sim-stack-out, --sim-wire-out and --sim-driver are its options (rxinject sim serve --wire FILE --stack-out FILE --wire-out FILE --driver FILE.sys)\n\nFor more information, try '--help'.",
-                    SIM_ENV
+                    rxinject_user::remote::ENV
                 );
                 return ExitCode::from(2);
             }
@@ -811,11 +812,6 @@ fn send(cli: &Cli, args: &SendArgs) -> Result<(), Failure> {
     }
     Ok(())
 }
-
-#[cfg(any(not(windows), feature = "sim-client"))]
-const SIM_ENV: &str = rxinject_user::remote::ENV;
-#[cfg(all(windows, not(feature = "sim-client")))]
-const SIM_ENV: &str = "";
 
 /// Whether RXINJECT_SIM names a shared simulator (`rxinject sim serve`) for --sim.
 #[cfg(any(not(windows), feature = "sim-client"))]

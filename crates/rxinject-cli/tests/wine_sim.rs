@@ -49,6 +49,11 @@ fn build_test_exe(dir: &Path) -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     let exe = dir.join("rxinject.exe");
+    // What the dist test looks for to tell that the shipped exe has no client.
+    let bytes = std::fs::read(target_dir.join("x86_64-pc-windows-gnu/release/rxinject.exe")).unwrap();
+    for needle in [&b"RXINJECT_SIM"[..], b"rxinject sim serve"] {
+        assert!(bytes.windows(needle.len()).any(|w| w == needle));
+    }
     std::fs::copy(
         target_dir.join("x86_64-pc-windows-gnu/release/rxinject.exe"),
         &exe,
