@@ -42,7 +42,54 @@ pub struct Dist {
     /// The command-line tool for Windows.
     pub exe: PathBuf,
     pub exe_image: pe::Image,
+    /// Packet.dll: the Packet API for libpcap (`crates/rxinject-packet`).
+    pub packet_dll: PathBuf,
+    pub packet_dll_image: pe::Image,
 }
+
+/// Every Packet API function libpcap's `pcap-npf.c` calls (libpcap 1.10 and its master
+/// branch), and those the older nmap's libdnet `eth-win32.c` called before nping moved to
+/// `pcap_inject`: Packet.dll must export each.
+pub const PACKET_API_CALLED: &[&str] = &[
+    // pcap-npf.c
+    "PacketGetAdapterNames",
+    "PacketGetNetInfoEx",
+    "PacketOpenAdapter",
+    "PacketCloseAdapter",
+    "PacketRequest",
+    "PacketGetNetType",
+    "PacketGetTimestampModes",
+    "PacketSetTimestampMode",
+    "PacketSetMode",
+    "PacketGetInfo",
+    "PacketSetHwFilter",
+    "PacketSetBuff",
+    "PacketSetMinToCopy",
+    "PacketSetBpf",
+    "PacketSetReadTimeout",
+    "PacketSetLoopbackBehavior",
+    "PacketInitPacket",
+    "PacketReceivePacket",
+    "PacketSendPacket",
+    "PacketSendPackets",
+    "PacketGetStats",
+    "PacketGetStatsEx",
+    "PacketGetReadEvent",
+    "PacketSetDumpName",
+    "PacketSetDumpLimits",
+    "PacketIsDumpEnded",
+    "PacketIsLoopbackAdapter",
+    "PacketIsMonitorModeSupported",
+    "PacketSetMonitorMode",
+    "PacketGetMonitorMode",
+    "PacketGetVersion",
+    "PacketGetDriverVersion",
+    "PacketGetAirPcapHandle",
+    // libdnet eth-win32.c (and nmap's netutil.cc)
+    "PacketAllocatePacket",
+    "PacketFreePacket",
+    "PacketSetNumWrites",
+];
 
 /// The directory `dist` writes to.
 pub fn out_dir() -> PathBuf {
@@ -134,6 +181,7 @@ pub fn run() -> Result<Dist> {
         copy(&root().join("scripts").join(script), &out.join(script))?;
     }
     let (exe, exe_image) = build_exe(&out)?;
+    let (packet_dll, packet_dll_image) = build_packet_dll(&out)?;
     Ok(Dist {
         sys,
         inf,
@@ -142,7 +190,53 @@ pub fn run() -> Result<Dist> {
         image: img,
         exe,
         exe_image,
+        packet_dll,
+        packet_dll_image,
     })
+}
+
+/// Builds Packet.dll (x86_64-pc-windows-gnu, mingw-w64) into `out/Packet.dll` and checks it
+/// exports what libpcap calls. Without the `sim-client` feature: the shipped DLL reaches the
+/// installed driver only.
+fn build_packet_dll(out: &Path) -> Result<(PathBuf, pe::Image)> {
+    let target_dir = root().join("target").join("exe");
+    run_cmd(
+        "build Packet.dll (x86_64-pc-windows-gnu, mingw-w64)",
+        cargo()
+            .args(["build", "--release", "--package", "rxinject-packet", "--lib"])
+            .args(["--target", WINDOWS_GNU_TARGET])
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .env(
+                "CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER",
+                "x86_64-w64-mingw32-gcc",
+            ),
+    )?;
+    let dll = out.join("Packet.dll");
+    copy(
+        &target_dir
+            .join(WINDOWS_GNU_TARGET)
+            .join("release")
+            .join("packet.dll"),
+        &dll,
+    )?;
+    let data = read(&dll)?;
+    let img = pe::inspect(&data)?;
+    let problems = pe::check_dll_image(&img, PACKET_API_CALLED);
+    if !problems.is_empty() {
+        return Err(Error::new(format!(
+            "{} is not the Packet.dll libpcap needs:\n  {}",
+            dll.display(),
+            problems.join("\n  ")
+        )));
+    }
+    eprintln!(
+        "==> {}: {} bytes, PE32+ AMD64 DLL, {} exports (every Packet API function pcap-npf.c and libdnet call)",
+        dll.display(),
+        data.len(),
+        img.exports.len()
+    );
+    Ok((dll, img))
 }
 
 /// Builds the `rxinject` command for Windows (x86_64-pc-windows-gnu, linked by mingw-w64)

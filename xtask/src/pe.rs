@@ -29,6 +29,10 @@ pub struct Image {
     /// `IMAGE_DLLCHARACTERISTICS_EX_CET_COMPAT` in the extended DLL characteristics debug
     /// entry (`/CETCOMPAT`: the image is compatible with CET shadow stacks).
     pub cet_compat: bool,
+    /// Names the image exports (a DLL's export table).
+    pub exports: Vec<String>,
+    /// `IMAGE_FILE_DLL` in the file header.
+    pub is_dll: bool,
 }
 
 /// `IMAGE_DEBUG_TYPE_EX_DLLCHARACTERISTICS` and its CET bit (winnt.h).
@@ -164,7 +168,40 @@ pub fn inspect(data: &[u8]) -> Result<Image> {
         imports,
         writable_executable,
         cet_compat: cet_compat(data, &file)?,
+        exports: file
+            .export_table()
+            .map_err(|e| Error::with("bad export table", e))?
+            .map(|t| {
+                t.exports()
+                    .map(|v| {
+                        v.iter()
+                            .filter_map(|e| e.name)
+                            .map(|n| String::from_utf8_lossy(n).into_owned())
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default(),
+        is_dll: nt.file_header().characteristics.get(LE) & pe::IMAGE_FILE_DLL != 0,
     })
+}
+
+/// What is wrong with a user-mode DLL: not AMD64 PE32+, not a DLL, imports beyond Windows
+/// system DLLs, or missing exports of `expected`.
+pub fn check_dll_image(img: &Image, expected: &[&str]) -> Vec<String> {
+    let mut problems: Vec<String> = check_console_image(img)
+        .into_iter()
+        .filter(|p| !p.starts_with("subsystem"))
+        .collect();
+    if !img.is_dll {
+        problems.push("not a DLL (IMAGE_FILE_DLL)".into());
+    }
+    for name in expected {
+        if !img.exports.iter().any(|e| e == name) {
+            problems.push(format!("{name} is not exported"));
+        }
+    }
+    problems
 }
 
 /// The RVA of `symbol` according to an lld-link map file.
@@ -279,6 +316,7 @@ pub fn check_console_image(img: &Image) -> Vec<String> {
                     "ucrtbase.dll",
                     "shell32.dll",
                     "ole32.dll",
+                    "iphlpapi.dll",
                 ]
                 .contains(&m.as_str()));
         if !system {

@@ -53,6 +53,8 @@ pub fn run() -> Result<()> {
         ("rxinject-user", "--lib", None),
         ("rxinject-user", "--lib", Some("sim-client")),
         ("rxinject-cli", "--bins", None),
+        ("rxinject-packet", "--lib", None),
+        ("rxinject-packet", "--lib", Some("sim-client")),
     ] {
         let mut cmd = cargo();
         cmd.args(["clippy", "--package", package, kind, "--target", WINDOWS_TARGET]);

@@ -230,6 +230,42 @@ fn the_exe_is_a_windows_console_program_importing_only_system_dlls() {
     assert!(!xtask::pe::check_console_image(&bad).is_empty());
 }
 
+/// Packet.dll: a DLL exporting every Packet API function libpcap's pcap-npf.c and libdnet
+/// call, nothing but Packet API names, importing system DLLs only, and without the
+/// simulator client.
+#[test]
+fn the_packet_dll_exports_every_function_libpcap_calls() {
+    let d = built();
+    let img = &d.packet_dll_image;
+    assert!(d.packet_dll.ends_with("Packet.dll"));
+    assert!(img.is_dll);
+    assert!(xtask::pe::check_dll_image(img, dist::PACKET_API_CALLED).is_empty());
+    for e in &img.exports {
+        assert!(e.starts_with("Packet"), "{e} is exported");
+    }
+    assert!(
+        img.exports.iter().any(|e| e == "PacketLibraryVersion"),
+        "Npcap's version data"
+    );
+    let bytes = std::fs::read(&d.packet_dll).unwrap();
+    for needle in [&b"RXINJECT_SIM"[..], b"rxinject sim serve"] {
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle),
+            "the shipped Packet.dll carries the simulator client"
+        );
+    }
+    // The check rejects a DLL that lacks one, and an image that is no DLL.
+    let mut bad = img.clone();
+    bad.exports.retain(|e| e != "PacketReceivePacket");
+    bad.is_dll = false;
+    let problems = xtask::pe::check_dll_image(&bad, dist::PACKET_API_CALLED);
+    assert!(
+        problems.iter().any(|p| p.contains("PacketReceivePacket")),
+        "{problems:?}"
+    );
+    assert!(problems.iter().any(|p| p.contains("not a DLL")), "{problems:?}");
+}
+
 /// Wine's 64-bit loader (Debian's wine64 package; `cargo xtask setup` installs it).
 fn wine64() -> std::path::PathBuf {
     let p = std::path::PathBuf::from("/usr/lib/wine/wine64");

@@ -511,10 +511,15 @@ fn connect(a: &Address) -> std::io::Result<Box<dyn Stream>> {
     }
 }
 
+/// Called when a request is answered (or the connection ends first).
+type Notify = Box<dyn FnOnce() + Send>;
+
 /// What the reader thread has received.
 #[derive(Default)]
 struct Inbox {
     done: HashMap<u64, Done>,
+    /// Requests whose answer someone wants to hear of (an OVERLAPPED's event).
+    notify: HashMap<u64, Notify>,
     /// Why the connection ended, once it has.
     gone: Option<String>,
 }
@@ -557,8 +562,15 @@ impl Connection {
                         Ok(Some(f)) => match decode_done(&f) {
                             Ok((id, d)) => {
                                 let (m, cv) = &*theirs;
-                                lock(m).done.insert(id, d);
+                                let notify = {
+                                    let mut inbox = lock(m);
+                                    inbox.done.insert(id, d);
+                                    inbox.notify.remove(&id)
+                                };
                                 cv.notify_all();
+                                if let Some(f) = notify {
+                                    f();
+                                }
                             }
                             Err(e) => break format!("the simulator sent a bad frame: {e}"),
                         },
@@ -567,8 +579,15 @@ impl Connection {
                     }
                 };
                 let (m, cv) = &*theirs;
-                lock(m).gone = Some(why);
+                let waiting: Vec<Notify> = {
+                    let mut inbox = lock(m);
+                    inbox.gone = Some(why);
+                    inbox.notify.drain().map(|(_, f)| f).collect()
+                };
                 cv.notify_all();
+                for f in waiting {
+                    f();
+                }
             })
             .map_err(|error| Error::Io {
                 what: "starting the simulator client's reader".into(),
@@ -611,7 +630,28 @@ impl Connection {
 
     /// Sends a request; its answer comes later ([`Connection::wait`]).
     pub fn start(&self, r: &Request) -> Result<Pending, Error> {
+        self.send(r, None)
+    }
+
+    /// As [`Connection::start`], and calls `notify` (on the connection's reader thread) once
+    /// the answer is there to [`Connection::poll`], or the connection has ended: what the
+    /// I/O manager does with an OVERLAPPED's event.
+    pub fn start_notify(&self, r: &Request, notify: Box<dyn FnOnce() + Send>) -> Result<Pending, Error> {
+        self.send(r, Some(notify))
+    }
+
+    fn send(&self, r: &Request, notify: Option<Notify>) -> Result<Pending, Error> {
         let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some(f) = notify {
+            let (m, _) = &*self.inbox;
+            let mut inbox = lock(m);
+            if inbox.gone.is_some() {
+                drop(inbox);
+                f();
+            } else {
+                inbox.notify.insert(id, f);
+            }
+        }
         let frame = encode_request(id, r);
         let mut out = lock(&self.out);
         out.write_all(&frame).map_err(|error| Error::Io {
