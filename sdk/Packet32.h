@@ -19,11 +19,10 @@
 extern "C" {
 #endif
 
-/* Which Packet API this is: Npcap's, as far as libpcap can tell. */
+/* Which Packet API this is: Npcap's, as far as libpcap can tell. (libpcap's build finds
+ * PacketGetTimestampModes, PacketGetInfo and PacketIsLoopbackAdapter in the library itself
+ * and defines its HAVE_PACKET_* macros.) */
 #define HAVE_NPCAP_PACKET_API
-#define HAVE_PACKET_GET_TIMESTAMP_MODES
-#define HAVE_PACKET_GET_INFO
-#define HAVE_PACKET_IS_LOOPBACK_ADAPTER
 
 /* ---- BPF, unless libpcap's <pcap/bpf.h> has declared it already ---- */
 #ifndef lib_pcap_bpf_h

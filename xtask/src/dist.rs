@@ -199,25 +199,11 @@ pub fn run() -> Result<Dist> {
 /// exports what libpcap calls. Without the `sim-client` feature: the shipped DLL reaches the
 /// installed driver only.
 fn build_packet_dll(out: &Path) -> Result<(PathBuf, pe::Image)> {
-    let target_dir = root().join("target").join("exe");
-    run_cmd(
-        "build Packet.dll (x86_64-pc-windows-gnu, mingw-w64)",
-        cargo()
-            .args(["build", "--release", "--package", "rxinject-packet", "--lib"])
-            .args(["--target", WINDOWS_GNU_TARGET])
-            .arg("--target-dir")
-            .arg(&target_dir)
-            .env(
-                "CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER",
-                "x86_64-w64-mingw32-gcc",
-            ),
-    )?;
     let dll = out.join("Packet.dll");
-    copy(
-        &target_dir
-            .join(WINDOWS_GNU_TARGET)
-            .join("release")
-            .join("packet.dll"),
+    cross_build(
+        "Packet.dll",
+        &["--package", "rxinject-packet", "--lib"],
+        "packet.dll",
         &dll,
     )?;
     let data = read(&dll)?;
@@ -239,22 +225,17 @@ fn build_packet_dll(out: &Path) -> Result<(PathBuf, pe::Image)> {
     Ok((dll, img))
 }
 
-/// Builds the `rxinject` command for Windows (x86_64-pc-windows-gnu, linked by mingw-w64)
-/// into `out/rxinject.exe` and checks it.
-fn build_exe(out: &Path) -> Result<(PathBuf, pe::Image)> {
+/// `cargo build --release <what>` for x86_64-pc-windows-gnu, linked by mingw-w64 (one target
+/// directory for both Windows programs: they share their dependencies and features), and
+/// copies `artifact` to `to`.
+fn cross_build(name: &str, what: &[&str], artifact: &str, to: &Path) -> Result<()> {
     ensure_target(WINDOWS_GNU_TARGET)?;
     let target_dir = root().join("target").join("exe");
     run_cmd(
-        "build rxinject.exe (x86_64-pc-windows-gnu, mingw-w64)",
+        &format!("build {name} ({WINDOWS_GNU_TARGET}, mingw-w64)"),
         cargo()
-            .args([
-                "build",
-                "--release",
-                "--package",
-                "rxinject-cli",
-                "--bin",
-                "rxinject",
-            ])
+            .args(["build", "--release"])
+            .args(what)
             .args(["--target", WINDOWS_GNU_TARGET])
             .arg("--target-dir")
             .arg(&target_dir)
@@ -263,12 +244,20 @@ fn build_exe(out: &Path) -> Result<(PathBuf, pe::Image)> {
                 "x86_64-w64-mingw32-gcc",
             ),
     )?;
-    let exe = out.join("rxinject.exe");
     copy(
-        &target_dir
-            .join(WINDOWS_GNU_TARGET)
-            .join("release")
-            .join("rxinject.exe"),
+        &target_dir.join(WINDOWS_GNU_TARGET).join("release").join(artifact),
+        to,
+    )
+}
+
+/// Builds the `rxinject` command for Windows (x86_64-pc-windows-gnu, linked by mingw-w64)
+/// into `out/rxinject.exe` and checks it.
+fn build_exe(out: &Path) -> Result<(PathBuf, pe::Image)> {
+    let exe = out.join("rxinject.exe");
+    cross_build(
+        "rxinject.exe",
+        &["--package", "rxinject-cli", "--bin", "rxinject"],
+        "rxinject.exe",
         &exe,
     )?;
     let data = read(&exe)?;

@@ -215,15 +215,15 @@ pub mod sim {
 mod win {
     use std::sync::Mutex;
 
+    use rxinject_user::windows::overlapped::{self, len32};
     use windows_sys::Win32::Foundation::{
         CloseHandle, ERROR_ACCESS_DENIED, ERROR_IO_INCOMPLETE, ERROR_IO_PENDING, GENERIC_READ, GENERIC_WRITE,
         GetLastError, HANDLE, INVALID_HANDLE_VALUE,
     };
     use windows_sys::Win32::Storage::FileSystem::{
         CreateFileW, FILE_FLAG_OVERLAPPED, FILE_SHARE_READ, FILE_SHARE_WRITE, OPEN_EXISTING, ReadFile,
-        WriteFile,
     };
-    use windows_sys::Win32::System::IO::{CancelIoEx, DeviceIoControl, GetOverlappedResult, OVERLAPPED};
+    use windows_sys::Win32::System::IO::{CancelIoEx, GetOverlappedResult, OVERLAPPED};
     use windows_sys::Win32::System::Threading::CreateEventW;
 
     use super::{Device, Reply, err};
@@ -249,10 +249,6 @@ mod win {
     unsafe impl Send for WinDevice {}
     // SAFETY: as above.
     unsafe impl Sync for WinDevice {}
-
-    fn len32(n: usize) -> u32 {
-        u32::try_from(n).unwrap_or(u32::MAX)
-    }
 
     impl WinDevice {
         pub fn open() -> Result<WinDevice, u32> {
@@ -291,73 +287,36 @@ mod win {
                 read: Mutex::new(None),
             })
         }
+    }
 
-        /// Issues a request with `start` and waits for it: the IRP's status and Information.
-        fn request(&self, start: impl FnOnce(*mut OVERLAPPED) -> i32) -> (i32, usize) {
-            let event = self
-                .sync
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let mut ov = OVERLAPPED {
-                hEvent: *event,
-                ..OVERLAPPED::default()
-            };
-            let ok = start(&mut ov);
-            // SAFETY: reads this thread's last error.
-            if ok == 0 && unsafe { GetLastError() } != ERROR_IO_PENDING {
-                return (ov.Internal as u32 as i32, ov.InternalHigh);
-            }
-            let mut n = 0u32;
-            // SAFETY: our handle and the OVERLAPPED of the request just issued; waits for it.
-            unsafe { GetOverlappedResult(self.file, &ov, &mut n, 1) };
-            (ov.Internal as u32 as i32, ov.InternalHigh)
+    fn reply(r: rxinject_user::Reply) -> Reply {
+        Reply {
+            status: r.status.0,
+            information: r.information,
+            data: r.data,
         }
     }
 
     impl Device for WinDevice {
         fn ioctl(&self, code: u32, input: &[u8], output_len: usize) -> Result<Reply, u32> {
-            let mut out = vec![0u8; output_len];
-            let (status, n) = self.request(|ov| {
-                // SAFETY: buffers that outlive the request (it is waited for).
-                unsafe {
-                    DeviceIoControl(
-                        self.file,
-                        code,
-                        input.as_ptr().cast(),
-                        len32(input.len()),
-                        out.as_mut_ptr().cast(),
-                        len32(out.len()),
-                        std::ptr::null_mut(),
-                        ov,
-                    )
-                }
-            });
-            out.truncate(n.min(output_len));
-            Ok(Reply {
-                status,
-                information: n,
-                data: out,
-            })
+            // One synchronous request at a time on the event.
+            let event = self
+                .sync
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            // SAFETY: our overlapped handle, and its synchronous requests' event, held.
+            Ok(reply(unsafe {
+                overlapped::device_io_control(self.file, *event, code, input, output_len)
+            }))
         }
 
         fn write(&self, data: &[u8]) -> Result<Reply, u32> {
-            let (status, n) = self.request(|ov| {
-                // SAFETY: as above.
-                unsafe {
-                    WriteFile(
-                        self.file,
-                        data.as_ptr(),
-                        len32(data.len()),
-                        std::ptr::null_mut(),
-                        ov,
-                    )
-                }
-            });
-            Ok(Reply {
-                status,
-                information: n,
-                data: Vec::new(),
-            })
+            let event = self
+                .sync
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            // SAFETY: as above.
+            Ok(reply(unsafe { overlapped::write(self.file, *event, data) }))
         }
 
         fn start_read(&self, len: usize, done: &Event) -> Result<(), u32> {

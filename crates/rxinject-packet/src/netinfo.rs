@@ -1,24 +1,65 @@
 //! An adapter's addresses (`PacketGetNetInfoEx`). Windows knows them, not the driver: the IP
-//! Helper API (`GetAdaptersAddresses`), as Npcap's DLL asks it. The simulator's host stack
-//! has its address, 192.168.77.1/24 on sim0, which the DLL cannot learn through the device:
-//! on the host, none is reported (libpcap lists the adapter without addresses).
+//! Helper API (`GetAdaptersAddresses`), as Npcap's DLL asks it. With a simulator, the
+//! simulated Windows answers in its stead (`ADDRESSES`: sim0's host stack is 192.168.77.1/24).
 
-use crate::layout::NpfIfAddr;
+use crate::layout::{NpfIfAddr, SockaddrStorage};
 
-#[cfg(not(windows))]
-pub fn addresses(_guid: &str) -> Vec<NpfIfAddr> {
-    Vec::new()
+/// The adapter's addresses: of the simulated machine if a simulator is named, else Windows'.
+pub fn addresses(guid: &str) -> Vec<NpfIfAddr> {
+    #[cfg(any(not(windows), feature = "sim-client"))]
+    if let Some(a) = crate::device::sim::address() {
+        return simulated(&a, guid);
+    }
+    #[cfg(windows)]
+    {
+        windows(guid)
+    }
+    #[cfg(not(windows))]
+    {
+        let _ = guid;
+        Vec::new()
+    }
+}
+
+/// An IPv4 address with its mask and broadcast address.
+pub fn ipv4(ip: [u8; 4], prefix: u8) -> NpfIfAddr {
+    let bits = u32::from(prefix.min(32));
+    let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+    let m = mask.to_be_bytes();
+    let b = (u32::from_be_bytes(ip) | !mask).to_be_bytes();
+    NpfIfAddr {
+        ip_address: SockaddrStorage::ipv4(ip),
+        subnet_mask: SockaddrStorage::ipv4(m),
+        broadcast: SockaddrStorage::ipv4(b),
+    }
+}
+
+#[cfg(any(not(windows), feature = "sim-client"))]
+fn simulated(a: &rxinject_user::remote::Address, guid: &str) -> Vec<NpfIfAddr> {
+    let Ok(list) = crate::adapter::list() else {
+        return Vec::new();
+    };
+    let Some(l) = list.iter().find(|l| l.guid.eq_ignore_ascii_case(guid)) else {
+        return Vec::new();
+    };
+    let Ok(c) = rxinject_user::remote::Connection::connect(a) else {
+        return Vec::new();
+    };
+    c.addresses()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(i, _, _)| *i == l.if_index)
+        .map(|(_, ip, prefix)| ipv4(ip, prefix))
+        .collect()
 }
 
 #[cfg(windows)]
-pub fn addresses(guid: &str) -> Vec<NpfIfAddr> {
+fn windows(guid: &str) -> Vec<NpfIfAddr> {
     use windows_sys::Win32::NetworkManagement::IpHelper::{
         GAA_FLAG_SKIP_ANYCAST, GAA_FLAG_SKIP_DNS_SERVER, GAA_FLAG_SKIP_MULTICAST, GetAdaptersAddresses,
         IP_ADAPTER_ADDRESSES_LH,
     };
     use windows_sys::Win32::Networking::WinSock::{AF_INET, AF_INET6, AF_UNSPEC, SOCKADDR_IN, SOCKADDR_IN6};
-
-    use crate::layout::SockaddrStorage;
 
     let flags = GAA_FLAG_SKIP_ANYCAST | GAA_FLAG_SKIP_MULTICAST | GAA_FLAG_SKIP_DNS_SERVER;
     let mut size = 16u32 << 10;
@@ -79,14 +120,7 @@ pub fn addresses(guid: &str) -> Vec<NpfIfAddr> {
                         let sin = unsafe { sa.cast::<SOCKADDR_IN>().read_unaligned() };
                         // SAFETY: every view of the address union is its four bytes.
                         let ip = unsafe { sin.sin_addr.S_un.S_addr }.to_ne_bytes();
-                        let bits = u32::from(ua.OnLinkPrefixLength.min(32));
-                        let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
-                        let m = mask.to_be_bytes();
-                        let b: Vec<u8> = ip.iter().zip(m).map(|(i, m)| i | !m).collect();
-                        e.ip_address = SockaddrStorage::ipv4(ip);
-                        e.subnet_mask = SockaddrStorage::ipv4(m);
-                        e.broadcast = SockaddrStorage::ipv4([b[0], b[1], b[2], b[3]]);
-                        out.push(e);
+                        out.push(ipv4(ip, ua.OnLinkPrefixLength));
                     } else if family == AF_INET6 {
                         let len = std::mem::size_of::<SOCKADDR_IN6>().min(128);
                         // SAFETY: an AF_INET6 sockaddr of `len` bytes, copied whole.

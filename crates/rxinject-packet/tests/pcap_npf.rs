@@ -199,10 +199,17 @@ fn libpcap_calls_in_pcap_npf_order_capture_and_inject_through_rxinject() {
     }; layout::MAX_NETWORK_ADDRESSES];
     let mut n = addrs.len() as i32;
     assert_eq!(PacketGetNetInfoEx(cname.as_ptr(), addrs.as_mut_ptr(), &mut n), 1);
+    assert_eq!(n, 1, "the simulated Windows' IP Helper: sim0's host address");
+    let v4 = |s: &SockaddrStorage| (s.family, [s.data[2], s.data[3], s.data[4], s.data[5]]);
+    assert_eq!(v4(&addrs[0].ip_address), (layout::AF_INET, HOST_IP));
+    assert_eq!(v4(&addrs[0].subnet_mask), (layout::AF_INET, [255, 255, 255, 0]));
+    assert_eq!(v4(&addrs[0].broadcast), (layout::AF_INET, [192, 168, 77, 255]));
+    let mut none = 0;
     assert_eq!(
-        n, 0,
-        "the simulated adapter's addresses are not the DLL's to know"
+        PacketGetNetInfoEx(cname.as_ptr(), addrs.as_mut_ptr(), &mut none),
+        1
     );
+    assert_eq!(none, 0, "room for none: none written");
     assert_eq!(PacketIsLoopbackAdapter(cname.as_ptr()), 0);
     assert_eq!(PacketIsMonitorModeSupported(cname.as_ptr()), 0);
 
@@ -217,6 +224,16 @@ fn libpcap_calls_in_pcap_npf_order_capture_and_inject_through_rxinject() {
     assert_eq!(flags & layout::INFO_FLAG_DAG_CARD, 0);
     let hw = query(a, 0x0001_0102, 4).expect("OID_GEN_HARDWARE_STATUS");
     assert_eq!(hw, 0u32.to_le_bytes(), "NdisHardwareStatusReady");
+    // The other three OIDs of `-D` (get_if_flags): an answer, or a failure libpcap takes as
+    // "unknown".
+    for oid in [0x0001_0205u32, 0x0001_0202] {
+        match query(a, oid, 4) {
+            Some(m) => assert_eq!(m, 14u32.to_le_bytes(), "OID {oid:#x}: NdisPhysicalMedium802_3"),
+            None => assert_ne!(os::last_error(), 0, "OID {oid:#x}"),
+        }
+    }
+    let link = query(a, 0x0001_0207, 40).expect("OID_GEN_LINK_STATE");
+    assert_eq!(&link[4..8], &1u32.to_le_bytes(), "MediaConnectStateConnected");
     let mac = query(a, 0x0101_0102, 6).expect("OID_802_3_CURRENT_ADDRESS");
     assert_eq!(mac, HOST_MAC);
     let mut t = NetType::default();

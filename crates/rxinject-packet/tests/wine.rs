@@ -74,7 +74,8 @@ fn packet_dll_under_wine_captures_and_sends_to_rx_by_the_registry() {
             .arg("-o")
             .arg(&exe)
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wine/packet_test.c"))
-            .arg(&dll),
+            .arg(&dll)
+            .arg("-lws2_32"),
     );
     // Wine 8 has no bcryptprimitives.dll (Rust's std needs it): a stand-in beside the DLL.
     let shim = root().join("xtask/tests/shim");
@@ -136,6 +137,31 @@ fn packet_dll_under_wine_captures_and_sends_to_rx_by_the_registry() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.contains("version rxinject Packet.dll"), "{text}");
+
+    // The shipped DLL (no simulator client) on a machine without the driver: its real
+    // device path opens \\.\RxInject, finds nothing, and says so.
+    let plain = root().join("target").join("exe-packet");
+    run(
+        "building the shipped Packet.dll",
+        Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .current_dir(root())
+            .args(["build", "--release", "--package", "rxinject-packet", "--lib"])
+            .args(["--target", "x86_64-pc-windows-gnu"])
+            .arg("--target-dir")
+            .arg(&plain)
+            .env(
+                "CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER",
+                "x86_64-w64-mingw32-gcc",
+            ),
+    );
+    std::fs::copy(plain.join("x86_64-pc-windows-gnu/release/packet.dll"), &dll).unwrap();
+    let out = wine(&[exe.to_str().unwrap(), "nodriver"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("PASS"),
+        "packet_test.exe nodriver under Wine:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let c = Connection::connect(&address).unwrap();
     let report = c.shutdown().unwrap();

@@ -30,7 +30,7 @@ pub mod replay;
 #[cfg(not(windows))]
 pub mod sim;
 #[cfg(windows)]
-mod windows;
+pub mod windows;
 
 use std::rc::Rc;
 use std::time::Duration;

@@ -26,6 +26,7 @@
 //! | 8 | `STATS` | | [`ServerStats`] |
 //! | 9 | `WAIT` | `u32` connections at most, `u32` outstanding requests at least | once both hold |
 //! | 10 | `SHUTDOWN` | | the simulator's report; then the server exits |
+//! | 11 | `ADDRESSES` | | each adapter's `u32` if_index, IPv4 address, `u8` prefix length (what Windows' IP Helper lists) |
 //!
 //! A frame that does not parse ends the connection, as a process that dies would.
 
@@ -57,6 +58,7 @@ pub mod kind {
     pub const STATS: u8 = 8;
     pub const WAIT: u8 = 9;
     pub const SHUTDOWN: u8 = 10;
+    pub const ADDRESSES: u8 = 11;
     /// The server's answer.
     pub const DONE: u8 = 0x80;
 }
@@ -99,6 +101,7 @@ pub enum Request {
         outstanding: u32,
     },
     Shutdown,
+    Addresses,
 }
 
 /// The server's answer to one request.
@@ -187,6 +190,7 @@ pub fn encode_request(id: u64, r: &Request) -> Vec<u8> {
         Request::Stats => (kind::STATS, 0),
         Request::Wait { .. } => (kind::WAIT, 8),
         Request::Shutdown => (kind::SHUTDOWN, 0),
+        Request::Addresses => (kind::ADDRESSES, 0),
     };
     let mut v = header(k, id, extra);
     match r {
@@ -224,7 +228,7 @@ pub fn encode_request(id: u64, r: &Request) -> Vec<u8> {
             v.extend_from_slice(&connections.to_le_bytes());
             v.extend_from_slice(&outstanding.to_le_bytes());
         }
-        Request::Stats | Request::Shutdown => {}
+        Request::Stats | Request::Shutdown | Request::Addresses => {}
     }
     seal(v)
 }
@@ -264,6 +268,7 @@ pub fn decode_request(frame: &[u8]) -> Result<(u64, Request), ProtoError> {
             outstanding: f.u32()?,
         },
         kind::SHUTDOWN => Request::Shutdown,
+        kind::ADDRESSES => Request::Addresses,
         other => return Err(ProtoError(format!("unknown request kind {other}"))),
     };
     f.end()?;
@@ -737,6 +742,25 @@ impl Connection {
         })
     }
 
+    /// The simulated machine's adapter addresses: (if_index, IPv4 address, prefix length).
+    pub fn addresses(&self) -> Result<Vec<(u32, [u8; 4], u8)>, Error> {
+        let d = self.call(&Request::Addresses)?;
+        let b = &d.data;
+        let n = b
+            .get(..4)
+            .map_or(0, |x| u32::from_le_bytes([x[0], x[1], x[2], x[3]])) as usize;
+        Ok((0..n)
+            .filter_map(|i| {
+                let e = b.get(4 + i * 9..4 + i * 9 + 9)?;
+                Some((
+                    u32::from_le_bytes([e[0], e[1], e[2], e[3]]),
+                    [e[4], e[5], e[6], e[7]],
+                    e[8],
+                ))
+            })
+            .collect())
+    }
+
     /// Opens the device: a handle number.
     pub fn open(&self, path: &str) -> Result<u64, Error> {
         let d = self.call(&Request::Open { path: path.into() })?;
@@ -889,6 +913,7 @@ mod tests {
                 outstanding: 2,
             },
             Request::Shutdown,
+            Request::Addresses,
         ];
         for (i, r) in all.iter().enumerate() {
             let f = encode_request(i as u64 + 100, r);

@@ -33,6 +33,8 @@ pub(crate) struct SimState {
     wire: RefCell<Wire>,
     options: SimOptions,
     names: Vec<(u32, String)>,
+    /// Each adapter's host stack address (/24), as Windows' IP Helper would list it.
+    addresses: Vec<(u32, [u8; 4], u8)>,
 }
 
 impl SimState {
@@ -79,6 +81,7 @@ impl SimState {
             }
             None => Vec::new(),
         };
+        let addresses = cfg.adapters.iter().map(|a| (a.if_index, a.host_ip, 24)).collect();
         let names = cfg
             .adapters
             .iter()
@@ -110,6 +113,7 @@ impl SimState {
             }),
             options,
             names,
+            addresses,
         })
     }
 

@@ -8,16 +8,15 @@
 use std::time::{Duration, Instant};
 
 use windows_sys::Win32::Foundation::{
-    CloseHandle, ERROR_ACCESS_DENIED, ERROR_FILE_NOT_FOUND, ERROR_IO_PENDING, ERROR_PATH_NOT_FOUND,
-    GENERIC_READ, GENERIC_WRITE, GetLastError, HANDLE, INVALID_HANDLE_VALUE,
+    CloseHandle, ERROR_ACCESS_DENIED, ERROR_FILE_NOT_FOUND, ERROR_PATH_NOT_FOUND, GENERIC_READ,
+    GENERIC_WRITE, GetLastError, HANDLE, INVALID_HANDLE_VALUE,
 };
 use windows_sys::Win32::Storage::FileSystem::{
-    CreateFileW, FILE_FLAG_OVERLAPPED, FILE_SHARE_READ, FILE_SHARE_WRITE, OPEN_EXISTING, ReadFile, WriteFile,
+    CreateFileW, FILE_FLAG_OVERLAPPED, FILE_SHARE_READ, FILE_SHARE_WRITE, OPEN_EXISTING,
 };
-use windows_sys::Win32::System::IO::{DeviceIoControl, GetOverlappedResult, OVERLAPPED};
 use windows_sys::Win32::System::Threading::CreateEventW;
 
-use crate::{Backend, Channel, Error, NTSTATUS, Reply};
+use crate::{Backend, Channel, Error, Reply};
 
 /// The installed driver.
 pub(crate) struct WindowsBackend;
@@ -95,38 +94,56 @@ impl Drop for WinChannel {
     }
 }
 
-impl WinChannel {
-    /// Issues a request with `start` and waits for it; the reply carries the IRP's status.
-    fn request(&self, start: impl FnOnce(*mut OVERLAPPED) -> i32) -> Result<(NTSTATUS, usize), Error> {
+/// Overlapped requests on a handle opened with `FILE_FLAG_OVERLAPPED`, each waited for on
+/// `event` (a manual-reset event, one request at a time), with the IRP's own NT status from
+/// `OVERLAPPED.Internal`: the Windows backend's, and Packet.dll's.
+pub mod overlapped {
+    use windows_sys::Win32::Foundation::{ERROR_IO_PENDING, GetLastError, HANDLE};
+    use windows_sys::Win32::Storage::FileSystem::{ReadFile, WriteFile};
+    use windows_sys::Win32::System::IO::{DeviceIoControl, GetOverlappedResult, OVERLAPPED};
+
+    use crate::{NTSTATUS, Reply};
+
+    /// Issues a request with `start` and waits for it: the IRP's status and Information.
+    fn request(file: HANDLE, event: HANDLE, start: impl FnOnce(*mut OVERLAPPED) -> i32) -> (NTSTATUS, usize) {
         let mut ov = OVERLAPPED {
-            hEvent: self.event,
+            hEvent: event,
             ..OVERLAPPED::default()
         };
         let ok = start(&mut ov);
         // SAFETY: reads this thread's last error.
         if ok == 0 && unsafe { GetLastError() } != ERROR_IO_PENDING {
             // Failed at once: the status is in `Internal` too (the I/O manager completed the IRP).
-            return Ok((NTSTATUS(ov.Internal as u32 as i32), ov.InternalHigh));
+            return (NTSTATUS(ov.Internal as u32 as i32), ov.InternalHigh);
         }
         let mut n = 0u32;
-        // SAFETY: our handle and the OVERLAPPED of the request just issued; waits for it.
-        unsafe { GetOverlappedResult(self.file, &ov, &mut n, 1) };
-        Ok((NTSTATUS(ov.Internal as u32 as i32), ov.InternalHigh))
+        // SAFETY: the caller's handle and the OVERLAPPED of the request just issued; waits.
+        unsafe { GetOverlappedResult(file, &ov, &mut n, 1) };
+        (NTSTATUS(ov.Internal as u32 as i32), ov.InternalHigh)
     }
-}
 
-fn len32(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
-}
+    pub fn len32(n: usize) -> u32 {
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
 
-impl Channel for WinChannel {
-    fn device_io_control(&self, code: u32, input: &[u8], output_len: usize) -> Result<Reply, Error> {
+    /// `DeviceIoControl`, waited for.
+    ///
+    /// # Safety
+    /// `file` is an open handle, opened with `FILE_FLAG_OVERLAPPED`; `event` a manual-reset
+    /// event no other request of the handle uses meanwhile.
+    pub unsafe fn device_io_control(
+        file: HANDLE,
+        event: HANDLE,
+        code: u32,
+        input: &[u8],
+        output_len: usize,
+    ) -> Reply {
         let mut out = vec![0u8; output_len];
-        let (status, n) = self.request(|ov| {
+        let (status, n) = request(file, event, |ov| {
             // SAFETY: buffers that outlive the request (it is waited for before returning).
             unsafe {
                 DeviceIoControl(
-                    self.file,
+                    file,
                     code,
                     input.as_ptr().cast(),
                     len32(input.len()),
@@ -136,54 +153,64 @@ impl Channel for WinChannel {
                     ov,
                 )
             }
-        })?;
+        });
         out.truncate(n.min(output_len));
-        Ok(Reply {
+        Reply {
             status,
             information: n,
             data: out,
-        })
+        }
     }
 
-    fn write(&self, data: &[u8]) -> Result<Reply, Error> {
-        let (status, n) = self.request(|ov| {
+    /// `WriteFile`, waited for.
+    ///
+    /// # Safety
+    /// As [`device_io_control`].
+    pub unsafe fn write(file: HANDLE, event: HANDLE, data: &[u8]) -> Reply {
+        let (status, n) = request(file, event, |ov| {
             // SAFETY: as above.
-            unsafe {
-                WriteFile(
-                    self.file,
-                    data.as_ptr(),
-                    len32(data.len()),
-                    std::ptr::null_mut(),
-                    ov,
-                )
-            }
-        })?;
-        Ok(Reply {
+            unsafe { WriteFile(file, data.as_ptr(), len32(data.len()), std::ptr::null_mut(), ov) }
+        });
+        Reply {
             status,
             information: n,
             data: Vec::new(),
-        })
+        }
     }
 
-    fn read(&self, len: usize) -> Result<Reply, Error> {
+    /// `ReadFile`, waited for.
+    ///
+    /// # Safety
+    /// As [`device_io_control`].
+    pub unsafe fn read(file: HANDLE, event: HANDLE, len: usize) -> Reply {
         let mut buf = vec![0u8; len];
-        let (status, n) = self.request(|ov| {
+        let (status, n) = request(file, event, |ov| {
             // SAFETY: as above.
-            unsafe {
-                ReadFile(
-                    self.file,
-                    buf.as_mut_ptr(),
-                    len32(buf.len()),
-                    std::ptr::null_mut(),
-                    ov,
-                )
-            }
-        })?;
+            unsafe { ReadFile(file, buf.as_mut_ptr(), len32(buf.len()), std::ptr::null_mut(), ov) }
+        });
         buf.truncate(n.min(len));
-        Ok(Reply {
+        Reply {
             status,
             information: n,
             data: buf,
-        })
+        }
+    }
+}
+
+impl Channel for WinChannel {
+    fn device_io_control(&self, code: u32, input: &[u8], output_len: usize) -> Result<Reply, Error> {
+        // SAFETY: our overlapped handle and its event; one request at a time (a channel is used
+        // by one thread).
+        Ok(unsafe { overlapped::device_io_control(self.file, self.event, code, input, output_len) })
+    }
+
+    fn write(&self, data: &[u8]) -> Result<Reply, Error> {
+        // SAFETY: as above.
+        Ok(unsafe { overlapped::write(self.file, self.event, data) })
+    }
+
+    fn read(&self, len: usize) -> Result<Reply, Error> {
+        // SAFETY: as above.
+        Ok(unsafe { overlapped::read(self.file, self.event, len) })
     }
 }

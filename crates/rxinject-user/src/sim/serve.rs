@@ -430,6 +430,22 @@ impl Server {
                 connections,
                 outstanding,
             } => self.waiters.push((conn, id, connections, outstanding)),
+            Request::Addresses => {
+                let mut data = (self.state.addresses.len() as u32).to_le_bytes().to_vec();
+                for (i, ip, prefix) in &self.state.addresses {
+                    data.extend_from_slice(&i.to_le_bytes());
+                    data.extend_from_slice(ip);
+                    data.push(*prefix);
+                }
+                c.send(
+                    id,
+                    &Done {
+                        status: STATUS_SUCCESS,
+                        information: 0,
+                        data,
+                    },
+                );
+            }
             Request::Shutdown => unreachable!("handled by run"),
         }
     }
