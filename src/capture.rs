@@ -73,6 +73,13 @@ impl Ring {
         !self.buf.is_null()
     }
 
+    /// Discards every waiting record (the memory stays).
+    fn clear(&mut self) {
+        self.head = 0;
+        self.used = 0;
+        self.records = 0;
+    }
+
     fn free_bytes(&self) -> usize {
         self.size - self.used
     }
@@ -1074,7 +1081,14 @@ pub fn set_filter(h: &OpenHandle, input: &[u8]) -> (NTSTATUS, FilterVerdict) {
         Ok(p) => p,
         Err(e) => return e,
     };
-    let old = core::mem::replace(&mut c.inner.lock().filter, program);
+    // The records waiting were accepted by the old program: they go with it, as BPF's
+    // BIOCSETF and Npcap's reset the buffer (a reader asking for `icmp` must not then read
+    // an ARP frame the previous filter let in; libpcap does not filter again).
+    let old = {
+        let mut g = c.inner.lock();
+        g.ring.clear();
+        core::mem::replace(&mut g.filter, program)
+    };
     if let Some(p) = old {
         free_bytes(p.insns.cast());
     }

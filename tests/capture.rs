@@ -305,6 +305,37 @@ fn a_filters_return_value_caps_the_captured_length_and_zero_removes_the_filter()
     sim.finish().assert_clean();
 }
 
+/// A new program discards the records the old one let in, as BPF's BIOCSETF and Npcap do:
+/// libpcap does not filter again what the driver returns, so a frame the old filter
+/// accepted would reach a reader of the new one. A refused program discards nothing.
+#[test]
+fn a_new_filter_discards_what_the_old_one_let_in() {
+    use rxinject_bpf::{Insn, K, RET};
+    let sim = load(SimConfig::default());
+    let h = open_capture(&sim, 0, nonblocking());
+    let f = frames_for(&sim, 0).take(3);
+    sim.adapter(0).indicate(&f[..2]);
+    assert_eq!(capture_stats(&h).records_queued, 2);
+    // Refused (a jump out of the program): the records stay.
+    assert_ne!(set_filter(&h, &[Insn::new(0x05, 0, 0, 9)]).0, STATUS_SUCCESS);
+    assert_eq!(capture_stats(&h).records_queued, 2);
+    assert_eq!(
+        set_filter(&h, &[Insn::new(RET | K, 0, 0, 0xFFFF)]).0,
+        STATUS_SUCCESS
+    );
+    assert_eq!(
+        capture_stats(&h).records_queued,
+        0,
+        "the old program's records are gone"
+    );
+    sim.adapter(0).indicate(&f[2..3]);
+    let got = drain_records(&h);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].frame, f[2]);
+    drop(h);
+    sim.finish().assert_clean();
+}
+
 #[test]
 fn malformed_programs_are_refused_with_the_instruction_and_the_old_filter_stays() {
     use rxinject_bpf::{ABS, B, Insn, JA, JMP, K, LD, MEM, RET, W};

@@ -21,7 +21,8 @@
 //!    byte count (`Information`) is the **number of frames** accepted.
 //! 7. `IOCTL_RXINJECT_GET_COUNTERS` returns [`Counters`] for the handle and its adapter.
 //! 8. Capture (ABI 1.1, the [`capture`] module): `IOCTL_RXINJECT_SET_FILTER` (a classic BPF
-//!    program, optional; `IOCTL_RXINJECT_CHECK_FILTER`, ABI 1.3, says why one is refused), `IOCTL_RXINJECT_SET_CAPTURE` with a [`capture::CaptureConfig`], then
+//!    program, optional; `IOCTL_RXINJECT_CHECK_FILTER`, ABI 1.3, says why one is refused; a
+//!    program accepted discards the records waiting, as BPF's `BIOCSETF` does), `IOCTL_RXINJECT_SET_CAPTURE` with a [`capture::CaptureConfig`], then
 //!    `ReadFile` returns records (a [`capture::RecordHeader`] and the frame); a read buffer
 //!    must hold [`capture::min_read_len`] bytes. `IOCTL_RXINJECT_GET_CAPTURE_STATS` returns
 //!    [`capture::CaptureStats`]; `IOCTL_RXINJECT_STOP_CAPTURE` stops.

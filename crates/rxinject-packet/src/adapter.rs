@@ -274,7 +274,10 @@ impl Inner {
         })
     }
 
-    /// `PacketSetBpf`: installs `prog` (empty: none).
+    /// `PacketSetBpf`: installs `prog` (empty: none). What the old program let in is
+    /// discarded, as Npcap does (libpcap does not filter again what a read returns): the
+    /// driver empties its ring, and the DLL drops what it holds and what the outstanding read
+    /// brings back (cancelled first). A program the driver refuses changes nothing.
     pub fn set_bpf(&self, prog: &[BpfInsn]) -> Result<(), u32> {
         let input: Vec<u8> = prog
             .iter()
@@ -287,7 +290,33 @@ impl Inner {
                 b
             })
             .collect();
+        let verdict_len = std::mem::size_of::<cap::FilterVerdict>();
+        let v = self
+            .dev
+            .ioctl(abi::IOCTL_RXINJECT_CHECK_FILTER, &input, verdict_len)?;
+        match cap::FilterVerdict::read_from(&v.data) {
+            Some(f) if v.ok() && f.error == cap::FILTER_OK => {}
+            Some(_) => return Err(err::ERROR_INVALID_PARAMETER),
+            None => return Err(os::win32_error(v.status)),
+        }
+        let mut st = lock(&self.st);
+        while self.dev.read_outstanding() {
+            self.dev.cancel_read();
+            self.event.reset();
+            if self.dev.take_read().is_some() {
+                break;
+            }
+            self.event.wait(None);
+            if self.dev.take_read().is_some() {
+                break;
+            }
+        }
         let r = self.dev.ioctl(abi::IOCTL_RXINJECT_SET_FILTER, &input, 0)?;
+        st.conv.clear();
+        st.starts.clear();
+        st.next = 0;
+        self.event.reset();
+        self.ensure_read(&st)?;
         if r.ok() {
             Ok(())
         } else {

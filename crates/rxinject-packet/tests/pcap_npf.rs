@@ -129,8 +129,12 @@ fn read_records(a: *mut Adapter, n: usize) -> Vec<Rec> {
     while got.len() < n {
         let ev = PacketGetReadEvent(a);
         assert!(!ev.is_null());
-        // SAFETY: the adapter's live event.
-        assert!(unsafe { os::wait_event(ev, None) });
+        // SAFETY: the adapter's live event. (The bound only turns a hang into a failure: the
+        // data is there long before it.)
+        assert!(
+            unsafe { os::wait_event(ev, Some(30_000)) },
+            "no data waiting after 30 s: {got:?}"
+        );
         // SAFETY: PACKET is plain data.
         let mut p: Packet = unsafe { std::mem::zeroed() };
         PacketInitPacket(&mut p, buf.as_mut_ptr().cast(), buf.len() as u32);
@@ -284,6 +288,23 @@ fn libpcap_calls_in_pcap_npf_order_capture_and_inject_through_rxinject() {
     // SAFETY: our open adapter.
     assert_eq!(unsafe { (*a).read_timeout }, 0);
 
+    // Another process of the machine, which injects; what it injects now is captured under
+    // the snapshot program (the read event says so), and must not come out once the
+    // filter below is set: a new program discards what the old one let in.
+    let other = other_process(&address);
+    let sim0 = other.find_adapter("sim0").unwrap();
+    let h = other.bind(&sim0).unwrap();
+    h.set_direction(true).unwrap();
+    let mut early = rxinject_user::abi::write::Batch::new();
+    early.push(
+        rxinject_user::abi::write::DIR_RX,
+        0,
+        &udp(HOST_IP, 7, b"before the filter"),
+    );
+    assert_eq!(h.send(&early).unwrap().accepted, 1);
+    // SAFETY: the adapter's live event.
+    assert!(unsafe { os::wait_event(PacketGetReadEvent(a), None) });
+
     // pcap_setfilter: "arp".
     let arp = [
         BpfInsn {
@@ -320,10 +341,6 @@ fn libpcap_calls_in_pcap_npf_order_capture_and_inject_through_rxinject() {
     // The read loop, while another process injects an ARP request and a UDP datagram up
     // into the host stack: the request (inbound) and the stack's answer (outbound) pass the
     // filter, the datagram and its echo do not.
-    let other = other_process(&address);
-    let sim0 = other.find_adapter("sim0").unwrap();
-    let h = other.bind(&sim0).unwrap();
-    h.set_direction(true).unwrap();
     let request = packets::arp_request(PEER_MAC, PEER_IP, HOST_IP);
     let mut batch = rxinject_user::abi::write::Batch::new();
     batch.push(rxinject_user::abi::write::DIR_RX, 0, &udp(HOST_IP, 7, b"not arp"));
