@@ -131,10 +131,8 @@ fn read_records(a: *mut Adapter, n: usize) -> Vec<Rec> {
         assert!(!ev.is_null());
         // SAFETY: the adapter's live event. (The bound only turns a hang into a failure: the
         // data is there long before it.)
-        assert!(
-            unsafe { os::wait_event(ev, Some(30_000)) },
-            "no data waiting after 30 s: {got:?}"
-        );
+        let set = unsafe { os::wait_event(ev, Some(30_000)) };
+        assert!(set, "no data waiting after 30 s: {got:?}");
         // SAFETY: PACKET is plain data.
         let mut p: Packet = unsafe { std::mem::zeroed() };
         PacketInitPacket(&mut p, buf.as_mut_ptr().cast(), buf.len() as u32);
