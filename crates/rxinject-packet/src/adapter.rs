@@ -214,7 +214,9 @@ impl Inner {
         }
     }
 
-    /// Changes the capture settings with `f` (kept only if the driver takes them).
+    /// Changes the capture settings with `f` (kept only if the driver takes them). The read
+    /// outstanding was issued under the old settings (its timeout runs from its issue): it is
+    /// cancelled, what it returned kept for the caller, and a read issued under the new ones.
     fn reconfigure(&self, f: impl FnOnce(&mut CaptureConfig)) -> Result<(), u32> {
         let mut st = lock(&self.st);
         let mut cfg = st.cfg;
@@ -222,7 +224,30 @@ impl Inner {
         self.apply(&cfg)?;
         st.cfg = cfg;
         st.read_len = st.read_len.max(cap::min_read_len(cfg.snaplen));
-        Ok(())
+        if let Some(r) = self.cancel_outstanding() {
+            convert(&mut st, &r);
+        }
+        self.event.reset();
+        if st.next < st.starts.len() {
+            self.event.set();
+        }
+        self.ensure_read(&st)
+    }
+
+    /// Cancels the outstanding read and waits for it; its result, if one was outstanding.
+    fn cancel_outstanding(&self) -> Option<Reply> {
+        while self.dev.read_outstanding() {
+            self.dev.cancel_read();
+            self.event.reset();
+            if let Some(r) = self.dev.take_read() {
+                return Some(r);
+            }
+            self.event.wait(None);
+            if let Some(r) = self.dev.take_read() {
+                return Some(r);
+            }
+        }
+        None
     }
 
     /// `PacketSetBuff`: the kernel buffer (rxinject's ring, within its limits).
@@ -300,17 +325,7 @@ impl Inner {
             None => return Err(os::win32_error(v.status)),
         }
         let mut st = lock(&self.st);
-        while self.dev.read_outstanding() {
-            self.dev.cancel_read();
-            self.event.reset();
-            if self.dev.take_read().is_some() {
-                break;
-            }
-            self.event.wait(None);
-            if self.dev.take_read().is_some() {
-                break;
-            }
-        }
+        let _old_program = self.cancel_outstanding();
         let r = self.dev.ioctl(abi::IOCTL_RXINJECT_SET_FILTER, &input, 0)?;
         st.conv.clear();
         st.starts.clear();
@@ -597,11 +612,14 @@ impl Inner {
     }
 }
 
-/// Converts a read's records into `bpf_hdr` records for the caller.
+/// Converts a read's records into `bpf_hdr` records for the caller, after those not
+/// delivered yet.
 fn convert(st: &mut State, r: &Reply) {
-    st.conv.clear();
-    st.starts.clear();
-    st.next = 0;
+    if st.next >= st.starts.len() {
+        st.conv.clear();
+        st.starts.clear();
+        st.next = 0;
+    }
     if !r.ok() {
         return;
     }

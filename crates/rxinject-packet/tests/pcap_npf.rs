@@ -460,6 +460,22 @@ fn libpcap_calls_in_pcap_npf_order_capture_and_inject_through_rxinject() {
     let recs = read_records(a, 3);
     assert_eq!((recs[0].data == ping, recs[2].data == down), (true, true));
 
+    // pcap_setnonblock: the read outstanding was issued to wait for data; the new setting
+    // applies at once (the DLL re-issues it), and a read returns nothing without waiting.
+    assert_eq!(PacketSetReadTimeout(a, -1), 1);
+    let ev = PacketGetReadEvent(a);
+    // SAFETY: the adapter's live event. (The bound turns the old behaviour, a read that
+    // waits for data regardless, into a failure.)
+    let set = unsafe { os::wait_event(ev, Some(30_000)) };
+    assert!(set, "the non-blocking read did not complete");
+    let mut buf = vec![0u8; 65_536];
+    // SAFETY: PACKET is plain data.
+    let mut p: Packet = unsafe { std::mem::zeroed() };
+    PacketInitPacket(&mut p, buf.as_mut_ptr().cast(), buf.len() as u32);
+    assert_eq!(PacketReceivePacket(a, &mut p, 1), 1);
+    assert_eq!(p.bytes_received, 0);
+    assert_eq!(PacketSetReadTimeout(a, 0), 1);
+
     // Close while another thread waits in PacketReceivePacket (pcap_close during pcap_loop):
     // the read returns, the handle is closed, nothing hangs.
     let ev = PacketGetReadEvent(a) as usize;
