@@ -3,7 +3,7 @@
 
 use core::ffi::c_void;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use ndis_sys::*;
 use rxinject_abi::tags::TAG_FILTER_MODULE;
@@ -102,6 +102,11 @@ pub struct FilterModule {
     pub state: StateCell,
     /// Datapath rundown: open only while Running (see `rundown.rs`).
     pub datapath: Rundown,
+    /// Own NBLs indicated up (Rx) and sent down (Tx) and not reclaimed yet. Raised before
+    /// NDIS has them, lowered only after they are reclaimed: while one is 0, a chain coming
+    /// back that way holds none of ours, and passes on without a walk.
+    pub own_rx_out: AtomicUsize,
+    pub own_tx_out: AtomicUsize,
     /// The module's NBL pool (`pool.rs`).
     pub nbl_pool: Handle,
     pub adapter: AdapterInfo,
@@ -393,6 +398,8 @@ pub unsafe extern "win64" fn filter_attach(
         id: GLOBALS.next_module_id(),
         state: StateCell::new(FilterState::Attaching),
         datapath: Rundown::new_closed(),
+        own_rx_out: AtomicUsize::new(0),
+        own_tx_out: AtomicUsize::new(0),
         nbl_pool: pool,
         adapter,
         mtu: AtomicU32::new(0),

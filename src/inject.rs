@@ -844,6 +844,14 @@ impl<'a> Batch<'a> {
         self.issued += n;
         self.bytes += core::mem::take(&mut self.chain_bytes);
         let h = self.m.handle.get();
+        // Counted as out before NDIS has them (see `FilterModule::own_rx_out`): a return on
+        // another processor that sees them sees the count.
+        let out = if self.rx {
+            &self.m.own_rx_out
+        } else {
+            &self.m.own_tx_out
+        };
+        out.fetch_add(n as usize, Ordering::SeqCst);
         if self.rx {
             self.rx_frames += n;
             self.m.counters.rx_injected.fetch_add(n, Ordering::Relaxed);
@@ -946,6 +954,13 @@ pub unsafe fn reclaim(m: &FilterModule, own: NblChain, send_complete: bool) {
     }
     slots.give_back(m);
     back.count_off_all();
+    // Reclaimed: no longer out (before the rundown: the module may go with it).
+    let out = if send_complete {
+        &m.own_tx_out
+    } else {
+        &m.own_rx_out
+    };
+    out.fetch_sub(n as usize, Ordering::SeqCst);
     // Last: this may complete a pending pause, after which the module may go away.
     m.leave_datapath_many(n as usize);
 }

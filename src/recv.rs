@@ -135,6 +135,13 @@ pub unsafe extern "win64" fn filter_return(ctx: NDIS_HANDLE, nbls: *mut NET_BUFF
     // SAFETY: NDIS contract for this callback.
     let m = unsafe { FilterModule::from_context(ctx) };
     m.debug_check_state(DATAPATH_STATES, "FilterReturnNetBufferLists");
+    if m.own_rx_out.load(core::sync::atomic::Ordering::SeqCst) == 0 {
+        // None of ours is up there: the chain is all foreign, passed back without a walk.
+        // SAFETY: the foreign NBLs came from below through FilterReceiveNetBufferLists and
+        // are returned here exactly once, with the flags NDIS gave.
+        unsafe { NdisFReturnNetBufferLists(m.handle.get(), nbls, flags) };
+        return;
+    }
     // SAFETY: NDIS hands the whole chain back to us.
     let split = unsafe { nbl::split_own(nbls, m.handle.get()) };
     if !split.foreign.is_null() {

@@ -64,6 +64,12 @@ pub unsafe extern "win64" fn filter_send_complete(ctx: NDIS_HANDLE, nbls: *mut N
     // SAFETY: NDIS contract for this callback.
     let m = unsafe { FilterModule::from_context(ctx) };
     m.debug_check_state(DATAPATH_STATES, "FilterSendNetBufferListsComplete");
+    if m.own_tx_out.load(core::sync::atomic::Ordering::SeqCst) == 0 {
+        // None of ours is down there: all foreign, completed up without a walk.
+        // SAFETY: the foreign NBLs came from above through FilterSendNetBufferLists.
+        unsafe { NdisFSendNetBufferListsComplete(m.handle.get(), nbls, flags) };
+        return;
+    }
     // SAFETY: NDIS hands the whole chain back to us.
     let split = unsafe { nbl::split_own(nbls, m.handle.get()) };
     if !split.foreign.is_null() {

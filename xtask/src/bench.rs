@@ -575,13 +575,14 @@ pub fn report(f: &BTreeMap<String, Figures>, driver: &Path, n1: u64, n2: u64, wa
         .filter(|s| s.ends_with("_b64") || s.ends_with("_b1024"))
         .map(|s| get(s).driver_instr_per_frame)
         .fold(0.0, f64::max);
-    let pass = get("passthrough_rx")
-        .driver_instr_per_frame
-        .max(get("passthrough_tx").driver_instr_per_frame);
+    let pass_rx = get("passthrough_rx").driver_instr_per_frame;
+    let pass_tx = get("passthrough_tx").driver_instr_per_frame;
     m.insert(
         "targets".into(),
         json!({
-            "passthrough_driver_instr_per_frame": { "limit": 60, "worst": round1(pass), "met": pass <= 60.0 },
+            // Microsoft's LWF sample, measured the same way: 6.3 (Rx) and 11.3 (Tx).
+            "passthrough_rx_driver_instr_per_frame": { "limit": 6.3, "worst": round1(pass_rx), "met": pass_rx <= 6.3 },
+            "passthrough_tx_driver_instr_per_frame": { "limit": 9.0, "worst": round1(pass_tx), "met": pass_tx <= 9.0 },
             "inject_b64_and_up_driver_instr_per_frame": { "limit": 1500, "worst": round1(worst_inject), "met": worst_inject <= 1500.0 },
             "heap_allocations_per_injected_frame": { "limit": 0, "worst": heap, "met": heap == 0.0 },
             // The literal measure: total minus the no-filter baseline. It holds the

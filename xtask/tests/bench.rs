@@ -48,10 +48,13 @@ fn the_shipped_driver_stays_within_its_instruction_budgets() {
         null.driver_instr_per_frame, 0.0,
         "no driver, no instructions in it"
     );
-    for s in ["passthrough_rx", "passthrough_tx"] {
+    // Issue 14's targets: no dearer than Microsoft's sample measured the same way (6.3 per
+    // received frame, 11.3 per sent one), Tx at 9.0. With none of its own NBLs out, the
+    // driver passes returns and send completions on without walking the chain.
+    for (s, limit) in [("passthrough_rx", 6.3), ("passthrough_tx", 9.0)] {
         let f = m(s);
         assert!(f.driver_instr_per_frame > 0.0, "{s}: {f:?}");
-        assert!(f.driver_instr_per_frame <= 60.0, "{s}: {f:?}");
+        assert!(f.driver_instr_per_frame <= limit, "{s}: {f:?} (target {limit})");
         // One NDIS call per chain of 32 (indicate or send, then return or complete): batched.
         assert!(
             f.ndis_calls_per_frame <= 2.0 / bench::CHAIN as f64 + 1e-9,
