@@ -301,6 +301,15 @@ pub fn runner_main(args: &[String]) -> Result<()> {
     let frames: u64 = frames
         .parse()
         .map_err(|_| Error::usage(format!("FRAMES: not a number: {frames}")))?;
+    if crate::bench_bpf::is_bpf_scenario(scenario) {
+        let evals = crate::bench_bpf::run_scenario(scenario, frames)?;
+        let run = Run {
+            frames: evals,
+            ..Run::default()
+        };
+        println!("{}", run.to_json(scenario));
+        return Ok(());
+    }
     let run = run_scenario(scenario, frames, Path::new(driver))?;
     println!("{}", run.to_json(scenario));
     Ok(())
@@ -520,13 +529,61 @@ pub fn run(json_out: bool, quick: bool) -> Result<()> {
         eprintln!("==> {s}: callgrind with {n1} and {n2} frames, {wall_runs} native runs");
         figures.insert(s.to_string(), measure(s, n1, n2, wall_runs, &driver, &dir)?);
     }
-    let report = report(&figures, &driver, n1, n2, wall_runs);
+    let mut report = report(&figures, &driver, n1, n2, wall_runs);
+    let (r1, r2) = if quick { (10, 30) } else { (20, 60) };
+    let bpf = measure_bpf(r1, r2, &dir)?;
+    if let (Value::Object(m), Value::Object(b)) = (&mut report, bpf) {
+        m.extend(b);
+    }
     if json_out {
         println!("{}", serde_json::to_string_pretty(&report).expect("serialisable"));
     } else {
         print_report(&report);
     }
     Ok(())
+}
+
+/// Instructions per evaluation of a BPF scenario: callgrind at `r1` and `r2` repetitions, the
+/// difference over the evaluations between.
+pub fn measure_bpf_scenario(scenario: &str, r1: u64, r2: u64, dir: &Path) -> Result<f64> {
+    let none = Path::new("-");
+    let (a, c1) = run_callgrind(scenario, r1, none, dir)?;
+    let (b, c2) = run_callgrind(scenario, r2, none, dir)?;
+    Ok((c2.total as f64 - c1.total as f64) / (b.frames - a.frames) as f64)
+}
+
+/// The BPF side by side (`bench_bpf`): per program, rxinject's and libpcap's instructions per
+/// evaluation, the worst ratio, the dearest validation; after checking both give the same
+/// verdict on every frame.
+pub fn measure_bpf(r1: u64, r2: u64, dir: &Path) -> Result<Value> {
+    use crate::bench_bpf::{PROGRAMS, disagreements};
+    let d = disagreements()?;
+    if !d.is_empty() {
+        return Err(Error::new(format!(
+            "rxinject and libpcap disagree (program, frame, rxinject, libpcap): {d:?}"
+        )));
+    }
+    let mut m = serde_json::Map::new();
+    let (mut ratio_max, mut validate_max) = (0.0f64, 0.0f64);
+    for (name, _) in PROGRAMS {
+        eprintln!("==> bpf {name}: rxinject and libpcap, callgrind with {r1} and {r2} passes over 64 frames");
+        let ours = measure_bpf_scenario(&format!("bpf_{name}_rxinject"), r1, r2, dir)?;
+        let theirs = measure_bpf_scenario(&format!("bpf_{name}_libpcap"), r1, r2, dir)?;
+        let validate = measure_bpf_scenario(&format!("bpfvalidate_{name}"), r1 * 10, r2 * 10, dir)?;
+        m.insert(format!("bpf_{name}_rxinject_instr_per_eval"), json!(round1(ours)));
+        m.insert(
+            format!("bpf_{name}_libpcap_instr_per_eval"),
+            json!(round1(theirs)),
+        );
+        m.insert(format!("bpf_{name}_validate_instr"), json!(round1(validate)));
+        ratio_max = ratio_max.max(ours / theirs);
+        validate_max = validate_max.max(validate);
+    }
+    m.insert("bpf_ratio_max".into(), json!((ratio_max * 100.0).round() / 100.0));
+    m.insert("bpf_validate_instr_max".into(), json!(round1(validate_max)));
+    m.insert("bpf_frames".into(), json!(crate::bench_bpf::frames().len()));
+    m.insert("bpf_verdicts_agree".into(), json!(true));
+    Ok(Value::Object(m))
 }
 
 fn round1(x: f64) -> f64 {
@@ -639,6 +696,30 @@ fn print_report(r: &Value) {
         r["heap_allocations_per_injected_frame"]
     );
     println!("targets: {}", r["targets"]);
+    println!(
+        "{:<18} {:>14} {:>14} {:>8} {:>10}",
+        "BPF program", "rxinject", "libpcap", "ratio", "validate"
+    );
+    for (name, _) in crate::bench_bpf::PROGRAMS {
+        let ours = r[format!("bpf_{name}_rxinject_instr_per_eval")]
+            .as_f64()
+            .unwrap_or(0.0);
+        let theirs = r[format!("bpf_{name}_libpcap_instr_per_eval")]
+            .as_f64()
+            .unwrap_or(0.0);
+        println!(
+            "{:<18} {:>14.1} {:>14.1} {:>8.2} {:>10}",
+            name,
+            ours,
+            theirs,
+            if theirs > 0.0 { ours / theirs } else { 0.0 },
+            r[format!("bpf_{name}_validate_instr")]
+        );
+    }
+    println!(
+        "(instructions per evaluation; BPF verdicts agree on all {} frames)",
+        r["bpf_frames"]
+    );
 }
 
 #[cfg(test)]

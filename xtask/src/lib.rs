@@ -21,6 +21,7 @@
 #![recursion_limit = "256"]
 
 pub mod bench;
+pub mod bench_bpf;
 pub mod demo;
 pub mod demo_hostile;
 pub mod dist;

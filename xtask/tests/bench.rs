@@ -71,3 +71,43 @@ fn the_shipped_driver_stays_within_its_instruction_budgets() {
         assert_eq!(f.allocations_per_frame, 0.0, "{s}: {f:?}");
     }
 }
+
+/// The BPF side by side (issue 14): 64 representative frames, libpcap's compilation of the
+/// six programs, the same verdict from both interpreters on every frame, and both counted.
+#[test]
+fn bpf_side_by_side_agrees_with_libpcap_and_counts_both() {
+    use xtask::bench_bpf;
+    let frames = bench_bpf::frames();
+    assert_eq!(frames.len(), 64);
+    let sizes: Vec<usize> = frames.iter().map(Vec::len).collect();
+    assert!(
+        sizes.iter().all(|n| (42..=1518).contains(n)),
+        "42 (an ARP frame as sent, before padding) to 1514 bytes (1518 tagged): {sizes:?}"
+    );
+    assert!(frames.iter().any(|f| f.len() >= 1514));
+    let types: std::collections::BTreeSet<u16> = frames
+        .iter()
+        .map(|f| u16::from_be_bytes([f[12], f[13]]))
+        .collect();
+    for t in [0x0800, 0x86DD, 0x0806, 0x8100, 0x88CC] {
+        assert!(types.contains(&t), "ethertype {t:#06x} among the frames");
+    }
+    let d = bench_bpf::disagreements().unwrap();
+    assert!(d.is_empty(), "{d:?}");
+    // Every program accepts some frames and rejects others: the comparison is not vacuous.
+    let lib = bench_bpf::Libpcap::load().unwrap();
+    for (name, _) in bench_bpf::PROGRAMS {
+        let prog = bench_bpf::program(name).unwrap();
+        let accepted = frames.iter().filter(|f| lib.run(&prog, f) != 0).count();
+        assert!(
+            accepted > 0 && accepted < frames.len(),
+            "{name}: {accepted} of 64 accepted"
+        );
+    }
+    bench::build_runner().unwrap();
+    let dir = bench::work_dir().unwrap();
+    for which in ["rxinject", "libpcap"] {
+        let per_eval = bench::measure_bpf_scenario(&format!("bpf_icmp_{which}"), 2, 6, &dir).unwrap();
+        assert!(per_eval > 10.0 && per_eval < 10_000.0, "{which}: {per_eval}");
+    }
+}
