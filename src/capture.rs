@@ -28,7 +28,7 @@ use rxinject_abi::capture::{
     self as cap, CaptureConfig, CaptureStats, FilterVerdict, RECORD_HEADER_LEN, RecordHeader, Settings,
 };
 use rxinject_abi::tags::{TAG_BPF, TAG_CAPTURE, TAG_TIMER};
-use rxinject_bpf::{self as bpf, Insn, Packet};
+use rxinject_bpf::{self as bpf, Compiled, Insn, Packet};
 
 use crate::device::{OpenHandle, complete_irp};
 use crate::driver::{GLOBALS, Handle};
@@ -298,15 +298,17 @@ impl Completions {
 // ---- the capture of one handle ----------------------------------------------------------------
 
 /// A validated BPF program in pool memory.
+/// A validated program in its pre-decoded form (`bpf::compile`), in pool memory.
 struct Program {
-    insns: *mut Insn,
+    code: *mut Compiled,
     len: usize,
 }
 
 impl Program {
-    fn as_slice(&self) -> &[Insn] {
-        // SAFETY: `insns` holds `len` instructions written when the program was made.
-        unsafe { core::slice::from_raw_parts(self.insns, self.len) }
+    fn as_slice(&self) -> &[Compiled] {
+        // SAFETY: `code` holds `len` instructions `bpf::compile` wrote when the program was
+        // made, and nothing writes them since.
+        unsafe { core::slice::from_raw_parts(self.code, self.len) }
     }
 }
 
@@ -460,7 +462,7 @@ impl Inner {
             return;
         }
         let keep = match &self.filter {
-            Some(p) => bpf::run(p.as_slice(), frame),
+            Some(p) => bpf::run_compiled(p.as_slice(), frame),
             None => u32::MAX,
         };
         if keep == 0 {
@@ -1090,7 +1092,7 @@ pub fn set_filter(h: &OpenHandle, input: &[u8]) -> (NTSTATUS, FilterVerdict) {
         core::mem::replace(&mut g.filter, program)
     };
     if let Some(p) = old {
-        free_bytes(p.insns.cast());
+        free_bytes(p.code.cast());
     }
     (STATUS_SUCCESS, FilterVerdict::default())
 }
@@ -1101,7 +1103,7 @@ pub fn check_filter(input: &[u8]) -> Option<FilterVerdict> {
     match load_program(input) {
         Ok(p) => {
             if let Some(p) = p {
-                free_bytes(p.insns.cast());
+                free_bytes(p.code.cast());
             }
             Some(FilterVerdict::default())
         }
@@ -1136,12 +1138,29 @@ fn load_program(input: &[u8]) -> Result<Option<Program>, (NTSTATUS, FilterVerdic
         // `i < n`.
         unsafe { slot.write(Insn::from_bytes(b)) };
     }
-    let p = Program { insns, len: n };
-    if let Err(e) = bpf::validate(p.as_slice()) {
+    // The pre-decoded program, validated as it is decoded (linear in the program; nothing
+    // on the stack grows with it).
+    let code = alloc_bytes(n * core::mem::size_of::<Compiled>(), TAG_BPF).cast::<Compiled>();
+    if code.is_null() {
         free_bytes(insns.cast());
+        return Err((STATUS_INSUFFICIENT_RESOURCES, FilterVerdict::default()));
+    }
+    for i in 0..n {
+        // SAFETY: `code` holds `n` pre-decoded instructions (12 bytes each, 16-aligned pool
+        // memory) and `i < n`.
+        unsafe { code.wrapping_add(i).write(Compiled::default()) };
+    }
+    // SAFETY: `insns` holds the `n` instructions written above; ours alone.
+    let source = unsafe { core::slice::from_raw_parts(insns, n) };
+    // SAFETY: `code` holds `n` initialised instructions; ours alone.
+    let out = unsafe { core::slice::from_raw_parts_mut(code, n) };
+    let verdict = bpf::compile(source, out);
+    free_bytes(insns.cast());
+    if let Err(e) = verdict {
+        free_bytes(code.cast());
         return Err((STATUS_INVALID_PARAMETER, bad(e.code(), e.at())));
     }
-    Ok(Some(p))
+    Ok(Some(Program { code, len: n }))
 }
 
 /// `IOCTL_RXINJECT_GET_CAPTURE_STATS`.
@@ -1327,7 +1346,7 @@ pub fn close(h: &OpenHandle) {
     }
     free_bytes(ring.buf);
     if let Some(f) = filter {
-        free_bytes(f.insns.cast());
+        free_bytes(f.code.cast());
     }
     // SAFETY: unlinked from every list, so no tap or timer can reach it; its lock is idle.
     unsafe { c.inner.free() };

@@ -138,6 +138,36 @@ impl rxinject_bpf::Packet for FrameView {
         self.data_len + if self.tag.is_some() { 4 } else { 0 }
     }
 
+    /// The data in the NET_BUFFER's current MDL (a NIC's receive buffer usually holds the
+    /// whole frame): BPF loads inside it read there, without walking the chain or copying.
+    /// None for a frame whose tag the view re-inserts (its bytes are not contiguous).
+    fn head(&self) -> &[u8] {
+        if self.tag.is_some() {
+            return &[];
+        }
+        // SAFETY: the constructor's contract keeps `nb` valid while the view is used.
+        let n = unsafe { &*self.nb };
+        let mdl = n.CurrentMdl;
+        if mdl.is_null() {
+            return &[];
+        }
+        // SAFETY: the NB's current MDL, valid with it.
+        let count = unsafe { (*mdl).ByteCount } as usize;
+        let off = n.CurrentMdlOffset as usize;
+        if off >= count {
+            return &[];
+        }
+        // SAFETY: as above.
+        let base = unsafe { mdl_address(mdl) };
+        if base.is_null() {
+            return &[];
+        }
+        let len = (count - off).min(self.data_len);
+        // SAFETY: the MDL describes `count` readable bytes at `base`, `off + len <= count`,
+        // and they stay valid (and unwritten by us) while the view is used.
+        unsafe { core::slice::from_raw_parts(base.wrapping_add(off), len) }
+    }
+
     fn read(&self, offset: usize, out: &mut [u8]) -> bool {
         let Some(tag) = self.tag else {
             return self.read_data(offset, out);

@@ -319,9 +319,11 @@ pub fn disagreements() -> Result<Vec<(String, usize, u32, u32)>> {
     let mut out = Vec::new();
     for (name, _) in PROGRAMS {
         let prog = program(name)?;
-        rxinject_bpf::validate(&prog).map_err(|e| Error::new(format!("{name}: rxinject refuses it: {e}")))?;
+        let mut code = vec![rxinject_bpf::Compiled::default(); prog.len()];
+        rxinject_bpf::compile(&prog, &mut code)
+            .map_err(|e| Error::new(format!("{name}: rxinject refuses it: {e}")))?;
         for (i, f) in fs.iter().enumerate() {
-            let (ours, theirs) = (rxinject_bpf::run(&prog, f.as_slice()), lib.run(&prog, f));
+            let (ours, theirs) = (rxinject_bpf::run_compiled(&code, f.as_slice()), lib.run(&prog, f));
             if ours != theirs {
                 out.push((name.to_string(), i, ours, theirs));
             }
@@ -339,9 +341,11 @@ pub fn is_bpf_scenario(scenario: &str) -> bool {
 /// evaluations made.
 pub fn run_scenario(scenario: &str, reps: u64) -> Result<u64> {
     if let Some(name) = scenario.strip_prefix("bpfvalidate_") {
+        // What the driver does at SET_FILTER: validate and pre-decode.
         let prog = program(name)?;
+        let mut out = vec![rxinject_bpf::Compiled::default(); prog.len()];
         for _ in 0..reps {
-            black_box(rxinject_bpf::validate(black_box(&prog)).is_ok());
+            black_box(rxinject_bpf::compile(black_box(&prog), black_box(&mut out)).is_ok());
         }
         return Ok(reps);
     }
@@ -356,10 +360,15 @@ pub fn run_scenario(scenario: &str, reps: u64) -> Result<u64> {
     let mut acc = 0u32;
     match which {
         "rxinject" => {
-            rxinject_bpf::validate(&prog).map_err(|e| Error::new(format!("{name}: {e}")))?;
+            // What the driver runs: the pre-decoded form.
+            let mut code = vec![rxinject_bpf::Compiled::default(); prog.len()];
+            rxinject_bpf::compile(&prog, &mut code).map_err(|e| Error::new(format!("{name}: {e}")))?;
             for _ in 0..reps {
                 for f in &fs {
-                    acc = acc.wrapping_add(rxinject_bpf::run(black_box(&prog), black_box(f.as_slice())));
+                    acc = acc.wrapping_add(rxinject_bpf::run_compiled(
+                        black_box(&code),
+                        black_box(f.as_slice()),
+                    ));
                 }
             }
         }

@@ -106,8 +106,14 @@ fn bpf_side_by_side_agrees_with_libpcap_and_counts_both() {
     }
     bench::build_runner().unwrap();
     let dir = bench::work_dir().unwrap();
-    for which in ["rxinject", "libpcap"] {
-        let per_eval = bench::measure_bpf_scenario(&format!("bpf_icmp_{which}"), 2, 6, &dir).unwrap();
-        assert!(per_eval > 10.0 && per_eval < 10_000.0, "{which}: {per_eval}");
-    }
+    // Issue 14's targets, held as instruction counts: validation (and pre-decoding) at most
+    // 5,000 instructions for every program (met), and the interpreter against libpcap's
+    // (target 0.8 at worst; held at 1.1, where the pre-decoded form stands, so that it does
+    // not slip back: it was 3.9 before).
+    let m = serde_json::to_string(&bench::measure_bpf(2, 6, &dir).unwrap()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&m).unwrap();
+    let validate = v["bpf_validate_instr_max"].as_f64().unwrap();
+    assert!(validate > 100.0 && validate <= 5000.0, "{v}");
+    let ratio = v["bpf_ratio_max"].as_f64().unwrap();
+    assert!(ratio > 0.3 && ratio <= 1.1, "{v}");
 }

@@ -333,11 +333,21 @@ pub trait Packet {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The packet's first bytes, contiguous in memory (its first segment): loads inside them
+    /// read there directly, the rest through [`Packet::read`]. None by default.
+    fn head(&self) -> &[u8] {
+        &[]
+    }
 }
 
 impl Packet for [u8] {
     fn len(&self) -> usize {
         <[u8]>::len(self)
+    }
+
+    fn head(&self) -> &[u8] {
+        self
     }
 
     fn read(&self, offset: usize, out: &mut [u8]) -> bool {
@@ -446,6 +456,9 @@ pub fn run(prog: &[Insn], pkt: &(impl Packet + ?Sized)) -> u32 {
 
 /// A program that accepts every packet whole (what "no filter" means).
 pub const ACCEPT_ALL: [Insn; 1] = [Insn::new(RET | K, 0, 0, u32::MAX)];
+
+mod compiled;
+pub use compiled::{Compiled, compile, run as run_compiled};
 
 #[cfg(test)]
 mod tests;

@@ -260,3 +260,160 @@ fn run_never_panics_or_loops_on_garbage() {
     }
     assert!(valid > 100, "{valid}");
 }
+
+/// A packet whose first segment is its first `head` bytes: loads beyond go through `read`.
+struct Split<'a> {
+    data: &'a [u8],
+    head: usize,
+}
+
+impl Packet for Split<'_> {
+    fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    fn read(&self, offset: usize, out: &mut [u8]) -> bool {
+        self.data.read(offset, out)
+    }
+
+    fn head(&self) -> &[u8] {
+        &self.data[..self.head.min(self.data.len())]
+    }
+}
+
+/// The pre-decoded form gives the validator's verdict on every program (the same error, at
+/// the same instruction), and the interpreter's result on every packet, whether the bytes a
+/// load wants lie in the first segment, across it, or beyond the packet.
+#[test]
+fn compiled_programs_agree_with_validate_and_run() {
+    let mut x: u64 = 0x0bad_cafe_f00d_1234;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let pkt: Vec<u8> = (0..200).map(|n| (n as u8).wrapping_mul(37)).collect();
+    let codes = [
+        0x28, 0x30, 0x20, 0x48, 0x50, 0x40, 0x00, 0x01, 0x61, 0x60, 0x02, 0x03, 0x04, 0x0c, 0x14, 0x24, 0x34,
+        0x44, 0x54, 0x64, 0x74, 0x84, 0x94, 0xa4, 0x05, 0x15, 0x25, 0x35, 0x45, 0x1d, 0x06, 0x16, 0x07, 0x87,
+        0xb1, 0x80, 0x81, 0x1c, 0x2c, 0x3c, 0x4c, 0x5c, 0x6c, 0x7c, 0x9c, 0xac, 0x2d, 0x3d, 0x4d, 0x0e,
+    ];
+    let (mut valid, mut errors) = (0, std::collections::BTreeSet::new());
+    let mut out = vec![Compiled::default(); 16];
+    for _ in 0..50_000 {
+        let n = 1 + (next() % 14) as usize;
+        let prog: Vec<Insn> = (0..n)
+            .map(|_| {
+                let r = next();
+                let code = if r % 16 == 0 {
+                    (r >> 8) as u16
+                } else {
+                    codes[(r >> 16) as usize % codes.len()]
+                };
+                i(
+                    code,
+                    (r >> 24) as u8 % 5,
+                    (r >> 32) as u8 % 5,
+                    (r >> 40) as u32 % 260,
+                )
+            })
+            .collect();
+        let mut prog = prog;
+        // Half end with a return, as real programs do (the others mostly fail validation).
+        if next() % 2 == 0 {
+            prog[n - 1] = i(if n.is_multiple_of(2) { RET | K } else { RET | A }, 0, 0, 96);
+        }
+        let v = validate(&prog);
+        let c = compile(&prog, &mut out);
+        assert_eq!(v, c, "{prog:?}");
+        match v {
+            Ok(()) => {
+                valid += 1;
+                for head in [0usize, 1, 13, 14, 40, 200] {
+                    for len in [0usize, 3, 14, 60, 200] {
+                        let p = Split {
+                            data: &pkt[..len],
+                            head,
+                        };
+                        assert_eq!(
+                            run(&prog, &p),
+                            run_compiled(&out[..n], &p),
+                            "{prog:?} head {head} len {len}"
+                        );
+                    }
+                }
+            }
+            Err(e) => {
+                errors.insert(e.code());
+            }
+        }
+    }
+    assert!(valid > 1000, "{valid}");
+    assert!(errors.len() >= 6, "every kind of refusal met: {errors:?}");
+    // Every load followed by every conditional jump with a constant (what the compiler
+    // fuses), taken and not taken, inside and outside the packet and its first segment; and
+    // with a jump landing on the conditional jump (which must then not be fused).
+    let loads = [
+        LD | W | ABS,
+        LD | H | ABS,
+        LD | B | ABS,
+        LD | W | IND,
+        LD | H | IND,
+        LD | B | IND,
+    ];
+    let jumps = [JMP | JEQ | K, JMP | JSET | K, JMP | JGT | K, JMP | JGE | K];
+    for &l in &loads {
+        for &j in &jumps {
+            for off in [0u32, 1, 12, 13, 57, 58, 59, 196, 197, 300] {
+                for xv in [0u32, 2] {
+                    for into in [false, true] {
+                        let size = match l & 0x18 {
+                            W => 4,
+                            H => 2,
+                            _ => 1,
+                        };
+                        let at = (off + if l & IND != 0 { xv } else { 0 }) as usize;
+                        let actual = pkt
+                            .get(at..at + size)
+                            .map_or(7, |b| b.iter().fold(0u32, |v, &c| v << 8 | u32::from(c)));
+                        for k in [actual, actual.wrapping_add(1), actual.wrapping_sub(1), 0, 0x80] {
+                            // ldx #xv; (ja +1 into the jump: `into`); load; jcond; ret #1; ret #2; ret a
+                            let mut prog = vec![i(LDX | W | IMM, 0, 0, xv)];
+                            if into {
+                                prog.push(i(JMP | JEQ | K, 0, 1, 5)); // x == 5 never: goes to the load; jt lands on the load's next
+                            }
+                            prog.push(i(l, 0, 0, off));
+                            prog.push(i(j, 0, 1, k));
+                            prog.extend([i(RET | K, 0, 0, 1), i(RET | K, 0, 0, 2), i(RET | A, 0, 0, 0)]);
+                            if into {
+                                // Make the first jump land on the conditional jump when taken.
+                                prog[1] = i(JMP | JEQ | X, 1, 0, 0);
+                            }
+                            assert_eq!(validate(&prog), Ok(()), "{prog:?}");
+                            compile(&prog, &mut out).unwrap();
+                            for head in [0usize, 14, 60, 200] {
+                                for len in [14usize, 60, 200] {
+                                    let p = Split {
+                                        data: &pkt[..len],
+                                        head,
+                                    };
+                                    assert_eq!(
+                                        run(&prog, &p),
+                                        run_compiled(&out[..prog.len()], &p),
+                                        "{prog:?} head {head} len {len}"
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // A buffer shorter than the program is refused, not overrun.
+    let prog = [i(RET | K, 0, 0, 1); 3];
+    assert!(compile(&prog, &mut out[..2]).is_err());
+    // A default-made program ends at once.
+    assert_eq!(run_compiled(&[Compiled::default(); 4], &pkt[..]), 0);
+}
