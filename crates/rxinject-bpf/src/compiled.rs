@@ -13,7 +13,7 @@
 
 use crate::{
     ADD, AND, DIV, Error, Insn, JEQ, JGE, JGT, LSH, MEMWORDS, MOD, MUL, OR, Op, Packet, RSH, SUB, XOR,
-    decode, load,
+    checked, load,
 };
 
 /// An operation, decoded.
@@ -175,20 +175,7 @@ pub fn compile(prog: &[Insn], out: &mut [Compiled]) -> Result<(), Error> {
     }
     // Decode and check each instruction (the first fault in program order, as validate).
     for (at, i) in prog.iter().enumerate() {
-        let op = decode(i.code).ok_or(Error::UnknownOpcode { at, code: i.code })?;
-        let rest = n - at - 1;
-        match op {
-            Op::LdMem | Op::LdxMem | Op::St | Op::Stx if i.k as usize >= MEMWORDS => {
-                return Err(Error::BadMemoryIndex { at, k: i.k });
-            }
-            Op::Alu(DIV | MOD, false) if i.k == 0 => return Err(Error::DivisionByZero { at }),
-            Op::Alu(LSH | RSH, false) if i.k >= 32 => return Err(Error::BadShift { at, k: i.k }),
-            Op::Ja if i.k as usize >= rest => return Err(Error::JumpOutOfRange { at }),
-            Op::Jcond(..) if usize::from(i.jt) >= rest || usize::from(i.jf) >= rest => {
-                return Err(Error::JumpOutOfRange { at });
-            }
-            _ => {}
-        }
+        let op = checked(i, at, n)?;
         // In range (checked above; targets < n <= 4096 fit a u16).
         let (jt, jf) = match op {
             Op::Ja => (at + 1 + i.k as usize, 0),
@@ -239,23 +226,27 @@ pub fn compile(prog: &[Insn], out: &mut [Compiled]) -> Result<(), Error> {
             }
             _ => flow(at + 1),
         }
+        // Its mask is used: the instruction may now take its final form.
+        if at + 1 < n {
+            fuse(out, at);
+        }
     }
     if let Some((k, at)) = first.iter().enumerate().find_map(|(k, a)| a.map(|a| (k, a))) {
         return Err(Error::UninitializedMemory { at, k: k as u32 });
     }
-    fuse(&mut out[..n]);
     Ok(())
 }
 
-/// Fuses each load followed by a `jeq #k` or `jset #k` into one operation. The jump stays
-/// as it was after the fused one: a jump landing on it still finds it (only the fall-through
-/// from the load is replaced).
-fn fuse(out: &mut [Compiled]) {
+/// Fuses the load at `at` with the `jeq #k` or `jset #k` after it into one operation. The
+/// jump stays as it was: a jump landing on it still finds it (only the fall-through from the
+/// load is replaced).
+#[inline(always)]
+fn fuse(out: &mut [Compiled], at: usize) {
     use Kind::*;
-    for at in 0..out.len().saturating_sub(1) {
+    {
         let (load, jump) = (out[at], out[at + 1]);
         if load.k > u32::from(u16::MAX) {
-            continue;
+            return;
         }
         let fused = match (load.kind, jump.kind) {
             (LdAbsW, JeqK) => LdAbsWJeq,
@@ -270,7 +261,7 @@ fn fuse(out: &mut [Compiled]) {
             (LdIndW, JsetK) => LdIndWJset,
             (LdIndH, JsetK) => LdIndHJset,
             (LdIndB, JsetK) => LdIndBJset,
-            _ => continue,
+            _ => return,
         };
         out[at] = Compiled {
             kind: fused,

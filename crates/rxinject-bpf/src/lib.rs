@@ -262,6 +262,26 @@ fn decode(code: u16) -> Option<Op> {
     })
 }
 
+/// Instruction `at` of a program of `n`, decoded and checked on its own (opcode, memory
+/// index, constant divisor and shift, jumps inside the program).
+#[inline(always)]
+fn checked(i: &Insn, at: usize, n: usize) -> Result<Op, Error> {
+    let op = decode(i.code).ok_or(Error::UnknownOpcode { at, code: i.code })?;
+    let rest = n - at - 1;
+    match op {
+        Op::LdMem | Op::LdxMem | Op::St | Op::Stx if i.k as usize >= MEMWORDS => {
+            Err(Error::BadMemoryIndex { at, k: i.k })
+        }
+        Op::Alu(DIV | MOD, false) if i.k == 0 => Err(Error::DivisionByZero { at }),
+        Op::Alu(LSH | RSH, false) if i.k >= 32 => Err(Error::BadShift { at, k: i.k }),
+        Op::Ja if i.k as usize >= rest => Err(Error::JumpOutOfRange { at }),
+        Op::Jcond(..) if usize::from(i.jt) >= rest || usize::from(i.jf) >= rest => {
+            Err(Error::JumpOutOfRange { at })
+        }
+        _ => Ok(op),
+    }
+}
+
 /// Checks `prog` as a kernel would before running it.
 pub fn validate(prog: &[Insn]) -> Result<(), Error> {
     if prog.is_empty() || prog.len() > MAX_INSNS {
@@ -269,20 +289,7 @@ pub fn validate(prog: &[Insn]) -> Result<(), Error> {
     }
     let n = prog.len();
     for (at, i) in prog.iter().enumerate() {
-        let op = decode(i.code).ok_or(Error::UnknownOpcode { at, code: i.code })?;
-        let rest = n - at - 1;
-        match op {
-            Op::LdMem | Op::LdxMem | Op::St | Op::Stx if i.k as usize >= MEMWORDS => {
-                return Err(Error::BadMemoryIndex { at, k: i.k });
-            }
-            Op::Alu(DIV | MOD, false) if i.k == 0 => return Err(Error::DivisionByZero { at }),
-            Op::Alu(LSH | RSH, false) if i.k >= 32 => return Err(Error::BadShift { at, k: i.k }),
-            Op::Ja if i.k as usize >= rest => return Err(Error::JumpOutOfRange { at }),
-            Op::Jcond(..) if usize::from(i.jt) >= rest || usize::from(i.jf) >= rest => {
-                return Err(Error::JumpOutOfRange { at });
-            }
-            _ => {}
-        }
+        checked(i, at, n)?;
     }
     if !matches!(decode(prog[n - 1].code), Some(Op::RetK | Op::RetA)) {
         return Err(Error::NoFinalReturn);
