@@ -45,6 +45,7 @@ pub const SCENARIOS: &[&str] = &[
     "passthrough_rx",
     "passthrough_tx",
     "capture_rx",
+    "capture_tx",
     "inject_rx_b1",
     "inject_rx_b64",
     "inject_rx_b1024",
@@ -64,6 +65,8 @@ pub struct Run {
     /// Where the image was mapped, and its size (0 for the null scenarios).
     pub image_base: usize,
     pub image_size: usize,
+    /// Spin locks the driver acquired over the whole run (counted by the simulator).
+    pub lock_acquisitions: u64,
 }
 
 impl Run {
@@ -75,6 +78,7 @@ impl Run {
             "pool_allocations": self.pool_allocations,
             "image_base": self.image_base,
             "image_size": self.image_size,
+            "lock_acquisitions": self.lock_acquisitions,
         })
     }
 }
@@ -205,7 +209,8 @@ pub fn run_scenario(scenario: &str, frames: u64, driver: &Path) -> Result<Run> {
                 ));
             }
         }
-        "capture_rx" => {
+        "capture_rx" | "capture_tx" => {
+            let rx = scenario == "capture_rx";
             let h = open_bound(&sim, scenario)?;
             let config = CaptureConfig {
                 snaplen: 128,
@@ -224,8 +229,13 @@ pub fn run_scenario(scenario: &str, frames: u64, driver: &Path) -> Result<Run> {
             let mut captured = 0u64;
             start = Instant::now();
             for _ in 0..chains {
-                a.indicate(&chain);
-                a.return_receives(usize::MAX);
+                if rx {
+                    a.indicate(&chain);
+                    a.return_receives(usize::MAX);
+                } else {
+                    a.send(&chain);
+                    a.complete_sends(usize::MAX);
+                }
                 // The reader keeps up: everything waiting, in one read.
                 let r = h.read(1 << 16);
                 if r.status != STATUS_SUCCESS {
@@ -281,6 +291,7 @@ pub fn run_scenario(scenario: &str, frames: u64, driver: &Path) -> Result<Run> {
         }
     }
     run.seconds = start.elapsed().as_secs_f64();
+    run.lock_acquisitions = sim.lock_acquisitions();
     let report = sim.finish();
     if !report.is_clean() {
         return Err(fail(scenario, format!("NDIS rule violations:\n{report}")));
@@ -418,6 +429,7 @@ fn parse_run(stdout: &[u8]) -> Result<Run> {
         pool_allocations: u("pool_allocations"),
         image_base: u("image_base") as usize,
         image_size: u("image_size") as usize,
+        lock_acquisitions: u("lock_acquisitions"),
     })
 }
 
@@ -462,6 +474,8 @@ pub struct Figures {
     pub ndis_calls_per_frame: f64,
     pub ns_per_frame: f64,
     pub allocations_per_frame: f64,
+    /// Spin lock acquisitions by the driver per frame (counted by the simulator).
+    pub lock_acquisitions_per_frame: f64,
 }
 
 /// Builds `rxinject-bench` (release) and returns its path.
@@ -507,6 +521,7 @@ pub fn measure(
         ndis_calls_per_frame: (c2.calls_out as f64 - c1.calls_out as f64) / d,
         ns_per_frame: ns.get(ns.len() / 2).copied().unwrap_or(0.0),
         allocations_per_frame: (r2.pool_allocations as f64 - r1.pool_allocations as f64) / d,
+        lock_acquisitions_per_frame: (r2.lock_acquisitions as f64 - r1.lock_acquisitions as f64) / d,
     })
 }
 
@@ -610,6 +625,10 @@ pub fn report(f: &BTreeMap<String, Figures>, driver: &Path, n1: u64, n2: u64, wa
             json!((x.ndis_calls_per_frame * 1000.0).round() / 1000.0),
         );
         m.insert(key("ns_per_frame"), json!(round1(x.ns_per_frame)));
+        m.insert(
+            key("lock_acquisitions_per_frame"),
+            json!((x.lock_acquisitions_per_frame * 1000.0).round() / 1000.0),
+        );
     }
     let inject: Vec<f64> = SCENARIOS
         .iter()

@@ -93,6 +93,8 @@ pub(crate) fn acquire(w: &World, lock: *mut NDIS_SPIN_LOCK, dpr: bool) {
 /// DISPATCH_LEVEL unless `dpr` (the caller is there already). Returns the IRQL before.
 pub(crate) fn acquire_word(w: &World, addr: usize, name: &'static str, dpr: bool) -> KIRQL {
     w.require_max_dispatch(name);
+    w.lock_acquisitions
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let old = tls::irql();
     if !lock_table(w).contains_key(&addr) {
         // Reported once, and then taken: one mistake must not cascade into an L4 at every

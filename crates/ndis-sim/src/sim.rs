@@ -353,6 +353,14 @@ impl Sim {
         io::collect(&self.world, irp)
     }
 
+    /// Spin locks the driver acquired (NDIS and kernel spin locks), ever: what a datapath
+    /// costs in lock traffic.
+    pub fn lock_acquisitions(&self) -> u64 {
+        self.world
+            .lock_acquisitions
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// IRP counters of the I/O manager.
     pub fn io_stats(&self) -> IoStats {
         io::stats(&self.world)

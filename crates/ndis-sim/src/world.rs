@@ -489,6 +489,8 @@ pub(crate) struct World {
     pub ndis_calls: std::sync::atomic::AtomicU64,
     /// Times a settling thread found only other busy threads to wait for.
     pub stalls: std::sync::atomic::AtomicU64,
+    /// Spin lock acquisitions by the driver (NDIS and kernel spin locks), ever.
+    pub lock_acquisitions: std::sync::atomic::AtomicU64,
     /// The explorer's other processors, joined before the machine is examined.
     pub helpers: Mutex<Vec<std::thread::JoinHandle<()>>>,
     /// Own NBLs the filter issued while its module was Pausing or Paused.
@@ -757,6 +759,7 @@ impl World {
             actors: std::sync::atomic::AtomicUsize::new(0),
             ndis_calls: std::sync::atomic::AtomicU64::new(0),
             stalls: std::sync::atomic::AtomicU64::new(0),
+            lock_acquisitions: std::sync::atomic::AtomicU64::new(0),
             helpers: Mutex::new(Vec::new()),
             own_issued_while_pausing: std::sync::atomic::AtomicU64::new(0),
             stale_own_nbls: std::sync::atomic::AtomicU64::new(0),
