@@ -138,6 +138,27 @@ fn ioctl_ok(h: &DeviceHandle<'_>, scenario: &str, code: u32, input: &[u8], out: 
 }
 
 /// Opens the control device and binds to `sim0`.
+/// A bound handle capturing with the UDP filter, 128 bytes of each frame, reads that return
+/// at once: the capture scenarios' reader.
+fn open_capturing<'s>(sim: &'s Sim, scenario: &str) -> Result<DeviceHandle<'s>> {
+    let h = open_bound(sim, scenario)?;
+    let config = CaptureConfig {
+        snaplen: 128,
+        flags: cap::CAPTURE_NONBLOCK,
+        ..CaptureConfig::default()
+    };
+    ioctl_ok(&h, scenario, abi::IOCTL_RXINJECT_SET_CAPTURE, &config.to_vec(), 0)?;
+    let program: Vec<u8> = udp_filter().iter().flat_map(|i| i.to_bytes()).collect();
+    ioctl_ok(
+        &h,
+        scenario,
+        abi::IOCTL_RXINJECT_SET_FILTER,
+        &program,
+        std::mem::size_of::<cap::FilterVerdict>(),
+    )?;
+    Ok(h)
+}
+
 fn open_bound<'s>(sim: &'s Sim, scenario: &str) -> Result<DeviceHandle<'s>> {
     let h = sim
         .open(abi::USER_PATH)
@@ -212,21 +233,7 @@ pub fn run_scenario(scenario: &str, frames: u64, driver: &Path) -> Result<Run> {
         }
         "capture_rx" | "capture_tx" => {
             let rx = scenario == "capture_rx";
-            let h = open_bound(&sim, scenario)?;
-            let config = CaptureConfig {
-                snaplen: 128,
-                flags: cap::CAPTURE_NONBLOCK,
-                ..CaptureConfig::default()
-            };
-            ioctl_ok(&h, scenario, abi::IOCTL_RXINJECT_SET_CAPTURE, &config.to_vec(), 0)?;
-            let program: Vec<u8> = udp_filter().iter().flat_map(|i| i.to_bytes()).collect();
-            ioctl_ok(
-                &h,
-                scenario,
-                abi::IOCTL_RXINJECT_SET_FILTER,
-                &program,
-                std::mem::size_of::<cap::FilterVerdict>(),
-            )?;
+            let h = open_capturing(&sim, scenario)?;
             let mut captured = 0u64;
             start = Instant::now();
             for _ in 0..chains {
@@ -253,21 +260,7 @@ pub fn run_scenario(scenario: &str, frames: u64, driver: &Path) -> Result<Run> {
             // own chain; the reader reads after each round. A barrier keeps the rounds in
             // step, so that exactly 4 chains wait for each read.
             const CPUS: usize = 4;
-            let h = open_bound(&sim, scenario)?;
-            let config = CaptureConfig {
-                snaplen: 128,
-                flags: cap::CAPTURE_NONBLOCK,
-                ..CaptureConfig::default()
-            };
-            ioctl_ok(&h, scenario, abi::IOCTL_RXINJECT_SET_CAPTURE, &config.to_vec(), 0)?;
-            let program: Vec<u8> = udp_filter().iter().flat_map(|i| i.to_bytes()).collect();
-            ioctl_ok(
-                &h,
-                scenario,
-                abi::IOCTL_RXINJECT_SET_FILTER,
-                &program,
-                std::mem::size_of::<cap::FilterVerdict>(),
-            )?;
+            let h = open_capturing(&sim, scenario)?;
             let rounds = chains / CPUS;
             let barrier = std::sync::Barrier::new(CPUS + 1);
             let mut captured = 0u64;

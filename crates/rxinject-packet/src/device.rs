@@ -217,14 +217,10 @@ mod win {
 
     use rxinject_user::windows::overlapped::{self, len32};
     use windows_sys::Win32::Foundation::{
-        CloseHandle, ERROR_ACCESS_DENIED, ERROR_IO_INCOMPLETE, ERROR_IO_PENDING, GENERIC_READ, GENERIC_WRITE,
-        GetLastError, HANDLE, INVALID_HANDLE_VALUE,
+        CloseHandle, ERROR_IO_INCOMPLETE, ERROR_IO_PENDING, GetLastError, HANDLE,
     };
-    use windows_sys::Win32::Storage::FileSystem::{
-        CreateFileW, FILE_FLAG_OVERLAPPED, FILE_SHARE_READ, FILE_SHARE_WRITE, OPEN_EXISTING, ReadFile,
-    };
+    use windows_sys::Win32::Storage::FileSystem::ReadFile;
     use windows_sys::Win32::System::IO::{CancelIoEx, GetOverlappedResult, OVERLAPPED};
-    use windows_sys::Win32::System::Threading::CreateEventW;
 
     use super::{Device, Reply, err};
     use crate::layout::Handle;
@@ -252,35 +248,7 @@ mod win {
 
     impl WinDevice {
         pub fn open() -> Result<WinDevice, u32> {
-            let path: Vec<u16> = rxinject_abi::USER_PATH.encode_utf16().chain([0]).collect();
-            // SAFETY: a NUL-terminated path; no security attributes or template.
-            let file = unsafe {
-                CreateFileW(
-                    path.as_ptr(),
-                    GENERIC_READ | GENERIC_WRITE,
-                    FILE_SHARE_READ | FILE_SHARE_WRITE,
-                    std::ptr::null(),
-                    OPEN_EXISTING,
-                    FILE_FLAG_OVERLAPPED,
-                    std::ptr::null_mut(),
-                )
-            };
-            if file == INVALID_HANDLE_VALUE {
-                // SAFETY: reads this thread's last error.
-                let e = unsafe { GetLastError() };
-                return Err(if e == ERROR_ACCESS_DENIED {
-                    err::ERROR_ACCESS_DENIED
-                } else {
-                    e
-                });
-            }
-            // SAFETY: a manual-reset event, initially clear, unnamed.
-            let sync = unsafe { CreateEventW(std::ptr::null(), 1, 0, std::ptr::null()) };
-            if sync.is_null() {
-                // SAFETY: our handle.
-                unsafe { CloseHandle(file) };
-                return Err(err::ERROR_NOT_ENOUGH_MEMORY);
-            }
+            let (file, sync) = overlapped::open_device()?;
             Ok(WinDevice {
                 file,
                 sync: Mutex::new(sync),

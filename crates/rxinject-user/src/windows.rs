@@ -8,13 +8,8 @@
 use std::time::{Duration, Instant};
 
 use windows_sys::Win32::Foundation::{
-    CloseHandle, ERROR_ACCESS_DENIED, ERROR_FILE_NOT_FOUND, ERROR_PATH_NOT_FOUND, GENERIC_READ,
-    GENERIC_WRITE, GetLastError, HANDLE, INVALID_HANDLE_VALUE,
+    CloseHandle, ERROR_ACCESS_DENIED, ERROR_FILE_NOT_FOUND, ERROR_PATH_NOT_FOUND, HANDLE,
 };
-use windows_sys::Win32::Storage::FileSystem::{
-    CreateFileW, FILE_FLAG_OVERLAPPED, FILE_SHARE_READ, FILE_SHARE_WRITE, OPEN_EXISTING,
-};
-use windows_sys::Win32::System::Threading::CreateEventW;
 
 use crate::{Backend, Channel, Error, Reply};
 
@@ -29,36 +24,11 @@ fn origin() -> Instant {
 
 impl Backend for WindowsBackend {
     fn open(&self) -> Result<Box<dyn Channel>, Error> {
-        let path: Vec<u16> = rxinject_abi::USER_PATH.encode_utf16().chain([0]).collect();
-        // SAFETY: a NUL-terminated path; no security attributes or template.
-        let h = unsafe {
-            CreateFileW(
-                path.as_ptr(),
-                GENERIC_READ | GENERIC_WRITE,
-                FILE_SHARE_READ | FILE_SHARE_WRITE,
-                std::ptr::null(),
-                OPEN_EXISTING,
-                FILE_FLAG_OVERLAPPED,
-                std::ptr::null_mut(),
-            )
-        };
-        if h == INVALID_HANDLE_VALUE {
-            // SAFETY: reads this thread's last error.
-            return Err(match unsafe { GetLastError() } {
-                ERROR_FILE_NOT_FOUND | ERROR_PATH_NOT_FOUND => Error::NotInstalled,
-                ERROR_ACCESS_DENIED => Error::AccessDenied,
-                code => Error::Open { code },
-            });
-        }
-        // SAFETY: a manual-reset event, initially clear, unnamed.
-        let event = unsafe { CreateEventW(std::ptr::null(), 1, 0, std::ptr::null()) };
-        if event.is_null() {
-            // SAFETY: reads this thread's last error.
-            let code = unsafe { GetLastError() };
-            // SAFETY: our handle.
-            unsafe { CloseHandle(h) };
-            return Err(Error::Open { code });
-        }
+        let (h, event) = overlapped::open_device().map_err(|code| match code {
+            ERROR_FILE_NOT_FOUND | ERROR_PATH_NOT_FOUND => Error::NotInstalled,
+            ERROR_ACCESS_DENIED => Error::AccessDenied,
+            code => Error::Open { code },
+        })?;
         Ok(Box::new(WinChannel { file: h, event }))
     }
 
@@ -98,11 +68,50 @@ impl Drop for WinChannel {
 /// `event` (a manual-reset event, one request at a time), with the IRP's own NT status from
 /// `OVERLAPPED.Internal`: the Windows backend's, and Packet.dll's.
 pub mod overlapped {
-    use windows_sys::Win32::Foundation::{ERROR_IO_PENDING, GetLastError, HANDLE};
-    use windows_sys::Win32::Storage::FileSystem::{ReadFile, WriteFile};
+    use windows_sys::Win32::Foundation::{
+        CloseHandle, ERROR_IO_PENDING, GENERIC_READ, GENERIC_WRITE, GetLastError, HANDLE,
+        INVALID_HANDLE_VALUE,
+    };
+    use windows_sys::Win32::Storage::FileSystem::{
+        CreateFileW, FILE_FLAG_OVERLAPPED, FILE_SHARE_READ, FILE_SHARE_WRITE, OPEN_EXISTING, ReadFile,
+        WriteFile,
+    };
     use windows_sys::Win32::System::IO::{DeviceIoControl, GetOverlappedResult, OVERLAPPED};
+    use windows_sys::Win32::System::Threading::CreateEventW;
 
     use crate::{NTSTATUS, Reply};
+
+    /// Opens `\\.\RxInject` for overlapped I/O, with a manual-reset event (initially clear)
+    /// for its synchronous requests; Err: the Win32 error. The caller closes both.
+    pub fn open_device() -> Result<(HANDLE, HANDLE), u32> {
+        let path: Vec<u16> = rxinject_abi::USER_PATH.encode_utf16().chain([0]).collect();
+        // SAFETY: a NUL-terminated path; no security attributes or template.
+        let h = unsafe {
+            CreateFileW(
+                path.as_ptr(),
+                GENERIC_READ | GENERIC_WRITE,
+                FILE_SHARE_READ | FILE_SHARE_WRITE,
+                std::ptr::null(),
+                OPEN_EXISTING,
+                FILE_FLAG_OVERLAPPED,
+                std::ptr::null_mut(),
+            )
+        };
+        if h == INVALID_HANDLE_VALUE {
+            // SAFETY: reads this thread's last error.
+            return Err(unsafe { GetLastError() });
+        }
+        // SAFETY: a manual-reset event, initially clear, unnamed.
+        let event = unsafe { CreateEventW(std::ptr::null(), 1, 0, std::ptr::null()) };
+        if event.is_null() {
+            // SAFETY: reads this thread's last error.
+            let code = unsafe { GetLastError() };
+            // SAFETY: our handle, not handed out.
+            unsafe { CloseHandle(h) };
+            return Err(code);
+        }
+        Ok((h, event))
+    }
 
     /// Issues a request with `start` and waits for it: the IRP's status and Information.
     fn request(file: HANDLE, event: HANDLE, start: impl FnOnce(*mut OVERLAPPED) -> i32) -> (NTSTATUS, usize) {
