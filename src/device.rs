@@ -151,7 +151,8 @@ pub struct OpenHandle {
     if_index: AtomicU32,
     rx_default: AtomicBool,
     pub counters: HandleCounterCells,
-    /// The capture state (`capture.rs`), once the handle asked for one; freed at close.
+    /// The capture state (`capture/`), once the handle asked for one; retired at close (freed
+    /// once no tap can hold it).
     capture: AtomicPtr<Capture>,
     /// Set while a request that changes the handle's binding or capture runs: such requests
     /// of one handle never run concurrently (a second one gets STATUS_DEVICE_BUSY).
@@ -394,7 +395,7 @@ unsafe extern "win64" fn dispatch_close(_device: *mut DEVICE_OBJECT, irp: *mut I
     unsafe { complete_irp(irp, STATUS_SUCCESS, 0) }
 }
 
-/// IRP_MJ_READ: capture records (see `capture.rs`).
+/// IRP_MJ_READ: capture records (see `capture/`).
 unsafe extern "win64" fn dispatch_read(_device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
     // SAFETY: an IRP for our device.
     let sl = unsafe { IoGetCurrentIrpStackLocation(irp) };

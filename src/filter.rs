@@ -115,7 +115,7 @@ pub struct FilterModule {
     pub counters: Counters,
     /// Injection slots (`inject.rs`).
     pub slots: SpinLock<SlotPool>,
-    /// Capturing handles (`capture.rs`).
+    /// Capturing handles (`capture/`).
     pub capture: crate::capture::ModuleCapture,
     /// The driver's own OID requests: the one at the miniport and those waiting
     /// (`oidreq.rs`).

@@ -101,6 +101,9 @@ pub struct FrameView {
     nb: *const NET_BUFFER,
     data_len: usize,
     tag: Option<[u8; 4]>,
+    /// The data in the NET_BUFFER's current MDL (see `Packet::head`), found once.
+    head: *const u8,
+    head_len: usize,
 }
 
 /// Bytes before an 802.1Q tag: destination and source MAC addresses.
@@ -119,7 +122,19 @@ impl FrameView {
             let tci = tci_from_ieee8021q_info(ieee8021q_info).to_be_bytes();
             [0x81, 0x00, tci[0], tci[1]]
         });
-        FrameView { nb, data_len, tag }
+        let (head, head_len) = if tag.is_some() {
+            (core::ptr::null(), 0)
+        } else {
+            // SAFETY: the caller's contract.
+            unsafe { first_segment(nb, data_len) }
+        };
+        FrameView {
+            nb,
+            data_len,
+            tag,
+            head,
+            head_len,
+        }
     }
 
     /// Whether the view re-inserted an out-of-band tag.
@@ -133,6 +148,33 @@ impl FrameView {
     }
 }
 
+/// The data of `nb` in its current MDL: its start and length (at most `data_len`), or null
+/// when the MDL is missing, unmapped or empty there.
+///
+/// # Safety
+/// `nb` is a valid NET_BUFFER.
+unsafe fn first_segment(nb: *const NET_BUFFER, data_len: usize) -> (*const u8, usize) {
+    // SAFETY: the caller's contract.
+    let n = unsafe { &*nb };
+    let mdl = n.CurrentMdl;
+    if mdl.is_null() {
+        return (core::ptr::null(), 0);
+    }
+    // SAFETY: the NB's current MDL, valid with it.
+    let count = unsafe { (*mdl).ByteCount } as usize;
+    let off = n.CurrentMdlOffset as usize;
+    if off >= count {
+        return (core::ptr::null(), 0);
+    }
+    // SAFETY: as above.
+    let base = unsafe { mdl_address(mdl) };
+    if base.is_null() {
+        return (core::ptr::null(), 0);
+    }
+    // The MDL describes `count` readable bytes at `base`, and `off < count`.
+    (base.wrapping_add(off), (count - off).min(data_len))
+}
+
 impl rxinject_bpf::Packet for FrameView {
     fn len(&self) -> usize {
         self.data_len + if self.tag.is_some() { 4 } else { 0 }
@@ -141,31 +183,15 @@ impl rxinject_bpf::Packet for FrameView {
     /// The data in the NET_BUFFER's current MDL (a NIC's receive buffer usually holds the
     /// whole frame): BPF loads inside it read there, without walking the chain or copying.
     /// None for a frame whose tag the view re-inserts (its bytes are not contiguous).
+    #[inline]
     fn head(&self) -> &[u8] {
-        if self.tag.is_some() {
+        if self.head.is_null() {
             return &[];
         }
-        // SAFETY: the constructor's contract keeps `nb` valid while the view is used.
-        let n = unsafe { &*self.nb };
-        let mdl = n.CurrentMdl;
-        if mdl.is_null() {
-            return &[];
-        }
-        // SAFETY: the NB's current MDL, valid with it.
-        let count = unsafe { (*mdl).ByteCount } as usize;
-        let off = n.CurrentMdlOffset as usize;
-        if off >= count {
-            return &[];
-        }
-        // SAFETY: as above.
-        let base = unsafe { mdl_address(mdl) };
-        if base.is_null() {
-            return &[];
-        }
-        let len = (count - off).min(self.data_len);
-        // SAFETY: the MDL describes `count` readable bytes at `base`, `off + len <= count`,
-        // and they stay valid (and unwritten by us) while the view is used.
-        unsafe { core::slice::from_raw_parts(base.wrapping_add(off), len) }
+        // SAFETY: `first_segment` found `head_len` readable bytes at `head`, valid (and
+        // unwritten by us) while the NET_BUFFER is, which the constructor's contract keeps
+        // for as long as the view is used.
+        unsafe { core::slice::from_raw_parts(self.head, self.head_len) }
     }
 
     fn read(&self, offset: usize, out: &mut [u8]) -> bool {
@@ -198,7 +224,7 @@ impl rxinject_bpf::Packet for FrameView {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     extern crate std;
     use super::*;
     use core::mem::MaybeUninit;
@@ -209,13 +235,13 @@ mod tests {
     /// A NET_BUFFER over `pieces` (each its own mapped MDL), its data starting `offset` bytes
     /// into the first.
     #[allow(clippy::vec_box)] // boxed so each MDL keeps its address when the vector grows
-    struct TestNb {
-        nb: Box<NET_BUFFER>,
+    pub(crate) struct TestNb {
+        pub(crate) nb: Box<NET_BUFFER>,
         _mdls: Vec<Box<MDL>>,
         _data: Vec<Vec<u8>>,
     }
 
-    fn test_nb(pieces: &[&[u8]], offset: usize) -> TestNb {
+    pub(crate) fn test_nb(pieces: &[&[u8]], offset: usize) -> TestNb {
         let data: Vec<Vec<u8>> = pieces.iter().map(|p| p.to_vec()).collect();
         let mut mdls: Vec<Box<MDL>> = data
             .iter()

@@ -167,6 +167,7 @@ pub unsafe extern "win64" fn DriverEntry(
         capture::stop();
         // SAFETY: our registration; deregistering detaches every module.
         unsafe { NdisFDeregisterFilterDriver(handle) };
+        capture::finish();
         GLOBALS.set_filter_driver(ptr::null_mut());
         // SAFETY: no module and no device exist any more.
         unsafe { GLOBALS.modules.free() };
@@ -199,6 +200,8 @@ unsafe extern "win64" fn driver_unload(_driver_object: *mut DRIVER_OBJECT) {
         unsafe { NdisFDeregisterFilterDriver(handle) };
         GLOBALS.set_filter_driver(ptr::null_mut());
     }
+    // Every module is detached: no tap runs, and what capture retired can go.
+    capture::finish();
     debug_assert!(GLOBALS.modules.lock().is_empty());
     // SAFETY: every module is detached, so nothing can take the lock any more.
     unsafe { GLOBALS.modules.free() };

@@ -436,7 +436,12 @@ fn a_full_ring_drops_and_counts_exactly_and_recovers() {
         f[20] = i;
         f
     };
-    let fits = cap::MIN_RING_BYTES as usize / cap::record_len(1514);
+    // One processor's ring: an equal share of the ring, but room for a record of the
+    // largest snap length (the frames all come from one processor here).
+    let processors = SimConfig::default().processors as usize;
+    let share = (cap::MIN_RING_BYTES as usize / processors).max(cap::record_len(cap::MAX_SNAPLEN as usize));
+    assert_eq!(capture_stats(&h).ring_bytes as usize, share * processors);
+    let fits = share / cap::record_len(1514);
     let frames: Vec<Vec<u8>> = (0..fits as u8 + 16).map(frame).collect();
     sim.adapter(0).indicate(&frames);
     let s = capture_stats(&h);
@@ -960,8 +965,8 @@ fn capture_rings_share_a_driver_wide_memory_budget() {
     assert_eq!(set_capture(&extra, big), STATUS_QUOTA_EXCEEDED);
     assert_eq!(
         sim.stats().pool_live,
-        live + 1,
-        "only the capture context, no ring"
+        live + 2,
+        "only the capture context and its per-processor counters, no ring"
     );
     // A smaller ring does not fit either, while the budget is used up.
     let small = CaptureConfig {
@@ -976,5 +981,108 @@ fn capture_rings_share_a_driver_wide_memory_budget() {
     drop(handles.pop());
     assert_eq!(set_capture(&extra, big), STATUS_SUCCESS);
     drop((handles, extra));
+    sim.finish().assert_clean();
+}
+
+/// Each processor has its own ring; a read merges them by time stamp. Frames tapped on
+/// processors 3 and 1 alternately, the clock moving between them, come back in the order they
+/// passed, not ring after ring.
+#[test]
+fn reads_merge_the_processors_rings_in_time_order() {
+    let sim = load(SimConfig::default());
+    let h = open_capture(&sim, 0, nonblocking());
+    let a = sim.adapter(0);
+    let frames: Vec<Vec<u8>> = frames_for(&sim, 0).take(6);
+    for (i, f) in frames.iter().enumerate() {
+        // Processors 3, 1, 3, 1, ...: a NIC's two receive queues, each with its DPC.
+        let _cpu = sim.on_processor(if i % 2 == 0 { 3 } else { 1 });
+        a.indicate(std::slice::from_ref(f));
+        sim.advance_time(std::time::Duration::from_micros(10));
+    }
+    let got = drain_records(&h);
+    assert_eq!(
+        got.iter().map(|c| c.frame.clone()).collect::<Vec<_>>(),
+        frames,
+        "in the order they passed"
+    );
+    assert!(
+        got.windows(2)
+            .all(|w| w[0].header.timestamp < w[1].header.timestamp),
+        "time stamps rise"
+    );
+    drop(h);
+    sim.finish().assert_clean();
+}
+
+/// A full ring is one processor's: frames on another processor still fit, and the drops are
+/// counted where they happened and summed.
+#[test]
+fn a_full_ring_on_one_processor_drops_there_only() {
+    let sim = load(SimConfig::default());
+    let h = open_capture(
+        &sim,
+        0,
+        CaptureConfig {
+            ring_bytes: cap::MIN_RING_BYTES,
+            ..nonblocking()
+        },
+    );
+    let big = frames_for(&sim, 0).take(7).remove(6);
+    assert_eq!(big.len(), 1514);
+    let share = capture_stats(&h).ring_bytes as usize / SimConfig::default().processors as usize;
+    let fits = share / cap::record_len(1514);
+    {
+        let _cpu = sim.on_processor(2);
+        sim.adapter(0).indicate(&vec![big.clone(); fits + 5]);
+    }
+    {
+        let _cpu = sim.on_processor(5);
+        sim.adapter(0).indicate(&vec![big.clone(); 3]);
+    }
+    let s = capture_stats(&h);
+    assert_eq!(
+        (s.seen, s.captured, s.dropped, s.records_queued as usize),
+        ((fits + 8) as u64, (fits + 3) as u64, 5, fits + 3)
+    );
+    assert_eq!(drain_records(&h).len(), fits + 3);
+    drop(h);
+    sim.finish().assert_clean();
+}
+
+/// A read waiting for more bytes is completed by the tap that brings them, on whichever
+/// processor it runs; the reader's ring check and the tap's waiting check cannot both miss.
+#[test]
+fn a_waiting_read_is_completed_by_a_tap_on_another_processor() {
+    let sim = load(SimConfig::default());
+    let f = frames_for(&sim, 0).take(3);
+    // More than the first frame's record, less than all three.
+    let need = cap::record_len(f[0].len()) + 1;
+    assert!(f.iter().map(|x| cap::record_len(x.len())).sum::<usize>() >= need);
+    let h = open_capture(
+        &sim,
+        0,
+        CaptureConfig {
+            min_bytes: need as u32,
+            // Not the host stack's answers: only what the taps below bring.
+            directions: cap::CAPTURE_IN,
+            snaplen: 2048,
+            ..CaptureConfig::default()
+        },
+    );
+    let read = h.start_read(1 << 16);
+    {
+        let _cpu = sim.on_processor(6);
+        // One short frame: fewer bytes than the read waits for.
+        sim.adapter(0).indicate(&f[..1]);
+    }
+    assert!(h.poll(read).is_none(), "still waiting for {need} bytes");
+    {
+        let _cpu = sim.on_processor(4);
+        sim.adapter(0).indicate(&f[1..]);
+    }
+    let r = h.poll(read).expect("completed by the second tap");
+    assert_eq!(r.status, STATUS_SUCCESS);
+    assert_eq!(parse_records(&r.output).len(), 3, "both rings, merged");
+    drop(h);
     sim.finish().assert_clean();
 }

@@ -66,7 +66,45 @@ fn own_exports() -> Vec<(&'static str, &'static str, usize)> {
             ExAllocatePool2, ExFreePoolWithTag, DbgPrintEx, KeBugCheckEx, IofCompleteRequest,
             IoAcquireCancelSpinLock, IoReleaseCancelSpinLock, KeQuerySystemTimePrecise,
             KeQueryInterruptTimePrecise, KeFlushQueuedDpcs, MmMapLockedPagesSpecifyCache,
+            KfRaiseIrql, KeLowerIrql, KeGetCurrentProcessorNumberEx,
+            KeQueryMaximumProcessorCountEx,
         ]
+    }
+}
+
+// ---- IRQL and processors ---------------------------------------------------------------------
+
+export! { fn KfRaiseIrql(NewIrql: KIRQL) -> KIRQL { crate::kernel::raise_irql(NewIrql) } }
+export! { fn KeLowerIrql(NewIrql: KIRQL) { crate::kernel::lower_irql(NewIrql) } }
+
+export! {
+    fn KeGetCurrentProcessorNumberEx(ProcNumber: *mut ndis_sys::PROCESSOR_NUMBER) -> u32 {
+        let _ = world();
+        let n = tls::current_processor();
+        if !ProcNumber.is_null() {
+            // SAFETY: the caller's PROCESSOR_NUMBER (one group: the group-relative number is
+            // the index).
+            unsafe {
+                *ProcNumber = ndis_sys::PROCESSOR_NUMBER {
+                    Group: 0,
+                    Number: n as u8,
+                    Reserved: 0,
+                }
+            };
+        }
+        n
+    }
+}
+
+export! {
+    fn KeQueryMaximumProcessorCountEx(GroupNumber: u16) -> u32 {
+        let _ = world();
+        // One group, group 0, holds every processor.
+        if GroupNumber == ndis_sys::ALL_PROCESSOR_GROUPS || GroupNumber == 0 {
+            tls::processor_count()
+        } else {
+            0
+        }
     }
 }
 

@@ -911,6 +911,10 @@ pub(crate) fn cancel(w: &World, irp: Irp) {
 pub(crate) fn acquire_cancel_lock(w: &World, out: *mut KIRQL) {
     w.require_max_dispatch("IoAcquireCancelSpinLock");
     let me = std::thread::current().id();
+    let previous = tls::irql();
+    // Raised before spinning, as the real acquire does: the spinner holds its processor, and
+    // a thread waiting for a processor holds nothing (see locks.rs).
+    tls::set_irql(previous.max(DISPATCH_LEVEL));
     loop {
         let mut io = lock(&w.io);
         match io.cancel_lock {
@@ -921,14 +925,12 @@ pub(crate) fn acquire_cancel_lock(w: &World, out: *mut KIRQL) {
             }
             Some(_) => {}
             None => {
-                let previous = tls::irql();
                 io.cancel_lock = Some((me, previous));
                 drop(io);
                 if !out.is_null() {
                     // SAFETY: the driver's out parameter.
                     unsafe { *out = previous };
                 }
-                tls::set_irql(DISPATCH_LEVEL);
                 return;
             }
         }

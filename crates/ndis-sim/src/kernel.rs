@@ -234,7 +234,7 @@ pub(crate) fn exports() -> Vec<(&'static str, &'static str, usize)> {
         "ntoskrnl.exe": [
             KeInitializeSpinLock, KeAcquireSpinLockRaiseToDpc, KeReleaseSpinLock,
             KeAcquireSpinLockAtDpcLevel, KeReleaseSpinLockFromDpcLevel, KeGetCurrentIrql,
-            KfRaiseIrql, KeRaiseIrqlToDpcLevel, KeLowerIrql, RtlInitUnicodeString, DbgPrint,
+            KeRaiseIrqlToDpcLevel, RtlInitUnicodeString, DbgPrint,
             RtlAssert, ExAllocatePoolWithTag, ExFreePool, KeInitializeEvent, KeSetEvent,
             KeResetEvent, KeClearEvent, KeReadStateEvent, KeWaitForSingleObject,
             MmGetSystemRoutineAddress,
@@ -285,11 +285,16 @@ fn raise(w: &World, function: &str, new: KIRQL) -> KIRQL {
     old
 }
 
-kexport! { fn KfRaiseIrql(NewIrql: KIRQL) -> KIRQL { raise(&world(), "KeRaiseIrql", NewIrql) } }
+/// `KfRaiseIrql` (exported in exports.rs: rxinject imports it).
+pub(crate) fn raise_irql(new: KIRQL) -> KIRQL {
+    raise(&world(), "KeRaiseIrql", new)
+}
 kexport! { fn KeRaiseIrqlToDpcLevel() -> KIRQL { raise(&world(), "KeRaiseIrqlToDpcLevel", DISPATCH_LEVEL) } }
 
-kexport! {
-    fn KeLowerIrql(NewIrql: KIRQL) {
+/// `KeLowerIrql` (exported in exports.rs: rxinject imports it).
+#[allow(non_snake_case)]
+pub(crate) fn lower_irql(NewIrql: KIRQL) {
+    {
         let w = world();
         let now = tls::irql();
         if NewIrql > now {

@@ -48,7 +48,7 @@ pub use kernel::{RegValue, RegistryKey};
 pub use lifecycle::RestartSeen;
 pub use oid::{OidCounts, OidKind, OidResult};
 pub use rules::{DOCS, Rule, Severity, Strictness, Violation};
-pub use sim::{Actor, AdapterRef, DeviceHandle, DeviceInfo, IoStats, Report, Sim, Stats};
+pub use sim::{Actor, AdapterRef, DeviceHandle, DeviceInfo, IoStats, OnProcessor, Report, Sim, Stats};
 pub use world::{
     AdapterConfig, Completion, FrameOrigin, Hostile, Interruption, IrqlMode, MULTICAST_LIST_SIZE, ModState,
     PROTOCOL_PACKET_FILTER, RacingWriter, RxFrame, SUPPORTED_PACKET_FILTERS, SimConfig, TxCompletion,

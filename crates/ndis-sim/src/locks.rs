@@ -133,6 +133,9 @@ pub(crate) fn acquire_word(w: &World, addr: usize, name: &'static str, dpr: bool
     }
     let me = thread_token();
     let wd = word(addr as *mut NDIS_SPIN_LOCK);
+    // Raised before spinning, as KeAcquireSpinLock does: the spinner holds its processor,
+    // and a thread waiting for a processor holds no spin lock.
+    tls::set_irql(old.max(DISPATCH_LEVEL));
     let mut spins = 0u32;
     while wd
         .compare_exchange_weak(0, me as usize, Ordering::Acquire, Ordering::Relaxed)

@@ -41,6 +41,17 @@ impl Drop for Slot {
     }
 }
 
+/// See [`Sim::on_processor`].
+pub struct OnProcessor {
+    previous: Option<u32>,
+}
+
+impl Drop for OnProcessor {
+    fn drop(&mut self) {
+        crate::tls::set_preferred_processor(self.previous);
+    }
+}
+
 /// See [`Sim::actor`].
 pub struct Actor<'a> {
     w: &'a World,
@@ -173,6 +184,7 @@ impl Sim {
         // order of the archives on its command line.
         let n = crate::exports::exports().len();
         assert!(n >= ndis_sys::IMPORTS.len());
+        crate::tls::set_processor_count(cfg.processors);
         let world = Arc::new(World::new(cfg));
         world::install(Arc::clone(&world));
         let driver_object = Block::new(std::mem::size_of::<DRIVER_OBJECT>(), 0);
@@ -464,6 +476,16 @@ impl Sim {
         Actor {
             w: &self.world,
             first,
+        }
+    }
+
+    /// Runs this thread's DISPATCH_LEVEL work on processor `n` (mod the processor count),
+    /// waiting for it when another thread has it, until the guard is dropped: how a test puts
+    /// two threads' traffic on chosen processors (a NIC's receive queues, each with its own
+    /// DPC).
+    pub fn on_processor(&self, n: u32) -> OnProcessor {
+        OnProcessor {
+            previous: crate::tls::set_preferred_processor(Some(n)),
         }
     }
 

@@ -2,8 +2,107 @@
 //! acquisition order), and the driver callback it is executing (for violation messages).
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Condvar, Mutex};
 
 use ndis_sys::{DISPATCH_LEVEL, KIRQL, PASSIVE_LEVEL};
+
+// ---- processors ---------------------------------------------------------------------------------
+//
+// A thread at DISPATCH_LEVEL or above runs on one simulated processor, which no other thread
+// has until it drops below DISPATCH_LEVEL: on Windows, code at DISPATCH_LEVEL is not
+// preempted by the scheduler and stays on its processor ("Managing Hardware Priorities",
+// "Always Preemptible and Always Interruptible"), which is what lets a driver keep data per
+// processor without a lock. So at most `count` threads are at DISPATCH_LEVEL at once; one more
+// waits for a processor to come free, as a thread waits to be scheduled. Below
+// DISPATCH_LEVEL a thread may run anywhere and move at any time: each question about its
+// processor gets the next one round the machine.
+
+/// The simulated processors (one `Sim` at a time per process, see `Slot`).
+struct Processors {
+    count: u32,
+    /// Bit n: processor n runs a thread at DISPATCH_LEVEL or above.
+    busy: u64,
+}
+
+/// The most processors the simulator models (one processor group).
+pub const MAX_PROCESSORS: u32 = 64;
+
+static PROCESSORS: Mutex<Processors> = Mutex::new(Processors { count: 1, busy: 0 });
+static PROCESSOR_FREE: Condvar = Condvar::new();
+/// Where the next thread below DISPATCH_LEVEL is said to run.
+static WANDER: AtomicU32 = AtomicU32::new(0);
+
+fn processors() -> std::sync::MutexGuard<'static, Processors> {
+    PROCESSORS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Sets the machine's processor count (a new simulation; no thread is at DISPATCH_LEVEL).
+pub(crate) fn set_processor_count(n: u32) {
+    let mut p = processors();
+    p.count = n.clamp(1, MAX_PROCESSORS);
+    p.busy = 0;
+    WANDER.store(0, Ordering::Relaxed);
+}
+
+/// The machine's processor count.
+pub(crate) fn processor_count() -> u32 {
+    processors().count
+}
+
+/// A processor for this thread, which is raising to DISPATCH_LEVEL: `preferred` if given
+/// (waiting for it), else the lowest free one (waiting for any).
+fn take_processor(preferred: Option<u32>) -> u32 {
+    let mut p = processors();
+    loop {
+        let count = p.count;
+        let pick = match preferred {
+            Some(n) => Some(n % count).filter(|&n| p.busy & (1u64 << n) == 0),
+            None => (0..count).find(|&n| p.busy & (1u64 << n) == 0),
+        };
+        if let Some(n) = pick {
+            p.busy |= 1u64 << n;
+            return n;
+        }
+        p = PROCESSOR_FREE.wait(p).unwrap_or_else(|e| e.into_inner());
+    }
+}
+
+fn give_processor(n: u32) {
+    processors().busy &= !(1u64 << n);
+    PROCESSOR_FREE.notify_all();
+}
+
+/// Sets `c.irql`, taking a processor on the way up to DISPATCH_LEVEL and giving it back on
+/// the way down.
+fn change_irql(c: &mut Ctx, irql: KIRQL) {
+    if c.irql < DISPATCH_LEVEL && irql >= DISPATCH_LEVEL {
+        c.processor = Some(take_processor(c.preferred));
+    } else if c.irql >= DISPATCH_LEVEL
+        && irql < DISPATCH_LEVEL
+        && let Some(n) = c.processor.take()
+    {
+        give_processor(n);
+    }
+    c.irql = irql;
+}
+
+/// `KeGetCurrentProcessorNumberEx`: this thread's processor at DISPATCH_LEVEL and above;
+/// below it, wherever the scheduler happens to run it now.
+pub(crate) fn current_processor() -> u32 {
+    if let Some(n) = CTX.with(|c| c.borrow().processor) {
+        return n;
+    }
+    let count = processor_count();
+    WANDER.fetch_add(1, Ordering::Relaxed) % count
+}
+
+/// Makes this thread run at DISPATCH_LEVEL on processor `n` (mod the count) from now on, or
+/// on any free one (`None`); returns the previous choice. A test's way to put two threads'
+/// work on chosen processors.
+pub(crate) fn set_preferred_processor(n: Option<u32>) -> Option<u32> {
+    CTX.with(|c| std::mem::replace(&mut c.borrow_mut().preferred, n))
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct HeldLock {
@@ -33,10 +132,27 @@ struct Ctx {
     /// and its call before that.
     call_epoch: u64,
     previous_call_epoch: u64,
+    /// The processor this thread runs on while at DISPATCH_LEVEL or above.
+    processor: Option<u32>,
+    /// The processor a test asked this thread to run on (`Sim::on_processor`).
+    preferred: Option<u32>,
+}
+
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        // A thread that ends (or unwinds) at DISPATCH_LEVEL frees its processor.
+        if let Some(n) = self.processor.take() {
+            give_processor(n);
+        }
+    }
 }
 
 thread_local! {
-    static CTX: RefCell<Ctx> = RefCell::new(Ctx { irql: PASSIVE_LEVEL, ..Ctx::default() });
+    static CTX: RefCell<Ctx> = RefCell::new({
+        let mut c = Ctx::default();
+        c.irql = PASSIVE_LEVEL;
+        c
+    });
 }
 
 /// The current IRQL of this thread.
@@ -45,7 +161,7 @@ pub(crate) fn irql() -> KIRQL {
 }
 
 pub(crate) fn set_irql(irql: KIRQL) {
-    CTX.with(|c| c.borrow_mut().irql = irql);
+    CTX.with(|c| change_irql(&mut c.borrow_mut(), irql));
 }
 
 pub(crate) fn at_dispatch() -> bool {
@@ -170,7 +286,7 @@ pub(crate) fn enter(callback: &'static str, irql: KIRQL, epoch: u64) -> Frame {
             irql: c.irql,
             held: c.held.len(),
         };
-        c.irql = irql;
+        change_irql(&mut c, irql);
         c.callbacks.push(callback);
         frame
     })
@@ -196,7 +312,7 @@ pub(crate) fn leave(frame: Frame, entered_at: KIRQL) -> Leftovers {
         let keep = frame.held.min(c.held.len());
         let locks = c.held.split_off(keep);
         let irql_now = c.irql;
-        c.irql = frame.irql;
+        change_irql(&mut c, frame.irql);
         Leftovers {
             callback,
             irql_now,

@@ -140,6 +140,9 @@ pub struct SimConfig {
     pub strict: Strictness,
     /// Hostile modes (all off by default).
     pub hostile: Hostile,
+    /// Logical processors (1 ..= 64, one group): `KeQueryMaximumProcessorCountEx`, and how
+    /// many threads may run at DISPATCH_LEVEL at once, each on its own processor.
+    pub processors: u32,
 }
 
 impl Default for SimConfig {
@@ -156,6 +159,7 @@ impl Default for SimConfig {
             ndis_version: (6, 89),
             strict: Strictness::default(),
             hostile: Hostile::default(),
+            processors: 8,
         }
     }
 }

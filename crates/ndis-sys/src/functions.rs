@@ -208,6 +208,17 @@ imports! {
         fn KeQueryInterruptTimePrecise(QpcTimeStamp: *mut u64) -> u64;
         /// Waits until every queued DPC (timer callbacks included) has run. PASSIVE_LEVEL.
         fn KeFlushQueuedDpcs();
+        /// Raises the IRQL to `NewIrql` (not below the current one) and returns the previous
+        /// IRQL: the `KeRaiseIrql` macro on x64 for Windows 8 and later, an export there.
+        fn KfRaiseIrql(NewIrql: KIRQL) -> KIRQL;
+        /// Lowers the IRQL back to what `KfRaiseIrql` returned.
+        fn KeLowerIrql(NewIrql: KIRQL);
+        /// The system-wide index of the processor the caller runs on (stable while the caller
+        /// stays at DISPATCH_LEVEL). Any IRQL. `ProcNumber` may be null.
+        fn KeGetCurrentProcessorNumberEx(ProcNumber: *mut PROCESSOR_NUMBER) -> u32;
+        /// The most processors the system can have, constant while it runs
+        /// (`ALL_PROCESSOR_GROUPS`: in every group). Any IRQL.
+        fn KeQueryMaximumProcessorCountEx(GroupNumber: u16) -> u32;
         /// Maps the pages an MDL describes into system space (what
         /// `MmGetSystemAddressForMdlSafe` does when the MDL is not mapped yet). IRQL <=
         /// DISPATCH_LEVEL for `KernelMode`.

@@ -28,6 +28,18 @@ impl UNICODE_STRING {
     };
 }
 
+/// `PROCESSOR_NUMBER`: a processor's group and its number in the group.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PROCESSOR_NUMBER {
+    pub Group: u16,
+    pub Number: u8,
+    pub Reserved: u8,
+}
+
+/// `KeQueryMaximumProcessorCountEx`'s group number for "every group" (ntdef.h).
+pub const ALL_PROCESSOR_GROUPS: u16 = 0xffff;
+
 /// `LIST_ENTRY`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]

@@ -1,0 +1,663 @@
+//! Per-processor rings of records, one set per capturing handle.
+//!
+//! Each processor has its own ring. Its producer is a tap running on that processor at
+//! DISPATCH_LEVEL, where nothing else runs on the processor until the tap lowers the IRQL
+//! again (`reclaim::enter`), so two producers never write one ring at once; its consumer is
+//! the handle's reader, under the capture's lock. Neither takes a lock for the other: the
+//! producer publishes the end of what it wrote (`tail`) once per chain, the consumer
+//! publishes how far it read (`head`) once per read.
+//!
+//! Positions count bytes since the ring was made, modulo 2^48; the top 16 bits of the
+//! published tail carry the filter generation its records were accepted under. A new
+//! filter bumps the generation and empties the ring ([`RingSet::flush`]); a producer still
+//! running the old filter then fails to publish (its compare-and-swap expects the old
+//! generation) and its records are dropped, so no record the old filter let in is read after
+//! `SET_FILTER` returns.
+
+use core::ptr;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use rxinject_abi::Pod;
+use rxinject_abi::capture::{self as cap, RECORD_HEADER_LEN, RecordHeader};
+use rxinject_bpf::Packet;
+
+use super::reclaim::Retired;
+use crate::frame::FrameView;
+
+const POS_BITS: u32 = 48;
+const POS_MASK: u64 = (1 << POS_BITS) - 1;
+
+fn pos(word: u64) -> u64 {
+    word & POS_MASK
+}
+
+fn gen_of(word: u64) -> u16 {
+    (word >> POS_BITS) as u16
+}
+
+fn word(generation: u16, position: u64) -> u64 {
+    (u64::from(generation) << POS_BITS) | (position & POS_MASK)
+}
+
+/// One processor's ring. The producer's word and the consumer's are 64 bytes apart, on
+/// different cache lines.
+#[repr(C)]
+pub struct CpuRing {
+    buf: *mut u8,
+    size: usize,
+    /// Positions count modulo this: the largest multiple of `size` in 48 bits, so that
+    /// `position % size` runs on across the wrap.
+    modulus: u64,
+    /// Generation << 48 | end of the published records.
+    tail: AtomicU64,
+    _producer_line: [u64; 7],
+    /// Start of the oldest unread record (written by the consumer only).
+    head: AtomicU64,
+    _consumer_line: [u64; 7],
+}
+
+impl CpuRing {
+    /// Bytes from position `from` to position `to`.
+    fn distance(&self, from: u64, to: u64) -> usize {
+        (if to >= from {
+            to - from
+        } else {
+            to + self.modulus - from
+        }) as usize
+    }
+
+    /// Position `at` moved on by `len` bytes (`len <= size`).
+    fn forward(&self, at: u64, len: usize) -> u64 {
+        let p = at + len as u64;
+        if p >= self.modulus { p - self.modulus } else { p }
+    }
+
+    /// Copies `len` bytes from `src` into the ring at position `at`.
+    fn write_at(&self, at: u64, src: &[u8]) {
+        let at = (at % self.size as u64) as usize;
+        let first = src.len().min(self.size - at);
+        // SAFETY: [at, at+first) and [0, len-first) lie in the ring's `size` bytes; the
+        // producer alone writes the unpublished region they are in.
+        unsafe { ptr::copy_nonoverlapping(src.as_ptr(), self.buf.wrapping_add(at), first) };
+        // SAFETY: as above.
+        unsafe { ptr::copy_nonoverlapping(src.as_ptr().wrapping_add(first), self.buf, src.len() - first) };
+    }
+
+    /// Copies `out.len()` bytes of the ring at position `at` into `out`.
+    fn read_at(&self, at: u64, out: &mut [u8]) {
+        let at = (at % self.size as u64) as usize;
+        let first = out.len().min(self.size - at);
+        // SAFETY: as in `write_at`; the consumer reads published records, which the producer
+        // no longer writes.
+        unsafe { ptr::copy_nonoverlapping(self.buf.wrapping_add(at), out.as_mut_ptr(), first) };
+        if first < out.len() {
+            // SAFETY: as above.
+            unsafe {
+                ptr::copy_nonoverlapping(self.buf, out.as_mut_ptr().wrapping_add(first), out.len() - first)
+            };
+        }
+    }
+
+    /// The time stamp and length of the record whose header starts at position `at`
+    /// (published: the consumer's view), read in place unless the header wraps.
+    fn peek(&self, at: u64) -> Option<(i64, usize)> {
+        let off = (at % self.size as u64) as usize;
+        let (timestamp, caplen) = if self.size - off >= RECORD_HEADER_LEN {
+            let p = self.buf.wrapping_add(off);
+            // SAFETY: the header's 24 bytes lie in the ring at `off`, published by the
+            // producer; unaligned reads of its first two fields (little-endian, as written).
+            let ts = unsafe { ptr::read_unaligned(p.cast::<i64>()) };
+            // SAFETY: as above, bytes 8..12.
+            let caplen = unsafe { ptr::read_unaligned(p.wrapping_add(8).cast::<u32>()) };
+            (i64::from_le(ts), u32::from_le(caplen))
+        } else {
+            let h = self.header_at(at)?;
+            (h.timestamp, h.caplen)
+        };
+        Some((timestamp, cap::record_len(caplen as usize)))
+    }
+
+    /// The ring's memory from position `at` for `len` bytes, as at most two slices.
+    ///
+    /// Only for the producer, on its unpublished region.
+    #[allow(clippy::mut_from_ref)]
+    fn region(&self, at: u64, len: usize) -> (&mut [u8], &mut [u8]) {
+        let at = (at % self.size as u64) as usize;
+        let first = len.min(self.size - at);
+        // SAFETY: [at, at+first) lies in the ring's memory; the producer alone touches the
+        // unpublished region, and `len <= size` keeps the two slices disjoint.
+        let a = unsafe { core::slice::from_raw_parts_mut(self.buf.wrapping_add(at), first) };
+        // SAFETY: as above, [0, len-first).
+        let b = unsafe { core::slice::from_raw_parts_mut(self.buf, len - first) };
+        (a, b)
+    }
+
+    /// The header of the record at position `at`.
+    fn header_at(&self, at: u64) -> Option<RecordHeader> {
+        let mut h = [0u8; RECORD_HEADER_LEN];
+        self.read_at(at, &mut h);
+        RecordHeader::read_from(&h)
+    }
+
+    /// Starts appending records accepted under filter generation `generation`. The caller
+    /// is this ring's processor, at DISPATCH_LEVEL, until [`Producer::publish`].
+    pub fn producer(&self, generation: u16) -> Producer<'_> {
+        let start = self.tail.load(Ordering::Acquire);
+        Producer {
+            ring: self,
+            start,
+            tail: pos(start),
+            off: if self.size == 0 {
+                0
+            } else {
+                (pos(start) % self.size as u64) as usize
+            },
+            head: pos(self.head.load(Ordering::Acquire)),
+            // Records accepted under another filter than the ring's are not kept.
+            refused: gen_of(start) != generation,
+        }
+    }
+
+    /// Bytes waiting to be read.
+    fn used(&self) -> usize {
+        self.distance(
+            pos(self.head.load(Ordering::Relaxed)),
+            pos(self.tail.load(Ordering::SeqCst)),
+        )
+    }
+}
+
+/// A producer's batch: records appended but not yet visible to the consumer.
+pub struct Producer<'a> {
+    ring: &'a CpuRing,
+    start: u64,
+    tail: u64,
+    /// `tail` in the ring's memory (`tail % size`, kept without dividing).
+    off: usize,
+    head: u64,
+    refused: bool,
+}
+
+impl Producer<'_> {
+    /// Appends a record: `header`, then `caplen` bytes of `frame`, then padding to 8. False if
+    /// it does not fit (nothing is appended then).
+    pub fn push(&mut self, header: &RecordHeader, frame: &FrameView, caplen: usize) -> bool {
+        let r = self.ring;
+        let len = cap::record_len(caplen);
+        if self.refused || r.buf.is_null() {
+            return false;
+        }
+        if len > r.size - r.distance(self.head, self.tail) {
+            // The consumer may have read since the batch began.
+            self.head = pos(r.head.load(Ordering::Acquire));
+            if len > r.size - r.distance(self.head, self.tail) {
+                return false;
+            }
+        }
+        let off = self.off;
+        let head = frame.head();
+        if r.size - off >= len && head.len() >= caplen {
+            // The usual case: the record does not wrap and the frame's bytes lie in its first
+            // buffer. Header, frame, padding, each written once.
+            let at = r.buf.wrapping_add(off);
+            // SAFETY: [off, off+len) lies in the ring and is the producer's unpublished
+            // region; the header is plain data, written unaligned.
+            unsafe { at.cast::<RecordHeader>().write_unaligned(*header) };
+            // SAFETY: as above; `head` holds `caplen` readable bytes, not in the ring.
+            unsafe { ptr::copy_nonoverlapping(head.as_ptr(), at.wrapping_add(RECORD_HEADER_LEN), caplen) };
+            let pad = len - RECORD_HEADER_LEN - caplen;
+            if pad > 0 {
+                // SAFETY: as above, the last `pad` bytes of the record.
+                unsafe { ptr::write_bytes(at.wrapping_add(RECORD_HEADER_LEN + caplen), 0, pad) };
+            }
+            self.advance(len);
+            return true;
+        }
+        let (a, b) = r.region(self.tail, len);
+        // Header and frame are written where they lie in the ring (two pieces where the
+        // record wraps round its end).
+        if a.len() >= RECORD_HEADER_LEN {
+            let _ = header.write_to(&mut a[..RECORD_HEADER_LEN]);
+        } else {
+            let mut h = [0u8; RECORD_HEADER_LEN];
+            let _ = header.write_to(&mut h);
+            let n = a.len();
+            a.copy_from_slice(&h[..n]);
+            b[..RECORD_HEADER_LEN - n].copy_from_slice(&h[n..]);
+        }
+        let data = RECORD_HEADER_LEN..RECORD_HEADER_LEN + caplen;
+        let ok = if a.len() >= data.end {
+            frame.read(0, &mut a[data.clone()])
+        } else if a.len() <= data.start {
+            let s = data.start - a.len();
+            frame.read(0, &mut b[s..s + caplen])
+        } else {
+            let n = a.len() - data.start;
+            frame.read(0, &mut a[data.start..]) && frame.read(n, &mut b[..caplen - n])
+        };
+        if !ok {
+            return false;
+        }
+        let pad = len - data.end;
+        if pad > 0 {
+            r.write_at(
+                self.tail.wrapping_add(data.end as u64),
+                &[0u8; cap::RECORD_ALIGN][..pad],
+            );
+        }
+        self.advance(len);
+        true
+    }
+
+    fn advance(&mut self, len: usize) {
+        self.tail = self.ring.forward(self.tail, len);
+        self.off += len;
+        if self.off >= self.ring.size {
+            self.off -= self.ring.size;
+        }
+    }
+
+    /// Makes the batch visible to the consumer. False, and the batch is dropped, if the ring
+    /// was emptied for a new filter since it began.
+    pub fn publish(self) -> bool {
+        if self.refused {
+            return false;
+        }
+        if self.tail == pos(self.start) {
+            return true;
+        }
+        let next = word(gen_of(self.start), self.tail);
+        // SeqCst: a reader that pends after this sees the records, or this producer sees the
+        // reader waiting (`Capture::waiting`).
+        self.ring
+            .tail
+            .compare_exchange(self.start, next, Ordering::SeqCst, Ordering::Relaxed)
+            .is_ok()
+    }
+}
+
+/// The rings of one capture: one per processor, `share` bytes each, in one allocation with
+/// their memory.
+#[repr(C)]
+pub struct RingSet {
+    pub retired: Retired,
+    count: usize,
+    share: usize,
+}
+
+/// What a reader needs to know of the rings at a glance.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Backlog {
+    /// Bytes waiting, in all rings.
+    pub bytes: usize,
+    /// A ring has less room than one record of `max_record` bytes: the reader should drain it.
+    pub full: bool,
+}
+
+/// The rings a read merges at once, at most (the others wait for the next read).
+const MERGE_MAX: usize = 64;
+
+impl RingSet {
+    /// Bytes of the allocation for `count` rings of `share` bytes, or None if too large.
+    pub fn allocation_len(count: usize, share: usize) -> Option<usize> {
+        let rings = count.checked_mul(core::mem::size_of::<CpuRing>())?;
+        let data = count.checked_mul(share)?;
+        core::mem::size_of::<RingSet>()
+            .checked_add(rings)?
+            .checked_add(data)
+    }
+
+    /// Lays out a ring set in `mem` (`allocation_len(count, share)` bytes, 16-aligned, ours
+    /// alone), its rings empty, at filter generation `generation`.
+    ///
+    /// # Safety
+    /// As above.
+    pub unsafe fn init(mem: *mut u8, count: usize, share: usize, generation: u16) -> *mut RingSet {
+        let set = mem.cast::<RingSet>();
+        // SAFETY: the caller's memory, large enough and aligned for the header.
+        unsafe {
+            set.write(RingSet {
+                retired: Retired::new(super::reclaim::Kind::Rings),
+                count,
+                share,
+            })
+        };
+        let rings = mem
+            .wrapping_add(core::mem::size_of::<RingSet>())
+            .cast::<CpuRing>();
+        let data = rings.wrapping_add(count).cast::<u8>();
+        for i in 0..count {
+            // SAFETY: ring `i` of the `count` that follow the header, aligned (every size here
+            // is a multiple of 8).
+            unsafe {
+                rings.wrapping_add(i).write(CpuRing {
+                    buf: data.wrapping_add(i * share),
+                    size: share,
+                    modulus: if share == 0 {
+                        1
+                    } else {
+                        (1u64 << POS_BITS) / share as u64 * share as u64
+                    },
+                    tail: AtomicU64::new(word(generation, 0)),
+                    _producer_line: [0; 7],
+                    head: AtomicU64::new(0),
+                    _consumer_line: [0; 7],
+                })
+            };
+        }
+        set
+    }
+
+    /// The rings' memory, in bytes (what the ring budget counts).
+    pub fn total_bytes(&self) -> usize {
+        self.count * self.share
+    }
+
+    /// Bytes of each ring.
+    pub fn share(&self) -> usize {
+        self.share
+    }
+
+    fn rings(&self) -> &[CpuRing] {
+        let first = ptr::from_ref(self)
+            .cast::<u8>()
+            .wrapping_add(core::mem::size_of::<RingSet>())
+            .cast::<CpuRing>();
+        // SAFETY: `init` wrote `count` rings right after the header; they live as long as the
+        // set.
+        unsafe { core::slice::from_raw_parts(first, self.count) }
+    }
+
+    /// Processor `cpu`'s ring.
+    pub fn ring(&self, cpu: usize) -> Option<&CpuRing> {
+        self.rings().get(cpu)
+    }
+
+    /// What waits in the rings (consumer side).
+    pub fn backlog(&self, max_record: usize) -> Backlog {
+        let mut b = Backlog::default();
+        for r in self.rings() {
+            let used = r.used();
+            b.bytes += used;
+            b.full |= r.size - used < max_record;
+        }
+        b
+    }
+
+    /// The records waiting (consumer side; walks their headers).
+    pub fn records(&self) -> u32 {
+        let mut n = 0u32;
+        for r in self.rings() {
+            let mut at = pos(r.head.load(Ordering::Relaxed));
+            let end = pos(r.tail.load(Ordering::Acquire));
+            while at != end {
+                let Some(h) = r.header_at(at) else { break };
+                let len = cap::record_len(h.caplen as usize);
+                if len > r.distance(at, end) {
+                    break;
+                }
+                at = r.forward(at, len);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Empties every ring for filter generation `generation` (consumer side, under the
+    /// capture's lock): producers still running an older filter cannot publish any more.
+    pub fn flush(&self, generation: u16) {
+        for r in self.rings() {
+            let mut current = r.tail.load(Ordering::Acquire);
+            loop {
+                match r.tail.compare_exchange_weak(
+                    current,
+                    word(generation, pos(current)),
+                    Ordering::SeqCst,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => break,
+                    Err(seen) => current = seen,
+                }
+            }
+            r.head.store(pos(current), Ordering::Release);
+        }
+    }
+
+    /// Moves as many whole records as fit into `out`, oldest first across the rings (by
+    /// time stamp; a ring's own records are in order already); returns the bytes written.
+    /// Consumer side, under the capture's lock.
+    pub fn pop_into(&self, out: &mut [u8]) -> usize {
+        let rings = self.rings();
+        // The rings holding records: the usual case is one (one receive queue), copied in
+        // one piece; else a merge.
+        let mut busy = rings.iter().enumerate().filter(|(_, r)| r.used() > 0);
+        let Some((first, _)) = busy.next() else {
+            return 0;
+        };
+        if busy.next().is_none() {
+            return Self::pop_one(&rings[first], out);
+        }
+        self.pop_merged(out)
+    }
+
+    /// `pop_into` when only `r` holds records: as many as fit, in one copy.
+    fn pop_one(r: &CpuRing, out: &mut [u8]) -> usize {
+        let head = pos(r.head.load(Ordering::Relaxed));
+        let tail = pos(r.tail.load(Ordering::Acquire));
+        let mut written = 0;
+        let mut end = head;
+        while let Some((_, len)) = Self::next_record(r, end, tail) {
+            if written + len > out.len() {
+                break;
+            }
+            written += len;
+            end = r.forward(end, len);
+        }
+        r.read_at(head, &mut out[..written]);
+        r.head.store(end, Ordering::Release);
+        written
+    }
+
+    /// `pop_into` when several rings hold records: the oldest record first, in runs (the
+    /// records of a chain share one time stamp, and lie together in one ring).
+    fn pop_merged(&self, out: &mut [u8]) -> usize {
+        let rings = self.rings();
+        // The busy rings: (ring, time stamp and length of its oldest record). Not zeroed:
+        // entries below `n` are written before they are read.
+        let mut live = [const { core::mem::MaybeUninit::<(usize, i64, usize)>::uninit() }; MERGE_MAX];
+        let mut n = 0;
+        for (i, r) in rings.iter().enumerate() {
+            if n == MERGE_MAX {
+                break;
+            }
+            let head = pos(r.head.load(Ordering::Relaxed));
+            if let Some((ts, len)) = Self::next_record(r, head, pos(r.tail.load(Ordering::Acquire))) {
+                live[n].write((i, ts, len));
+                n += 1;
+            }
+        }
+        let entry = |live: &[core::mem::MaybeUninit<(usize, i64, usize)>], k: usize| {
+            // SAFETY: callers pass `k < n`, and entries below `n` were written.
+            unsafe { live[k].assume_init() }
+        };
+        let mut written = 0;
+        while n > 0 {
+            // The ring with the oldest record, and the time stamp it may run up to before
+            // another ring's record is older.
+            let mut best = 0;
+            let mut until = i64::MAX;
+            for k in 1..n {
+                let (ts, best_ts) = (entry(&live, k).1, entry(&live, best).1);
+                if ts < best_ts {
+                    until = until.min(best_ts);
+                    best = k;
+                } else {
+                    until = until.min(ts);
+                }
+            }
+            let (i, _, mut len) = entry(&live, best);
+            let r = &rings[i];
+            let start = pos(r.head.load(Ordering::Relaxed));
+            let tail = pos(r.tail.load(Ordering::Acquire));
+            let (mut end, mut run) = (start, 0usize);
+            let mut next = None;
+            loop {
+                if len > out.len() - written - run {
+                    break;
+                }
+                run += len;
+                end = r.forward(end, len);
+                next = Self::next_record(r, end, tail);
+                match next {
+                    Some((ts, l)) if ts <= until => len = l,
+                    _ => break,
+                }
+            }
+            if run == 0 {
+                break;
+            }
+            r.read_at(start, &mut out[written..written + run]);
+            written += run;
+            r.head.store(end, Ordering::Release);
+            match next {
+                Some((ts, len)) => {
+                    live[best].write((i, ts, len));
+                }
+                None => {
+                    let last = entry(&live, n - 1);
+                    live[best].write(last);
+                    n -= 1;
+                }
+            }
+        }
+        written
+    }
+
+    /// The time stamp and length of the record at `head`, if one is there whole.
+    fn next_record(r: &CpuRing, head: u64, tail: u64) -> Option<(i64, usize)> {
+        if head == tail {
+            return None;
+        }
+        let (ts, len) = r.peek(head)?;
+        (len <= r.distance(head, tail)).then_some((ts, len))
+    }
+}
+
+impl RingSet {
+    /// Sets the filter generation of rings not published yet.
+    ///
+    /// # Safety
+    /// `set` came from [`RingSet::init`] and no tap can reach it yet.
+    pub unsafe fn set_generation(set: *mut RingSet, generation: u16) {
+        // SAFETY: the caller's contract.
+        let set = unsafe { &*set };
+        for r in set.rings() {
+            r.tail.store(word(generation, 0), Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::frame::tests::test_nb;
+    use std::vec::Vec;
+
+    /// A ring set over test memory (u64s: aligned).
+    fn rings(count: usize, share: usize) -> (Vec<u64>, *mut RingSet) {
+        let mut mem = std::vec![0u64; RingSet::allocation_len(count, share).unwrap().div_ceil(8)];
+        // SAFETY: enough aligned memory, ours.
+        let set = unsafe { RingSet::init(mem.as_mut_ptr().cast(), count, share, 0) };
+        (mem, set)
+    }
+
+    fn header(i: usize, caplen: usize) -> RecordHeader {
+        RecordHeader {
+            timestamp: i as i64,
+            caplen: caplen as u32,
+            len: caplen as u32,
+            if_index: 7,
+            flags: 0,
+            header_len: RECORD_HEADER_LEN as u16,
+        }
+    }
+
+    /// Records read back whole and in order while the ring's positions run over the end of
+    /// the position range and the records over the end of the ring's memory, written in
+    /// place or in pieces (a frame in one buffer or in two).
+    #[test]
+    fn records_survive_the_position_wrap_and_the_ring_end() {
+        let (_mem, set) = rings(2, 1000);
+        // SAFETY: laid out above; alive with `_mem`.
+        let set = unsafe { &*set };
+        let r = set.ring(0).unwrap();
+        let start = r.modulus - 2500;
+        r.tail.store(word(0, start), Ordering::Relaxed);
+        r.head.store(start, Ordering::Relaxed);
+        let mut expect = std::collections::VecDeque::new();
+        let mut out = std::vec![0u8; 700];
+        for i in 0..200usize {
+            let len = 40 + (i * 37) % 180;
+            let data: Vec<u8> = (0..len).map(|k| (i + k) as u8).collect();
+            let nb = if i % 3 == 0 {
+                test_nb(&[&data[..len / 2], &data[len / 2..]], 0)
+            } else {
+                test_nb(&[&data], 0)
+            };
+            // SAFETY: a live test NB.
+            let frame = unsafe { FrameView::new(&*nb.nb, 0) };
+            let mut p = r.producer(0);
+            if p.push(&header(i, len), &frame, len) {
+                expect.push_back(data);
+            }
+            assert!(p.publish());
+            if i % 2 == 1 {
+                let n = set.pop_into(&mut out);
+                for rec in cap::records(&out[..n]) {
+                    assert_eq!(Some(rec.frame), expect.pop_front().as_deref(), "record {i}");
+                }
+            }
+        }
+        assert!(
+            pos(r.tail.load(Ordering::Relaxed)) < start,
+            "the positions wrapped"
+        );
+        while set.backlog(0).bytes > 0 {
+            let n = set.pop_into(&mut out);
+            for rec in cap::records(&out[..n]) {
+                assert_eq!(Some(rec.frame), expect.pop_front().as_deref());
+            }
+        }
+        assert!(expect.is_empty());
+    }
+
+    /// A producer that began under the old filter cannot publish after the reader emptied the
+    /// ring for a new one; one that began after it can.
+    #[test]
+    fn a_flush_for_a_new_filter_refuses_the_old_filters_records() {
+        let (_mem, set) = rings(1, 4096);
+        // SAFETY: as above.
+        let set = unsafe { &*set };
+        let r = set.ring(0).unwrap();
+        let data = [0x5au8; 60];
+        let nb = test_nb(&[&data], 0);
+        // SAFETY: a live test NB.
+        let frame = unsafe { FrameView::new(&*nb.nb, 0) };
+        let mut old = r.producer(0);
+        assert!(old.push(&header(1, 60), &frame, 60));
+        set.flush(1);
+        assert!(!old.publish(), "the old filter's record is refused");
+        assert_eq!(set.backlog(0).bytes, 0);
+        let mut stale = r.producer(0);
+        assert!(
+            !stale.push(&header(2, 60), &frame, 60),
+            "a producer still on the old filter keeps nothing"
+        );
+        assert!(!stale.publish());
+        let mut new = r.producer(1);
+        assert!(new.push(&header(3, 60), &frame, 60));
+        assert!(new.publish());
+        assert_eq!(set.records(), 1);
+    }
+}
