@@ -1,13 +1,13 @@
 //! Capture: taps on the four paths, per-processor rings of records per handle, BPF filters,
 //! and read IRPs.
 //!
-//! - [`taps`]: the taps, which take no lock (a section per processor, [`reclaim`]).
-//! - [`ring`]: each capture's rings, one per processor, single producer (the taps on that
+//! - `taps`: the taps, which take no lock (a section per processor, `reclaim`).
+//! - `ring`: each capture's rings, one per processor, single producer (the taps on that
 //!   processor) and single consumer (the reader); reads merge them by time stamp.
-//! - [`bpf_filter`]: `SET_FILTER`'s programs, validated and pre-decoded.
-//! - [`reads`]: read IRPs, pended, completed, cancelled.
-//! - [`timer`]: the read timer.
-//! - [`reclaim`]: what the taps read is freed only once no tap can hold it.
+//! - `bpf_filter`: `SET_FILTER`'s programs, validated and pre-decoded.
+//! - `reads`: read IRPs, pended, completed, cancelled.
+//! - `timer`: the read timer.
+//! - `reclaim`: what the taps read is freed only once no tap can hold it.
 //!
 //! **Registration.** A capturing handle's [`Capture`] is in its module's [`CaptureList`]
 //! (for the writers and the timer, under the list lock) and in its [`CaptureArray`] (for the

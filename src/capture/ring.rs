@@ -294,9 +294,6 @@ pub struct Backlog {
     pub full: bool,
 }
 
-/// The rings a read merges at once, at most (the others wait for the next read).
-const MERGE_MAX: usize = 64;
-
 impl RingSet {
     /// Bytes of the allocation for `count` rings of `share` bytes, or None if too large.
     pub fn allocation_len(count: usize, share: usize) -> Option<usize> {
@@ -426,111 +423,62 @@ impl RingSet {
     /// Moves as many whole records as fit into `out`, oldest first across the rings (by
     /// time stamp; a ring's own records are in order already); returns the bytes written.
     /// Consumer side, under the capture's lock.
+    ///
+    /// In runs: the ring with the oldest record gives all its records up to the next-oldest
+    /// record of another ring, in one copy. A chain's records share one time stamp and lie
+    /// together in one ring, so with one busy ring (one receive queue, the usual case) a read
+    /// is one copy, and with several, one copy per chain.
     pub fn pop_into(&self, out: &mut [u8]) -> usize {
         let rings = self.rings();
-        // The rings holding records: the usual case is one (one receive queue), copied in
-        // one piece; else a merge.
-        let mut busy = rings.iter().enumerate().filter(|(_, r)| r.used() > 0);
-        let Some((first, _)) = busy.next() else {
-            return 0;
-        };
-        if busy.next().is_none() {
-            return Self::pop_one(&rings[first], out);
-        }
-        self.pop_merged(out)
-    }
-
-    /// `pop_into` when only `r` holds records: as many as fit, in one copy.
-    fn pop_one(r: &CpuRing, out: &mut [u8]) -> usize {
-        let head = pos(r.head.load(Ordering::Relaxed));
-        let tail = pos(r.tail.load(Ordering::Acquire));
         let mut written = 0;
-        let mut end = head;
-        while let Some((_, len)) = Self::next_record(r, end, tail) {
-            if written + len > out.len() {
-                break;
-            }
-            written += len;
-            end = r.forward(end, len);
-        }
-        r.read_at(head, &mut out[..written]);
-        r.head.store(end, Ordering::Release);
-        written
-    }
-
-    /// `pop_into` when several rings hold records: the oldest record first, in runs (the
-    /// records of a chain share one time stamp, and lie together in one ring).
-    fn pop_merged(&self, out: &mut [u8]) -> usize {
-        let rings = self.rings();
-        // The busy rings: (ring, time stamp and length of its oldest record). Not zeroed:
-        // entries below `n` are written before they are read.
-        let mut live = [const { core::mem::MaybeUninit::<(usize, i64, usize)>::uninit() }; MERGE_MAX];
-        let mut n = 0;
-        for (i, r) in rings.iter().enumerate() {
-            if n == MERGE_MAX {
-                break;
-            }
-            let head = pos(r.head.load(Ordering::Relaxed));
-            if let Some((ts, len)) = Self::next_record(r, head, pos(r.tail.load(Ordering::Acquire))) {
-                live[n].write((i, ts, len));
-                n += 1;
-            }
-        }
-        let entry = |live: &[core::mem::MaybeUninit<(usize, i64, usize)>], k: usize| {
-            // SAFETY: callers pass `k < n`, and entries below `n` were written.
-            unsafe { live[k].assume_init() }
-        };
-        let mut written = 0;
-        while n > 0 {
-            // The ring with the oldest record, and the time stamp it may run up to before
-            // another ring's record is older.
-            let mut best = 0;
+        loop {
+            // The ring with the oldest record, and the time stamp it may run up to.
+            let mut best: Option<(usize, i64)> = None;
             let mut until = i64::MAX;
-            for k in 1..n {
-                let (ts, best_ts) = (entry(&live, k).1, entry(&live, best).1);
-                if ts < best_ts {
-                    until = until.min(best_ts);
-                    best = k;
-                } else {
-                    until = until.min(ts);
+            for (i, r) in rings.iter().enumerate() {
+                let (head, tail) = (
+                    pos(r.head.load(Ordering::Relaxed)),
+                    pos(r.tail.load(Ordering::Acquire)),
+                );
+                let Some((ts, _)) = Self::next_record(r, head, tail) else {
+                    continue;
+                };
+                match best {
+                    Some((_, oldest)) if ts >= oldest => until = until.min(ts),
+                    Some((_, oldest)) => {
+                        until = until.min(oldest);
+                        best = Some((i, ts));
+                    }
+                    None => best = Some((i, ts)),
                 }
             }
-            let (i, _, mut len) = entry(&live, best);
+            let Some((i, _)) = best else {
+                return written;
+            };
             let r = &rings[i];
             let start = pos(r.head.load(Ordering::Relaxed));
             let tail = pos(r.tail.load(Ordering::Acquire));
             let (mut end, mut run) = (start, 0usize);
-            let mut next = None;
-            loop {
-                if len > out.len() - written - run {
+            while let Some((ts, len)) = Self::next_record(r, end, tail) {
+                if (run > 0 && ts > until) || len > out.len() - written - run {
                     break;
                 }
                 run += len;
                 end = r.forward(end, len);
-                next = Self::next_record(r, end, tail);
-                match next {
-                    Some((ts, l)) if ts <= until => len = l,
-                    _ => break,
-                }
             }
             if run == 0 {
-                break;
+                // The oldest record does not fit: the read is full.
+                return written;
             }
             r.read_at(start, &mut out[written..written + run]);
             written += run;
             r.head.store(end, Ordering::Release);
-            match next {
-                Some((ts, len)) => {
-                    live[best].write((i, ts, len));
-                }
-                None => {
-                    let last = entry(&live, n - 1);
-                    live[best].write(last);
-                    n -= 1;
-                }
+            if until == i64::MAX {
+                // No other ring held records: this was the whole read (what came since waits
+                // for the next).
+                return written;
             }
         }
-        written
     }
 
     /// The time stamp and length of the record at `head`, if one is there whole.

@@ -267,10 +267,13 @@ pub fn run_scenario(scenario: &str, frames: u64, driver: &Path) -> Result<Run> {
             let mut failed = None;
             start = Instant::now();
             std::thread::scope(|s| {
-                for _ in 0..CPUS {
+                for cpu in 0..CPUS {
                     let (sim, barrier, chain) = (&sim, &barrier, &chain);
                     s.spawn(move || {
                         let _actor = sim.actor();
+                        // Each queue's DPC on its own processor (valgrind runs one thread at
+                        // a time: without this they would all find processor 0 free).
+                        let _cpu = sim.on_processor(cpu as u32);
                         for _ in 0..rounds {
                             barrier.wait();
                             sim.adapter(0).indicate(chain);

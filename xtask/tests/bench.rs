@@ -62,6 +62,25 @@ fn the_shipped_driver_stays_within_its_instruction_budgets() {
         );
         assert!(f.instr_per_frame > null.instr_per_frame, "{s}: {f:?}");
     }
+    // Issue 14's capture targets: no spin lock per frame (one per chain of 32, the reader's;
+    // target 0.05), and four processors tapping at once cost no more per frame than one. The
+    // driver's share is held where it stands (target 250; 615 before the per-processor
+    // rings).
+    let one = m("capture_rx");
+    assert!(
+        one.driver_instr_per_frame > 0.0 && one.driver_instr_per_frame <= 400.0,
+        "capture_rx: {one:?}"
+    );
+    assert!(one.lock_acquisitions_per_frame <= 0.05, "capture_rx: {one:?}");
+    let four = m("capture_rx_4cpu");
+    assert!(
+        four.driver_instr_per_frame <= one.driver_instr_per_frame,
+        "capture_rx_4cpu: {four:?} against {one:?}"
+    );
+    assert!(
+        four.lock_acquisitions_per_frame <= 0.05,
+        "capture_rx_4cpu: {four:?}"
+    );
     for s in ["inject_rx_b64", "inject_tx_b64"] {
         let f = m(s);
         assert!(
@@ -108,12 +127,12 @@ fn bpf_side_by_side_agrees_with_libpcap_and_counts_both() {
     let dir = bench::work_dir().unwrap();
     // Issue 14's targets, held as instruction counts: validation (and pre-decoding) at most
     // 5,000 instructions for every program (met), and the interpreter against libpcap's
-    // (target 0.8 at worst; held at 1.1, where the pre-decoded form stands, so that it does
-    // not slip back: it was 3.9 before).
+    // (target 0.8 at worst; held at 0.9, where the pre-decoded form with tcpdump's idioms
+    // fused stands, so that it does not slip back: it was 3.9, then 1.05).
     let m = serde_json::to_string(&bench::measure_bpf(2, 6, &dir).unwrap()).unwrap();
     let v: serde_json::Value = serde_json::from_str(&m).unwrap();
     let validate = v["bpf_validate_instr_max"].as_f64().unwrap();
     assert!(validate > 100.0 && validate <= 5000.0, "{v}");
     let ratio = v["bpf_ratio_max"].as_f64().unwrap();
-    assert!(ratio > 0.3 && ratio <= 1.1, "{v}");
+    assert!(ratio > 0.3 && ratio <= 0.9, "{v}");
 }

@@ -202,6 +202,87 @@ fn irql_is_raised_and_lowered_only_in_the_documented_direction() {
     assert_eq!(r.violations.len(), 2, "{r}");
 }
 
+/// A thread at DISPATCH_LEVEL runs on a processor no other thread has until it drops below
+/// it, and `KeGetCurrentProcessorNumberEx` says which (stable there); below DISPATCH_LEVEL a
+/// thread may be anywhere. `KeQueryMaximumProcessorCountEx` is the configured count. With
+/// all processors taken, one more thread raising to DISPATCH_LEVEL waits for one.
+#[test]
+fn processors_are_one_thread_each_at_dispatch_level() {
+    let sim = lab::start(
+        Fault::None,
+        SimConfig {
+            processors: 2,
+            ..SimConfig::default()
+        },
+    );
+    let raise: Fn1<KIRQL, KIRQL> = f("KfRaiseIrql");
+    let lower: Fn1<KIRQL, ()> = f("KeLowerIrql");
+    let current: Fn1<*mut PROCESSOR_NUMBER, u32> = f("KeGetCurrentProcessorNumberEx");
+    let count: Fn1<u16, u32> = f("KeQueryMaximumProcessorCountEx");
+    // SAFETY: the kernel's processor and IRQL functions, used as documented.
+    unsafe {
+        assert_eq!(count(ALL_PROCESSOR_GROUPS), 2);
+        assert_eq!(count(0), 2);
+        assert_eq!(count(1), 0, "one group");
+        // Below DISPATCH_LEVEL: anywhere, and not always the same.
+        let seen: std::collections::BTreeSet<u32> = (0..4).map(|_| current(ptr::null_mut())).collect();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        raise(DISPATCH_LEVEL);
+        let mut number = PROCESSOR_NUMBER::default();
+        let mine = current(&mut number);
+        assert!(mine < 2);
+        assert_eq!(current(ptr::null_mut()), mine, "stable at DISPATCH_LEVEL");
+        assert_eq!((number.Group, u32::from(number.Number)), (0, mine));
+        lower(PASSIVE_LEVEL);
+    }
+    // Two threads at DISPATCH_LEVEL at once get the two processors; a third waits until one
+    // of them lowers.
+    let at_dispatch = std::sync::Barrier::new(3);
+    let third_in = AtomicU32::new(0);
+    let (order, seen) = std::thread::scope(|s| {
+        let first_two: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    let _actor = sim.actor();
+                    // SAFETY: as above.
+                    let n = unsafe {
+                        raise(DISPATCH_LEVEL);
+                        current(ptr::null_mut())
+                    };
+                    at_dispatch.wait();
+                    // Hold the processor until the third thread has tried to get one.
+                    while third_in.load(Ordering::SeqCst) == 0 {
+                        std::thread::yield_now();
+                    }
+                    // SAFETY: as above.
+                    unsafe { lower(PASSIVE_LEVEL) };
+                    n
+                })
+            })
+            .collect();
+        at_dispatch.wait();
+        let third = s.spawn(|| {
+            let _actor = sim.actor();
+            third_in.store(1, Ordering::SeqCst);
+            // SAFETY: as above: waits for a processor, then has it.
+            let n = unsafe {
+                raise(DISPATCH_LEVEL);
+                current(ptr::null_mut())
+            };
+            // SAFETY: as above.
+            unsafe { lower(PASSIVE_LEVEL) };
+            n
+        });
+        let two: Vec<u32> = first_two.into_iter().map(|t| t.join().unwrap()).collect();
+        (two, third.join().unwrap())
+    });
+    let mut two = order.clone();
+    two.sort_unstable();
+    assert_eq!(two, [0, 1], "distinct processors: {order:?}");
+    assert!(seen < 2);
+    sim.finish().assert_clean();
+}
+
 #[test]
 fn ke_spin_locks_follow_the_l_rules_as_the_ndis_ones_do() {
     let sim = start();

@@ -85,15 +85,24 @@ enum Kind {
     LdIndWJset,
     LdIndHJset,
     LdIndBJset,
+    // `jeq #k1 jt T jf next; jeq #k2 jt T jf F` (an ethertype, protocol or address among
+    // several): `k2` in `k2`, F in `jf`.
+    JeqKOrK,
+    // `ld [off]; and #mask`: `off` in `aux`, the mask in `k`; goes on at `jt`.
+    LdAbsWAndK,
+    // `ldxb 4*([m]&0xf); ldh [x+off]; jeq #k` (a TCP or UDP port): `m` (8 bits) in
+    // `flags`, `off` in `aux`; X and A are set as the pair sets them.
+    LdxMshLdIndHJeq,
 }
 
-/// One pre-decoded instruction (12 bytes). Only [`compile`] makes one other than the default
+/// One pre-decoded instruction (16 bytes: indexing is a shift). Only [`compile`] makes one other than the default
 /// (a return of 0), so every program the interpreter runs jumps forward only and ends.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Compiled {
     kind: Kind,
-    _pad: u8,
+    /// On the first instruction: [`USES_MEMORY`] if the program touches scratch memory.
+    flags: u8,
     /// While compiling: the scratch words written on every path here (bit per word). Then,
     /// for a fused load and jump, the load's offset.
     aux: u16,
@@ -102,9 +111,11 @@ pub struct Compiled {
     /// Where a conditional jump goes when not taken (absolute).
     jf: u16,
     k: u32,
+    /// A second constant: `JeqKOrK`'s second.
+    k2: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<Compiled>() == 12);
+const _: () = assert!(core::mem::size_of::<Compiled>() == 16);
 
 fn kind_of(op: Op) -> Kind {
     use Kind::*;
@@ -174,8 +185,10 @@ pub fn compile(prog: &[Insn], out: &mut [Compiled]) -> Result<(), Error> {
         return Err(Error::Length { len: n });
     }
     // Decode and check each instruction (the first fault in program order, as validate).
+    let mut uses_memory = false;
     for (at, i) in prog.iter().enumerate() {
         let op = checked(i, at, n)?;
+        uses_memory |= matches!(op, Op::LdMem | Op::LdxMem | Op::St | Op::Stx);
         // In range (checked above; targets < n <= 4096 fit a u16).
         let (jt, jf) = match op {
             Op::Ja => (at + 1 + i.k as usize, 0),
@@ -184,155 +197,289 @@ pub fn compile(prog: &[Insn], out: &mut [Compiled]) -> Result<(), Error> {
         };
         out[at] = Compiled {
             kind: kind_of(op),
-            _pad: 0,
-            aux: if at == 0 { 0 } else { u16::MAX },
+            flags: 0,
+            aux: u16::MAX,
             jt: jt as u16,
             jf: jf as u16,
             k: i.k,
+            k2: 0,
         };
     }
     if !matches!(out[n - 1].kind, Kind::RetK | Kind::RetA) {
         return Err(Error::NoFinalReturn);
     }
-    // Scratch memory: each instruction's mask is the AND over the paths reaching it of the
-    // words they wrote (all ones: no path yet, so an unreachable instruction reads nothing).
-    // The first offending read of each word, reported for the lowest word, as validate does.
-    let mut first: [Option<usize>; MEMWORDS] = [None; MEMWORDS];
+    // No path has written anything when the program starts.
+    out[0].aux = 0;
+    // Then, in order: jumps to `ret #k` are marked (`TO_RET`: they return from the jump,
+    // saving the return's own dispatch), scratch memory is checked (for the programs that
+    // use it), and idioms are fused one behind (once the next instruction's targets are
+    // marked).
+    //
+    // Scratch memory: each instruction's mask (`aux` while compiling) is the AND over the
+    // paths reaching it of the words they wrote (all ones: no path yet, so an unreachable
+    // instruction reads nothing). The first offending read of each word (`NONE`: none),
+    // reported for the lowest word, as validate does.
+    const NONE: u16 = u16::MAX;
+    let mut first = [NONE; MEMWORDS];
     for at in 0..n {
-        let c = out[at];
-        let mut state = c.aux;
-        let word = c.k as usize % MEMWORDS;
-        match c.kind {
-            Kind::LdMem | Kind::LdxMem if state & (1 << word) == 0 => {
-                first[word].get_or_insert(at);
-            }
-            Kind::St | Kind::Stx => state |= 1 << word,
-            _ => {}
-        }
-        let mut flow = |to: usize| out[to].aux &= state;
-        match c.kind {
-            Kind::RetK | Kind::RetA => {}
-            Kind::Ja => flow(usize::from(c.jt)),
+        let kind = out[at].kind;
+        if matches!(
+            kind,
             Kind::JeqK
-            | Kind::JeqX
-            | Kind::JgtK
-            | Kind::JgtX
-            | Kind::JgeK
-            | Kind::JgeX
-            | Kind::JsetK
-            | Kind::JsetX => {
-                flow(usize::from(c.jt));
-                flow(usize::from(c.jf));
-            }
-            _ => flow(at + 1),
+                | Kind::JeqX
+                | Kind::JgtK
+                | Kind::JgtX
+                | Kind::JgeK
+                | Kind::JgeX
+                | Kind::JsetK
+                | Kind::JsetX
+        ) {
+            let (jt, jf) = (out[at].jt, out[at].jf);
+            out[at].jt = marked(out, jt);
+            out[at].jf = marked(out, jf);
+        } else if kind == Kind::Ja {
+            out[at].jt = marked(out, out[at].jt);
         }
-        // Its mask is used: the instruction may now take its final form.
-        if at + 1 < n {
-            fuse(out, at);
+        if uses_memory {
+            let c = out[at];
+            // (Unmarked: the targets as decoded.)
+            let (c_jt, c_jf) = (c.jt & !TO_RET, c.jf & !TO_RET);
+            let mut state = c.aux;
+            let word = c.k as usize % MEMWORDS;
+            match c.kind {
+                Kind::LdMem | Kind::LdxMem if state & (1 << word) == 0 && first[word] == NONE => {
+                    first[word] = at as u16;
+                }
+                Kind::St | Kind::Stx => state |= 1 << word,
+                _ => {}
+            }
+            let mut flow = |to: u16| {
+                if let Some(t) = out.get_mut(usize::from(to)) {
+                    t.aux &= state;
+                }
+            };
+            match c.kind {
+                Kind::RetK | Kind::RetA => {}
+                Kind::Ja => flow(c_jt),
+                Kind::JeqK
+                | Kind::JeqX
+                | Kind::JgtK
+                | Kind::JgtX
+                | Kind::JgeK
+                | Kind::JgeX
+                | Kind::JsetK
+                | Kind::JsetX => {
+                    flow(c_jt);
+                    flow(c_jf);
+                }
+                _ => flow((at + 1) as u16),
+            }
+        }
+        if at > 0 {
+            fuse(out, at - 1);
         }
     }
-    if let Some((k, at)) = first.iter().enumerate().find_map(|(k, a)| a.map(|a| (k, a))) {
-        return Err(Error::UninitializedMemory { at, k: k as u32 });
+    if uses_memory && let Some((k, &at)) = first.iter().enumerate().find(|&(_, &a)| a != NONE) {
+        return Err(Error::UninitializedMemory {
+            at: usize::from(at),
+            k: k as u32,
+        });
+    }
+    if uses_memory {
+        out[0].flags |= USES_MEMORY;
     }
     Ok(())
 }
 
-/// Fuses the load at `at` with the `jeq #k` or `jset #k` after it into one operation. The
-/// jump stays as it was: a jump landing on it still finds it (only the fall-through from the
-/// load is replaced).
+/// In a jump target: the target is `ret #k`, taken at once (`run`). Targets are below
+/// `MAX_INSNS` (4096), so the bit is free.
+const TO_RET: u16 = 0x8000;
+
+/// [`Compiled::flags`] of the first instruction: the program reads or writes scratch memory
+/// (else `run` skips setting it up).
+const USES_MEMORY: u8 = 1;
+
+impl Compiled {
+    /// Which of the fused idioms this is (tests): 0 `JeqKOrK`, 1 `LdAbsWAndK`, 2
+    /// `LdxMshLdIndHJeq`.
+    #[cfg(test)]
+    pub(crate) fn idiom(&self) -> Option<usize> {
+        match self.kind {
+            Kind::JeqKOrK => Some(0),
+            Kind::LdAbsWAndK => Some(1),
+            Kind::LdxMshLdIndHJeq => Some(2),
+            _ => None,
+        }
+    }
+}
+
+/// Fuses the instruction at `at` with the one after it (and, for the idioms of three, the one
+/// after that) into one operation: a load and the `jeq #k` or `jset #k` on it, and tcpdump's
+/// idioms (see `Kind`). The instructions fused over stay as they were: a jump landing on one
+/// still finds it (only the fall-through is replaced). Called once the instruction after
+/// `at` has its targets marked.
 #[inline(always)]
 fn fuse(out: &mut [Compiled], at: usize) {
     use Kind::*;
-    {
-        let (load, jump) = (out[at], out[at + 1]);
-        if load.k > u32::from(u16::MAX) {
-            return;
-        }
-        let fused = match (load.kind, jump.kind) {
-            (LdAbsW, JeqK) => LdAbsWJeq,
-            (LdAbsH, JeqK) => LdAbsHJeq,
-            (LdAbsB, JeqK) => LdAbsBJeq,
-            (LdIndW, JeqK) => LdIndWJeq,
-            (LdIndH, JeqK) => LdIndHJeq,
-            (LdIndB, JeqK) => LdIndBJeq,
-            (LdAbsW, JsetK) => LdAbsWJset,
-            (LdAbsH, JsetK) => LdAbsHJset,
-            (LdAbsB, JsetK) => LdAbsBJset,
-            (LdIndW, JsetK) => LdIndWJset,
-            (LdIndH, JsetK) => LdIndHJset,
-            (LdIndB, JsetK) => LdIndBJset,
-            _ => return,
-        };
-        out[at] = Compiled {
-            kind: fused,
-            _pad: 0,
-            aux: load.k as u16,
-            jt: jump.jt,
-            jf: jump.jf,
-            k: jump.k,
-        };
-    }
-}
-
-/// A load of `size` bytes at `off`: from the first segment when the bytes lie there, else
-/// through the packet's walk.
-#[inline(always)]
-fn ld(head: &[u8], pkt: &(impl Packet + ?Sized), off: usize, size: usize) -> Option<u32> {
-    // (`off` is at most 2^33: no overflow.)
-    match head.get(off..off + size) {
-        Some(b) => Some(match size {
-            4 => u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
-            2 => u32::from(u16::from_be_bytes([b[0], b[1]])),
-            _ => u32::from(b[0]),
-        }),
-        None => load(pkt, off as u64, size as u8),
-    }
-}
-
-/// The value, or the packet is rejected (a load outside it).
-macro_rules! or_reject {
-    ($e:expr) => {
-        match $e {
-            Some(v) => v,
-            None => return 0,
-        }
+    // The fused forms of each load (in `Kind`'s order, LdAbsW to LdIndB).
+    const JEQ: [Kind; 6] = [LdAbsWJeq, LdAbsHJeq, LdAbsBJeq, LdIndWJeq, LdIndHJeq, LdIndBJeq];
+    const JSET: [Kind; 6] = [
+        LdAbsWJset, LdAbsHJset, LdAbsBJset, LdIndWJset, LdIndHJset, LdIndBJset,
+    ];
+    let (first, second) = (out[at], out[at + 1]);
+    let pair = |kind: Kind| Compiled {
+        kind,
+        flags: 0,
+        aux: first.k as u16,
+        jt: second.jt,
+        jf: second.jf,
+        k: second.k,
+        k2: 0,
     };
+    let fused = match first.kind {
+        JeqK => {
+            if second.kind != JeqK || usize::from(first.jf) != at + 1 || first.jt != second.jt {
+                return;
+            }
+            Compiled {
+                kind: JeqKOrK,
+                jf: second.jf,
+                k2: second.k,
+                ..first
+            }
+        }
+        _ if first.k > u32::from(u16::MAX) => return,
+        LdAbsW | LdAbsH | LdAbsB | LdIndW | LdIndH | LdIndB => {
+            let load = usize::from(first.kind as u8 - LdAbsW as u8);
+            match second.kind {
+                JeqK => pair(JEQ[load % 6]),
+                JsetK => pair(JSET[load % 6]),
+                AndK if first.kind == LdAbsW => Compiled {
+                    jt: (at + 2) as u16,
+                    ..pair(LdAbsWAndK)
+                },
+                _ => return,
+            }
+        }
+        // Not at 0, whose `flags` are the program's.
+        LdxMsh
+            if at > 0
+                && second.kind == LdIndH
+                && first.k <= u32::from(u8::MAX)
+                && second.k <= u32::from(u16::MAX) =>
+        {
+            match out.get(at + 2) {
+                Some(&jump) if jump.kind == JeqK => Compiled {
+                    kind: LdxMshLdIndHJeq,
+                    flags: first.k as u8,
+                    aux: second.k as u16,
+                    jt: marked(out, jump.jt),
+                    jf: marked(out, jump.jf),
+                    k: jump.k,
+                    k2: 0,
+                },
+                _ => return,
+            }
+        }
+        _ => return,
+    };
+    out[at] = fused;
+}
+
+/// Target `t`, marked `TO_RET` if it is `ret #k` (an instruction `compile` has decoded).
+fn marked(out: &[Compiled], t: u16) -> u16 {
+    match out.get(usize::from(t)) {
+        Some(r) if r.kind == Kind::RetK => t | TO_RET,
+        _ => t,
+    }
+}
+
+/// A load across the packet's segments (the rare case), out of line.
+#[cold]
+#[inline(never)]
+fn load_walking(pkt: &(impl Packet + ?Sized), off: usize, size: usize) -> Option<u32> {
+    load(pkt, off as u64, size as u8)
 }
 
 /// Runs a program [`compile`] produced on `pkt`: how many bytes of the packet to keep (0:
 /// reject). The same result as [`crate::run`] on the source program.
 pub fn run(prog: &[Compiled], pkt: &(impl Packet + ?Sized)) -> u32 {
+    match prog.first() {
+        Some(i) if i.flags & USES_MEMORY != 0 => run_with::<MEMWORDS>(prog, pkt),
+        _ => run_with::<0>(prog, pkt),
+    }
+}
+
+/// `run` with `WORDS` words of scratch memory: all of them, or none for the programs that use
+/// none (most: the validator proved every read follows a write, so with no write there is
+/// no read).
+#[inline(always)]
+fn run_with<const WORDS: usize>(prog: &[Compiled], pkt: &(impl Packet + ?Sized)) -> u32 {
     use Kind::*;
     let head = pkt.head();
-    let len = u32::try_from(pkt.len()).unwrap_or(u32::MAX);
+    // A load of `size` bytes at `off` into the accumulator's value: from the first segment when
+    // the bytes lie there, else through the packet's walk; a load outside the packet rejects it.
+    // (Written out, not through an `Option`, so that the fast path tests one bound.)
+    macro_rules! ld {
+        ($off:expr, $size:expr) => {{
+            let off: usize = $off;
+            match head.get(off..off + $size) {
+                Some(b) => match $size {
+                    4 => u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+                    2 => u32::from(u16::from_be_bytes([b[0], b[1]])),
+                    _ => u32::from(b[0]),
+                },
+                None => match load_walking(pkt, off, $size) {
+                    Some(v) => v,
+                    None => return 0,
+                },
+            }
+        }};
+    }
     let (mut a, mut x) = (0u32, 0u32);
-    let mut mem = [0u32; MEMWORDS];
+    let mut mem = [0u32; WORDS];
     let mut pc = 0usize;
+    // A jump: to the target, or, when the target is `ret #k` (marked by `compile`), straight
+    // out with its value.
+    macro_rules! goto {
+        ($t:expr) => {{
+            let t: u16 = $t;
+            if t & TO_RET != 0 {
+                return prog.get(usize::from(t & !TO_RET)).map_or(0, |r| r.k);
+            }
+            pc = usize::from(t);
+        }};
+    }
     loop {
-        let Some(&i) = prog.get(pc) else { return 0 };
+        let Some(i) = prog.get(pc) else { return 0 };
         pc += 1;
         let k = i.k;
         match i.kind {
             RetK => return k,
             RetA => return a,
-            LdAbsW => a = or_reject!(ld(head, pkt, k as usize, 4)),
-            LdAbsH => a = or_reject!(ld(head, pkt, k as usize, 2)),
-            LdAbsB => a = or_reject!(ld(head, pkt, k as usize, 1)),
-            LdIndW => a = or_reject!(ld(head, pkt, k as usize + x as usize, 4)),
-            LdIndH => a = or_reject!(ld(head, pkt, k as usize + x as usize, 2)),
-            LdIndB => a = or_reject!(ld(head, pkt, k as usize + x as usize, 1)),
-            LdLen => a = len,
+            LdAbsW => a = ld!(k as usize, 4),
+            LdAbsH => a = ld!(k as usize, 2),
+            LdAbsB => a = ld!(k as usize, 1),
+            LdIndW => a = ld!(k as usize + x as usize, 4),
+            LdIndH => a = ld!(k as usize + x as usize, 2),
+            LdIndB => a = ld!(k as usize + x as usize, 1),
+            LdLen => a = u32::try_from(pkt.len()).unwrap_or(u32::MAX),
             LdImm => a = k,
-            LdMem => a = mem[k as usize % MEMWORDS],
+            LdMem => a = mem.get(k as usize % MEMWORDS).copied().unwrap_or(0),
             LdxImm => x = k,
-            LdxMem => x = mem[k as usize % MEMWORDS],
-            LdxLen => x = len,
-            LdxMsh => match ld(head, pkt, k as usize, 1) {
-                Some(v) => x = (v & 0xf) << 2,
-                None => return 0,
-            },
-            St => mem[k as usize % MEMWORDS] = a,
-            Stx => mem[k as usize % MEMWORDS] = x,
+            LdxMem => x = mem.get(k as usize % MEMWORDS).copied().unwrap_or(0),
+            LdxLen => x = u32::try_from(pkt.len()).unwrap_or(u32::MAX),
+            LdxMsh => x = (ld!(k as usize, 1) & 0xf) << 2,
+            St => {
+                if let Some(m) = mem.get_mut(k as usize % MEMWORDS) {
+                    *m = a;
+                }
+            }
+            Stx => {
+                if let Some(m) = mem.get_mut(k as usize % MEMWORDS) {
+                    *m = x;
+                }
+            }
             AddK => a = a.wrapping_add(k),
             AddX => a = a.wrapping_add(x),
             SubK => a = a.wrapping_sub(k),
@@ -364,64 +511,74 @@ pub fn run(prog: &[Compiled], pkt: &(impl Packet + ?Sized)) -> u32 {
             RshK => a = a.checked_shr(k).unwrap_or(0),
             RshX => a = a.checked_shr(x).unwrap_or(0),
             Neg => a = a.wrapping_neg(),
-            Ja => pc = usize::from(i.jt),
-            JeqK => pc = usize::from(if a == k { i.jt } else { i.jf }),
-            JeqX => pc = usize::from(if a == x { i.jt } else { i.jf }),
-            JgtK => pc = usize::from(if a > k { i.jt } else { i.jf }),
-            JgtX => pc = usize::from(if a > x { i.jt } else { i.jf }),
-            JgeK => pc = usize::from(if a >= k { i.jt } else { i.jf }),
-            JgeX => pc = usize::from(if a >= x { i.jt } else { i.jf }),
-            JsetK => pc = usize::from(if a & k != 0 { i.jt } else { i.jf }),
-            JsetX => pc = usize::from(if a & x != 0 { i.jt } else { i.jf }),
+            Ja => goto!(i.jt),
+            JeqK => goto!(if a == k { i.jt } else { i.jf }),
+            JeqX => goto!(if a == x { i.jt } else { i.jf }),
+            JgtK => goto!(if a > k { i.jt } else { i.jf }),
+            JgtX => goto!(if a > x { i.jt } else { i.jf }),
+            JgeK => goto!(if a >= k { i.jt } else { i.jf }),
+            JgeX => goto!(if a >= x { i.jt } else { i.jf }),
+            JsetK => goto!(if a & k != 0 { i.jt } else { i.jf }),
+            JsetX => goto!(if a & x != 0 { i.jt } else { i.jf }),
             Tax => x = a,
             Txa => a = x,
             LdAbsWJeq => {
-                a = or_reject!(ld(head, pkt, usize::from(i.aux), 4));
-                pc = usize::from(if a == k { i.jt } else { i.jf });
+                a = ld!(usize::from(i.aux), 4);
+                goto!(if a == k { i.jt } else { i.jf });
             }
             LdAbsHJeq => {
-                a = or_reject!(ld(head, pkt, usize::from(i.aux), 2));
-                pc = usize::from(if a == k { i.jt } else { i.jf });
+                a = ld!(usize::from(i.aux), 2);
+                goto!(if a == k { i.jt } else { i.jf });
             }
             LdAbsBJeq => {
-                a = or_reject!(ld(head, pkt, usize::from(i.aux), 1));
-                pc = usize::from(if a == k { i.jt } else { i.jf });
+                a = ld!(usize::from(i.aux), 1);
+                goto!(if a == k { i.jt } else { i.jf });
             }
             LdIndWJeq => {
-                a = or_reject!(ld(head, pkt, usize::from(i.aux) + x as usize, 4));
-                pc = usize::from(if a == k { i.jt } else { i.jf });
+                a = ld!(usize::from(i.aux) + x as usize, 4);
+                goto!(if a == k { i.jt } else { i.jf });
             }
             LdIndHJeq => {
-                a = or_reject!(ld(head, pkt, usize::from(i.aux) + x as usize, 2));
-                pc = usize::from(if a == k { i.jt } else { i.jf });
+                a = ld!(usize::from(i.aux) + x as usize, 2);
+                goto!(if a == k { i.jt } else { i.jf });
             }
             LdIndBJeq => {
-                a = or_reject!(ld(head, pkt, usize::from(i.aux) + x as usize, 1));
-                pc = usize::from(if a == k { i.jt } else { i.jf });
+                a = ld!(usize::from(i.aux) + x as usize, 1);
+                goto!(if a == k { i.jt } else { i.jf });
             }
             LdAbsWJset => {
-                a = or_reject!(ld(head, pkt, usize::from(i.aux), 4));
-                pc = usize::from(if a & k != 0 { i.jt } else { i.jf });
+                a = ld!(usize::from(i.aux), 4);
+                goto!(if a & k != 0 { i.jt } else { i.jf });
             }
             LdAbsHJset => {
-                a = or_reject!(ld(head, pkt, usize::from(i.aux), 2));
-                pc = usize::from(if a & k != 0 { i.jt } else { i.jf });
+                a = ld!(usize::from(i.aux), 2);
+                goto!(if a & k != 0 { i.jt } else { i.jf });
             }
             LdAbsBJset => {
-                a = or_reject!(ld(head, pkt, usize::from(i.aux), 1));
-                pc = usize::from(if a & k != 0 { i.jt } else { i.jf });
+                a = ld!(usize::from(i.aux), 1);
+                goto!(if a & k != 0 { i.jt } else { i.jf });
             }
             LdIndWJset => {
-                a = or_reject!(ld(head, pkt, usize::from(i.aux) + x as usize, 4));
-                pc = usize::from(if a & k != 0 { i.jt } else { i.jf });
+                a = ld!(usize::from(i.aux) + x as usize, 4);
+                goto!(if a & k != 0 { i.jt } else { i.jf });
             }
             LdIndHJset => {
-                a = or_reject!(ld(head, pkt, usize::from(i.aux) + x as usize, 2));
-                pc = usize::from(if a & k != 0 { i.jt } else { i.jf });
+                a = ld!(usize::from(i.aux) + x as usize, 2);
+                goto!(if a & k != 0 { i.jt } else { i.jf });
             }
             LdIndBJset => {
-                a = or_reject!(ld(head, pkt, usize::from(i.aux) + x as usize, 1));
-                pc = usize::from(if a & k != 0 { i.jt } else { i.jf });
+                a = ld!(usize::from(i.aux) + x as usize, 1);
+                goto!(if a & k != 0 { i.jt } else { i.jf });
+            }
+            JeqKOrK => goto!(if a == k || a == i.k2 { i.jt } else { i.jf }),
+            LdAbsWAndK => {
+                a = ld!(usize::from(i.aux), 4) & k;
+                goto!(i.jt);
+            }
+            LdxMshLdIndHJeq => {
+                x = (ld!(usize::from(i.flags), 1) & 0xf) << 2;
+                a = ld!(usize::from(i.aux) + x as usize, 2);
+                goto!(if a == k { i.jt } else { i.jf });
             }
         }
     }

@@ -199,6 +199,7 @@ enum Op {
     Txa,
 }
 
+#[inline(always)]
 fn decode(code: u16) -> Option<Op> {
     let size = |c: u16| match c & 0x18 {
         W => Some(4u8),

@@ -417,3 +417,92 @@ fn compiled_programs_agree_with_validate_and_run() {
     // A default-made program ends at once.
     assert_eq!(run_compiled(&[Compiled::default(); 4], &pkt[..]), 0);
 }
+
+/// The fused forms of tcpdump's idioms (two constants for one jump target, a load and a
+/// mask, the IP header length and a port load and compare) give `run`'s result, taken or
+/// not, on split packets, also when a jump lands on the second instruction of the idiom
+/// (which stays as it was for it).
+#[test]
+fn fused_idioms_agree_with_run() {
+    let mut pkt = udp_frame(5, &[1, 2, 3, 4, 5, 6, 7, 8]);
+    pkt.resize(80, 0);
+    let mut out = vec![Compiled::default(); 32];
+    let ether = u32::from(u16::from_be_bytes([pkt[12], pkt[13]]));
+    let word = u32::from_be_bytes([pkt[26], pkt[27], pkt[28], pkt[29]]);
+    let port = u32::from(u16::from_be_bytes([pkt[36], pkt[37]]));
+    let mut programs: Vec<Vec<Insn>> = Vec::new();
+    for k in [ether, ether + 1, 0x86dd] {
+        for k2 in [ether, 0x8100, 0x1_0000 + ether] {
+            // ldh [12]; ldx #1; jeq #k jt ok jf next; jeq #k2 jt ok jf no; ...
+            // (the ldx between keeps the load from fusing with the first jeq)
+            for landing in [false, true] {
+                let mut p = vec![i(LD | H | ABS, 0, 0, 12), i(LDX | W | IMM, 0, 0, 1)];
+                if landing {
+                    // Straight onto the second jeq.
+                    p.push(i(JMP | JA, 0, 0, 1));
+                }
+                p.push(i(JMP | JEQ | K, 1, 0, k));
+                p.push(i(JMP | JEQ | K, 0, 1, k2));
+                p.extend([i(RET | K, 0, 0, 7), i(RET | K, 0, 0, 0)]);
+                programs.push(p);
+            }
+        }
+    }
+    for mask in [0xff00_0000u32, 0xffff_ffff, 0] {
+        for v in [word & mask, (word & mask) ^ 1] {
+            programs.push(vec![
+                i(LD | W | ABS, 0, 0, 26),
+                i(ALU | AND | K, 0, 0, mask),
+                i(JMP | JEQ | K, 0, 1, v),
+                i(RET | K, 0, 0, 9),
+                i(RET | A, 0, 0, 0),
+            ]);
+        }
+    }
+    for msh_at in [14u32, 200] {
+        for off in [14u32, 16, 70] {
+            for k in [port, port + 1] {
+                for landing in [false, true] {
+                    // ldxb 4*([m]&0xf); ldh [x+off]; jeq #k; ...; a jump may land on the ldh.
+                    let mut p = vec![i(LDX | W | IMM, 0, 0, 3)];
+                    p.push(if landing {
+                        // Straight onto the ldh, with X = 3.
+                        i(JMP | JA, 0, 0, 1)
+                    } else {
+                        i(JMP | JA, 0, 0, 0)
+                    });
+                    p.push(i(LDX | B | MSH, 0, 0, msh_at));
+                    p.push(i(LD | H | IND, 0, 0, off));
+                    p.push(i(JMP | JEQ | K, 0, 1, k));
+                    p.extend([i(RET | K, 0, 0, 5), i(RET | A, 0, 0, 0)]);
+                    programs.push(p);
+                }
+            }
+        }
+    }
+    let mut fused = [0usize; 3];
+    for prog in &programs {
+        assert_eq!(validate(prog), Ok(()), "{prog:?}");
+        compile(prog, &mut out).unwrap();
+        for c in &out[..prog.len()] {
+            if let Some(k) = c.idiom() {
+                fused[k] += 1;
+            }
+        }
+        for head in [0usize, 14, 27, 38, 80] {
+            for len in [14usize, 30, 38, 80] {
+                let p = Split {
+                    data: &pkt[..len],
+                    head: head.min(len),
+                };
+                assert_eq!(
+                    run(prog, &p),
+                    run_compiled(&out[..prog.len()], &p),
+                    "{prog:?} head {head} len {len}"
+                );
+            }
+        }
+    }
+    // Each idiom was fused wherever it occurs.
+    assert_eq!(fused, [18, 6, 24], "fused forms made");
+}
