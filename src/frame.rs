@@ -153,6 +153,7 @@ impl FrameView {
 ///
 /// # Safety
 /// `nb` is a valid NET_BUFFER.
+#[inline(always)]
 unsafe fn first_segment(nb: *const NET_BUFFER, data_len: usize) -> (*const u8, usize) {
     // SAFETY: the caller's contract.
     let n = unsafe { &*nb };
@@ -183,7 +184,7 @@ impl rxinject_bpf::Packet for FrameView {
     /// The data in the NET_BUFFER's current MDL (a NIC's receive buffer usually holds the
     /// whole frame): BPF loads inside it read there, without walking the chain or copying.
     /// None for a frame whose tag the view re-inserts (its bytes are not contiguous).
-    #[inline]
+    #[inline(always)]
     fn head(&self) -> &[u8] {
         if self.head.is_null() {
             return &[];

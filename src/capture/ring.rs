@@ -101,7 +101,12 @@ impl CpuRing {
     /// The time stamp and length of the record whose header starts at position `at`
     /// (published: the consumer's view), read in place unless the header wraps.
     fn peek(&self, at: u64) -> Option<(i64, usize)> {
-        let off = (at % self.size as u64) as usize;
+        self.peek_at((at % self.size as u64) as usize, at)
+    }
+
+    /// `peek` of the record at position `at`, which lies at `off` in the ring's memory.
+    #[inline(always)]
+    fn peek_at(&self, off: usize, at: u64) -> Option<(i64, usize)> {
         let (timestamp, caplen) = if self.size - off >= RECORD_HEADER_LEN {
             let p = self.buf.wrapping_add(off);
             // SAFETY: the header's 24 bytes lie in the ring at `off`, published by the
@@ -457,15 +462,25 @@ impl RingSet {
             };
             let r = &rings[i];
             let start = pos(r.head.load(Ordering::Relaxed));
-            let tail = pos(r.tail.load(Ordering::Acquire));
-            let (mut end, mut run) = (start, 0usize);
-            while let Some((ts, len)) = Self::next_record(r, end, tail) {
-                if (run > 0 && ts > until) || len > out.len() - written - run {
+            let avail = r.distance(start, pos(r.tail.load(Ordering::Acquire)));
+            let room = out.len() - written;
+            // The run's records, walked by their offset in the ring (no division per record).
+            let mut off = (start % r.size as u64) as usize;
+            let mut run = 0usize;
+            while run < avail {
+                let Some((ts, len)) = r.peek_at(off, r.forward(start, run)) else {
+                    break;
+                };
+                if len > avail - run || (run > 0 && ts > until) || len > room - run {
                     break;
                 }
                 run += len;
-                end = r.forward(end, len);
+                off += len;
+                if off >= r.size {
+                    off -= r.size;
+                }
             }
+            let end = r.forward(start, run);
             if run == 0 {
                 // The oldest record does not fit: the read is full.
                 return written;
