@@ -197,6 +197,9 @@ pub struct Records<'a, S: Source + ?Sized> {
     offset: usize,
     frame: u32,
     failed: bool,
+    /// Every record's 802.1Q tag is looked for (else only where the length needs it: a
+    /// count of the frames and their bytes).
+    tags: bool,
 }
 
 /// Iterates over the records of `src` for an adapter whose largest untagged frame is
@@ -208,6 +211,7 @@ pub fn records<S: Source + ?Sized>(src: &S, max_frame: u32) -> Records<'_, S> {
         offset: 0,
         frame: 0,
         failed: false,
+        tags: true,
     }
 }
 
@@ -232,27 +236,26 @@ impl<S: Source + ?Sized> Records<'_, S> {
             return Err(WriteError::Truncated { frame, offset });
         };
         let h = u64::from_le_bytes(h);
+        let (direction, flags, reserved) = ((h >> 32) as u8, (h >> 40) as u8, (h >> 48) as u16);
+        // The usual header (no flag, a known direction) in one comparison; the others one by
+        // one, each with its error.
+        if h >> 32 > u64::from(DIR_RX) {
+            if reserved != 0 {
+                return Err(WriteError::BadHeader { frame });
+            }
+            if !matches!(direction, DIR_DEFAULT | DIR_TX | DIR_RX) {
+                return Err(WriteError::BadDirection { frame, direction });
+            }
+            if flags & !FLAGS_KNOWN != 0 || (direction == DIR_RX && flags & FLAG_TX_LOOPBACK != 0) {
+                return Err(WriteError::BadFlags { frame, flags });
+            }
+        }
         let h = FrameHeader {
             length: h as u32,
-            direction: (h >> 32) as u8,
-            flags: (h >> 40) as u8,
-            reserved: (h >> 48) as u16,
+            direction,
+            flags,
+            reserved,
         };
-        if h.reserved != 0 {
-            return Err(WriteError::BadHeader { frame });
-        }
-        if !matches!(h.direction, DIR_DEFAULT | DIR_TX | DIR_RX) {
-            return Err(WriteError::BadDirection {
-                frame,
-                direction: h.direction,
-            });
-        }
-        if h.flags & !FLAGS_KNOWN != 0 || (h.direction == DIR_RX && h.flags & FLAG_TX_LOOPBACK != 0) {
-            return Err(WriteError::BadFlags {
-                frame,
-                flags: h.flags,
-            });
-        }
         // The header was inside the buffer: `data <= len`, and what remains bounds the frame.
         let data = offset + HEADER_LEN;
         if h.length as usize > len - data {
@@ -265,8 +268,9 @@ impl<S: Source + ?Sized> Records<'_, S> {
                 length: h.length,
             });
         }
-        // Bytes 12..16: EtherType 0x8100 and the TCI, when the frame has room for a tag.
-        let tci = if h.length >= 18 {
+        // Bytes 12..16: EtherType 0x8100 and the TCI, when the frame has room for a tag (and,
+        // for a count, only when the length is beyond what an untagged frame may have).
+        let tci = if h.length >= 18 && (self.tags || h.length > self.max_frame) {
             src.read::<4>(data + 12)
                 .filter(|t| u16::from_be_bytes([t[0], t[1]]) == ETHERTYPE_VLAN)
                 .map(|t| u16::from_be_bytes([t[2], t[3]]))
@@ -334,7 +338,11 @@ pub fn parse(buf: &[u8], max_frame: u32) -> Result<Summary, WriteError> {
 /// [`parse`] of any [`Source`].
 pub fn parse_source<S: Source + ?Sized>(src: &S, max_frame: u32) -> Result<Summary, WriteError> {
     let mut summary = Summary::default();
-    for r in records(src, max_frame) {
+    let counted = Records {
+        tags: false,
+        ..records(src, max_frame)
+    };
+    for r in counted {
         let r = r?;
         summary.frames += 1;
         summary.frame_bytes += u64::from(r.length);
@@ -777,8 +785,16 @@ mod tests {
         assert_eq!(parse_source(&w, 1514).unwrap().frames, 3);
         let reads = w.reads.borrow();
         assert!(reads.iter().all(|&r| r <= 1), "a byte was read twice");
-        // The headers, bytes 12..16 of each frame (the tag, or not) and, for each record
-        // with padding, the 8 bytes that end it; no other byte.
+        // The headers, bytes 12..16 of the frame longer than an untagged one may be (the
+        // count needs its tag for the limit, not the others') and, for each record with
+        // padding, the 8 bytes that end it; no other byte.
+        let read: usize = reads.iter().map(|&r| r as usize).sum();
+        assert_eq!(read, 3 * HEADER_LEN + 4 + 3 * RECORD_ALIGN);
+        // The records themselves (what the driver copies) look at every frame's tag.
+        let w = Watched::new(buf.clone(), |_, _| {});
+        assert_eq!(records(&w, 1514).filter(Result::is_ok).count(), 3);
+        let reads = w.reads.borrow();
+        assert!(reads.iter().all(|&r| r <= 1), "a byte was read twice");
         let read: usize = reads.iter().map(|&r| r as usize).sum();
         assert_eq!(read, 3 * HEADER_LEN + 3 * 4 + 3 * RECORD_ALIGN);
     }

@@ -299,50 +299,46 @@ pub fn validate(prog: &[Insn]) -> Result<(), Error> {
 }
 
 /// Every scratch read is preceded, on every path, by a write. The control flow is acyclic and
-/// forward-only, so one pass in program order carries, per instruction, the words written on
-/// every path to it (all ones: no path yet, so an unreachable instruction reads nothing):
-/// linear in the program. The masks take 8 KiB of stack, fine for the user tools; the driver
-/// validates with [`compile`], which keeps them in its output.
+/// forward-only, so for each word one pass in program order finds the instructions reachable
+/// without writing it (a 512-byte bit set: this crate is linked into the driver, whose stack
+/// frames stay under a page). Only the words the program reads get a pass (most programs
+/// read none, and get none); [`compile`], what the driver runs at `SET_FILTER`, does it in
+/// one pass for all words, keeping the masks in its output.
 fn check_memory(prog: &[Insn]) -> Result<(), Error> {
-    let uses_memory = prog
-        .iter()
-        .any(|i| matches!(decode(i.code), Some(Op::LdMem | Op::LdxMem | Op::St | Op::Stx)));
-    if !uses_memory {
-        return Ok(());
-    }
-    const NONE: usize = usize::MAX;
-    let mut masks = [u16::MAX; MAX_INSNS];
-    masks[0] = 0;
-    // The first offending read of each word; the lowest word's is reported.
-    let mut first = [NONE; MEMWORDS];
-    for (at, i) in prog.iter().enumerate() {
-        let op = decode(i.code).ok_or(Error::UnknownOpcode { at, code: i.code })?;
-        let mut state = masks[at];
-        let word = i.k as usize % MEMWORDS;
-        match op {
-            Op::LdMem | Op::LdxMem if state & (1 << word) == 0 && first[word] == NONE => first[word] = at,
-            Op::St | Op::Stx => state |= 1 << word,
-            _ => {}
-        }
-        let mut flow = |to: usize| {
-            if let Some(m) = masks.get_mut(to) {
-                *m &= state;
-            }
-        };
-        match op {
-            Op::RetK | Op::RetA => {}
-            Op::Ja => flow(at + 1 + i.k as usize),
-            Op::Jcond(..) => {
-                flow(at + 1 + usize::from(i.jt));
-                flow(at + 1 + usize::from(i.jf));
-            }
-            _ => flow(at + 1),
+    let mut read = 0u32;
+    for i in prog {
+        if matches!(decode(i.code), Some(Op::LdMem | Op::LdxMem)) {
+            read |= 1 << (i.k as usize % MEMWORDS);
         }
     }
-    match first.iter().enumerate().find(|&(_, &at)| at != NONE) {
-        Some((k, &at)) => Err(Error::UninitializedMemory { at, k: k as u32 }),
-        None => Ok(()),
+    for word in 0..MEMWORDS as u32 {
+        if read & (1 << word) == 0 {
+            continue;
+        }
+        let mut reach = [0u64; MAX_INSNS / 64];
+        let mark = |to: usize, reach: &mut [u64; MAX_INSNS / 64]| reach[to / 64] |= 1 << (to % 64);
+        mark(0, &mut reach);
+        for (at, i) in prog.iter().enumerate() {
+            if reach[at / 64] & (1 << (at % 64)) == 0 {
+                continue;
+            }
+            let op = decode(i.code).ok_or(Error::UnknownOpcode { at, code: i.code })?;
+            match op {
+                Op::LdMem | Op::LdxMem if i.k == word => {
+                    return Err(Error::UninitializedMemory { at, k: i.k });
+                }
+                Op::St | Op::Stx if i.k == word => continue,
+                Op::RetK | Op::RetA => {}
+                Op::Ja => mark(at + 1 + i.k as usize, &mut reach),
+                Op::Jcond(..) => {
+                    mark(at + 1 + usize::from(i.jt), &mut reach);
+                    mark(at + 1 + usize::from(i.jf), &mut reach);
+                }
+                _ => mark(at + 1, &mut reach),
+            }
+        }
     }
+    Ok(())
 }
 
 /// A packet the interpreter reads: its length and a checked copy of a byte range.
