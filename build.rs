@@ -85,6 +85,7 @@ mod layout {
         "_MDL",
         "_DRIVER_OBJECT",
         "_UNICODE_STRING",
+        "_PROCESSOR_NUMBER",
     ];
 
     /// Our settings on top of the builder's: only [`TYPES`] (and what they need), no layout

@@ -81,3 +81,4 @@ same_layout!(ndis_sys::MDL, wdk::_MDL;
 same_layout!(ndis_sys::DRIVER_OBJECT, wdk::_DRIVER_OBJECT;
     DeviceObject, DriverExtension, DriverName, DriverUnload, MajorFunction);
 same_layout!(ndis_sys::UNICODE_STRING, wdk::_UNICODE_STRING; Length, MaximumLength, Buffer);
+same_layout!(ndis_sys::PROCESSOR_NUMBER, wdk::_PROCESSOR_NUMBER; Group, Number, Reserved);

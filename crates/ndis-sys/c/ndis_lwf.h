@@ -87,6 +87,13 @@ typedef struct _UNICODE_STRING {
     PWCH Buffer;
 } UNICODE_STRING, *PUNICODE_STRING;
 
+/* KeGetCurrentProcessorNumberEx's out parameter: a group and the number in it. */
+typedef struct _PROCESSOR_NUMBER {
+    USHORT Group;
+    UCHAR Number;
+    UCHAR Reserved;
+} PROCESSOR_NUMBER, *PPROCESSOR_NUMBER;
+
 struct _EPROCESS;
 
 /* ns-wdm-_mdl: the documented header of a memory descriptor list; the page array follows. */
