@@ -223,17 +223,7 @@ pub fn compile(prog: &[Insn], out: &mut [Compiled]) -> Result<(), Error> {
     let mut first = [NONE; MEMWORDS];
     for at in 0..n {
         let kind = out[at].kind;
-        if matches!(
-            kind,
-            Kind::JeqK
-                | Kind::JeqX
-                | Kind::JgtK
-                | Kind::JgtX
-                | Kind::JgeK
-                | Kind::JgeX
-                | Kind::JsetK
-                | Kind::JsetX
-        ) {
+        if conditional(kind) {
             let (jt, jf) = (out[at].jt, out[at].jf);
             out[at].jt = marked(out, jt);
             out[at].jf = marked(out, jf);
@@ -258,21 +248,13 @@ pub fn compile(prog: &[Insn], out: &mut [Compiled]) -> Result<(), Error> {
                     t.aux &= state;
                 }
             };
-            match c.kind {
-                Kind::RetK | Kind::RetA => {}
-                Kind::Ja => flow(c_jt),
-                Kind::JeqK
-                | Kind::JeqX
-                | Kind::JgtK
-                | Kind::JgtX
-                | Kind::JgeK
-                | Kind::JgeX
-                | Kind::JsetK
-                | Kind::JsetX => {
-                    flow(c_jt);
-                    flow(c_jf);
-                }
-                _ => flow((at + 1) as u16),
+            if kind == Kind::Ja {
+                flow(c_jt);
+            } else if conditional(kind) {
+                flow(c_jt);
+                flow(c_jf);
+            } else if !matches!(kind, Kind::RetK | Kind::RetA) {
+                flow((at + 1) as u16);
             }
         }
         if at > 0 {
@@ -289,6 +271,13 @@ pub fn compile(prog: &[Insn], out: &mut [Compiled]) -> Result<(), Error> {
         out[0].flags |= USES_MEMORY;
     }
     Ok(())
+}
+
+/// Whether `kind` is a conditional jump (before fusion).
+#[inline(always)]
+fn conditional(kind: Kind) -> bool {
+    use Kind::*;
+    matches!(kind, JeqK | JeqX | JgtK | JgtX | JgeK | JgeX | JsetK | JsetX)
 }
 
 /// In a jump target: the target is `ret #k`, taken at once (`run`). Targets are below
