@@ -29,7 +29,7 @@ use crate::device::OpenHandle;
 use crate::driver::{GLOBALS, Handle};
 use crate::filter::{self, FilterModule};
 use crate::list::{Linked, List};
-use crate::lock::{SpinGuard, SpinLock};
+use crate::lock::SpinLock;
 
 mod bpf_filter;
 mod reads;
@@ -117,8 +117,6 @@ pub struct Capture {
 unsafe impl Send for Capture {}
 // SAFETY: as above.
 unsafe impl Sync for Capture {}
-
-type SpinGuardInner<'a> = SpinGuard<'a, Inner>;
 
 impl Capture {
     fn counters(&self, cpu: usize) -> Option<&CpuCounters> {

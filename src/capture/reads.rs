@@ -9,9 +9,9 @@ use core::sync::atomic::Ordering;
 use ndis_sys::*;
 use rxinject_abi::capture::{self as cap, Settings};
 
+use super::Capture;
 use super::ring::RingSet;
 use super::timer::{TIMED_READS, arm_timer, interrupt_time};
-use super::{Capture, SpinGuardInner};
 use crate::device::{OpenHandle, complete_irp};
 
 /// A FIFO of pended read IRPs, linked through `Tail.Overlay.DriverContext[0]`; each IRP's
@@ -394,7 +394,7 @@ pub unsafe fn read(h: &OpenHandle, irp: *mut IRP) -> NTSTATUS {
         return unsafe { complete_irp(irp, STATUS_INVALID_DEVICE_STATE, 0) };
     };
     let (buf, len) = read_buffer(irp);
-    let mut g: SpinGuardInner<'_> = c.inner.lock();
+    let mut g = c.inner.lock();
     let refuse = if h.is_cleaned_up() {
         // The handle is closing: cleanup has cancelled (or is cancelling) the queued reads,
         // and would never see this one.
