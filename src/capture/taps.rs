@@ -118,6 +118,22 @@ impl Capture {
         if injected {
             record_flags |= cap::RECORD_INJECTED;
         }
+        if !wanted {
+            // Seen, and no more: no frame of the chain is looked at.
+            let mut frames = 0u64;
+            // SAFETY: the caller holds the chain; `iter` reads links before yielding.
+            for n in unsafe { nbl::iter(offer.chain) } {
+                // SAFETY: an NBL of the held chain.
+                let mut nb = unsafe { (*n).FirstNetBuffer };
+                while !nb.is_null() {
+                    frames += 1;
+                    // SAFETY: an NB of a held NBL.
+                    nb = unsafe { (*nb).Next };
+                }
+            }
+            counters.add(frames, 0, 0, 0);
+            return;
+        }
         let (mut seen, mut accepted, mut captured, mut dropped) = (0u64, 0u64, 0u64, 0u64);
         let mut producer = ring.producer(generation);
         // SAFETY: the caller holds the chain; `iter` reads links before yielding.
@@ -134,9 +150,6 @@ impl Capture {
                 let frame = unsafe { FrameView::new(nb, info) };
                 // SAFETY: as above.
                 nb = unsafe { (*nb).Next };
-                if !wanted {
-                    continue;
-                }
                 let keep = if code.is_empty() {
                     u32::MAX
                 } else {

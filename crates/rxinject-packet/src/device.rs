@@ -313,10 +313,17 @@ mod win {
                     ov,
                 )
             };
-            // SAFETY: reads this thread's last error.
-            if ok == 0 && unsafe { GetLastError() } != ERROR_IO_PENDING {
-                // Completed (failed) at once: the status is in Internal; the event is set.
+            if ok == 0 {
+                // SAFETY: reads this thread's last error.
+                let e = unsafe { GetLastError() };
+                if e != ERROR_IO_PENDING {
+                    // Failed at once (the driver refused the read without pending it): no
+                    // completion will come, neither the event nor the OVERLAPPED's status
+                    // would tell, so the error is the caller's now and nothing is kept.
+                    return Err(e);
+                }
             }
+            // Pending, or done: `take_read` finds the outcome in the OVERLAPPED.
             *read = Some(r);
             Ok(())
         }
