@@ -100,7 +100,8 @@ fn copy_bytes(dst: &mut [u8], src: &[u8]) {
 pub struct FrameView {
     nb: *const NET_BUFFER,
     data_len: usize,
-    tag: Option<[u8; 4]>,
+    /// The NBL's `Ieee8021QNetBufferListInfo` when the view puts its tag back, else 0.
+    tag_info: usize,
     /// The data in the NET_BUFFER's current MDL (see `Packet::head`), found once.
     head: *const u8,
     head_len: usize,
@@ -118,11 +119,8 @@ impl FrameView {
     pub unsafe fn new(nb: *const NET_BUFFER, ieee8021q_info: usize) -> Self {
         // SAFETY: caller's contract.
         let data_len = unsafe { (*nb).DataLength.get() } as usize;
-        let tag = (ieee8021q_info != 0 && data_len >= TAG_AT).then(|| {
-            let tci = tci_from_ieee8021q_info(ieee8021q_info).to_be_bytes();
-            [0x81, 0x00, tci[0], tci[1]]
-        });
-        let (head, head_len) = if tag.is_some() {
+        let tag_info = if data_len >= TAG_AT { ieee8021q_info } else { 0 };
+        let (head, head_len) = if tag_info != 0 {
             (core::ptr::null(), 0)
         } else {
             // SAFETY: the caller's contract.
@@ -131,15 +129,22 @@ impl FrameView {
         FrameView {
             nb,
             data_len,
-            tag,
+            tag_info,
             head,
             head_len,
         }
     }
 
     /// Whether the view re-inserted an out-of-band tag.
+    #[inline(always)]
     pub fn tag_restored(&self) -> bool {
-        self.tag.is_some()
+        self.tag_info != 0
+    }
+
+    /// The 802.1Q tag the view puts back, as on the wire.
+    fn tag(&self) -> [u8; 4] {
+        let tci = tci_from_ieee8021q_info(self.tag_info).to_be_bytes();
+        [0x81, 0x00, tci[0], tci[1]]
     }
 
     fn read_data(&self, offset: usize, out: &mut [u8]) -> bool {
@@ -178,7 +183,7 @@ unsafe fn first_segment(nb: *const NET_BUFFER, data_len: usize) -> (*const u8, u
 
 impl rxinject_bpf::Packet for FrameView {
     fn len(&self) -> usize {
-        self.data_len + if self.tag.is_some() { 4 } else { 0 }
+        self.data_len + if self.tag_restored() { 4 } else { 0 }
     }
 
     /// The data in the NET_BUFFER's current MDL (a NIC's receive buffer usually holds the
@@ -196,9 +201,10 @@ impl rxinject_bpf::Packet for FrameView {
     }
 
     fn read(&self, offset: usize, out: &mut [u8]) -> bool {
-        let Some(tag) = self.tag else {
+        if !self.tag_restored() {
             return self.read_data(offset, out);
-        };
+        }
+        let tag = self.tag();
         let Some(end) = offset.checked_add(out.len()).filter(|&e| e <= self.len()) else {
             return false;
         };

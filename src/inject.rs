@@ -22,7 +22,8 @@
 //! was cancelled.
 //!
 //! **Reclaim.** `recv::filter_return` and `send::filter_send_complete` hand back our own NBLs
-//! (split from foreign ones by `SourceHandle`); [`reclaim`] records Tx failures, gives the
+//! (split from foreign ones by `SourceHandle`, each taken back as the split finds it: one
+//! walk); [`Reclaim`] records Tx failures, gives the
 //! slots back, counts the frames off their writes (the last completes a write nobody
 //! cancelled), and drops the datapath references (which may complete a pending pause).
 //! Nothing ever waits: the seed's hang (waiting for a send-complete that never comes for a
@@ -705,7 +706,8 @@ unsafe fn fill(
     Some(nbl)
 }
 
-/// Resets an own NBL before it is issued again: no link, success, our `SourceHandle`, no
+/// Resets an own NBL before it is issued again (its link is the chain's it joins next,
+/// `NblChain::push_back`): success, our `SourceHandle`, no
 /// `NblFlags` and no `Flags` but the bits NDIS reserves in each, no scratch, and every info
 /// slot empty but the
 /// 802.1Q tag (`tci`). What the protocol or the miniport left in it on its last trip (up,
@@ -726,7 +728,6 @@ unsafe fn reset_nbl(nbl: *mut NET_BUFFER_LIST, handle: NDIS_HANDLE, tci: Option<
             unsafe { field.write($v) };
         }};
     }
-    set!(Next, ptr::null_mut());
     set!(Status, NDIS_STATUS_SUCCESS);
     set!(SourceHandle, handle);
     set!(Scratch, ptr::null_mut());
@@ -903,66 +904,93 @@ impl<'a> Batch<'a> {
 
 // ---- reclaim ----------------------------------------------------------------------------------
 
-/// Takes back own NBLs NDIS handed to us (`send_complete`: from
-/// FilterSendNetBufferListsComplete, with a status each; otherwise from
-/// FilterReturnNetBufferLists). IRQL <= DISPATCH.
-///
-/// # Safety
-/// Every NBL of `own` is one of this module's slots, just handed back by NDIS.
-pub unsafe fn reclaim(m: &FilterModule, own: NblChain, send_complete: bool) {
-    let n = own.len();
-    if n == 0 {
-        return;
-    }
-    let mut slots = SlotList::new();
+/// Takes back own NBLs NDIS handed to us (from FilterSendNetBufferListsComplete, with a
+/// status each, or from FilterReturnNetBufferLists), IRQL <= DISPATCH: one by one as the
+/// walk that splits them from foreign ones finds them ([`Reclaim::add`], called by
+/// `nbl::split_own_with`: the chain is walked once), then all at once ([`Reclaim::finish`]).
+pub struct Reclaim<'m> {
+    m: &'m FilterModule,
+    send_complete: bool,
+    /// Their slots (as many as NBLs taken back).
+    slots: SlotList,
     // The writes these NBLs belong to, counted off once the slots are back (runs of NBLs of
-    // one write are counted together).
-    let mut current: *mut WriteRecord = ptr::null_mut();
-    let mut current_count = 0usize;
-    let mut tx_failed = 0u64;
-    let mut back = WritesBack::new();
-    // SAFETY: the chain is ours (caller's contract); `iter` reads links before yielding.
-    for nbl in unsafe { nbl::iter(own.head()) } {
-        // SAFETY: one of our slot NBLs, just handed back to us.
+    // one write are counted together): the current run's write, and how many NBLs came
+    // before the run.
+    current: *mut WriteRecord,
+    run_start: u32,
+    tx_failed: u64,
+    back: WritesBack,
+}
+
+impl<'m> Reclaim<'m> {
+    /// `send_complete`: the NBLs come from FilterSendNetBufferListsComplete, with a status
+    /// each; otherwise from FilterReturnNetBufferLists.
+    pub fn new(m: &'m FilterModule, send_complete: bool) -> Self {
+        Reclaim {
+            m,
+            send_complete,
+            slots: SlotList::new(),
+            current: ptr::null_mut(),
+            run_start: 0,
+            tx_failed: 0,
+            back: WritesBack::new(),
+        }
+    }
+
+    /// Takes back `nbl`.
+    ///
+    /// # Safety
+    /// `nbl` is one of this module's slots, just handed back by NDIS, taken back once.
+    #[inline(always)]
+    pub unsafe fn add(&mut self, nbl: *mut NET_BUFFER_LIST) {
+        // SAFETY: one of our slot NBLs, just handed back to us (caller's contract). Its
+        // `write` is left as it is: `fill` sets it before the NBL goes out again.
         let ctx = unsafe { nbl_context(nbl) };
         let write = ctx.write;
-        ctx.write = ptr::null_mut();
-        if send_complete {
+        if self.send_complete {
             // SAFETY: our NBL, back from below with the lower driver's status.
             let status = unsafe { (*nbl).Status };
             if !status.is_success() {
-                tx_failed += 1;
+                self.tx_failed += 1;
                 // SAFETY: the record is alive while this NBL is counted on it.
                 unsafe { (*write).record_failure(status.into()) };
             }
         }
-        if write != current {
-            back.push(current, current_count);
-            current = write;
-            current_count = 0;
+        if write != self.current {
+            let n = self.slots.len;
+            self.back.push(self.current, (n - self.run_start) as usize);
+            self.current = write;
+            self.run_start = n;
         }
-        current_count += 1;
         // SAFETY: its slot, ours again and in no list.
-        unsafe { slots.push(ctx.slot) };
+        unsafe { self.slots.push(ctx.slot) };
     }
-    back.push(current, current_count);
-    if send_complete {
-        m.counters.tx_completed.fetch_add(u64::from(n), Ordering::Relaxed);
-        m.counters.tx_failed.fetch_add(tx_failed, Ordering::Relaxed);
-    } else {
-        m.counters.rx_returned.fetch_add(u64::from(n), Ordering::Relaxed);
+
+    /// Gives the slots back, counts off their writes and the NBLs out.
+    pub fn finish(mut self) {
+        let (m, n) = (self.m, self.slots.len);
+        if n == 0 {
+            return;
+        }
+        self.back.push(self.current, (n - self.run_start) as usize);
+        if self.send_complete {
+            m.counters.tx_completed.fetch_add(u64::from(n), Ordering::Relaxed);
+            m.counters.tx_failed.fetch_add(self.tx_failed, Ordering::Relaxed);
+        } else {
+            m.counters.rx_returned.fetch_add(u64::from(n), Ordering::Relaxed);
+        }
+        self.slots.give_back(m);
+        self.back.count_off_all();
+        // Reclaimed: no longer out (before the rundown: the module may go with it).
+        let out = if self.send_complete {
+            &m.own_tx_out
+        } else {
+            &m.own_rx_out
+        };
+        out.fetch_sub(n as usize, Ordering::SeqCst);
+        // Last: this may complete a pending pause, after which the module may go away.
+        m.leave_datapath_many(n as usize);
     }
-    slots.give_back(m);
-    back.count_off_all();
-    // Reclaimed: no longer out (before the rundown: the module may go with it).
-    let out = if send_complete {
-        &m.own_tx_out
-    } else {
-        &m.own_rx_out
-    };
-    out.fetch_sub(n as usize, Ordering::SeqCst);
-    // Last: this may complete a pending pause, after which the module may go away.
-    m.leave_datapath_many(n as usize);
 }
 
 /// Writes some of whose NBLs came back in one reclaim, with how many: counted off once the

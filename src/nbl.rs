@@ -123,11 +123,35 @@ pub struct Split {
 /// # Safety
 /// As for [`iter`]; the caller holds every NBL of the chain (NDIS just handed it over).
 pub unsafe fn split_own(head: *mut NET_BUFFER_LIST, own_handle: NDIS_HANDLE) -> Split {
-    let mut split = Split {
-        own: NblChain::new(),
-        foreign: head,
-        foreign_len: 0,
+    let mut own = NblChain::new();
+    let push = |nbl| {
+        // SAFETY: an own NBL of the caller's chain, unlinked from the foreign chain and in
+        // no other.
+        unsafe { own.push_back(nbl) }
     };
+    // SAFETY: the caller's contract.
+    let (foreign, foreign_len) = unsafe { split_own_with(head, own_handle, push) };
+    Split {
+        own,
+        foreign,
+        foreign_len,
+    }
+}
+
+/// [`split_own`] handing each own NBL, unlinked from the chain, to `on_own` as it is found,
+/// in chain order (a caller that takes them back at once walks the chain once, not twice).
+/// Returns the foreign chain (null if none) and its length.
+///
+/// # Safety
+/// As for [`split_own`]. `on_own` gets each own NBL after the walk has read its `Next`: it
+/// may relink it.
+#[inline(always)]
+pub unsafe fn split_own_with(
+    head: *mut NET_BUFFER_LIST,
+    own_handle: NDIS_HANDLE,
+    mut on_own: impl FnMut(*mut NET_BUFFER_LIST),
+) -> (*mut NET_BUFFER_LIST, u32) {
+    let (mut foreign, mut foreign_len) = (head, 0u32);
     let mut last_foreign: *mut NET_BUFFER_LIST = ptr::null_mut();
     // SAFETY: the caller's contract covers the walk; `iter` reads `Next` before yielding, so
     // relinking the yielded NBL is fine.
@@ -144,19 +168,18 @@ pub unsafe fn split_own(head: *mut NET_BUFFER_LIST, own_handle: NDIS_HANDLE) -> 
         let next = unsafe { next.read() };
         if source == own_handle {
             if last_foreign.is_null() {
-                split.foreign = next;
+                foreign = next;
             } else {
                 // SAFETY: `last_foreign` is an earlier NBL of this chain, still valid.
                 unsafe { (*last_foreign).Next = next };
             }
-            // SAFETY: `nbl` is ours and now unlinked from the foreign chain.
-            unsafe { split.own.push_back(nbl) };
+            on_own(nbl);
         } else {
             last_foreign = nbl;
-            split.foreign_len += 1;
+            foreign_len += 1;
         }
     }
-    split
+    (foreign, foreign_len)
 }
 
 #[cfg(test)]

@@ -142,15 +142,18 @@ pub unsafe extern "win64" fn filter_return(ctx: NDIS_HANDLE, nbls: *mut NET_BUFF
         unsafe { NdisFReturnNetBufferLists(m.handle.get(), nbls, flags) };
         return;
     }
+    // Own NBLs taken back as the split finds them: one walk.
+    let mut own = inject::Reclaim::new(m, false);
+    let reclaim = |nbl| {
+        // SAFETY: an own NBL from this module's pool, back from above, split off once.
+        unsafe { own.add(nbl) }
+    };
     // SAFETY: NDIS hands the whole chain back to us.
-    let split = unsafe { nbl::split_own(nbls, m.handle.get()) };
-    if !split.foreign.is_null() {
+    let (foreign, _) = unsafe { nbl::split_own_with(nbls, m.handle.get(), reclaim) };
+    if !foreign.is_null() {
         // SAFETY: the foreign NBLs came from below through FilterReceiveNetBufferLists and
         // are returned here exactly once, with the flags NDIS gave.
-        unsafe { NdisFReturnNetBufferLists(m.handle.get(), split.foreign, flags) };
+        unsafe { NdisFReturnNetBufferLists(m.handle.get(), foreign, flags) };
     }
-    if !split.own.is_empty() {
-        // SAFETY: own NBLs from this module's pool, back from above.
-        unsafe { inject::reclaim(m, split.own, false) };
-    }
+    own.finish();
 }

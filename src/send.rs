@@ -70,16 +70,19 @@ pub unsafe extern "win64" fn filter_send_complete(ctx: NDIS_HANDLE, nbls: *mut N
         unsafe { NdisFSendNetBufferListsComplete(m.handle.get(), nbls, flags) };
         return;
     }
+    // Own NBLs taken back as the split finds them: one walk.
+    let mut own = inject::Reclaim::new(m, true);
+    let reclaim = |nbl| {
+        // SAFETY: an own NBL from this module's pool, back from below, split off once.
+        unsafe { own.add(nbl) }
+    };
     // SAFETY: NDIS hands the whole chain back to us.
-    let split = unsafe { nbl::split_own(nbls, m.handle.get()) };
-    if !split.foreign.is_null() {
+    let (foreign, _) = unsafe { nbl::split_own_with(nbls, m.handle.get(), reclaim) };
+    if !foreign.is_null() {
         // SAFETY: the foreign NBLs came from above through FilterSendNetBufferLists.
-        unsafe { NdisFSendNetBufferListsComplete(m.handle.get(), split.foreign, flags) };
+        unsafe { NdisFSendNetBufferListsComplete(m.handle.get(), foreign, flags) };
     }
-    if !split.own.is_empty() {
-        // SAFETY: own NBLs from this module's pool, back from below.
-        unsafe { inject::reclaim(m, split.own, true) };
-    }
+    own.finish();
 }
 
 /// `FilterCancelSendNetBufferLists`: the driver queues no sends, so the request is passed

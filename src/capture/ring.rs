@@ -15,7 +15,7 @@
 //! `SET_FILTER` returns.
 
 use core::ptr;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use rxinject_abi::Pod;
 use rxinject_abi::capture::{self as cap, RECORD_HEADER_LEN, RecordHeader};
@@ -50,7 +50,12 @@ pub struct CpuRing {
     modulus: u64,
     /// Generation << 48 | end of the published records.
     tail: AtomicU64,
-    _producer_line: [u64; 7],
+    /// No record published has a later time stamp (the latest a producer published, kept
+    /// as a running maximum: an upper bound even when the clock is set back). Written by the
+    /// producer before it publishes, so a reader that sees a tail sees at least the bound of
+    /// the records before it.
+    newest: AtomicI64,
+    _producer_line: [u64; 6],
     /// Start of the oldest unread record (written by the consumer only).
     head: AtomicU64,
     _consumer_line: [u64; 7],
@@ -144,22 +149,33 @@ impl CpuRing {
         RecordHeader::read_from(&h)
     }
 
-    /// Starts appending records accepted under filter generation `generation`. The caller
-    /// is this ring's processor, at DISPATCH_LEVEL, until [`Producer::publish`].
-    pub fn producer(&self, generation: u16) -> Producer<'_> {
+    /// Starts appending records accepted under filter generation `generation`, none with a
+    /// time stamp later than `newest` (a tap's chain shares one). The caller is this ring's
+    /// processor, at DISPATCH_LEVEL, until [`Producer::publish`].
+    pub fn producer(&self, generation: u16, newest: i64) -> Producer<'_> {
         let start = self.tail.load(Ordering::Acquire);
+        // Records accepted under another filter than the ring's are not kept; nor are any in
+        // a ring without memory.
+        let refused = gen_of(start) != generation || self.buf.is_null();
+        let free = if refused {
+            0
+        } else {
+            self.size - self.distance(pos(self.head.load(Ordering::Acquire)), pos(start))
+        };
         Producer {
             ring: self,
+            buf: self.buf,
+            size: self.size,
             start,
-            tail: pos(start),
             off: if self.size == 0 {
                 0
             } else {
                 (pos(start) % self.size as u64) as usize
             },
-            head: pos(self.head.load(Ordering::Acquire)),
-            // Records accepted under another filter than the ring's are not kept.
-            refused: gen_of(start) != generation,
+            written: 0,
+            limit: free,
+            newest,
+            refused,
         }
     }
 
@@ -173,52 +189,80 @@ impl CpuRing {
 }
 
 /// A producer's batch: records appended but not yet visible to the consumer.
+///
+/// It keeps what the appending needs in its own fields (the ring's memory, the room left, where
+/// the next record goes), so that a record costs a compare, the copies and two additions;
+/// the position is worked out once, at [`Producer::publish`].
 pub struct Producer<'a> {
     ring: &'a CpuRing,
+    buf: *mut u8,
+    size: usize,
+    /// The published tail word when the batch began.
     start: u64,
-    tail: u64,
-    /// `tail` in the ring's memory (`tail % size`, kept without dividing).
+    /// Where the next record goes in the ring's memory (its position `% size`, kept without
+    /// dividing).
     off: usize,
-    head: u64,
+    /// Bytes appended since `start`.
+    written: usize,
+    /// How many bytes the batch may append in all (`written` included), as of the consumer's
+    /// head when last looked at.
+    limit: usize,
+    /// No record of the batch has a later time stamp.
+    newest: i64,
     refused: bool,
 }
 
 impl Producer<'_> {
     /// Appends a record: `header`, then `caplen` bytes of `frame`, then padding to 8. False if
     /// it does not fit (nothing is appended then).
+    #[inline(always)]
     pub fn push(&mut self, header: &RecordHeader, frame: &FrameView, caplen: usize) -> bool {
-        let r = self.ring;
+        debug_assert!(header.timestamp <= self.newest, "a record later than its batch");
         let len = cap::record_len(caplen);
-        if self.refused || r.buf.is_null() {
+        if self.written + len > self.limit && !self.room_for(len) {
             return false;
-        }
-        if len > r.size - r.distance(self.head, self.tail) {
-            // The consumer may have read since the batch began.
-            self.head = pos(r.head.load(Ordering::Acquire));
-            if len > r.size - r.distance(self.head, self.tail) {
-                return false;
-            }
         }
         let off = self.off;
         let head = frame.head();
-        if r.size - off >= len && head.len() >= caplen {
+        if self.size - off >= len && head.len() >= caplen {
             // The usual case: the record does not wrap and the frame's bytes lie in its first
             // buffer. Header, frame, padding, each written once.
-            let at = r.buf.wrapping_add(off);
+            let at = self.buf.wrapping_add(off);
+            // The padding (fewer than 8 bytes) without a branch: the record's last 8 bytes
+            // zeroed first, then header and frame written over all but the padding.
             // SAFETY: [off, off+len) lies in the ring and is the producer's unpublished
-            // region; the header is plain data, written unaligned.
+            // region, and `len >= 24`.
+            unsafe { at.wrapping_add(len - 8).cast::<u64>().write_unaligned(0) };
+            // SAFETY: as above; the header is plain data, written unaligned.
             unsafe { at.cast::<RecordHeader>().write_unaligned(*header) };
             // SAFETY: as above; `head` holds `caplen` readable bytes, not in the ring.
             unsafe { ptr::copy_nonoverlapping(head.as_ptr(), at.wrapping_add(RECORD_HEADER_LEN), caplen) };
-            let pad = len - RECORD_HEADER_LEN - caplen;
-            if pad > 0 {
-                // SAFETY: as above, the last `pad` bytes of the record.
-                unsafe { ptr::write_bytes(at.wrapping_add(RECORD_HEADER_LEN + caplen), 0, pad) };
-            }
             self.advance(len);
             return true;
         }
-        let (a, b) = r.region(self.tail, len);
+        self.push_pieces(header, frame, caplen, len)
+    }
+
+    /// Whether `len` more bytes fit, looking again at how far the consumer has read (it may
+    /// have read since the batch began).
+    #[cold]
+    #[inline(never)]
+    fn room_for(&mut self, len: usize) -> bool {
+        if self.refused {
+            return false;
+        }
+        let r = self.ring;
+        let tail = r.forward(pos(self.start), self.written);
+        self.limit = self.written + (r.size - r.distance(pos(r.head.load(Ordering::Acquire)), tail));
+        self.written + len <= self.limit
+    }
+
+    /// `push` of a record that wraps round the ring's end or whose frame is in several
+    /// buffers (or has its tag put back): written in pieces.
+    #[inline(never)]
+    fn push_pieces(&mut self, header: &RecordHeader, frame: &FrameView, caplen: usize, len: usize) -> bool {
+        let r = self.ring;
+        let (a, b) = r.region(r.forward(pos(self.start), self.written), len);
         // Header and frame are written where they lie in the ring (two pieces where the
         // record wraps round its end).
         if a.len() >= RECORD_HEADER_LEN {
@@ -246,7 +290,7 @@ impl Producer<'_> {
         let pad = len - data.end;
         if pad > 0 {
             r.write_at(
-                self.tail.wrapping_add(data.end as u64),
+                r.forward(pos(self.start), self.written + data.end),
                 &[0u8; cap::RECORD_ALIGN][..pad],
             );
         }
@@ -254,11 +298,12 @@ impl Producer<'_> {
         true
     }
 
+    #[inline(always)]
     fn advance(&mut self, len: usize) {
-        self.tail = self.ring.forward(self.tail, len);
+        self.written += len;
         self.off += len;
-        if self.off >= self.ring.size {
-            self.off -= self.ring.size;
+        if self.off >= self.size {
+            self.off -= self.size;
         }
     }
 
@@ -268,10 +313,15 @@ impl Producer<'_> {
         if self.refused {
             return false;
         }
-        if self.tail == pos(self.start) {
+        if self.written == 0 {
             return true;
         }
-        let next = word(gen_of(self.start), self.tail);
+        let tail = self.ring.forward(pos(self.start), self.written);
+        let next = word(gen_of(self.start), tail);
+        // Before the tail that makes the records visible (the CAS orders it); one producer.
+        if self.newest > self.ring.newest.load(Ordering::Relaxed) {
+            self.ring.newest.store(self.newest, Ordering::Relaxed);
+        }
         // SeqCst: a reader that pends after this sees the records, or this producer sees the
         // reader waiting (`Capture::waiting`).
         self.ring
@@ -341,7 +391,8 @@ impl RingSet {
                         (1u64 << POS_BITS) / share as u64 * share as u64
                     },
                     tail: AtomicU64::new(word(generation, 0)),
-                    _producer_line: [0; 7],
+                    newest: AtomicI64::new(i64::MIN),
+                    _producer_line: [0; 6],
                     head: AtomicU64::new(0),
                     _consumer_line: [0; 7],
                 })
@@ -465,8 +516,15 @@ impl RingSet {
             let avail = r.distance(start, pos(r.tail.load(Ordering::Acquire)));
             let room = out.len() - written;
             // The run's records, walked by their offset in the ring (no division per record).
+            // When none of this ring's records is later than `until` (none of another ring's
+            // is older: one busy ring, or each holding one chain) and all fit, the run is all
+            // of them (producers publish whole records), and nothing need be walked.
             let mut off = (start % r.size as u64) as usize;
-            let mut run = 0usize;
+            let mut run = if r.newest.load(Ordering::Relaxed) <= until && avail <= room {
+                avail
+            } else {
+                0
+            };
             while run < avail {
                 let Some((ts, len)) = r.peek_at(off, r.forward(start, run)) else {
                     break;
@@ -570,7 +628,7 @@ mod tests {
             };
             // SAFETY: a live test NB.
             let frame = unsafe { FrameView::new(&*nb.nb, 0) };
-            let mut p = r.producer(0);
+            let mut p = r.producer(0, i as i64);
             if p.push(&header(i, len), &frame, len) {
                 expect.push_back(data);
             }
@@ -595,6 +653,42 @@ mod tests {
         assert!(expect.is_empty());
     }
 
+    /// Padding is zero, whatever the ring's memory held before (the bytes of earlier records):
+    /// records written in place and in pieces, of every length to a multiple of 8 and over.
+    #[test]
+    fn record_padding_is_zero_over_old_bytes() {
+        let (_mem, set) = rings(1, 4096);
+        // SAFETY: as above.
+        let set = unsafe { &*set };
+        let r = set.ring(0).unwrap();
+        let mut out = std::vec![0u8; 4096];
+        for len in 14..=30usize {
+            for pieces in [1, 2] {
+                // SAFETY: the ring's memory, ours; nothing is published in it.
+                unsafe { ptr::write_bytes(r.buf, 0xFF, r.size) };
+                let data: Vec<u8> = (0..len).map(|k| k as u8).collect();
+                let nb = if pieces == 1 {
+                    test_nb(&[&data], 0)
+                } else {
+                    test_nb(&[&data[..7], &data[7..]], 0)
+                };
+                // SAFETY: a live test NB.
+                let frame = unsafe { FrameView::new(&*nb.nb, 0) };
+                let mut p = r.producer(0, 1);
+                assert!(p.push(&header(1, len), &frame, len));
+                assert!(p.publish());
+                let n = set.pop_into(&mut out);
+                assert_eq!(n, cap::record_len(len));
+                assert_eq!(&out[RECORD_HEADER_LEN..RECORD_HEADER_LEN + len], &data[..]);
+                assert!(
+                    out[RECORD_HEADER_LEN + len..n].iter().all(|&b| b == 0),
+                    "{len} bytes in {pieces} pieces: padding {:?}",
+                    &out[RECORD_HEADER_LEN + len..n]
+                );
+            }
+        }
+    }
+
     /// A producer that began under the old filter cannot publish after the reader emptied the
     /// ring for a new one; one that began after it can.
     #[test]
@@ -607,18 +701,18 @@ mod tests {
         let nb = test_nb(&[&data], 0);
         // SAFETY: a live test NB.
         let frame = unsafe { FrameView::new(&*nb.nb, 0) };
-        let mut old = r.producer(0);
+        let mut old = r.producer(0, 1);
         assert!(old.push(&header(1, 60), &frame, 60));
         set.flush(1);
         assert!(!old.publish(), "the old filter's record is refused");
         assert_eq!(set.backlog(0).bytes, 0);
-        let mut stale = r.producer(0);
+        let mut stale = r.producer(0, 2);
         assert!(
             !stale.push(&header(2, 60), &frame, 60),
             "a producer still on the old filter keeps nothing"
         );
         assert!(!stale.publish());
-        let mut new = r.producer(1);
+        let mut new = r.producer(1, 3);
         assert!(new.push(&header(3, 60), &frame, 60));
         assert!(new.publish());
         assert_eq!(set.records(), 1);

@@ -134,8 +134,8 @@ impl Capture {
             counters.add(frames, 0, 0, 0);
             return;
         }
-        let (mut seen, mut accepted, mut captured, mut dropped) = (0u64, 0u64, 0u64, 0u64);
-        let mut producer = ring.producer(generation);
+        let (mut seen, mut accepted, mut dropped) = (0u64, 0u64, 0u64);
+        let mut producer = ring.producer(generation, offer.timestamp);
         // SAFETY: the caller holds the chain; `iter` reads links before yielding.
         for n in unsafe { nbl::iter(offer.chain) } {
             // SAFETY: an NBL of the held chain.
@@ -174,13 +174,12 @@ impl Capture {
                         },
                     header_len: RECORD_HEADER_LEN as u16,
                 };
-                if producer.push(&header, &frame, caplen) {
-                    captured += 1;
-                } else {
+                if !producer.push(&header, &frame, caplen) {
                     dropped += 1;
                 }
             }
         }
+        let mut captured = accepted - dropped;
         if !producer.publish() {
             // The ring was emptied for a new filter meanwhile: these were the old filter's.
             dropped += captured;

@@ -386,7 +386,8 @@ pub struct Counts {
     /// Instructions at addresses in the range (the driver image's own code).
     pub in_range: u64,
     /// Inclusive cost of the C memory functions (`memcpy`, `memset`, ...) called from the
-    /// range: the driver's copies, done by `ntoskrnl.exe` on Windows.
+    /// range: the driver's copies, done by `ntoskrnl.exe` on Windows. Less the simulator's
+    /// own instructions in its `memcpy`, `memmove` and `memset` (`is_crt_shim`).
     pub crt_from_range: u64,
     /// Calls from the range to functions outside it other than the C memory functions: the
     /// NDIS and kernel functions.
@@ -403,6 +404,8 @@ pub fn parse_callgrind(text: &str, range: std::ops::Range<u64>) -> Result<Counts
     let mut c = Counts::default();
     let mut summary = None;
     let mut callee = String::new();
+    // Inside one of the simulator's memory functions (`is_crt_shim`), and their own cost.
+    let (mut in_shim, mut shim) = (false, 0u64);
     // After a `calls=` line: (call count, callee outside the range).
     let mut call: Option<(u64, bool)> = None;
     for line in text.lines() {
@@ -415,6 +418,10 @@ pub fn parse_callgrind(text: &str, range: std::ops::Range<u64>) -> Result<Counts
         }
         if let Some(name) = line.strip_prefix("cfn=") {
             callee = name.trim().to_string();
+            continue;
+        }
+        if let Some(name) = line.strip_prefix("fn=") {
+            in_shim = is_crt_shim(name.trim());
             continue;
         }
         if let Some(rest) = line.strip_prefix("calls=") {
@@ -445,12 +452,27 @@ pub fn parse_callgrind(text: &str, range: std::ops::Range<u64>) -> Result<Counts
             None => {
                 if range.contains(&addr) {
                     c.in_range += ir;
+                } else if in_shim {
+                    shim += ir;
                 }
             }
         }
     }
     c.total = summary.ok_or_else(|| Error::new("callgrind output without a summary line"))?;
+    c.crt_from_range = c.crt_from_range.saturating_sub(shim);
     Ok(c)
+}
+
+/// The simulator's `memcpy`, `memmove` and `memset` are win64 functions that hand the work
+/// to the host's C library (System V), and so save and restore the ten registers xmm6-xmm15
+/// that win64 preserves and System V does not: 36 instructions a call that no memory
+/// function on Windows pays. Their own instructions are that translation alone (only
+/// images call them), so the driver's share counts the C library's copy, not them.
+/// (`memcmp` does its own work, and counts whole.)
+fn is_crt_shim(function: &str) -> bool {
+    ["memcpy", "memmove", "memset"]
+        .iter()
+        .any(|f| function.strip_prefix("ndis_sim::image::crt::") == Some(f))
 }
 
 fn runner_path() -> PathBuf {
@@ -600,6 +622,18 @@ pub fn run(json_out: bool, quick: bool) -> Result<()> {
     let (r1, r2) = if quick { (10, 30) } else { (20, 60) };
     let bpf = measure_bpf(r1, r2, &dir)?;
     if let (Value::Object(m), Value::Object(b)) = (&mut report, bpf) {
+        let ratio = b["bpf_ratio_max"].as_f64().unwrap_or(f64::MAX);
+        let validate = b["bpf_validate_instr_max"].as_f64().unwrap_or(f64::MAX);
+        if let Some(Value::Object(t)) = m.get_mut("targets") {
+            t.insert(
+                "bpf_ratio_max".into(),
+                json!({ "limit": 0.8, "worst": ratio, "met": ratio <= 0.8 }),
+            );
+            t.insert(
+                "bpf_validate_instr_max".into(),
+                json!({ "limit": 5000, "worst": validate, "met": validate <= 5000.0 }),
+            );
+        }
         m.extend(b);
     }
     if json_out {
@@ -607,6 +641,41 @@ pub fn run(json_out: bool, quick: bool) -> Result<()> {
     } else {
         print_report(&report);
     }
+    Ok(())
+}
+
+/// `cargo xtask bench --only S,...`: the figures of the named scenarios alone (no targets, no
+/// BPF side by side), as JSON; for working on one path.
+pub fn run_only(scenarios: &[String], quick: bool) -> Result<()> {
+    if let Some(s) = scenarios.iter().find(|s| !SCENARIOS.contains(&s.as_str())) {
+        return Err(Error::usage(format!(
+            "no scenario {s:?}; the scenarios: {}",
+            SCENARIOS.join(", ")
+        )));
+    }
+    let built = dist::run()?;
+    build_runner()?;
+    let (n1, n2) = if quick { (1024, 2048) } else { (4096, 12288) };
+    let dir = work_dir()?;
+    let mut m = serde_json::Map::new();
+    for s in scenarios {
+        eprintln!("==> {s}: callgrind with {n1} and {n2} frames");
+        let x = measure(s, n1, n2, 0, &built.sys, &dir)?;
+        m.insert(
+            s.clone(),
+            json!({
+                "instr_per_frame": round1(x.instr_per_frame),
+                "driver_instr_per_frame": round1(x.driver_instr_per_frame),
+                "ndis_calls_per_frame": (x.ndis_calls_per_frame * 1000.0).round() / 1000.0,
+                "allocations_per_frame": x.allocations_per_frame,
+                "lock_acquisitions_per_frame": (x.lock_acquisitions_per_frame * 1000.0).round() / 1000.0,
+            }),
+        );
+    }
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&Value::Object(m)).expect("serialisable")
+    );
     Ok(())
 }
 
@@ -705,6 +774,11 @@ pub fn report(f: &BTreeMap<String, Figures>, driver: &Path, n1: u64, n2: u64, wa
         .fold(0.0, f64::max);
     let pass_rx = get("passthrough_rx").driver_instr_per_frame;
     let pass_tx = get("passthrough_tx").driver_instr_per_frame;
+    let capture = get("capture_rx").driver_instr_per_frame;
+    let capture_locks = (get("capture_rx").lock_acquisitions_per_frame * 1000.0).round() / 1000.0;
+    let inject_b64 = get("inject_rx_b64")
+        .driver_instr_per_frame
+        .max(get("inject_tx_b64").driver_instr_per_frame);
     m.insert(
         "targets".into(),
         json!({
@@ -713,6 +787,10 @@ pub fn report(f: &BTreeMap<String, Figures>, driver: &Path, n1: u64, n2: u64, wa
             "passthrough_tx_driver_instr_per_frame": { "limit": 9.0, "worst": round1(pass_tx), "met": pass_tx <= 9.0 },
             "inject_b64_and_up_driver_instr_per_frame": { "limit": 1500, "worst": round1(worst_inject), "met": worst_inject <= 1500.0 },
             "heap_allocations_per_injected_frame": { "limit": 0, "worst": heap, "met": heap == 0.0 },
+            // Issue 14's.
+            "capture_rx_driver_instr_per_frame": { "limit": 250, "worst": round1(capture), "met": capture <= 250.0 },
+            "capture_rx_lock_acquisitions_per_frame": { "limit": 0.05, "worst": capture_locks, "met": capture_locks <= 0.05 },
+            "inject_b64_driver_instr_per_frame": { "limit": 260, "worst": round1(inject_b64), "met": inject_b64 <= 260.0 },
             "capture_rx_4cpu_no_dearer_than_1cpu": {
                 "limit": round1(get("capture_rx").driver_instr_per_frame),
                 "worst": round1(get("capture_rx_4cpu").driver_instr_per_frame),
@@ -736,7 +814,7 @@ pub fn report(f: &BTreeMap<String, Figures>, driver: &Path, n1: u64, n2: u64, wa
             "frame_bytes": FRAME_BYTES,
             "chain": CHAIN,
             "instructions": "valgrind callgrind, (count at N2 - count at N1) / (N2 - N1)",
-            "driver_instructions": "callgrind self cost at addresses inside the mapped image, plus the memcpy/memset it calls",
+            "driver_instructions": "callgrind self cost at addresses inside the mapped image, plus the memcpy/memset it calls (the C library's copy; not the simulator's win64-to-System-V shim around it)",
             "ndis_calls": "calls from the image to NDIS and kernel functions",
             "wall_time": format!("median of {wall_runs} native runs of N2 frames, measured loop only"),
         }),
@@ -824,6 +902,11 @@ calls=2 0x1800
 0x1014 90
 fn=0x1800
 0x1800 45
+fn=ndis_sim::image::crt::memcpy
+0x9100 12
+cfn=memcpy
+calls=4 0x9800
+0x9104 28
 fn=main
 0x4000 7
 cfn=0x1000
@@ -837,7 +920,8 @@ summary: 700
             Counts {
                 total: 700,
                 in_range: 3 + 2 + 1 + 45,
-                crt_from_range: 40,
+                // The call's 40, less the simulator's shim's own 12.
+                crt_from_range: 28,
                 calls_out: 1,
             }
         );

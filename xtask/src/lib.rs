@@ -154,19 +154,27 @@ pub fn run(args: &[String]) -> Result<()> {
             }
         }
         "bench" => {
-            let (mut json, mut quick) = (false, false);
-            for a in rest {
+            let (mut json, mut quick, mut only) = (false, false, None::<Vec<String>>);
+            let mut args = rest.iter();
+            while let Some(a) = args.next() {
                 match a.as_str() {
                     "--json" => json = true,
                     "--quick" => quick = true,
+                    "--only" => match args.next() {
+                        Some(list) => only = Some(list.split(',').map(str::to_string).collect()),
+                        None => return Err(Error::usage("--only takes a list of scenarios")),
+                    },
                     other => {
                         return Err(Error::usage(format!(
-                            "bench takes --json and --quick, not {other:?}"
+                            "bench takes --json, --quick and --only SCENARIO,..., not {other:?}"
                         )));
                     }
                 }
             }
-            bench::run(json, quick)
+            match only {
+                Some(list) => bench::run_only(&list, quick),
+                None => bench::run(json, quick),
+            }
         }
         "dist" => no_args(cmd, rest).and_then(|_| dist::run().map(|_| ())),
         "test" => no_args(cmd, rest).and_then(|_| test::run()),

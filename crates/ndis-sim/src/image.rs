@@ -806,6 +806,44 @@ fn stack_top(sp: usize) -> Option<usize> {
 mod tests {
     use super::*;
 
+    /// The memory functions against the obvious ones: every length to 100, every overlap of
+    /// the two ranges within 40 bytes either way (memmove), every fill.
+    #[test]
+    fn the_memory_functions_copy_move_and_fill_like_the_c_library() {
+        let pattern: Vec<u8> = (0..256u32).map(|i| (i * 7 + 3) as u8).collect();
+        for n in 0..100usize {
+            let mut dst = [0xAAu8; 160];
+            // SAFETY: both ranges in their vectors, apart.
+            let r = unsafe { crt::memcpy(dst[8..].as_mut_ptr().cast(), pattern.as_ptr().cast(), n) };
+            assert_eq!(r, dst[8..].as_mut_ptr().cast(), "memcpy returns its destination");
+            assert_eq!(&dst[8..8 + n], &pattern[..n], "memcpy {n}");
+            assert!(
+                dst[..8].iter().chain(&dst[8 + n..]).all(|&b| b == 0xAA),
+                "memcpy {n} stays in range"
+            );
+            for shift in -40i64..=40 {
+                let mut buf = pattern.clone();
+                let (s, d) = (100usize, (100 + shift) as usize);
+                let mut expect = pattern.clone();
+                expect.copy_within(s..s + n, d);
+                // SAFETY: both ranges inside `buf`.
+                unsafe { crt::memmove(buf[d..].as_mut_ptr().cast(), buf[s..].as_ptr().cast(), n) };
+                assert_eq!(buf, expect, "memmove {n} by {shift}");
+            }
+            let mut buf = [0x11u8; 160];
+            // SAFETY: the range in the vector.
+            unsafe { crt::memset(buf[3..].as_mut_ptr().cast(), 0x1C5, n) };
+            assert!(buf[3..3 + n].iter().all(|&b| b == 0xC5), "memset {n}");
+            assert!(
+                buf[..3].iter().chain(&buf[3 + n..]).all(|&b| b == 0x11),
+                "memset {n} stays in range"
+            );
+            // SAFETY: both ranges in their vectors.
+            let same = unsafe { crt::memcmp(pattern.as_ptr().cast(), pattern.as_ptr().cast(), n) };
+            assert_eq!(same, 0, "memcmp {n}");
+        }
+    }
+
     #[test]
     fn the_scan_finds_privileged_instructions_and_segment_accesses() {
         // mov rax, cr8 ; cli ; mov rax, gs:[0x188] ; nop ; ret ; in al, dx ; wrmsr
