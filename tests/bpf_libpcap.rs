@@ -39,6 +39,9 @@ fn libpcap_programs_are_valid_and_agree_with_libpcap_on_every_frame() {
     for expr in EXPRESSIONS {
         let prog = libpcap::compile(expr);
         rxinject_bpf::validate(&prog).unwrap_or_else(|e| panic!("{expr}: libpcap's program refused: {e}"));
+        // And the pre-decoded form the driver runs (`SET_FILTER`), fused idioms and all.
+        let mut code = vec![rxinject_bpf::Compiled::default(); prog.len()];
+        rxinject_bpf::compile(&prog, &mut code).unwrap_or_else(|e| panic!("{expr}: not compiled: {e}"));
         let reference = libpcap::matches(expr, &frames);
         for (i, (f, want)) in frames.iter().zip(&reference).enumerate() {
             let got = rxinject_bpf::run(&prog, &f[..]) != 0;
@@ -46,6 +49,13 @@ fn libpcap_programs_are_valid_and_agree_with_libpcap_on_every_frame() {
                 got,
                 *want,
                 "{expr}: frame {i} ({} bytes): ours {got}, libpcap {want}",
+                f.len()
+            );
+            let compiled = rxinject_bpf::run_compiled(&code, &f[..]) != 0;
+            assert_eq!(
+                compiled,
+                *want,
+                "{expr}: frame {i} ({} bytes): ours (pre-decoded) {compiled}, libpcap {want}",
                 f.len()
             );
         }

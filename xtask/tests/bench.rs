@@ -80,10 +80,11 @@ fn the_shipped_driver_stays_within_its_instruction_budgets() {
         four.lock_acquisitions_per_frame <= 0.05,
         "capture_rx_4cpu: {four:?}"
     );
+    // Injection at 64 frames per write: at most 260 (issue 14; 341 before it).
     for s in ["inject_rx_b64", "inject_tx_b64"] {
         let f = m(s);
         assert!(
-            f.driver_instr_per_frame > 0.0 && f.driver_instr_per_frame <= 1500.0,
+            f.driver_instr_per_frame > 0.0 && f.driver_instr_per_frame <= 260.0,
             "{s}: {f:?}"
         );
         assert_eq!(f.allocations_per_frame, 0.0, "{s}: {f:?}");
@@ -125,13 +126,12 @@ fn bpf_side_by_side_agrees_with_libpcap_and_counts_both() {
     bench::build_runner().unwrap();
     let dir = bench::work_dir().unwrap();
     // Issue 14's targets, held as instruction counts: validation (and pre-decoding) at most
-    // 5,000 instructions for every program (met), and the interpreter against libpcap's
-    // (target 0.8 at worst; held at 0.9, where the pre-decoded form with tcpdump's idioms
-    // fused stands, so that it does not slip back: it was 3.9, then 1.05).
+    // 5,000 instructions for every program, and the interpreter faster than libpcap's on
+    // every program, at most 0.8 of its instructions (it was 3.9, then 1.05, then 0.88).
     let m = serde_json::to_string(&bench::measure_bpf(2, 6, &dir).unwrap()).unwrap();
     let v: serde_json::Value = serde_json::from_str(&m).unwrap();
     let validate = v["bpf_validate_instr_max"].as_f64().unwrap();
     assert!(validate > 100.0 && validate <= 5000.0, "{v}");
     let ratio = v["bpf_ratio_max"].as_f64().unwrap();
-    assert!(ratio > 0.3 && ratio <= 0.9, "{v}");
+    assert!(ratio > 0.3 && ratio <= 0.8, "{v}");
 }

@@ -12,8 +12,7 @@
 //! (kept in the output itself: nothing on the stack grows with the program).
 
 use crate::{
-    ADD, AND, DIV, Error, Insn, JEQ, JGE, JGT, LSH, MEMWORDS, MOD, MUL, OR, Op, Packet, RSH, SUB, XOR,
-    checked, load,
+    ADD, AND, DIV, Error, Insn, JEQ, JGE, JGT, LSH, MEMWORDS, MOD, MUL, OR, Op, Packet, RSH, SUB, XOR, load,
 };
 
 /// An operation, decoded.
@@ -90,6 +89,11 @@ enum Kind {
     JeqKOrK,
     // `ld [off]; and #mask`: `off` in `aux`, the mask in `k`; goes on at `jt`.
     LdAbsWAndK,
+    // `ld [off]; and #mask; jeq #k` (a network): `off` in `aux`, the mask in `k2`.
+    LdAbsWAndKJeq,
+    // `jeq #k jt next jf F; ldb [off]; jeq #k2 jt T jf F` (an EtherType, then the protocol
+    // byte): `off` in `aux`, T in `jt`, F in `jf`. A is loaded only if it equals `k`.
+    JeqKLdAbsBJeq,
     // `ldxb 4*([m]&0xf); ldh [x+off]; jeq #k` (a TCP or UDP port): `m` (8 bits) in
     // `flags`, `off` in `aux`; X and A are set as the pair sets them.
     LdxMshLdIndHJeq,
@@ -117,7 +121,47 @@ pub struct Compiled {
 
 const _: () = assert!(core::mem::size_of::<Compiled>() == 16);
 
-fn kind_of(op: Op) -> Kind {
+/// The kind of every 8-bit opcode (None: not an instruction), worked out when this crate is
+/// compiled: `compile` looks an opcode up instead of decoding it. (An opcode above 255 is
+/// decoded, as `validate` does.)
+const KINDS: [Option<Kind>; 256] = {
+    let mut t = [None; 256];
+    let mut code = 0;
+    while code < 256 {
+        if let Some(op) = crate::decode(code as u16) {
+            t[code] = Some(kind_of(op));
+        }
+        code += 1;
+    }
+    t
+};
+
+/// `checked` by kind: `i` (instruction `at` of `n`) decoded by [`KINDS`] and checked on its
+/// own, with the same error as `checked`.
+#[inline(always)]
+fn checked_kind(i: &Insn, at: usize, n: usize) -> Result<Kind, Error> {
+    use Kind::*;
+    let kind = match KINDS.get(usize::from(i.code)) {
+        Some(&kind) => kind,
+        None => crate::decode(i.code).map(kind_of),
+    };
+    let Some(kind) = kind else {
+        return Err(Error::UnknownOpcode { at, code: i.code });
+    };
+    let rest = n - at - 1;
+    match kind {
+        LdMem | LdxMem | St | Stx if i.k as usize >= MEMWORDS => Err(Error::BadMemoryIndex { at, k: i.k }),
+        DivK | ModK if i.k == 0 => Err(Error::DivisionByZero { at }),
+        LshK | RshK if i.k >= 32 => Err(Error::BadShift { at, k: i.k }),
+        Ja if i.k as usize >= rest => Err(Error::JumpOutOfRange { at }),
+        _ if conditional(kind) && (usize::from(i.jt) >= rest || usize::from(i.jf) >= rest) => {
+            Err(Error::JumpOutOfRange { at })
+        }
+        _ => Ok(kind),
+    }
+}
+
+const fn kind_of(op: Op) -> Kind {
     use Kind::*;
     match op {
         Op::LdAbs(4) => LdAbsW,
@@ -187,16 +231,18 @@ pub fn compile(prog: &[Insn], out: &mut [Compiled]) -> Result<(), Error> {
     // Decode and check each instruction (the first fault in program order, as validate).
     let mut uses_memory = false;
     for (at, i) in prog.iter().enumerate() {
-        let op = checked(i, at, n)?;
-        uses_memory |= matches!(op, Op::LdMem | Op::LdxMem | Op::St | Op::Stx);
+        let kind = checked_kind(i, at, n)?;
+        uses_memory |= matches!(kind, Kind::LdMem | Kind::LdxMem | Kind::St | Kind::Stx);
         // In range (checked above; targets < n <= 4096 fit a u16).
-        let (jt, jf) = match op {
-            Op::Ja => (at + 1 + i.k as usize, 0),
-            Op::Jcond(..) => (at + 1 + usize::from(i.jt), at + 1 + usize::from(i.jf)),
-            _ => (0, 0),
+        let (jt, jf) = if kind == Kind::Ja {
+            (at + 1 + i.k as usize, 0)
+        } else if conditional(kind) {
+            (at + 1 + usize::from(i.jt), at + 1 + usize::from(i.jf))
+        } else {
+            (0, 0)
         };
         out[at] = Compiled {
-            kind: kind_of(op),
+            kind,
             flags: 0,
             aux: u16::MAX,
             jt: jt as u16,
@@ -275,7 +321,7 @@ pub fn compile(prog: &[Insn], out: &mut [Compiled]) -> Result<(), Error> {
 
 /// Whether `kind` is a conditional jump (before fusion).
 #[inline(always)]
-fn conditional(kind: Kind) -> bool {
+const fn conditional(kind: Kind) -> bool {
     use Kind::*;
     matches!(kind, JeqK | JeqX | JgtK | JgtX | JgeK | JgeX | JsetK | JsetX)
 }
@@ -290,13 +336,15 @@ const USES_MEMORY: u8 = 1;
 
 impl Compiled {
     /// Which of the fused idioms this is (tests): 0 `JeqKOrK`, 1 `LdAbsWAndK`, 2
-    /// `LdxMshLdIndHJeq`.
+    /// `LdxMshLdIndHJeq`, 3 `LdAbsWAndKJeq`, 4 `JeqKLdAbsBJeq`.
     #[cfg(test)]
     pub(crate) fn idiom(&self) -> Option<usize> {
         match self.kind {
             Kind::JeqKOrK => Some(0),
             Kind::LdAbsWAndK => Some(1),
             Kind::LdxMshLdIndHJeq => Some(2),
+            Kind::LdAbsWAndKJeq => Some(3),
+            Kind::JeqKLdAbsBJeq => Some(4),
             _ => None,
         }
     }
@@ -326,8 +374,8 @@ fn fuse(out: &mut [Compiled], at: usize) {
         k2: 0,
     };
     let fused = match first.kind {
-        JeqK => {
-            if second.kind != JeqK || usize::from(first.jf) != at + 1 || first.jt != second.jt {
+        JeqK if second.kind == JeqK => {
+            if usize::from(first.jf) != at + 1 || first.jt != second.jt {
                 return;
             }
             Compiled {
@@ -337,15 +385,45 @@ fn fuse(out: &mut [Compiled], at: usize) {
                 ..first
             }
         }
+        JeqK if second.kind == LdAbsB
+            && usize::from(first.jt) == at + 1
+            && second.k <= u32::from(u16::MAX) =>
+        {
+            match out.get(at + 2) {
+                // (`first`'s targets are marked already, the jeq's not yet.)
+                Some(&jump) if jump.kind == JeqK && jump.jf == first.jf & !TO_RET => Compiled {
+                    kind: JeqKLdAbsBJeq,
+                    flags: 0,
+                    aux: second.k as u16,
+                    jt: marked(out, jump.jt),
+                    jf: first.jf,
+                    k: first.k,
+                    k2: jump.k,
+                },
+                _ => return,
+            }
+        }
+        JeqK => return,
         _ if first.k > u32::from(u16::MAX) => return,
         LdAbsW | LdAbsH | LdAbsB | LdIndW | LdIndH | LdIndB => {
             let load = usize::from(first.kind as u8 - LdAbsW as u8);
             match second.kind {
                 JeqK => pair(JEQ[load % 6]),
                 JsetK => pair(JSET[load % 6]),
-                AndK if first.kind == LdAbsW => Compiled {
-                    jt: (at + 2) as u16,
-                    ..pair(LdAbsWAndK)
+                AndK if first.kind == LdAbsW => match out.get(at + 2) {
+                    Some(&jump) if jump.kind == JeqK => Compiled {
+                        kind: LdAbsWAndKJeq,
+                        flags: 0,
+                        aux: first.k as u16,
+                        jt: marked(out, jump.jt),
+                        jf: marked(out, jump.jf),
+                        k: jump.k,
+                        k2: second.k,
+                    },
+                    _ => Compiled {
+                        jt: (at + 2) as u16,
+                        ..pair(LdAbsWAndK)
+                    },
                 },
                 _ => return,
             }
@@ -438,6 +516,14 @@ fn run_with<const WORDS: usize>(prog: &[Compiled], pkt: &(impl Packet + ?Sized))
             }
             pc = usize::from(t);
         }};
+    }
+    // Nearly every program tcpdump writes for Ethernet begins with `ldh [12]` (the EtherType)
+    // and a `jeq`, fused: run before the loop, it costs a comparison, not a dispatch.
+    if let Some(i) = prog.first()
+        && i.kind == LdAbsHJeq
+    {
+        a = ld!(usize::from(i.aux), 2);
+        goto!(if a == i.k { i.jt } else { i.jf });
     }
     loop {
         let Some(i) = prog.get(pc) else { return 0 };
@@ -563,6 +649,18 @@ fn run_with<const WORDS: usize>(prog: &[Compiled], pkt: &(impl Packet + ?Sized))
             LdAbsWAndK => {
                 a = ld!(usize::from(i.aux), 4) & k;
                 goto!(i.jt);
+            }
+            LdAbsWAndKJeq => {
+                a = ld!(usize::from(i.aux), 4) & i.k2;
+                goto!(if a == k { i.jt } else { i.jf });
+            }
+            JeqKLdAbsBJeq => {
+                if a != k {
+                    goto!(i.jf);
+                } else {
+                    a = ld!(usize::from(i.aux), 1);
+                    goto!(if a == i.k2 { i.jt } else { i.jf });
+                }
             }
             LdxMshLdIndHJeq => {
                 x = (ld!(usize::from(i.flags), 1) & 0xf) << 2;

@@ -2,7 +2,8 @@
 //! validator that decides whether a program may run in the kernel, and an interpreter whose
 //! every packet access is bounds-checked.
 //!
-//! `no_std`, no `unsafe`, no allocation: the driver runs it on the datapath, the user tools on
+//! `no_std`, no `unsafe`, no allocation (but with the `alloc` feature, the user tools', which
+//! lets [`validate`] work in one pass): the driver runs it on the datapath, the user tools on
 //! files. The checks follow what kernels have long required of classic BPF:
 //!
 //! - 1 to [`MAX_INSNS`] instructions, each with a known opcode;
@@ -17,6 +18,9 @@
 //! does a division by a zero `X`; shifts by `X` >= 32 give 0.
 
 #![no_std]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
 
 /// One instruction, laid out as `struct bpf_insn` (8 bytes, little-endian `k`).
 #[repr(C)]
@@ -199,18 +203,28 @@ enum Op {
     Txa,
 }
 
-#[inline(always)]
-fn decode(code: u16) -> Option<Op> {
-    let size = |c: u16| match c & 0x18 {
+/// The bytes a load of size field `code & 0x18` reads.
+const fn size(code: u16) -> Option<u8> {
+    match code & 0x18 {
         W => Some(4u8),
         H => Some(2),
         B => Some(1),
         _ => None,
-    };
+    }
+}
+
+#[inline(always)]
+const fn decode(code: u16) -> Option<Op> {
     Some(match code & 0x07 {
         LD => match code & 0xe0 {
-            ABS => Op::LdAbs(size(code)?),
-            IND => Op::LdInd(size(code)?),
+            ABS => match size(code) {
+                Some(s) => Op::LdAbs(s),
+                None => return None,
+            },
+            IND => match size(code) {
+                Some(s) => Op::LdInd(s),
+                None => return None,
+            },
             LEN if code == LD | W | LEN => Op::LdLen,
             IMM if code == LD | W | IMM => Op::LdImm,
             MEM if code == LD | W | MEM => Op::LdMem,
@@ -284,7 +298,23 @@ fn checked(i: &Insn, at: usize, n: usize) -> Result<Op, Error> {
 }
 
 /// Checks `prog` as a kernel would before running it.
+///
+/// With the `alloc` feature, in one pass over the program: [`compile`], what the driver runs
+/// at `SET_FILTER`, into a buffer from the heap. Without it, [`validate_by_word`].
 pub fn validate(prog: &[Insn]) -> Result<(), Error> {
+    #[cfg(feature = "alloc")]
+    {
+        let mut out = alloc::vec![Compiled::default(); prog.len().min(MAX_INSNS)];
+        compile(prog, &mut out)
+    }
+    #[cfg(not(feature = "alloc"))]
+    validate_by_word(prog)
+}
+
+/// [`validate`] without a buffer for the program: each instruction checked on its own, then
+/// scratch memory with one pass for each word the program reads (at most [`MEMWORDS`]). The
+/// plain statement of the rules, against which `compile`'s single pass is tested.
+pub fn validate_by_word(prog: &[Insn]) -> Result<(), Error> {
     if prog.is_empty() || prog.len() > MAX_INSNS {
         return Err(Error::Length { len: prog.len() });
     }

@@ -9,6 +9,13 @@ const fn i(code: u16, jt: u8, jf: u8, k: u32) -> Insn {
     Insn::new(code, jt, jf, k)
 }
 
+/// `validate`, checked against `validate_by_word` (the same verdict, whichever `validate` is).
+fn checked_both(prog: &[Insn]) -> Result<(), Error> {
+    let v = validate(prog);
+    assert_eq!(validate_by_word(prog), v, "{prog:?}");
+    v
+}
+
 /// An Ethernet/IPv4/UDP frame from 10.0.0.1:1234 to 10.0.0.2:53 with `payload`.
 fn udp_frame(ihl_words: u8, payload: &[u8]) -> Vec<u8> {
     let mut f = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00];
@@ -53,7 +60,7 @@ fn instructions_have_the_bpf_insn_layout() {
 #[test]
 fn a_hand_written_filter_matches_what_it_should() {
     let prog = udp_port_53();
-    validate(&prog).unwrap();
+    checked_both(&prog).unwrap();
     assert_eq!(run(&prog, &udp_frame(5, b"query")[..]), 96);
     // A longer IP header moves the port: MSH follows it.
     assert_eq!(run(&prog, &udp_frame(7, b"query")[..]), 96);
@@ -69,7 +76,7 @@ fn a_hand_written_filter_matches_what_it_should() {
 #[test]
 fn loads_outside_the_packet_reject_it() {
     let prog = [i(LD | W | ABS, 0, 0, 60), i(RET | K, 0, 0, 1)];
-    validate(&prog).unwrap();
+    checked_both(&prog).unwrap();
     assert_eq!(run(&prog, &[0u8; 64][..]), 1);
     assert_eq!(run(&prog, &[0u8; 63][..]), 0, "a word at 60 needs 64 bytes");
     // IND with a huge X must not wrap around.
@@ -105,7 +112,7 @@ fn arithmetic_scratch_memory_and_the_length() {
         i(RET | A, 0, 0, 0),
         i(RET | K, 0, 0, 0),
     ];
-    validate(&prog).unwrap();
+    checked_both(&prog).unwrap();
     assert_eq!(run(&prog, &pkt[..]), 0x8f);
     // Division and modulo by X = 0 reject; shifts by X >= 32 give 0.
     let div = [
@@ -137,7 +144,7 @@ fn jumps_go_forward_by_their_offsets() {
         i(RET | K, 0, 0, 3),
         i(RET | K, 0, 0, 4),
     ];
-    validate(&prog).unwrap();
+    checked_both(&prog).unwrap();
     assert_eq!(run(&prog, &pkt[..]), 4);
 }
 
@@ -189,7 +196,7 @@ fn the_validator_refuses_what_a_kernel_refuses() {
         (vec![ret, i(LD | W | IMM, 0, 0, 0)], Error::NoFinalReturn),
     ];
     for (prog, err) in cases {
-        assert_eq!(validate(&prog), Err(err), "{prog:?}");
+        assert_eq!(checked_both(&prog), Err(err), "{prog:?}");
     }
     // A word written on one branch only may not be read after the branches join.
     let one_branch = [
@@ -200,7 +207,7 @@ fn the_validator_refuses_what_a_kernel_refuses() {
         i(RET | A, 0, 0, 0),
     ];
     assert_eq!(
-        validate(&one_branch),
+        checked_both(&one_branch),
         Err(Error::UninitializedMemory { at: 3, k: 4 })
     );
     // Written on both: fine.
@@ -213,9 +220,9 @@ fn the_validator_refuses_what_a_kernel_refuses() {
         i(LD | W | MEM, 0, 0, 4),
         i(RET | A, 0, 0, 0),
     ];
-    assert_eq!(validate(&both), Ok(()));
+    assert_eq!(checked_both(&both), Ok(()));
     // The longest program is fine.
-    assert_eq!(validate(&[ret; MAX_INSNS]), Ok(()));
+    assert_eq!(checked_both(&[ret; MAX_INSNS]), Ok(()));
 }
 
 #[test]
@@ -253,7 +260,7 @@ fn run_never_panics_or_loops_on_garbage() {
                 )
             })
             .collect();
-        if validate(&prog).is_ok() {
+        if checked_both(&prog).is_ok() {
             valid += 1;
         }
         let _ = run(&prog, &pkt[..]);
@@ -324,9 +331,12 @@ fn compiled_programs_agree_with_validate_and_run() {
         if next() % 2 == 0 {
             prog[n - 1] = i(if n.is_multiple_of(2) { RET | K } else { RET | A }, 0, 0, 96);
         }
-        let v = validate(&prog);
+        // The plain statement of the rules against the single pass (`validate` is one or
+        // the other, with the `alloc` feature or not).
+        let v = validate_by_word(&prog);
         let c = compile(&prog, &mut out);
         assert_eq!(v, c, "{prog:?}");
+        assert_eq!(validate(&prog), v, "{prog:?}");
         match v {
             Ok(()) => {
                 valid += 1;
@@ -390,7 +400,7 @@ fn compiled_programs_agree_with_validate_and_run() {
                                 // Make the first jump land on the conditional jump when taken.
                                 prog[1] = i(JMP | JEQ | X, 1, 0, 0);
                             }
-                            assert_eq!(validate(&prog), Ok(()), "{prog:?}");
+                            assert_eq!(checked_both(&prog), Ok(()), "{prog:?}");
                             compile(&prog, &mut out).unwrap();
                             for head in [0usize, 14, 60, 200] {
                                 for len in [14usize, 60, 200] {
@@ -457,7 +467,25 @@ fn fused_idioms_agree_with_run() {
                 i(RET | K, 0, 0, 9),
                 i(RET | A, 0, 0, 0),
             ]);
+            // A jump straight onto the jeq, with A = v (or not) from before.
+            for a in [v, v ^ 2] {
+                programs.push(vec![
+                    i(LD | W | IMM, 0, 0, a),
+                    i(JMP | JA, 0, 0, 2),
+                    i(LD | W | ABS, 0, 0, 26),
+                    i(ALU | AND | K, 0, 0, mask),
+                    i(JMP | JEQ | K, 0, 1, v),
+                    i(RET | K, 0, 0, 9),
+                    i(RET | A, 0, 0, 0),
+                ]);
+            }
         }
+        // No jeq after the and: the pair alone.
+        programs.push(vec![
+            i(LD | W | ABS, 0, 0, 26),
+            i(ALU | AND | K, 0, 0, mask),
+            i(RET | A, 0, 0, 0),
+        ]);
     }
     for msh_at in [14u32, 200] {
         for off in [14u32, 16, 70] {
@@ -480,9 +508,25 @@ fn fused_idioms_agree_with_run() {
             }
         }
     }
-    let mut fused = [0usize; 3];
+    let proto = u32::from(pkt[23]);
+    for k in [ether, ether + 1] {
+        for k2 in [proto, proto + 1] {
+            // ldh [12]; ldx #1; jeq #k jt next jf F; ldb [23]; jeq #k2 jt T jf F (or jf
+            // elsewhere: not fused); a jump may land on the ldb or the second jeq.
+            for (landing, same_f) in [(0, true), (1, true), (2, true), (0, false)] {
+                let mut p = vec![i(LD | H | ABS, 0, 0, 12), i(LDX | W | IMM, 0, 0, 1)];
+                p.push(i(JMP | JA, 0, 0, landing));
+                p.push(i(JMP | JEQ | K, 0, 3, k));
+                p.push(i(LD | B | ABS, 0, 0, 23));
+                p.push(i(JMP | JEQ | K, 0, if same_f { 1 } else { 2 }, k2));
+                p.extend([i(RET | K, 0, 0, 7), i(RET | A, 0, 0, 0), i(RET | K, 0, 0, 3)]);
+                programs.push(p);
+            }
+        }
+    }
+    let mut fused = [0usize; 5];
     for prog in &programs {
-        assert_eq!(validate(prog), Ok(()), "{prog:?}");
+        assert_eq!(checked_both(prog), Ok(()), "{prog:?}");
         compile(prog, &mut out).unwrap();
         for c in &out[..prog.len()] {
             if let Some(k) = c.idiom() {
@@ -504,5 +548,5 @@ fn fused_idioms_agree_with_run() {
         }
     }
     // Each idiom was fused wherever it occurs.
-    assert_eq!(fused, [18, 6, 24], "fused forms made");
+    assert_eq!(fused, [18, 3, 24, 18, 12], "fused forms made");
 }
