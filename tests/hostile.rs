@@ -111,6 +111,61 @@ fn allowed(s: NTSTATUS) -> bool {
         || s == NTSTATUS(NDIS_STATUS_REQUEST_ABORTED.0)
 }
 
+/// Each request of the workload in turn, with the client's other thread closing every handle
+/// just after it looked its handle up: the driver gets it after IRP_MJ_CLEANUP (and before
+/// IRP_MJ_CLOSE), and must refuse it or finish it without leaving anything behind.
+#[test]
+fn a_request_arriving_after_its_handles_cleanup_is_refused_or_finished_cleanly() {
+    // The workload above, and a reader whose reads wait (a read queued after cleanup
+    // drained the queue would wait for ever, and so would the close).
+    let blocking_reader = |sim: &Sim| {
+        let mut statuses = Vec::new();
+        if let Ok(h) = sim.open(abi::USER_PATH) {
+            statuses.push(bind(&h, sim.adapter(0).config().if_index));
+            statuses.push(set_capture(&h, CaptureConfig::default()));
+            // No frame comes: the read waits until the handle's cleanup cancels it.
+            let r = h.start_read(1 << 19);
+            sim.run_until_idle();
+            if let Some(done) = h.poll(r) {
+                statuses.push(done.status);
+            }
+        }
+        statuses
+    };
+    let mut findings = Vec::new();
+    for (name, run) in [
+        ("workload", &workload as &dyn Fn(&Sim) -> Vec<NTSTATUS>),
+        ("blocking reader", &blocking_reader),
+    ] {
+        let mut n = 1;
+        loop {
+            let sim = load(SimConfig {
+                hostile: Hostile {
+                    close_at_lookup: n,
+                    ..Hostile::default()
+                },
+                ..SimConfig::default()
+            });
+            let statuses = run(&sim);
+            let reached = sim.lookups() >= n;
+            let report = sim.finish();
+            if !statuses
+                .iter()
+                .all(|s| allowed(*s) || *s == STATUS_INVALID_HANDLE)
+                || !report.is_clean()
+            {
+                findings.push(format!("{name}, request {n}: {statuses:?}\n{report}"));
+            }
+            if !reached {
+                break;
+            }
+            n += 1;
+        }
+        assert!(n > 3, "{name} makes {n} requests");
+    }
+    assert!(findings.is_empty(), "{}", findings.join("\n"));
+}
+
 #[test]
 fn the_interleaving_explorer_runs_a_pause_cancel_detach_or_cleanup_at_every_point_of_the_driver() {
     // The calls the workload makes: every one is a point.

@@ -43,6 +43,11 @@ struct FileRec {
     /// process, or by the process's exit) the handle is invalid, and nothing more reaches the
     /// driver through it but the cleanup and the close.
     handle_open: bool,
+    /// Requests through the handle that have looked it up but are not dispatched yet: each
+    /// holds a reference on the file object, as the I/O manager's does from the system
+    /// call's handle lookup on, so the close waits for them too ("IRP_MJ_CLOSE": all
+    /// outstanding requests have completed first).
+    issuing: u32,
 }
 
 /// What kind of request an IRP carries.
@@ -370,18 +375,42 @@ fn device_of(
     file: FileRef,
     kind: IrpKind,
 ) -> Option<(usize, [PDRIVER_DISPATCH; IRP_MJ_COUNT], u32)> {
-    let io = lock(&w.io);
+    let mut io = lock(&w.io);
     let rec = io.files.get(&file.addr).filter(|f| f.id == file.id)?;
     // Before the handle exists only the create reaches the driver; after it is closed only
     // the cleanup and the close.
-    if !rec.handle_open && !matches!(kind, IrpKind::Create | IrpKind::Cleanup | IrpKind::Close) {
+    if !rec.handle_open && through_handle(kind) {
         return None;
     }
     let dev = rec.device;
     let d = io.devices.iter().find(|d| d.object.addr() == dev)?;
     // SAFETY: our device object block.
     let flags = unsafe { (*d.object.ptr::<DEVICE_OBJECT>()).Flags };
-    Some((dev, d.dispatch, flags))
+    let dispatch = d.dispatch;
+    // From here the request references the file object, as the I/O manager's does from the
+    // system call's handle lookup: a close on another thread now waits for it
+    // (`unreference` once its IRP is in the table, where the close finds it).
+    if through_handle(kind)
+        && let Some(f) = io.files.get_mut(&file.addr)
+    {
+        f.issuing += 1;
+    }
+    Some((dev, dispatch, flags))
+}
+
+/// Whether a request of `kind` comes through the client's handle (the create makes the
+/// handle; the cleanup and the close come from its closing).
+fn through_handle(kind: IrpKind) -> bool {
+    !matches!(kind, IrpKind::Create | IrpKind::Cleanup | IrpKind::Close)
+}
+
+/// The end of `device_of`'s reference on `file`: the IRP is in the table now.
+fn unreference(io: &mut IoTable, file: usize, kind: IrpKind) {
+    if through_handle(kind)
+        && let Some(f) = io.files.get_mut(&file)
+    {
+        f.issuing = f.issuing.saturating_sub(1);
+    }
 }
 
 /// Builds an IRP for `file`, calls the driver's dispatch routine, and checks the result
@@ -391,6 +420,16 @@ pub(crate) fn issue(w: &World, fref: FileRef, req: &Request<'_>) -> Option<(Irp,
     let _busy = w.busy();
     let (dev, dispatch, flags) = device_of(w, fref, req.kind)?;
     let file = fref.addr;
+    let at = w.cfg.hostile.close_at_lookup;
+    if at != 0
+        && through_handle(req.kind)
+        && w.lookups.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == at
+        && let Some(arc) = crate::world::current()
+    {
+        // The client's other thread closes the handle now: this request holds the file
+        // object, so the close must wait for it (`close`), which it does on that thread.
+        crate::world::on_another_processor(&arc, |w2| crate::world::close_every_handle(w2));
+    }
     // The I/O manager's own routine answers for a driver without one.
     let routine = dispatch[usize::from(req.kind.major())].unwrap_or(invalid_device_request);
     let method = req.ioctl_code & 3;
@@ -488,7 +527,11 @@ pub(crate) fn issue(w: &World, fref: FileRef, req: &Request<'_>) -> Option<(Irp,
         }
     }
     let addr = irp as usize;
-    lock(&w.io).irps.insert(
+    let mut io = lock(&w.io);
+    // In the table, where a close looks for what it waits for: the reference of the handle
+    // lookup passes to the IRP.
+    unreference(&mut io, file, req.kind);
+    io.irps.insert(
         addr,
         IrpRec {
             id,
@@ -509,6 +552,7 @@ pub(crate) fn issue(w: &World, fref: FileRef, req: &Request<'_>) -> Option<(Irp,
             hung: false,
         },
     );
+    drop(io);
     let returned = w.call_driver(req.kind.dispatch_name(), PASSIVE_LEVEL, || {
         // SAFETY: the driver's dispatch routine with its device and a valid IRP.
         unsafe { routine(dev as *mut DEVICE_OBJECT, irp) }
@@ -1007,6 +1051,7 @@ pub(crate) fn open(w: &World, device: &str, file_name: &str) -> Result<FileRef, 
                 device: dev,
                 id,
                 handle_open: false,
+                issuing: 0,
             },
         );
         FileRef { addr, id }
@@ -1078,9 +1123,20 @@ pub(crate) fn close(w: &World, file: FileRef) {
             ),
         );
     }
-    // The file object is referenced by every pending IRP, and by one another thread is
-    // still dispatching: close comes after the last one. If one never completes, neither
-    // does the close (the handle leaks with its process).
+    // The file object is referenced by every pending IRP, by one another thread is still
+    // dispatching, and by a request another thread has begun (its handle looked up before
+    // this close marked it closed) but not yet dispatched: close comes after the last one
+    // ("IRP_MJ_CLOSE": all outstanding I/O requests have been completed or canceled). If one
+    // never completes, neither does the close (the handle leaks with its process).
+    let issued = w.settle(|| {
+        lock(&w.io)
+            .files
+            .get(&file.addr)
+            .is_none_or(|f| f.id != file.id || f.issuing == 0)
+    });
+    if !issued {
+        return;
+    }
     let pending: Vec<Irp> = {
         let io = lock(&w.io);
         io.irps

@@ -513,6 +513,12 @@ impl Sim {
         self.world.interruptions.load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// Requests through a handle so far: reads, writes, IOCTLs ([`crate::Hostile::close_at_lookup`]
+    /// counts them).
+    pub fn lookups(&self) -> u64 {
+        self.world.lookups.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Write buffers the racing writer overwrote ([`crate::Hostile::scribble_at`]).
     pub fn scribbled_writes(&self) -> u64 {
         self.world.scribbled.load(std::sync::atomic::Ordering::Relaxed)

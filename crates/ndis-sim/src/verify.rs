@@ -386,9 +386,27 @@ fn interleave(driver: &Path, o: &Options) -> Result<Outcome, LoadError> {
         interleave_workload(&sim);
     }
     let (first, total) = (before + 1, sim.ndis_calls().max(before + 1));
+    let requests = sim.lookups();
     out.add(sim);
     if !loaded {
         return Ok(out);
+    }
+    // The client's other thread closes the handles just after each request in turn has
+    // looked its handle up: the driver gets that request after IRP_MJ_CLEANUP.
+    for n in 1..=requests {
+        let cfg = SimConfig {
+            seed: o.seed,
+            hostile: crate::Hostile {
+                close_at_lookup: n,
+                ..crate::Hostile::default()
+            },
+            ..SimConfig::default()
+        };
+        let (sim, loaded) = start(driver, cfg)?;
+        if loaded {
+            interleave_workload(&sim);
+        }
+        out.add(sim);
     }
     let span = total - first + 1;
     for i in 0..INTERLEAVE_RUNS {

@@ -102,6 +102,14 @@ pub struct Hostile {
     /// Direct I/O maps the writer's own pages, so "Using Direct I/O" leaves the driver to
     /// cope: whatever it validated it must not read again.
     pub scribble_at: u64,
+    /// Another thread of the client closes every handle just after the `close_at_lookup`-th
+    /// request through one (counted from 1; 0: off) has looked its handle up, before the I/O
+    /// manager dispatches it. On
+    /// Windows the request holds the file object from that lookup until it completes, so
+    /// the driver gets it after IRP_MJ_CLEANUP and before IRP_MJ_CLOSE ("IRP_MJ_CLOSE": all
+    /// outstanding I/O requests have been completed or canceled), and must refuse or finish
+    /// it without the handle's state that cleanup tore down.
+    pub close_at_lookup: u64,
 }
 
 impl Hostile {
@@ -113,6 +121,7 @@ impl Hostile {
             fail_attach: false,
             interrupt_at: 0,
             scribble_at: 0,
+            close_at_lookup: 0,
         }
     }
 }
@@ -503,6 +512,8 @@ pub(crate) struct World {
     pub stale_own_nbls: std::sync::atomic::AtomicU64,
     /// Interruptions the explorer ran.
     pub interruptions: std::sync::atomic::AtomicU64,
+    /// Requests through a handle so far (for `Hostile::close_at_lookup`).
+    pub lookups: std::sync::atomic::AtomicU64,
     /// Write buffers the racing writer overwrote ([`Hostile::scribble_at`]).
     pub scribbled: std::sync::atomic::AtomicU64,
     /// Whether the racing writer has run.
@@ -625,55 +636,69 @@ fn interrupt(w: &Arc<World>) {
             w.ndis_calls.load(Ordering::SeqCst)
         );
     }
+    on_another_processor(w, move |w2| match action {
+        Interruption::Cancel => {
+            for irp in crate::io::pending_irps(w2) {
+                crate::io::cancel(w2, irp);
+            }
+        }
+        Interruption::PauseRestart => {
+            for a in &w2.adapters {
+                if w2.module_state(a) == ModState::Running {
+                    crate::lifecycle::pause_module(w2, a);
+                    let _ = crate::lifecycle::restart(w2, a);
+                }
+            }
+        }
+        Interruption::Detach => {
+            for a in &w2.adapters {
+                if w2.module_state(a) == ModState::Running {
+                    // The protocol stays paused until the new module runs: nothing
+                    // reaches a module still attaching.
+                    crate::lifecycle::detach_filter(w2, a);
+                    if crate::lifecycle::attach(w2, a).is_err() {
+                        crate::datapath::protocol_restart(w2, a);
+                    } else if crate::lifecycle::restart(w2, a) != NDIS_STATUS_SUCCESS {
+                        // The stack restarts without the filter.
+                        crate::lifecycle::detach_module(w2, a);
+                    }
+                }
+            }
+        }
+        Interruption::Cleanup => close_every_handle(w2),
+    });
+}
+
+/// Every open handle of the driver's devices closed (another thread's `CloseHandle`, or the
+/// process exiting).
+pub(crate) fn close_every_handle(w: &World) {
+    for f in crate::io::open_files(w) {
+        crate::io::close(w, f);
+    }
+}
+
+/// Runs `job` on another processor (a thread of its own), while this thread waits until it
+/// has done its part or waits for this one; joined by [`World::join_helpers`].
+pub(crate) fn on_another_processor(w: &Arc<World>, job: impl FnOnce(&Arc<World>) + Send + 'static) {
+    use std::sync::atomic::Ordering;
     // Until the other processor is joined, this thread counts as able to act.
     w.pin_busy();
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stalls = w.stalls.load(Ordering::SeqCst);
     let (w2, done2) = (Arc::clone(w), Arc::clone(&done));
     let helper = std::thread::spawn(move || {
-        match action {
-            Interruption::Cancel => {
-                for irp in crate::io::pending_irps(&w2) {
-                    crate::io::cancel(&w2, irp);
-                }
-            }
-            Interruption::PauseRestart => {
-                for a in &w2.adapters {
-                    if w2.module_state(a) == ModState::Running {
-                        crate::lifecycle::pause_module(&w2, a);
-                        let _ = crate::lifecycle::restart(&w2, a);
-                    }
-                }
-            }
-            Interruption::Detach => {
-                for a in &w2.adapters {
-                    if w2.module_state(a) == ModState::Running {
-                        // The protocol stays paused until the new module runs: nothing
-                        // reaches a module still attaching.
-                        crate::lifecycle::detach_filter(&w2, a);
-                        if crate::lifecycle::attach(&w2, a).is_err() {
-                            crate::datapath::protocol_restart(&w2, a);
-                        } else if crate::lifecycle::restart(&w2, a) != NDIS_STATUS_SUCCESS {
-                            // The stack restarts without the filter.
-                            crate::lifecycle::detach_module(&w2, a);
-                        }
-                    }
-                }
-            }
-            Interruption::Cleanup => {
-                for f in crate::io::open_files(&w2) {
-                    crate::io::close(&w2, f);
-                }
-            }
-        }
+        job(&w2);
         done2.store(true, Ordering::SeqCst);
     });
-    // This thread (the interrupted driver code) waits until the other processor has done
-    // its part or waits for this one.
     while !done.load(Ordering::SeqCst) && w.stalls.load(Ordering::SeqCst) == stalls {
         std::thread::yield_now();
     }
     lock(&w.helpers).push(helper);
+}
+
+/// The running simulation, if any (without counting an NDIS call, as [`world`] does).
+pub(crate) fn current() -> Option<Arc<World>> {
+    CURRENT.read().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 pub(crate) fn install(w: Arc<World>) {
@@ -768,6 +793,7 @@ impl World {
             own_issued_while_pausing: std::sync::atomic::AtomicU64::new(0),
             stale_own_nbls: std::sync::atomic::AtomicU64::new(0),
             interruptions: std::sync::atomic::AtomicU64::new(0),
+            lookups: std::sync::atomic::AtomicU64::new(0),
             scribbled: std::sync::atomic::AtomicU64::new(0),
             scribble_done: std::sync::atomic::AtomicBool::new(false),
             racing_writer: Mutex::new(None),

@@ -209,6 +209,38 @@ fn a_handle_closed_by_another_thread_fails_the_next_request_without_reaching_the
 }
 
 #[test]
+fn a_request_that_looked_its_handle_up_reaches_the_driver_after_cleanup_and_before_close() {
+    // Another thread closes the handle just after the IOCTL looked it up: as on Windows, the
+    // request holds the file object, so the driver gets it between IRP_MJ_CLEANUP and
+    // IRP_MJ_CLOSE, never after the close (which would find the handle's context freed).
+    let sim = lab::start(
+        Fault::None,
+        SimConfig {
+            hostile: Hostile {
+                close_at_lookup: 1,
+                ..Hostile::default()
+            },
+            ..SimConfig::default()
+        },
+    );
+    let h = sim.open(lab::device::USER_PATH).expect("open the lab device");
+    let r = h.device_io_control(lab::device::IOCTL_LAB_ECHO, &[1, 2, 3], 3);
+    assert_eq!((r.status, &r.output[..]), (STATUS_SUCCESS, &[1u8, 2, 3][..]));
+    assert_eq!(
+        *lab::device::SEEN_AT_IOCTL.lock().unwrap(),
+        Some((1, 0)),
+        "the IOCTL came after the cleanup and before the close"
+    );
+    sim.run_until_idle();
+    assert_eq!(lab::device::cleanups_and_closes(), (1, 1));
+    // The handle is closed now: the next request fails in the I/O manager.
+    let again = h.device_io_control(lab::device::IOCTL_LAB_ECHO, &[4], 1);
+    assert_eq!(again.status, STATUS_INVALID_HANDLE);
+    drop(h);
+    sim.finish().assert_clean();
+}
+
+#[test]
 fn a_close_by_another_thread_waits_for_a_write_the_client_thread_will_release() {
     // The host stack keeps the receive-path write's frame until the stack pauses, and only
     // the client thread pauses it, after the other processor has begun to close the handle:

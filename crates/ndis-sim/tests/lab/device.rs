@@ -25,6 +25,9 @@ static READS: Mutex<Vec<usize>> = Mutex::new(Vec::new());
 static CLEANUPS: AtomicUsize = AtomicUsize::new(0);
 static CLOSES: AtomicUsize = AtomicUsize::new(0);
 
+/// (cleanups, closes) the device had seen when its last IOCTL was dispatched.
+pub static SEEN_AT_IOCTL: Mutex<Option<(usize, usize)>> = Mutex::new(None);
+
 /// (cleanups, closes) the device has seen since the lab started.
 #[allow(dead_code)]
 pub fn cleanups_and_closes() -> (usize, usize) {
@@ -34,6 +37,7 @@ pub fn cleanups_and_closes() -> (usize, usize) {
 pub(super) fn reset_counts() {
     CLEANUPS.store(0, Ordering::SeqCst);
     CLOSES.store(0, Ordering::SeqCst);
+    *SEEN_AT_IOCTL.lock().unwrap() = None;
 }
 
 fn wide(s: &str) -> &'static [u16] {
@@ -292,6 +296,7 @@ unsafe extern "win64" fn device_control(_d: *mut DEVICE_OBJECT, irp: *mut IRP) -
     let sl = unsafe { IoGetCurrentIrpStackLocation(irp) };
     let p = unsafe { (*sl).Parameters.DeviceIoControl };
     let code = p.IoControlCode;
+    *SEEN_AT_IOCTL.lock().unwrap() = Some(cleanups_and_closes());
     let known = code == IOCTL_LAB_ECHO || (is(Fault::AcceptMethodNeither) && code & !3 == IOCTL_LAB_ECHO);
     if !known {
         return unsafe { finish(irp, STATUS_INVALID_DEVICE_REQUEST, 0) };
