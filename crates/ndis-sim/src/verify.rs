@@ -391,15 +391,10 @@ fn interleave(driver: &Path, o: &Options) -> Result<Outcome, LoadError> {
     if !loaded {
         return Ok(out);
     }
-    // The client's other thread closes the handles just after each request in turn has
-    // looked its handle up: the driver gets that request after IRP_MJ_CLEANUP.
-    for n in 1..=requests {
+    let mut run = |hostile: crate::Hostile| -> Result<(), LoadError> {
         let cfg = SimConfig {
             seed: o.seed,
-            hostile: crate::Hostile {
-                close_at_lookup: n,
-                ..crate::Hostile::default()
-            },
+            hostile,
             ..SimConfig::default()
         };
         let (sim, loaded) = start(driver, cfg)?;
@@ -407,25 +402,25 @@ fn interleave(driver: &Path, o: &Options) -> Result<Outcome, LoadError> {
             interleave_workload(&sim);
         }
         out.add(sim);
+        Ok(())
+    };
+    // The client's other thread closes the handles just after each request in turn has
+    // looked its handle up: the driver gets that request after IRP_MJ_CLEANUP.
+    for n in 1..=requests {
+        run(crate::Hostile {
+            close_at_lookup: n,
+            ..crate::Hostile::default()
+        })?;
     }
     let span = total - first + 1;
     for i in 0..INTERLEAVE_RUNS {
         let point = first + (o.seed.wrapping_mul(7919).wrapping_add(i * span / INTERLEAVE_RUNS)) % span;
-        let cfg = SimConfig {
-            seed: o.seed,
-            // The racing writer rewrites the client's writes in flight at the same point.
-            hostile: crate::Hostile {
-                interrupt_at: point,
-                scribble_at: point,
-                ..crate::Hostile::default()
-            },
-            ..SimConfig::default()
-        };
-        let (sim, loaded) = start(driver, cfg)?;
-        if loaded {
-            interleave_workload(&sim);
-        }
-        out.add(sim);
+        // The racing writer rewrites the client's writes in flight at the same point.
+        run(crate::Hostile {
+            interrupt_at: point,
+            scribble_at: point,
+            ..crate::Hostile::default()
+        })?;
     }
     Ok(out)
 }
