@@ -91,6 +91,16 @@ fn without_a_capturing_handle_the_datapath_does_no_capture_work() {
     assert_eq!(inj.write(&batch(RX, &f[10..20])).status, STATUS_SUCCESS);
     sim.run_until_idle();
     assert_eq!(sim.time_queries(), 0, "no capture: not even a timestamp is taken");
+    // A capture opened and closed leaves nothing behind: the datapath is back to no work.
+    let c = open_capture(&sim, 0, nonblocking());
+    a.indicate(&f[..2]);
+    assert_eq!(drain_records(&c).len(), 2);
+    drop(c);
+    let before = sim.time_queries();
+    a.indicate(&f[..5]);
+    a.send(&f[5..10]);
+    sim.run_until_idle();
+    assert_eq!(sim.time_queries(), before, "the last capture closed: no timestamp taken");
     // A capturing handle on another adapter does not change that for this one.
     drop(inj);
     sim.finish().assert_clean();
@@ -279,6 +289,165 @@ fn libpcap_filters_capture_exactly_what_libpcap_would() {
         h.close();
     }
     drop(inj);
+    sim.finish().assert_clean();
+}
+
+#[test]
+fn set_filter_takes_each_validator_limit_and_refuses_one_past_it() {
+    use rxinject_bpf::{
+        ABS, ALU, B, DIV, Insn, JA, JEQ, JMP, K, LD, LDX, LSH, MAX_INSNS, MEM, MEMWORDS, MOD, RET, RSH, ST,
+        STX, W,
+    };
+    let sim = load(SimConfig::default());
+    let h = open_capture(&sim, 0, nonblocking());
+    let ret = Insn::new(RET | K, 0, 0, 0);
+    let i = Insn::new;
+    let m = MEMWORDS as u32;
+    /// (what, the program at the limit, the program one past it, the error, the instruction
+    /// it names)
+    type Case = (&'static str, Vec<Insn>, Vec<Insn>, u32, u32);
+    let cases: Vec<Case> = vec![
+        (
+            "st index",
+            vec![i(ST, 0, 0, m - 1), ret],
+            vec![i(ST, 0, 0, m), ret],
+            cap::FILTER_BAD_MEMORY_INDEX,
+            0,
+        ),
+        (
+            "stx index",
+            vec![i(STX, 0, 0, m - 1), ret],
+            vec![i(STX, 0, 0, m), ret],
+            cap::FILTER_BAD_MEMORY_INDEX,
+            0,
+        ),
+        (
+            "ld mem index",
+            vec![i(ST, 0, 0, m - 1), i(LD | W | MEM, 0, 0, m - 1), ret],
+            vec![i(ST, 0, 0, m - 1), i(LD | W | MEM, 0, 0, m), ret],
+            cap::FILTER_BAD_MEMORY_INDEX,
+            1,
+        ),
+        (
+            "ldx mem index",
+            vec![i(ST, 0, 0, m - 1), i(LDX | W | MEM, 0, 0, m - 1), ret],
+            vec![i(ST, 0, 0, m - 1), i(LDX | W | MEM, 0, 0, m), ret],
+            cap::FILTER_BAD_MEMORY_INDEX,
+            1,
+        ),
+        (
+            "div k",
+            vec![i(ALU | DIV | K, 0, 0, 1), ret],
+            vec![i(ALU | DIV | K, 0, 0, 0), ret],
+            cap::FILTER_DIVISION_BY_ZERO,
+            0,
+        ),
+        (
+            "mod k",
+            vec![i(ALU | MOD | K, 0, 0, 1), ret],
+            vec![i(ALU | MOD | K, 0, 0, 0), ret],
+            cap::FILTER_DIVISION_BY_ZERO,
+            0,
+        ),
+        (
+            "lsh k",
+            vec![i(ALU | LSH | K, 0, 0, 31), ret],
+            vec![i(ALU | LSH | K, 0, 0, 32), ret],
+            cap::FILTER_BAD_SHIFT,
+            0,
+        ),
+        (
+            "rsh k",
+            vec![i(ALU | RSH | K, 0, 0, 31), ret],
+            vec![i(ALU | RSH | K, 0, 0, 32), ret],
+            cap::FILTER_BAD_SHIFT,
+            0,
+        ),
+        // A jump to the last instruction, and one past it.
+        (
+            "ja",
+            vec![i(JMP | JA, 0, 0, 1), ret, ret],
+            vec![i(JMP | JA, 0, 0, 2), ret, ret],
+            cap::FILTER_JUMP_OUT_OF_RANGE,
+            0,
+        ),
+        (
+            "jeq true",
+            vec![i(LD | B | ABS, 0, 0, 0), i(JMP | JEQ | K, 1, 0, 7), ret, ret],
+            vec![i(LD | B | ABS, 0, 0, 0), i(JMP | JEQ | K, 2, 0, 7), ret, ret],
+            cap::FILTER_JUMP_OUT_OF_RANGE,
+            1,
+        ),
+        (
+            "jeq false",
+            vec![i(LD | B | ABS, 0, 0, 0), i(JMP | JEQ | K, 0, 1, 7), ret, ret],
+            vec![i(LD | B | ABS, 0, 0, 0), i(JMP | JEQ | K, 0, 2, 7), ret, ret],
+            cap::FILTER_JUMP_OUT_OF_RANGE,
+            1,
+        ),
+        // A word written on every path before it is read, and on all but one.
+        (
+            "memory written on both paths",
+            vec![
+                i(LD | B | ABS, 0, 0, 0),
+                i(JMP | JEQ | K, 0, 2, 7),
+                i(ST, 0, 0, 3),
+                i(JMP | JA, 0, 0, 1),
+                i(ST, 0, 0, 3),
+                i(LD | W | MEM, 0, 0, 3),
+                ret,
+            ],
+            vec![
+                i(LD | B | ABS, 0, 0, 0),
+                i(JMP | JEQ | K, 0, 2, 7),
+                i(ST, 0, 0, 3),
+                i(JMP | JA, 0, 0, 1),
+                i(ST, 0, 0, 4),
+                i(LD | W | MEM, 0, 0, 3),
+                ret,
+            ],
+            cap::FILTER_UNINITIALIZED_MEMORY,
+            5,
+        ),
+        (
+            "memory written before the read",
+            vec![i(ST, 0, 0, 0), i(LD | W | MEM, 0, 0, 0), ret],
+            vec![i(LD | W | MEM, 0, 0, 0), i(ST, 0, 0, 0), ret],
+            cap::FILTER_UNINITIALIZED_MEMORY,
+            0,
+        ),
+        (
+            "length",
+            vec![ret; MAX_INSNS],
+            vec![ret; MAX_INSNS + 1],
+            cap::FILTER_BAD_LENGTH,
+            u32::MAX,
+        ),
+        (
+            "final return",
+            vec![i(LD | B | ABS, 0, 0, 0), ret],
+            vec![ret, i(LD | B | ABS, 0, 0, 0)],
+            cap::FILTER_NO_FINAL_RETURN,
+            u32::MAX,
+        ),
+    ];
+    for (what, at_limit, past, error, at) in cases {
+        let (status, v) = set_filter(&h, &at_limit);
+        assert_eq!(
+            (status, v),
+            (STATUS_SUCCESS, FilterVerdict::default()),
+            "{what}: at the limit"
+        );
+        let (status, v) = set_filter(&h, &past);
+        assert_eq!(
+            (status, v.error, v.instruction),
+            (STATUS_INVALID_PARAMETER, error, at),
+            "{what}: one past the limit"
+        );
+    }
+    // No instruction is not a program but the removal of the filter.
+    assert_eq!(set_filter(&h, &[]).0, STATUS_SUCCESS);
+    drop(h);
     sim.finish().assert_clean();
 }
 
@@ -597,6 +766,105 @@ fn reads_wait_for_min_bytes_or_the_timeout() {
     let fired = sim.timers_fired();
     sim.advance_time(std::time::Duration::from_secs(5));
     assert_eq!(sim.timers_fired(), fired);
+    sim.finish().assert_clean();
+}
+
+#[test]
+fn a_read_smaller_than_min_bytes_completes_when_its_buffer_could_be_filled() {
+    // min_bytes larger than the read: the read waits for what it can hold, not for min_bytes
+    // (which it could never take), and there is no timeout to rescue it.
+    let sim = load(SimConfig::default());
+    let a = sim.adapter(0);
+    let h = open_capture(
+        &sim,
+        0,
+        CaptureConfig {
+            snaplen: 128,
+            min_bytes: 8192,
+            timeout_ms: 0,
+            ..CaptureConfig::default()
+        },
+    );
+    let f: Vec<Vec<u8>> = frames_for(&sim, 0)
+        .take(7)
+        .into_iter()
+        .map(|mut x| {
+            x.truncate(64);
+            x
+        })
+        .collect();
+    let rec = cap::record_len(64);
+    let read_len = 512;
+    let fit = read_len / rec;
+    assert!(fit * rec < read_len && (fit + 1) * rec > read_len);
+    let read = h.start_read(read_len);
+    a.indicate(&f[..fit]);
+    assert!(
+        !h.is_complete(read),
+        "{} bytes wait, fewer than the read's {read_len}",
+        fit * rec
+    );
+    a.indicate(&f[fit..fit + 1]);
+    let r = h.poll(read).expect("enough bytes to fill the read");
+    assert_eq!((r.status, parse_records(&r.output).len()), (STATUS_SUCCESS, fit));
+    assert_eq!(
+        capture_stats(&h).records_queued,
+        1,
+        "the record that did not fit waits"
+    );
+    drop(h);
+    sim.finish().assert_clean();
+}
+
+#[test]
+fn one_frame_completes_the_waiting_reads_of_more_handles_than_one_round_takes() {
+    // A tap completes ready reads in rounds of 16 (outside the capture locks); the reads of
+    // 40 handles woken by one frame are completed, every one.
+    let sim = load(SimConfig::default());
+    let a = sim.adapter(0);
+    let handles: Vec<_> = (0..40)
+        .map(|_| {
+            open_capture(
+                &sim,
+                0,
+                CaptureConfig {
+                    ring_bytes: cap::MIN_RING_BYTES,
+                    flags: cap::CAPTURE_IMMEDIATE,
+                    ..CaptureConfig::default()
+                },
+            )
+        })
+        .collect();
+    let reads: Vec<_> = handles.iter().map(|h| h.start_read(READ_LEN)).collect();
+    assert!(handles.iter().zip(&reads).all(|(h, &r)| !h.is_complete(r)));
+    let f = frames_for(&sim, 0).take(1);
+    a.indicate(&f);
+    for (i, (h, &r)) in handles.iter().zip(&reads).enumerate() {
+        let done = h.poll(r).unwrap_or_else(|| panic!("handle {i}: its read still waits"));
+        assert_eq!(parse_records(&done.output).len(), 1, "handle {i}");
+    }
+    drop(handles);
+    sim.finish().assert_clean();
+}
+
+#[test]
+fn each_processors_share_of_a_ring_is_its_part_rounded_down_to_the_record_alignment() {
+    let sim = load(SimConfig::default());
+    let processors = SimConfig::default().processors as usize;
+    // A part of 13 bytes over a multiple of 16: rounded down to 8 over it.
+    let part = cap::MIN_RING_BYTES as usize / processors + 13;
+    let h = open_capture(
+        &sim,
+        0,
+        CaptureConfig {
+            ring_bytes: (part * processors) as u32,
+            snaplen: 128,
+            ..nonblocking()
+        },
+    );
+    assert_eq!(part % 16, 13);
+    assert_eq!(capture_stats(&h).ring_bytes as usize, (part - 5) * processors);
+    drop(h);
     sim.finish().assert_clean();
 }
 

@@ -115,6 +115,39 @@ fn tx_frames_reach_the_wire_byte_identical_and_in_order_in_every_mode() {
 }
 
 #[test]
+fn each_tx_frame_goes_down_with_exactly_its_own_loopback_flag() {
+    // The driver batches consecutive Tx frames into one send; a change of per-frame flags
+    // must start a new batch, or the loopback request of one frame is lost (or lent to its
+    // neighbours).
+    for cfg in modes() {
+        let sim = load(cfg.clone());
+        let h = open_bound(&sim, 0);
+        let f = frames_for(&sim, 0).take(5);
+        let lb = write::FLAG_TX_LOOPBACK;
+        let plan = [0, lb, 0, lb, lb];
+        let recs: Vec<(u8, u8, &[u8])> = plan.iter().zip(&f).map(|(&fl, d)| (TX, fl, &d[..])).collect();
+        let r = h.write(&records(&recs));
+        assert_eq!((r.status, r.information), (STATUS_SUCCESS, 5), "{cfg:?}");
+        sim.run_until_idle();
+        let down: Vec<(Vec<u8>, bool)> = sim
+            .adapter(0)
+            .wire()
+            .into_iter()
+            .filter(|w| w.origin == FrameOrigin::Filter)
+            .map(|w| (w.bytes, w.send_flags & NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK != 0))
+            .collect();
+        let want: Vec<(Vec<u8>, bool)> = plan
+            .iter()
+            .zip(&f)
+            .map(|(&fl, d)| (d.clone(), fl == lb))
+            .collect();
+        assert_eq!(down, want, "{cfg:?}");
+        drop(h);
+        sim.finish().assert_clean();
+    }
+}
+
+#[test]
 fn the_handle_default_direction_and_per_frame_overrides_mix_in_one_write() {
     let sim = load(SimConfig::default());
     let h = open_bound(&sim, 0);

@@ -97,6 +97,24 @@ fn a_paused_module_returns_receives_and_completes_sends_with_paused() {
 }
 
 #[test]
+fn sends_refused_while_paused_are_completed_with_send_complete_flags_not_send_flags() {
+    // Send and send-complete flags are different families (S13, S14): SINGLE_QUEUE (0x4) and
+    // CHECK_FOR_LOOPBACK (0x2) passed back as they came would read as the send-complete
+    // flags SWITCH_SINGLE_SOURCE and SINGLE_QUEUE.
+    let sim = load(SimConfig::default());
+    let a = sim.adapter(0);
+    sim.pause_module(0);
+    let flags = NDIS_SEND_FLAGS_SINGLE_QUEUE | NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK;
+    let ids = a.send_with_flags(&frames(&sim).take(3), flags);
+    sim.run_until_idle();
+    let c = a.completions();
+    assert_eq!(c.iter().map(|c| c.id).collect::<Vec<_>>(), ids);
+    assert!(c.iter().all(|c| c.status == NDIS_STATUS_PAUSED), "{c:?}");
+    sim.restart(0);
+    sim.finish().assert_clean();
+}
+
+#[test]
 fn pause_and_restart_with_traffic_in_flight() {
     let sim = load(SimConfig::default());
     let a = sim.adapter(0);

@@ -120,7 +120,8 @@ unsafe impl Sync for Capture {}
 
 impl Capture {
     fn counters(&self, cpu: usize) -> Option<&CpuCounters> {
-        if self.counters.is_null() || cpu >= reclaim::processors() {
+        // (Never null: `capture_of` fails without them.)
+        if cpu >= reclaim::processors() {
             return None;
         }
         // SAFETY: `capture_of` allocated one counter block per processor; they live with the
@@ -450,7 +451,8 @@ fn capture_of(h: &OpenHandle) -> Option<&Capture> {
         registered: AtomicU64::new(0),
         next: AtomicPtr::new(ptr::null_mut()),
         capturing: AtomicBool::new(false),
-        directions: AtomicU32::new(cap::CAPTURE_IN | cap::CAPTURE_OUT),
+        // What SET_CAPTURE asks, stored before `capturing` is set; no tap reads it before.
+        directions: AtomicU32::new(0),
         flags: AtomicU32::new(0),
         snaplen: AtomicU32::new(cap::MAX_SNAPLEN),
         program: AtomicPtr::new(ptr::null_mut()),

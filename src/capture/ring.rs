@@ -653,6 +653,61 @@ mod tests {
         assert!(expect.is_empty());
     }
 
+    /// A ring takes records up to its last byte, no further: filled exactly in one batch and
+    /// in one batch per record, the next record is refused, and one record's room read frees
+    /// room for exactly one more.
+    #[test]
+    fn a_ring_fills_to_its_last_byte_and_no_further() {
+        let data = [0x33u8; 40];
+        assert_eq!(cap::record_len(data.len()), 64);
+        let nb = test_nb(&[&data], 0);
+        // SAFETY: a live test NB.
+        let frame = unsafe { FrameView::new(&*nb.nb, 0) };
+        for batched in [true, false] {
+            let (_mem, set) = rings(1, 4096);
+            // SAFETY: as above.
+            let set = unsafe { &*set };
+            let r = set.ring(0).unwrap();
+            assert_eq!(r.size % 64, 0);
+            let fits = r.size / 64;
+            let mut p = r.producer(0, fits as i64 + 2);
+            for i in 0..fits {
+                if !batched {
+                    assert!(p.publish());
+                    p = r.producer(0, fits as i64 + 2);
+                }
+                assert!(
+                    p.push(&header(i, data.len()), &frame, data.len()),
+                    "record {i} of {fits}"
+                );
+            }
+            assert!(
+                !p.push(&header(fits, data.len()), &frame, data.len()),
+                "one past full"
+            );
+            assert!(p.publish());
+            assert_eq!(set.backlog(0).bytes, r.size);
+            let mut p = r.producer(0, fits as i64 + 2);
+            assert!(
+                !p.push(&header(fits, data.len()), &frame, data.len()),
+                "a full ring"
+            );
+            assert!(p.publish());
+            // Read one record's worth; then exactly one more fits, from a batch begun before
+            // the read and from one begun after.
+            let mut early = r.producer(0, fits as i64 + 2);
+            let mut out = [0u8; 64];
+            assert_eq!(set.pop_into(&mut out), 64);
+            assert!(
+                early.push(&header(fits, data.len()), &frame, data.len()),
+                "room seen again"
+            );
+            assert!(!early.push(&header(fits + 1, data.len()), &frame, data.len()));
+            assert!(early.publish());
+            assert_eq!(set.backlog(0).bytes, r.size);
+        }
+    }
+
     /// Padding is zero, whatever the ring's memory held before (the bytes of earlier records):
     /// records written in place and in pieces, of every length to a multiple of 8 and over.
     #[test]

@@ -268,39 +268,8 @@ pub fn frames() -> Vec<Vec<u8>> {
     v
 }
 
-/// libpcap's `bpf_filter(const struct bpf_insn *, const u_char *, u_int wirelen, u_int buflen)`.
-type BpfFilter = unsafe extern "C" fn(*const Insn, *const u8, u32, u32) -> u32;
-
-/// libpcap, loaded, and its interpreter.
-pub struct Libpcap {
-    _lib: libloading::Library,
-    filter: BpfFilter,
-}
-
-impl Libpcap {
-    pub fn load() -> Result<Libpcap> {
-        for name in ["libpcap.so.1", "libpcap.so.0.8", "libpcap.so"] {
-            // SAFETY: loading libpcap runs its initialisers, ordinary library setup.
-            let Ok(lib) = (unsafe { libloading::Library::new(name) }) else {
-                continue;
-            };
-            // SAFETY: libpcap's documented bpf_filter signature (pcap/bpf.h).
-            let filter = *unsafe { lib.get::<BpfFilter>(b"bpf_filter\0") }
-                .map_err(|e| Error::with("bpf_filter in libpcap", e))?;
-            return Ok(Libpcap { _lib: lib, filter });
-        }
-        Err(Error::new(
-            "libpcap is needed for the BPF comparison (Debian package libpcap0.8, with tcpdump)",
-        ))
-    }
-
-    /// libpcap's verdict on `frame`.
-    pub fn run(&self, prog: &[Insn], frame: &[u8]) -> u32 {
-        let n = frame.len() as u32;
-        // SAFETY: a program libpcap compiled (valid for its interpreter), a frame of `n` bytes.
-        unsafe { (self.filter)(prog.as_ptr(), frame.as_ptr(), n, n) }
-    }
-}
+/// libpcap, loaded at run time (shared with the `bpf` fuzz target).
+pub use rxinject_fuzz::libpcap::Libpcap;
 
 /// The program of `name`, compiled by libpcap.
 pub fn program(name: &str) -> Result<Vec<Insn>> {
@@ -314,7 +283,7 @@ pub fn program(name: &str) -> Result<Vec<Insn>> {
 /// Whether rxinject and libpcap give the same verdict on every frame, for every program:
 /// the (program, frame index, rxinject, libpcap) that differ.
 pub fn disagreements() -> Result<Vec<(String, usize, u32, u32)>> {
-    let lib = Libpcap::load()?;
+    let lib = Libpcap::load().map_err(Error::new)?;
     let fs = frames();
     let mut out = Vec::new();
     for (name, _) in PROGRAMS {
@@ -373,7 +342,7 @@ pub fn run_scenario(scenario: &str, reps: u64) -> Result<u64> {
             }
         }
         "libpcap" => {
-            let lib = Libpcap::load()?;
+            let lib = Libpcap::load().map_err(Error::new)?;
             for _ in 0..reps {
                 for f in &fs {
                     acc = acc.wrapping_add(lib.run(black_box(&prog), black_box(f)));

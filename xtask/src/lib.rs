@@ -14,6 +14,8 @@
 //! - `cargo xtask test`: everything CI checks: formatting, clippy for the host and for
 //!   `x86_64-pc-windows-msvc`, the `.sys` build and its checks, every test (the demo's among
 //!   them), the driver's scenarios again on the shipped `.sys`, and the docs.
+//! - `cargo xtask fuzz [--seconds N] [--json] [TARGET...]`: the fuzz targets (`fuzz/`) under
+//!   libFuzzer, N seconds each (nightly and cargo-fuzz; see `fuzz.rs`).
 //! - `cargo xtask setup`: installs what the above need (rustup target and components; Debian
 //!   packages gcc and libwine-dev when run as root).
 
@@ -25,6 +27,7 @@ pub mod bench_bpf;
 pub mod demo;
 pub mod demo_hostile;
 pub mod dist;
+pub mod fuzz;
 pub mod inf;
 pub mod pe;
 pub mod samples;
@@ -100,9 +103,15 @@ commands:
                   summary (exit 1 on a lost frame, a pending write, a violation or a leak);
                   --driver runs a .sys image (e.g. dist/x64/rxinject.sys) instead of the
                   driver compiled for this host
-  bench [--json] [--quick]
+  bench [--json] [--quick] [--only SCENARIO,...]
                   what each frame costs in dist/x64/rxinject.sys: instructions (callgrind)
-                  and wall time, pass-through, capture, injection (docs/PERFORMANCE.md)
+                  and wall time, pass-through, capture, injection, BPF against libpcap
+                  (docs/PERFORMANCE.md); --only: the named scenarios' figures alone
+  fuzz [--seconds N] [--json] [TARGET...]
+                  the fuzz targets (fuzz/: write_parse, ioctl_inputs, bpf, pcap_read,
+                  pcapng_read, device_sequence) under libFuzzer, N seconds each (default
+                  60): executions, edges, new corpus entries, crashes (nightly and
+                  cargo-fuzz; exit 2 without them, 1 on a crash)
   dist            build dist/x64/rxinject.sys and rxinject.inf and check the binary
   test            fmt, clippy (host and Windows target), dist, all tests (the demo's
                   among them), the driver's scenarios again on the shipped .sys, docs
@@ -178,6 +187,7 @@ pub fn run(args: &[String]) -> Result<()> {
         }
         "dist" => no_args(cmd, rest).and_then(|_| dist::run().map(|_| ())),
         "test" => no_args(cmd, rest).and_then(|_| test::run()),
+        "fuzz" => fuzz::run(rest),
         "setup" => no_args(cmd, rest).and_then(|_| setup::run()),
         "verify-samples" => match rest {
             [] => samples::run(false),

@@ -29,6 +29,13 @@ const RETURN_FLAGS_KNOWN: u32 = NDIS_RETURN_FLAGS_DISPATCH_LEVEL
     | NDIS_RETURN_FLAGS_SINGLE_QUEUE
     | NDIS_RETURN_FLAGS_SWITCH_SINGLE_SOURCE;
 
+/// The Hyper-V extensible switch's bits of each family (S14): the simulated adapters are
+/// not switch ports, so nothing that passes them came from a switch source port.
+const SEND_FLAGS_SWITCH: u32 =
+    NDIS_SEND_FLAGS_SWITCH_DESTINATION_GROUP | NDIS_SEND_FLAGS_SWITCH_SINGLE_SOURCE;
+const SEND_COMPLETE_FLAGS_SWITCH: u32 = NDIS_SEND_COMPLETE_FLAGS_SWITCH_SINGLE_SOURCE;
+const RETURN_FLAGS_SWITCH: u32 = NDIS_RETURN_FLAGS_SWITCH_SINGLE_SOURCE;
+
 /// The flag bit that says "called at DISPATCH_LEVEL" (bit 0 in every family).
 const DISPATCH_BIT: u32 = 1;
 
@@ -36,9 +43,21 @@ fn dispatch_flag(irql: KIRQL) -> u32 {
     if irql == DISPATCH_LEVEL { DISPATCH_BIT } else { 0 }
 }
 
-/// One flags argument: only bits of its own family (S13), and the DISPATCH bit set exactly
-/// when the caller runs at DISPATCH_LEVEL (S7).
-fn check_flags(w: &World, function: &str, family: &str, flags: u32, known: u32) {
+/// One flags argument: only bits of its own family (S13), none of the extensible switch's
+/// (`switch`, S14), and the DISPATCH bit set exactly when the caller runs at DISPATCH_LEVEL
+/// (S7).
+fn check_flags(w: &World, function: &str, family: &str, flags: u32, known: u32, switch: u32) {
+    if flags & switch != 0 {
+        w.violate(
+            Rule::S14,
+            format!(
+                "{function}: {family} flags {flags:#x} carry the extensible switch's bits {:#x}, \
+                 but this adapter is not a Hyper-V switch port (nothing came from a switch \
+                 source port)",
+                flags & switch
+            ),
+        );
+    }
     if flags & !known != 0 {
         w.violate(
             Rule::S13,
@@ -380,7 +399,7 @@ pub(crate) fn f_indicate(w: &World, handle: NDIS_HANDLE, head: *mut NET_BUFFER_L
     let Some(a) = w.module_adapter(handle, F) else {
         return;
     };
-    check_flags(w, F, "receive", flags, RECEIVE_FLAGS_KNOWN);
+    check_flags(w, F, "receive", flags, RECEIVE_FLAGS_KNOWN, 0);
     if w.chars().is_some_and(|c| c.return_nbls.is_none()) {
         w.violate(
             Rule::R13,
@@ -687,7 +706,7 @@ pub(crate) fn f_return(w: &World, handle: NDIS_HANDLE, head: *mut NET_BUFFER_LIS
     let Some(a) = w.module_adapter(handle, F) else {
         return;
     };
-    check_flags(w, F, "return", flags, RETURN_FLAGS_KNOWN);
+    check_flags(w, F, "return", flags, RETURN_FLAGS_KNOWN, RETURN_FLAGS_SWITCH);
     let mut objs = lock(&w.objs);
     let chain = walk_reported(w, &objs, head, F);
     let mut back = Vec::with_capacity(chain.len());
@@ -772,6 +791,10 @@ fn miniport_returned(w: &World, a: &Adapter, nbls: &[usize]) {
 /// The protocol sends `frames` (one NBL each, one chain) with `extra_flags` (e.g.
 /// CHECK_FOR_LOOPBACK). Returns their sequence ids.
 pub(crate) fn protocol_send(w: &World, a: &Adapter, frames: &[Vec<u8>], extra_flags: u32) -> Vec<u64> {
+    assert!(
+        extra_flags & SEND_FLAGS_SWITCH == 0,
+        "the simulated adapter is not a Hyper-V switch port: no protocol sends switch flags on it"
+    );
     let _busy = w.busy();
     if frames.is_empty() {
         return Vec::new();
@@ -850,7 +873,7 @@ fn send_now(w: &World, a: &Adapter, frames: &[Vec<u8>], extra_flags: u32, given:
     if bypass {
         let prev = tls::irql();
         tls::set_irql(irql);
-        deliver_down(w, a, &nbls);
+        deliver_down(w, a, &nbls, extra_flags);
         tls::set_irql(prev);
     } else if let Some(send) = handler {
         w.call_driver("FilterSendNetBufferLists", irql, || {
@@ -876,7 +899,7 @@ pub(crate) fn f_send(w: &World, handle: NDIS_HANDLE, head: *mut NET_BUFFER_LIST,
             format!("{F} by a filter without a FilterSendNetBufferListsComplete handler"),
         );
     }
-    check_flags(w, F, "send", flags, SEND_FLAGS_KNOWN);
+    check_flags(w, F, "send", flags, SEND_FLAGS_KNOWN, SEND_FLAGS_SWITCH);
     let state = w.module_state(a);
     let mut objs = lock(&w.objs);
     let chain = walk_reported(w, &objs, head, F);
@@ -975,7 +998,7 @@ pub(crate) fn f_send(w: &World, handle: NDIS_HANDLE, head: *mut NET_BUFFER_LIST,
             ),
         );
     }
-    deliver_down(w, a, &ok);
+    deliver_down(w, a, &ok, flags & !DISPATCH_BIT);
 }
 
 /// N4/N5 for an own send NBL: at least one NB, each a whole Ethernet frame whose MAC header is
@@ -1018,8 +1041,9 @@ fn check_own_send_shape(
     }
 }
 
-/// The miniport takes sends: records them on the wire and completes them (now or later).
-fn deliver_down(w: &World, a: &Adapter, nbls: &[usize]) {
+/// The miniport takes sends (made with `send_flags`): records them on the wire and completes
+/// them (now or later).
+fn deliver_down(w: &World, a: &Adapter, nbls: &[usize], send_flags: u32) {
     if nbls.is_empty() {
         return;
     }
@@ -1054,12 +1078,14 @@ fn deliver_down(w: &World, a: &Adapter, nbls: &[usize]) {
                             bytes,
                             origin,
                             id: rec.id,
+                            send_flags,
                         })
                     }
                     Ok(bytes) => wire.push(WireFrame {
                         bytes,
                         origin,
                         id: rec.id,
+                        send_flags,
                     }),
                     Err(e) => w.violate(Rule::N5, format!("send of {}: {e}", describe(rec, n))),
                 }
@@ -1174,7 +1200,14 @@ pub(crate) fn f_send_complete(w: &World, handle: NDIS_HANDLE, head: *mut NET_BUF
     let Some(a) = w.module_adapter(handle, F) else {
         return;
     };
-    check_flags(w, F, "send-complete", flags, SEND_COMPLETE_FLAGS_KNOWN);
+    check_flags(
+        w,
+        F,
+        "send-complete",
+        flags,
+        SEND_COMPLETE_FLAGS_KNOWN,
+        SEND_COMPLETE_FLAGS_SWITCH,
+    );
     let mut objs = lock(&w.objs);
     let chain = walk_reported(w, &objs, head, F);
     let mut done = Vec::with_capacity(chain.len());

@@ -172,6 +172,9 @@ rules! {
     S13: Must, "ddi/ndis/nf-ndis-ndisfsendnetbufferlistscomplete",
         "SendCompleteFlags: NDIS flags that can be combined with an OR operation. To clear all the flags, set this member to zero. This function supports the following flags:"
         => "send, send-complete, receive and return flags are only those each function supports";
+    S14: Must, "network/hyper-v-extensible-switch-send-and-receive-flags",
+        "If this flag is set, all packets in a linked list of NET_BUFFER_LIST structures originated from the same Hyper-V extensible switch source port."
+        => "the extensible switch's SWITCH_* flags only for packets of a Hyper-V switch (never on an adapter that is not a switch port), so a flag of one family is not passed on as the same bits of another";
     // ---- Filter module states -------------------------------------------------------------
     ST1: Must, "network/filter-module-states-and-operations",
         "A filter driver must support the following operational states for each filter module (instance of a filter driver) that the driver manages:"
@@ -435,7 +438,7 @@ mod tests {
     #[test]
     fn every_rule_of_the_rules_file_is_known() {
         // The families and counts of ../shared/ndis-rules.md, plus the rules the catalogue
-        // split off or added (R14, S12, S13, ST10, ST11, N11, L6-L8, D10-D13, O4), the kernel
+        // split off or added (R14, S12, S13, S14, ST10, ST11, N11, L6-L8, D10-D13, O4), the kernel
         // rules K1-K5 and the configuration rules C1-C2.
         let count = |prefix: &str| {
             Rule::ALL
@@ -447,7 +450,7 @@ mod tests {
                 .count()
         };
         assert_eq!(count("R"), 14);
-        assert_eq!(count("S"), 13);
+        assert_eq!(count("S"), 14);
         assert_eq!(count("ST"), 12);
         assert_eq!(count("N"), 11);
         assert_eq!(count("L"), 8);

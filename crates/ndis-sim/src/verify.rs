@@ -224,6 +224,16 @@ fn pause_restart(driver: &Path, o: &Options) -> Result<Outcome, LoadError> {
             let _ = sim.restart(0);
             traffic(&sim, 0);
         }
+        // The module alone paused (NdisFRestartFilter's pause): the protocol still sends, with
+        // send flags whose bits mean something else as send-complete flags (S13, S14).
+        sim.pause_module(0);
+        a.send_with_flags(
+            &f.take(2),
+            NDIS_SEND_FLAGS_SINGLE_QUEUE | NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK,
+        );
+        sim.run_until_idle();
+        let _ = sim.restart(0);
+        traffic(&sim, 0);
     }
     out.add(sim);
     Ok(out)

@@ -234,6 +234,9 @@ pub struct WireFrame {
     pub origin: FrameOrigin,
     /// The protocol's sequence number for foreign frames; 0 for the filter's.
     pub id: u64,
+    /// The send flags the frame's chain came down with (`NDIS_SEND_FLAGS_*`, the DISPATCH
+    /// bit aside): what the miniport was asked, e.g. `CHECK_FOR_LOOPBACK`.
+    pub send_flags: u32,
 }
 
 /// A frame that reached the simulated protocol above.

@@ -75,6 +75,7 @@ catches! {
     refusing_without_status_is_s6: NoStatusOnRefuse => S6;
     overwriting_the_lower_status_is_s6: OverwriteLowerStatus => S6;
     a_wrong_dispatch_flag_is_s7: WrongDispatchFlag => S7;
+    completing_with_the_send_flags_is_s14: SendFlagsAsCompleteFlags => S14;
     dropping_check_for_loopback_is_s8: DropLoopbackFlag => S8;
     passing_sends_down_while_paused_is_s12: SendWhilePaused => S12;
     originating_sends_while_pausing_is_s9: InjectTxWhilePausing => S9;

@@ -49,6 +49,7 @@ pub enum Fault {
     CompleteOwnUp,
     NoStatusOnRefuse,
     WrongDispatchFlag,
+    SendFlagsAsCompleteFlags,
     SendWhilePaused,
     DropSendsWhilePaused,
     DropLoopbackFlag,
@@ -407,6 +408,9 @@ unsafe extern "win64" fn send(
     };
     if is(Fault::WrongDispatchFlag) {
         cflags ^= NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL;
+    }
+    if is(Fault::SendFlagsAsCompleteFlags) {
+        cflags = flags;
     }
     unsafe { NdisFSendNetBufferListsComplete(m.handle, nbls, cflags) };
 }
@@ -883,7 +887,10 @@ pub fn exercise(sim: &Sim) {
     sim.run_until_idle();
     // The filter alone paused (as NdisFRestartFilter does): the protocol above still sends.
     sim.pause_module(0);
-    a.send(&f.take(2));
+    a.send_with_flags(
+        &f.take(2),
+        NDIS_SEND_FLAGS_SINGLE_QUEUE | NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK,
+    );
     a.indicate(&f.take(2));
     sim.run_until_idle();
     sim.restart(0);

@@ -1,0 +1,4 @@
+//! `bpf`: see `rxinject_fuzz`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| rxinject_fuzz::run("bpf", data));

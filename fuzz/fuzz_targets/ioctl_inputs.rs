@@ -1,0 +1,4 @@
+//! `ioctl_inputs`: see `rxinject_fuzz`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| rxinject_fuzz::run("ioctl_inputs", data));

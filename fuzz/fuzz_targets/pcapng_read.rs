@@ -1,0 +1,4 @@
+//! `pcapng_read`: see `rxinject_fuzz`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| rxinject_fuzz::run("pcapng_read", data));
