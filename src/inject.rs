@@ -114,11 +114,6 @@ impl SlotPool {
         }
     }
 
-    /// Slots in the pool (free or in use).
-    pub fn total(&self) -> u32 {
-        self.total
-    }
-
     /// Slots in use now.
     pub fn in_use(&self) -> u32 {
         self.total - self.free_count
@@ -1011,9 +1006,11 @@ impl WritesBack {
     }
 
     fn push(&mut self, write: *mut WriteRecord, count: usize) {
-        if write.is_null() || count == 0 {
+        // An empty run (the one before the first NBL) has no record; any other has one.
+        if count == 0 {
             return;
         }
+        debug_assert!(!write.is_null(), "a run of NBLs without a write");
         if self.len == self.writes.len() {
             // SAFETY: `count` NBLs of this live record came back; no lock is held here.
             unsafe { writes::frames_back(write, count) };

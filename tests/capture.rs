@@ -100,7 +100,11 @@ fn without_a_capturing_handle_the_datapath_does_no_capture_work() {
     a.indicate(&f[..5]);
     a.send(&f[5..10]);
     sim.run_until_idle();
-    assert_eq!(sim.time_queries(), before, "the last capture closed: no timestamp taken");
+    assert_eq!(
+        sim.time_queries(),
+        before,
+        "the last capture closed: no timestamp taken"
+    );
     // A capturing handle on another adapter does not change that for this one.
     drop(inj);
     sim.finish().assert_clean();
@@ -840,7 +844,9 @@ fn one_frame_completes_the_waiting_reads_of_more_handles_than_one_round_takes() 
     let f = frames_for(&sim, 0).take(1);
     a.indicate(&f);
     for (i, (h, &r)) in handles.iter().zip(&reads).enumerate() {
-        let done = h.poll(r).unwrap_or_else(|| panic!("handle {i}: its read still waits"));
+        let done = h
+            .poll(r)
+            .unwrap_or_else(|| panic!("handle {i}: its read still waits"));
         assert_eq!(parse_records(&done.output).len(), 1, "handle {i}");
     }
     drop(handles);
@@ -919,6 +925,22 @@ fn reads_are_cancellable_and_cleanup_finishes_them() {
     // A frame completes the other one (default: any record).
     sim.adapter(0).indicate(&frames_for(&sim, 0).take(1));
     assert!(h.poll(r2).is_some_and(|r| r.status == STATUS_SUCCESS));
+    // Cancelling a read in the middle of the queue takes that one out, no other: the rest
+    // complete in their order, a frame each.
+    let queued: Vec<_> = (0..4).map(|_| h.start_read(READ_LEN)).collect();
+    for (i, r) in [queued[2], queued[1]].into_iter().enumerate() {
+        h.cancel(r);
+        let done = h
+            .poll(r)
+            .unwrap_or_else(|| panic!("cancel {i}: completed at once"));
+        assert_eq!((done.status, done.information), (STATUS_CANCELLED, 0));
+    }
+    assert_eq!(capture_stats(&h).reads_pending, 2);
+    for (n, &r) in [queued[0], queued[3]].iter().enumerate() {
+        assert!(!h.is_complete(r), "read {n} waits for a frame");
+        sim.adapter(0).indicate(&frames_for(&sim, 0).take(1));
+        assert!(h.poll(r).is_some_and(|r| r.status == STATUS_SUCCESS), "read {n}");
+    }
     // Close with two reads waiting: cleanup cancels them (D6), then close.
     let r3 = h.start_read(READ_LEN);
     let r4 = h.start_read(READ_LEN);

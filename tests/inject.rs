@@ -114,6 +114,62 @@ fn tx_frames_reach_the_wire_byte_identical_and_in_order_in_every_mode() {
     }
 }
 
+/// The lengths of the runs of consecutive equal chain numbers.
+fn chain_lengths(chains: impl IntoIterator<Item = u64>) -> Vec<usize> {
+    let mut runs: Vec<(u64, usize)> = Vec::new();
+    for c in chains {
+        match runs.last_mut() {
+            Some((last, n)) if *last == c => *n += 1,
+            _ => runs.push((c, 1)),
+        }
+    }
+    runs.into_iter().map(|(_, n)| n).collect()
+}
+
+#[test]
+fn a_write_goes_out_in_chains_of_at_most_256_split_only_where_the_direction_changes() {
+    let sim = load(SimConfig::default());
+    let a = sim.adapter(0);
+    let h = open_bound(&sim, 0);
+    let f = frames_for(&sim, 0).take(300);
+    let r = h.write(&batch(TX, &f));
+    assert_eq!((r.status, r.information), (STATUS_SUCCESS, 300));
+    let r = h.write(&batch(RX, &f));
+    assert_eq!((r.status, r.information), (STATUS_SUCCESS, 300));
+    sim.run_until_idle();
+    let down = |a: &ndis_sim::AdapterRef<'_>| {
+        chain_lengths(
+            a.wire()
+                .into_iter()
+                .filter(|w| w.origin == FrameOrigin::Filter)
+                .map(|w| w.chain),
+        )
+    };
+    let up = |a: &ndis_sim::AdapterRef<'_>| {
+        chain_lengths(
+            a.received()
+                .into_iter()
+                .filter(|r| r.origin == FrameOrigin::Filter)
+                .map(|r| r.chain),
+        )
+    };
+    assert_eq!(down(&a), vec![256, 44]);
+    assert_eq!(up(&a), vec![256, 44]);
+    // Tx, Rx, Tx: each run its own chain.
+    let mixed: Vec<(u8, u8, &[u8])> = [TX, TX, TX, RX, RX, TX]
+        .iter()
+        .zip(&f)
+        .map(|(&d, x)| (d, 0, &x[..]))
+        .collect();
+    let r = h.write(&records(&mixed));
+    assert_eq!((r.status, r.information), (STATUS_SUCCESS, 6));
+    sim.run_until_idle();
+    assert_eq!(down(&a), vec![256, 44, 3, 1]);
+    assert_eq!(up(&a), vec![256, 44, 2]);
+    drop(h);
+    sim.finish().assert_clean();
+}
+
 #[test]
 fn each_tx_frame_goes_down_with_exactly_its_own_loopback_flag() {
     // The driver batches consecutive Tx frames into one send; a change of per-frame flags
@@ -444,12 +500,52 @@ fn the_largest_write_passes_and_frames_follow_the_adapter_mtu() {
         wire_from_filter(&sim, 0).is_empty(),
         "frames go to the bound adapter only"
     );
-    // MAX_FRAMES_PER_WRITE frames in one write.
+    // MAX_FRAMES_PER_WRITE frames in one write, with the pool's free slots of a small write
+    // before it counted in (the pool grows by what is missing, to the bound exactly).
     let many = frames_for(&sim, 0).take(abi::MAX_FRAMES_PER_WRITE as usize);
+    let r = h0.write(&batch(RX, &many[..5]));
+    assert_eq!((r.status, r.information), (STATUS_SUCCESS, 5));
     let r = h0.write(&batch(RX, &many));
     assert_eq!((r.status, r.information), (STATUS_SUCCESS, many.len()));
-    assert_eq!(filter_frames(&sim.adapter(0).received()).len(), many.len());
+    assert_eq!(filter_frames(&sim.adapter(0).received()).len(), 5 + many.len());
     drop((h0, h1));
+    sim.finish().assert_clean();
+}
+
+#[test]
+fn injection_follows_an_mtu_changed_at_a_restart_both_ways() {
+    let sim = load(SimConfig::default());
+    let a = sim.adapter(0);
+    let h = open_bound(&sim, 0);
+    let frame = |len: usize| {
+        let mut f = frames_for(&sim, 0).take(1).remove(0);
+        f.resize(len, 0xAB);
+        f
+    };
+    let write = |frames: &[Vec<u8>]| {
+        let r = h.write(&batch(TX, frames));
+        (r.status, r.information)
+    };
+    let restart_with = |mtu: u32| {
+        a.set_mtu(mtu);
+        sim.pause(0);
+        assert_eq!(sim.restart(0), NDIS_STATUS_SUCCESS);
+    };
+    assert_eq!(write(&[frame(1514)]), (STATUS_SUCCESS, 1));
+    assert_eq!(write(&[frame(9014)]).0, STATUS_INVALID_BUFFER_SIZE);
+    // Jumbo frames switched on: the pool's buffers are too small and are replaced.
+    restart_with(9000);
+    assert_eq!(write(&[frame(9014), frame(60)]), (STATUS_SUCCESS, 2));
+    // And off again: the larger buffers serve the smaller frames; the larger are refused.
+    restart_with(1500);
+    assert_eq!(write(&[frame(1514), frame(60)]), (STATUS_SUCCESS, 2));
+    assert_eq!(write(&[frame(9014)]).0, STATUS_INVALID_BUFFER_SIZE);
+    sim.run_until_idle();
+    assert_eq!(
+        wire_from_filter(&sim, 0),
+        vec![frame(1514), frame(9014), frame(60), frame(1514), frame(60)]
+    );
+    drop(h);
     sim.finish().assert_clean();
 }
 

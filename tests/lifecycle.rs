@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 
-use ndis_sim::{AdapterConfig, ModState, Sim, SimConfig, TestFrames};
+use ndis_sim::{AdapterConfig, IrqlMode, ModState, Sim, SimConfig, TestFrames};
 use ndis_sys::*;
 
 fn frames(sim: &Sim) -> TestFrames {
@@ -76,7 +76,17 @@ fn only_ethernet_adapters_are_attached_and_the_others_still_pass_traffic() {
 
 #[test]
 fn a_paused_module_returns_receives_and_completes_sends_with_paused() {
-    let sim = load(SimConfig::default());
+    // At either IRQL: the return and send-complete flags say which (S7).
+    for datapath_irql in [IrqlMode::Dispatch, IrqlMode::Passive] {
+        paused_module_refuses_traffic(datapath_irql);
+    }
+}
+
+fn paused_module_refuses_traffic(datapath_irql: IrqlMode) {
+    let sim = load(SimConfig {
+        datapath_irql,
+        ..SimConfig::default()
+    });
     let a = sim.adapter(0);
     let mut frames_gen = frames(&sim);
     // The module alone paused (NdisFRestartFilter's pause): the protocol above still sends.

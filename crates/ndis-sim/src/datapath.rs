@@ -323,6 +323,7 @@ fn resources_returned(w: &World, a: &Adapter, order: &[usize]) {
 
 /// The protocol receives `nbls` (owner Above, or back to the filter at once with RESOURCES).
 fn deliver_up(w: &World, a: &Adapter, nbls: &[usize], resources: bool) {
+    let chain = w.chains.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
     let mut frames = Vec::with_capacity(nbls.len());
     let mut held = Vec::new();
     {
@@ -349,6 +350,7 @@ fn deliver_up(w: &World, a: &Adapter, nbls: &[usize], resources: bool) {
                     id: rec.id,
                     resources,
                     vlan: (info != 0).then(|| tci_from_ieee8021q_info(info)),
+                    chain,
                 }),
                 Err(e) => {
                     let what = describe(rec, n);
@@ -1047,6 +1049,7 @@ fn deliver_down(w: &World, a: &Adapter, nbls: &[usize], send_flags: u32) {
     if nbls.is_empty() {
         return;
     }
+    let chain = w.chains.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
     let mut wire = Vec::with_capacity(nbls.len());
     {
         let objs = lock(&w.objs);
@@ -1079,6 +1082,7 @@ fn deliver_down(w: &World, a: &Adapter, nbls: &[usize], send_flags: u32) {
                             origin,
                             id: rec.id,
                             send_flags,
+                            chain,
                         })
                     }
                     Ok(bytes) => wire.push(WireFrame {
@@ -1086,6 +1090,7 @@ fn deliver_down(w: &World, a: &Adapter, nbls: &[usize], send_flags: u32) {
                         origin,
                         id: rec.id,
                         send_flags,
+                        chain,
                     }),
                     Err(e) => w.violate(Rule::N5, format!("send of {}: {e}", describe(rec, n))),
                 }

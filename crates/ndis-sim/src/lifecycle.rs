@@ -406,10 +406,10 @@ fn restart_block(a: &Adapter) -> Block {
             NDIS_RESTART_GENERAL_ATTRIBUTES_REVISION_2,
             NDIS_SIZEOF_RESTART_GENERAL_ATTRIBUTES_REVISION_2,
         );
-        (*general).MtuSize = a.cfg.mtu;
+        (*general).MtuSize = a.mtu.load(std::sync::atomic::Ordering::SeqCst);
         (*general).MaxXmitLinkSpeed = 1_000_000_000;
         (*general).MaxRcvLinkSpeed = 1_000_000_000;
-        (*general).LookaheadSize = a.cfg.mtu;
+        (*general).LookaheadSize = (*general).MtuSize;
         (*attr).Next = ptr::null_mut();
         (*attr).Oid = OID_GEN_MINIPORT_RESTART_ATTRIBUTES;
         (*attr).DataLength = size_of::<NDIS_RESTART_GENERAL_ATTRIBUTES>() as u32;

@@ -224,7 +224,7 @@ unsafe fn miniport_process(a: &Adapter, req: &mut NDIS_OID_REQUEST) -> (NDIS_STA
         );
     }
     let u32_le = |v: u32| Some(v.to_le_bytes().to_vec());
-    let mtu = a.cfg.mtu;
+    let mtu = a.mtu.load(std::sync::atomic::Ordering::SeqCst);
     let answer: Option<Vec<u8>> = match oid {
         OID_802_3_CURRENT_ADDRESS | OID_802_3_PERMANENT_ADDRESS => Some(a.cfg.mac.to_vec()),
         OID_GEN_MAXIMUM_FRAME_SIZE | OID_GEN_MAXIMUM_LOOKAHEAD | OID_GEN_CURRENT_LOOKAHEAD => u32_le(mtu),

@@ -777,6 +777,14 @@ impl<'a> AdapterRef<'a> {
         &self.a.cfg
     }
 
+    /// The miniport's MTU changes (a jumbo-frame setting, say): its OIDs answer with the new
+    /// one at once, and the filter learns it from the restart attributes of the next restart
+    /// ([`Sim::pause`] and [`Sim::restart`]). [`AdapterRef::config`] keeps the MTU the adapter
+    /// was made with.
+    pub fn set_mtu(&self, mtu: u32) {
+        self.a.mtu.store(mtu, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// The filter module's `NdisFilterHandle`, while attached (a tool calls the driver's
     /// NDIS functions with it as the driver would).
     pub fn module_handle(&self) -> Option<usize> {

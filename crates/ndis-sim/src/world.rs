@@ -237,6 +237,9 @@ pub struct WireFrame {
     /// The send flags the frame's chain came down with (`NDIS_SEND_FLAGS_*`, the DISPATCH
     /// bit aside): what the miniport was asked, e.g. `CHECK_FOR_LOOPBACK`.
     pub send_flags: u32,
+    /// The chain the frame came down in: one number for each chain handed to the miniport,
+    /// rising, shared with [`RxFrame::chain`] (frames of one call have the same number).
+    pub chain: u64,
 }
 
 /// A frame that reached the simulated protocol above.
@@ -251,6 +254,8 @@ pub struct RxFrame {
     /// The 802.1Q tag control information from `Ieee8021QNetBufferListInfo` (the tag is out
     /// of band: `bytes` holds the untagged frame).
     pub vlan: Option<u16>,
+    /// The chain the frame came up in (see [`WireFrame::chain`]).
+    pub chain: u64,
 }
 
 /// The completion of one of the protocol's sends.
@@ -368,6 +373,8 @@ pub(crate) struct Adapter {
     pub protocol: Mutex<ProtocolRec>,
     /// The stack's edges, where the miniport indicates and the protocol sends.
     pub edges: Edges,
+    /// The miniport's MTU now (`cfg.mtu` until a test changes it: [`crate::AdapterRef::set_mtu`]).
+    pub mtu: std::sync::atomic::AtomicU32,
 }
 
 /// The edges of an adapter's stack: the miniport's receive indications and send
@@ -503,6 +510,8 @@ pub(crate) struct World {
     pub actors: std::sync::atomic::AtomicUsize,
     /// The driver's calls into NDIS and the kernel, ever (the interleaving explorer's clock).
     pub ndis_calls: std::sync::atomic::AtomicU64,
+    /// Chains delivered to the miniport or the protocol so far ([`WireFrame::chain`]).
+    pub chains: std::sync::atomic::AtomicU64,
     /// Times a settling thread found only other busy threads to wait for.
     pub stalls: std::sync::atomic::AtomicU64,
     /// Spin lock acquisitions by the driver (NDIS and kernel spin locks), ever.
@@ -735,6 +744,7 @@ impl World {
                 );
                 Adapter {
                     idx,
+                    mtu: std::sync::atomic::AtomicU32::new(ac.mtu),
                     cfg: ac.clone(),
                     miniport_handle,
                     protocol_handle,
@@ -790,6 +800,7 @@ impl World {
             waiting: std::sync::atomic::AtomicUsize::new(0),
             actors: std::sync::atomic::AtomicUsize::new(0),
             ndis_calls: std::sync::atomic::AtomicU64::new(0),
+            chains: std::sync::atomic::AtomicU64::new(0),
             stalls: std::sync::atomic::AtomicU64::new(0),
             lock_acquisitions: std::sync::atomic::AtomicU64::new(0),
             helpers: Mutex::new(Vec::new()),
