@@ -24,6 +24,9 @@ pub struct TargetRun {
     pub edges: u64,
     pub new_corpus: u64,
     pub crashes: u64,
+    /// `bpf`: the first program of each kind that libpcap's validator accepts and ours
+    /// refuses, as ours words the refusal (reported, not failed).
+    pub refused_by_us_only: Vec<String>,
 }
 
 impl TargetRun {
@@ -35,6 +38,7 @@ impl TargetRun {
             "edges": self.edges,
             "new_corpus": self.new_corpus,
             "crashes": self.crashes,
+            "refused_by_us_only": self.refused_by_us_only,
         })
     }
 }
@@ -142,6 +146,7 @@ fn run_target(name: &str, seconds: u64) -> Result<TargetRun> {
         .map_err(|e| Error::with("run cargo fuzz", e))?;
     let text = String::from_utf8_lossy(&out.stderr);
     let (execs, edges) = parse_output(&text);
+    let refused_by_us_only = refusals(&text);
     let crashes = count_files(&artifacts) - before.1;
     if !out.status.success() && crashes == 0 {
         return Err(Error::new(format!(
@@ -172,7 +177,25 @@ fn run_target(name: &str, seconds: u64) -> Result<TargetRun> {
         edges,
         new_corpus: count_files(&work).saturating_sub(before.0),
         crashes,
+        refused_by_us_only,
     })
+}
+
+/// The `bpf` target's reports of programs only ours refuses, each once (libFuzzer's
+/// workers and restarts may repeat them).
+pub fn refusals(text: &str) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for line in text.lines() {
+        if let Some(i) = line.find(rxinject_fuzz::REFUSED_BY_US_ONLY) {
+            let what = line[i + rxinject_fuzz::REFUSED_BY_US_ONLY.len()..]
+                .trim()
+                .to_string();
+            if !seen.contains(&what) {
+                seen.push(what);
+            }
+        }
+    }
+    seen
 }
 
 /// `cargo xtask fuzz`.
@@ -202,6 +225,15 @@ pub fn run(rest: &[String]) -> Result<()> {
                 "{:<16} {:>8} {:>12} {:>8} {:>12} {:>8}",
                 r.name, r.seconds, r.execs, r.edges, r.new_corpus, r.crashes
             );
+        }
+        for r in runs.iter().filter(|r| !r.refused_by_us_only.is_empty()) {
+            println!(
+                "{}: programs libpcap's bpf_validate accepts and ours refuses (reported, not failures):",
+                r.name
+            );
+            for what in &r.refused_by_us_only {
+                println!("  {what}");
+            }
         }
     }
     let crashed: Vec<&str> = runs
@@ -234,6 +266,16 @@ Done 3532674 runs in 31 second(s)
 ";
         assert_eq!(parse_output(text), (3_532_674, 1088));
         assert_eq!(parse_output(""), (0, 0));
+    }
+
+    #[test]
+    fn the_bpf_targets_reports_of_ours_only_refusals_are_listed_once_each() {
+        let p = rxinject_fuzz::REFUSED_BY_US_ONLY;
+        let text = format!(
+            "#1\tINITED cov: 3\n{p}instruction 0: x\n#2 NEW\n{p}instruction 0: x\n{p}instruction 4: y\n"
+        );
+        assert_eq!(refusals(&text), vec!["instruction 0: x", "instruction 4: y"]);
+        assert!(refusals("#1 INITED cov: 3").is_empty());
     }
 
     #[test]

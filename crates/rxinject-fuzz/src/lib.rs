@@ -24,7 +24,7 @@ pub mod libpcap;
 mod sequence;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use rxinject_abi::write;
 use rxinject_bpf::{Compiled, Insn};
@@ -129,10 +129,17 @@ pub fn capture_file(data: &[u8]) {
 }
 
 static BPF_REFUSED_BY_US_ONLY: AtomicU64 = AtomicU64::new(0);
+/// The kinds of refusal (`Error::code` bits) already reported on stderr.
+static BPF_REFUSED_KINDS: AtomicU32 = AtomicU32::new(0);
 
-/// Programs libpcap's `bpf_validate` accepted and ours refused, so far in this process
-/// (reported by `cargo xtask fuzz`, not failures: ours is stricter, e.g. about scratch
-/// memory read before it is written, which libpcap does not check).
+/// How a line on stderr begins that reports a program libpcap accepts and ours refuses (the
+/// first of each kind of refusal in a process; `cargo xtask fuzz` lists them).
+pub const REFUSED_BY_US_ONLY: &str = "rxinject-fuzz: libpcap's bpf_validate accepts, ours refuses: ";
+
+/// Programs libpcap's `bpf_validate` accepted and ours refused, so far in this process (not
+/// failures: ours is stricter, e.g. about scratch memory read before it is written, which
+/// libpcap does not check). The first of each kind is reported on stderr
+/// ([`REFUSED_BY_US_ONLY`]), which `cargo xtask fuzz` lists.
 pub fn bpf_refused_by_us_only() -> u64 {
     BPF_REFUSED_BY_US_ONLY.load(Ordering::Relaxed)
 }
@@ -169,9 +176,13 @@ pub fn bpf(data: &[u8]) {
     let lib = libpcap::get();
     let theirs = lib.map(|l| l.validate(&prog));
     match ours {
-        Err(_) => {
+        Err(e) => {
             if theirs == Some(true) {
                 BPF_REFUSED_BY_US_ONLY.fetch_add(1, Ordering::Relaxed);
+                let kind = 1u32 << (e.code() % 32);
+                if BPF_REFUSED_KINDS.fetch_or(kind, Ordering::Relaxed) & kind == 0 {
+                    eprintln!("{REFUSED_BY_US_ONLY}{e}");
+                }
             }
         }
         Ok(()) => {
