@@ -875,6 +875,69 @@ fn each_processors_share_of_a_ring_is_its_part_rounded_down_to_the_record_alignm
 }
 
 #[test]
+fn a_full_ring_completes_a_read_waiting_for_more_than_it_holds() {
+    let sim = load(SimConfig::default());
+    let a = sim.adapter(0);
+    let h = open_capture(
+        &sim,
+        0,
+        CaptureConfig {
+            ring_bytes: cap::MIN_RING_BYTES,
+            snaplen: 1514,
+            min_bytes: 1 << 20,
+            timeout_ms: 0,
+            ..CaptureConfig::default()
+        },
+    );
+    let processors = SimConfig::default().processors as usize;
+    let share = cap::MIN_RING_BYTES as usize / processors;
+    let fits = share / cap::record_len(1514);
+    assert!(share - (fits - 1) * cap::record_len(1514) >= cap::record_len(1514));
+    let frame = frames_for(&sim, 0).take(7).remove(6);
+    assert_eq!(frame.len(), 1514);
+    let read = h.start_read(READ_LEN);
+    let locks = sim.lock_acquisitions();
+    for _ in 0..fits - 1 {
+        a.indicate(std::slice::from_ref(&frame));
+    }
+    assert!(!h.is_complete(read), "room for one more record: the read waits");
+    // Taps that cannot complete the read do not take the capture's lock to find that out.
+    let taken = sim.lock_acquisitions() - locks;
+    assert!(taken < 4, "{taken} lock acquisitions for {} frames", fits - 1);
+    a.indicate(std::slice::from_ref(&frame));
+    let r = h
+        .poll(read)
+        .expect("a full ring completes the read, whatever min_bytes asks");
+    assert_eq!((r.status, parse_records(&r.output).len()), (STATUS_SUCCESS, fits));
+    drop(h);
+    sim.finish().assert_clean();
+}
+
+#[test]
+fn a_timed_read_cancelled_at_close_stops_the_read_timer() {
+    let sim = load(SimConfig::default());
+    let h = open_capture(
+        &sim,
+        0,
+        CaptureConfig {
+            min_bytes: 1 << 20,
+            timeout_ms: 200,
+            ..CaptureConfig::default()
+        },
+    );
+    let read = h.start_read(READ_LEN);
+    assert!(!h.is_complete(read));
+    h.close();
+    assert_eq!(sim.io_stats().pending, 0);
+    // Whatever the close left for the timer (deferred frees) done, it stops.
+    sim.advance_time(std::time::Duration::from_secs(1));
+    let fired = sim.timers_fired();
+    sim.advance_time(std::time::Duration::from_secs(5));
+    assert_eq!(sim.timers_fired(), fired, "no timed read left: the timer stops");
+    sim.finish().assert_clean();
+}
+
+#[test]
 fn immediate_and_nonblocking_modes() {
     let sim = load(SimConfig::default());
     let a = sim.adapter(0);
@@ -1044,6 +1107,19 @@ fn stop_capture_finishes_waiting_reads_and_leaves_records_readable() {
     assert_eq!(set_capture(&h, nonblocking()), STATUS_SUCCESS);
     sim.adapter(0).indicate(&f[..1]);
     assert_eq!(drain_records(&h).len(), 1);
+    // Records still in the ring when the capture stops are read with success, and then the
+    // empty ring says "not capturing".
+    sim.adapter(0).indicate(&f[1..3]);
+    assert_eq!(
+        h.device_io_control(abi::IOCTL_RXINJECT_STOP_CAPTURE, &[], 0)
+            .status,
+        STATUS_SUCCESS
+    );
+    let r = h.read(READ_LEN);
+    assert_eq!((r.status, parse_records(&r.output).len()), (STATUS_SUCCESS, 2));
+    assert_eq!(h.read(READ_LEN).status, STATUS_INVALID_DEVICE_STATE);
+    // Every read counted: the one stop completed, one after it, two draining, two more.
+    assert_eq!(capture_stats(&h).reads_completed, 6);
     drop(h);
     sim.finish().assert_clean();
 }

@@ -17,6 +17,45 @@ fn frames(sim: &Sim) -> TestFrames {
 }
 
 #[test]
+fn each_allocation_failing_in_driver_entry_fails_the_load_and_leaks_nothing() {
+    let mut n = 1;
+    loop {
+        let mut cfg = SimConfig {
+            hostile: ndis_sim::Hostile {
+                fail_in_driver_entry: n,
+                ..ndis_sim::Hostile::default()
+            },
+            ..SimConfig::default()
+        };
+        cfg.strict.warnings_fail = true;
+        let mut sim = Sim::new(cfg);
+        let status = common::load_into(&mut sim);
+        if sim.failed_allocations() == 0 {
+            // DriverEntry makes fewer than n allocations: every one has been failed.
+            assert!(n > 1, "DriverEntry allocates nothing?");
+            eprintln!("DriverEntry: {} allocations, each failed in turn", n - 1);
+            assert_eq!(status, STATUS_SUCCESS);
+            sim.finish().assert_clean();
+            break;
+        }
+        if status == STATUS_SUCCESS {
+            // Carried on without it: then it works.
+            let a = sim.adapter(0);
+            a.indicate(&frames(&sim).take(2));
+            sim.run_until_idle();
+            assert_eq!(a.received().len(), 2, "allocation {n} failed");
+        }
+        let report = sim.finish();
+        assert!(
+            report.is_clean(),
+            "allocation {n} of DriverEntry failed ({status:?}):\n{report}"
+        );
+        n += 1;
+        assert!(n < 200, "DriverEntry kept allocating");
+    }
+}
+
+#[test]
 fn registers_under_its_documented_names_and_runs_after_registration() {
     let sim = load(SimConfig::default());
     let [friendly, unique, service] = sim.registered_names().expect("registered");

@@ -653,6 +653,23 @@ mod tests {
         assert!(expect.is_empty());
     }
 
+    /// Positions run modulo the ring's modulus: distances and moves across the wrap.
+    #[test]
+    fn distances_and_moves_run_across_the_position_wrap() {
+        let (_mem, set) = rings(1, 1000);
+        // SAFETY: as above.
+        let set = unsafe { &*set };
+        let r = set.ring(0).unwrap();
+        let m = r.modulus;
+        assert_eq!(m % r.size as u64, 0);
+        assert_eq!(r.distance(m - 10, 5), 15);
+        assert_eq!(r.distance(5, m - 10), (m - 15) as usize);
+        assert_eq!(r.distance(7, 7), 0);
+        assert_eq!(r.forward(m - 10, 15), 5);
+        assert_eq!(r.forward(m - 10, 10), 0);
+        assert_eq!(r.forward(3, 10), 13);
+    }
+
     /// A ring takes records up to its last byte, no further: filled exactly in one batch and
     /// in one batch per record, the next record is refused, and one record's room read frees
     /// room for exactly one more.

@@ -401,6 +401,27 @@ fn interleave(driver: &Path, o: &Options) -> Result<Outcome, LoadError> {
     if !loaded {
         return Ok(out);
     }
+    // Each allocation of DriverEntry failing in turn: the load fails (or carries on) and
+    // leaves nothing allocated. Until DriverEntry makes fewer allocations than the count.
+    for n in 1..=64 {
+        let cfg = SimConfig {
+            seed: o.seed,
+            hostile: crate::Hostile {
+                fail_in_driver_entry: n,
+                ..crate::Hostile::default()
+            },
+            ..SimConfig::default()
+        };
+        let (sim, loaded) = start(driver, cfg)?;
+        if loaded {
+            interleave_workload(&sim);
+        }
+        let failed = sim.failed_allocations();
+        out.add(sim);
+        if failed == 0 {
+            break;
+        }
+    }
     let mut run = |hostile: crate::Hostile| -> Result<(), LoadError> {
         let cfg = SimConfig {
             seed: o.seed,

@@ -110,6 +110,11 @@ pub struct Hostile {
     /// outstanding I/O requests have been completed or canceled), and must refuse or finish
     /// it without the handle's state that cleanup tore down.
     pub close_at_lookup: u64,
+    /// The `fail_in_driver_entry`-th allocation DriverEntry makes fails (counted from 1; 0:
+    /// off), as Driver Verifier's systematic low-resources simulation fails one call site at
+    /// a time: a sweep over `n` takes every failure path of the driver's initialisation,
+    /// which must then fail DriverEntry (or carry on) and leave nothing allocated.
+    pub fail_in_driver_entry: u32,
 }
 
 impl Hostile {
@@ -122,6 +127,7 @@ impl Hostile {
             interrupt_at: 0,
             scribble_at: 0,
             close_at_lookup: 0,
+            fail_in_driver_entry: 0,
         }
     }
 }
@@ -495,6 +501,8 @@ pub(crate) struct World {
     pub fault_rng: Mutex<crate::Rng>,
     /// Allocations the low-resources simulation failed.
     pub failed_allocations: std::sync::atomic::AtomicU64,
+    /// Allocations DriverEntry made so far ([`Hostile::fail_in_driver_entry`]).
+    pub entry_allocations: std::sync::atomic::AtomicU32,
     pub bugcheck_on_violation: bool,
     /// A clock that ticks at every call into the driver and every state change.
     pub epoch: std::sync::atomic::AtomicU64,
@@ -779,6 +787,7 @@ impl World {
             rng: Mutex::new(crate::Rng::new(cfg.seed)),
             fault_rng: Mutex::new(crate::Rng::new(cfg.seed ^ 0xFA11_FA11)),
             failed_allocations: std::sync::atomic::AtomicU64::new(0),
+            entry_allocations: std::sync::atomic::AtomicU32::new(0),
             cfg,
             adapters,
             violations: Mutex::new(Vec::new()),
@@ -839,11 +848,18 @@ impl World {
     /// Whether the low-resources simulation fails this allocation by `function`.
     pub fn fail_allocation(&self, function: &str) -> bool {
         let h = self.cfg.hostile;
-        if h.fail_one_in == 0 && !h.fail_attach {
+        if h.fail_one_in == 0 && !h.fail_attach && h.fail_in_driver_entry == 0 {
             return false;
         }
         let fails = match tls::context_name() {
-            "DriverEntry" => false,
+            "DriverEntry" => {
+                h.fail_in_driver_entry != 0
+                    && self
+                        .entry_allocations
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                        + 1
+                        == h.fail_in_driver_entry
+            }
             "FilterAttach" => h.fail_attach,
             _ => h.fail_one_in != 0 && lock(&self.fault_rng).below(h.fail_one_in as usize) == 0,
         };
