@@ -442,3 +442,56 @@ fn a_writer_rewriting_its_buffer_during_the_write_changes_nothing_that_was_valid
         assert!(midway > 0, "no rewrite landed inside the copy pass");
     }
 }
+
+/// A capture closed on another processor while a tap on this one is inside it (the
+/// explorer's cleanup at each of the tap's calls, the tap's calls shifted by a few requests
+/// before it so that every one of them is a cleanup point) is freed once the tap has left, by
+/// the read timer's deferred free, not kept until the driver unloads: the memory alive
+/// afterwards is what it is when nothing interrupts.
+#[test]
+fn a_capture_closed_under_a_tap_is_freed_once_the_tap_has_left() {
+    fn run(sim: &Sim, shift: usize) -> (u64, u64, usize) {
+        let h = open_capture(sim, 0, nonblocking());
+        for _ in 0..shift {
+            let _ = capture_stats(&h);
+        }
+        let first = sim.ndis_calls() + 1;
+        sim.adapter(0).indicate(&frames_for(sim, 0).take(1));
+        let last = sim.ndis_calls();
+        h.close();
+        sim.run_until_idle();
+        sim.advance_time(std::time::Duration::from_secs(1));
+        (first, last, sim.stats().pool_live)
+    }
+    let mut interrupted = 0;
+    let mut points = Vec::new();
+    for shift in 0..4 {
+        let sim = load(SimConfig::default());
+        let (first, last, live) = run(&sim, shift);
+        sim.finish().assert_clean();
+        for point in (first..=last).filter(|p| Interruption::of(*p) == Interruption::Cleanup) {
+            let sim = load(SimConfig {
+                hostile: Hostile {
+                    interrupt_at: point,
+                    ..Hostile::default()
+                },
+                ..SimConfig::default()
+            });
+            let (_, _, after) = run(&sim, shift);
+            interrupted += sim.interruptions();
+            points.push(point - first);
+            assert_eq!(
+                after, live,
+                "shift {shift}, point {point}: pool allocations alive afterwards"
+            );
+            let report = sim.finish();
+            assert!(report.is_clean(), "shift {shift}, point {point}:\n{report}");
+        }
+    }
+    points.sort_unstable();
+    points.dedup();
+    assert!(
+        interrupted >= 4 && points.len() >= 4,
+        "the tap's calls interrupted: {points:?}"
+    );
+}

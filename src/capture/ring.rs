@@ -653,6 +653,48 @@ mod tests {
         assert!(expect.is_empty());
     }
 
+    /// A record whose header or frame runs over the ring's end, at each 8-byte step before
+    /// it: written, peeked at and read back whole.
+    #[test]
+    fn records_straddling_the_ring_end_read_back_whole() {
+        let (_mem, set) = rings(1, 1000);
+        // SAFETY: as above.
+        let set = unsafe { &*set };
+        let r = set.ring(0).unwrap();
+        let mut out = std::vec![0u8; 512];
+        for before_end in (8..=80).step_by(8) {
+            for pieces in [1, 2] {
+                let start = r.size as u64 - before_end;
+                r.tail.store(word(0, start), Ordering::Relaxed);
+                r.head.store(start, Ordering::Relaxed);
+                let data: Vec<u8> = (0..45).map(|k| (k * 7 + before_end as usize) as u8).collect();
+                let nb = if pieces == 1 {
+                    test_nb(&[&data], 0)
+                } else {
+                    test_nb(&[&data[..10], &data[10..]], 0)
+                };
+                // SAFETY: a live test NB.
+                let frame = unsafe { FrameView::new(&*nb.nb, 0) };
+                let mut p = r.producer(0, 77);
+                assert!(p.push(&header(77, data.len()), &frame, data.len()));
+                assert!(p.publish());
+                assert_eq!(
+                    r.peek(start),
+                    Some((77, cap::record_len(data.len()))),
+                    "{before_end} bytes before the end"
+                );
+                let n = set.pop_into(&mut out);
+                let recs: Vec<_> = cap::records(&out[..n]).collect();
+                assert_eq!(
+                    recs.len(),
+                    1,
+                    "{before_end} bytes before the end, {pieces} pieces"
+                );
+                assert_eq!((recs[0].header.timestamp, recs[0].frame), (77, &data[..]));
+            }
+        }
+    }
+
     /// Positions run modulo the ring's modulus: distances and moves across the wrap.
     #[test]
     fn distances_and_moves_run_across_the_position_wrap() {
