@@ -653,6 +653,79 @@ mod tests {
         assert!(expect.is_empty());
     }
 
+    /// Reads of every size, exact fits among them, take whole records, as many as fit, in
+    /// time order across two rings whose records interleave (one ring's over its end).
+    #[test]
+    fn reads_of_every_size_take_whole_records_in_time_order_across_rings() {
+        // Ring i's record j: time stamp 2j + i + 1, 40 to 56 bytes of frame.
+        let frame_len = |i: usize, j: usize| 40 + 8 * ((i + j) % 3);
+        let order: Vec<(usize, usize)> = (0..12).map(|t| (t % 2, t / 2)).collect();
+        let lens: Vec<usize> = order
+            .iter()
+            .map(|&(i, j)| cap::record_len(frame_len(i, j)))
+            .collect();
+        let prefix: Vec<usize> = lens
+            .iter()
+            .scan(0, |s, l| {
+                *s += l;
+                Some(*s)
+            })
+            .collect();
+        let mut sizes = std::vec![80, 88, 150, 1000, 8192, 10];
+        sizes.extend(prefix.iter().take(6));
+        for out_len in sizes {
+            let (_mem, set) = rings(2, 4096);
+            // SAFETY: as above.
+            let set = unsafe { &*set };
+            for i in 0..2 {
+                let r = set.ring(i).unwrap();
+                // The records run over the ring's end (ring 0) or not (ring 1).
+                let start = if i == 0 { r.size as u64 - 200 } else { 0 };
+                r.tail.store(word(0, start), Ordering::Relaxed);
+                r.head.store(start, Ordering::Relaxed);
+                for j in 0..6 {
+                    let data: Vec<u8> = (0..frame_len(i, j)).map(|k| (k + 16 * j + i) as u8).collect();
+                    let nb = test_nb(&[&data], 0);
+                    // SAFETY: a live test NB.
+                    let frame = unsafe { FrameView::new(&*nb.nb, 0) };
+                    let ts = 2 * j + i + 1;
+                    let mut p = r.producer(0, ts as i64);
+                    assert!(p.push(&header(ts, data.len()), &frame, data.len()));
+                    assert!(p.publish());
+                }
+            }
+            let mut out = std::vec![0u8; 8192];
+            let mut got = Vec::new();
+            let (mut len, mut first) = (out_len, true);
+            loop {
+                let n = set.pop_into(&mut out[..len]);
+                if std::mem::take(&mut first) {
+                    // As many whole records as fit, in time order.
+                    let fit = prefix
+                        .iter()
+                        .take_while(|&&s| s <= out_len)
+                        .last()
+                        .copied()
+                        .unwrap_or(0);
+                    assert_eq!(n, fit, "the first read of {out_len} bytes");
+                }
+                // The rest in reads of a record's size and more, alternately.
+                len = if len == 88 { 200 } else { 88 };
+                if n == 0 && set.backlog(0).bytes == 0 {
+                    break;
+                }
+                for rec in cap::records(&out[..n]) {
+                    let t = rec.header.timestamp as usize;
+                    let (i, j) = ((t - 1) % 2, (t - 1) / 2);
+                    let want: Vec<u8> = (0..frame_len(i, j)).map(|k| (k + 16 * j + i) as u8).collect();
+                    assert_eq!(rec.frame, &want[..], "record {t}, reads of {out_len}");
+                    got.push(t);
+                }
+            }
+            assert_eq!(got, (1..=12).collect::<Vec<_>>(), "reads of {out_len} bytes");
+        }
+    }
+
     /// A record whose header or frame runs over the ring's end, at each 8-byte step before
     /// it: written, peeked at and read back whole.
     #[test]
@@ -693,6 +766,49 @@ mod tests {
                 assert_eq!((recs[0].header.timestamp, recs[0].frame), (77, &data[..]));
             }
         }
+    }
+
+    /// One ring's records over its end, read in reads smaller than the backlog: each read's
+    /// walk over the records runs on across the end.
+    #[test]
+    fn a_read_walking_records_over_the_ring_end_takes_them_whole() {
+        let (_mem, set) = rings(1, 1000);
+        // SAFETY: as above.
+        let set = unsafe { &*set };
+        let r = set.ring(0).unwrap();
+        let start = r.size as u64 - 100;
+        r.tail.store(word(0, start), Ordering::Relaxed);
+        r.head.store(start, Ordering::Relaxed);
+        let data = |j: usize| -> Vec<u8> { (0..40).map(|k| (k + j) as u8).collect() };
+        for j in 0..8 {
+            let d = data(j);
+            let nb = test_nb(&[&d], 0);
+            // SAFETY: a live test NB.
+            let frame = unsafe { FrameView::new(&*nb.nb, 0) };
+            let mut p = r.producer(0, j as i64);
+            assert!(p.push(&header(j, d.len()), &frame, d.len()));
+            assert!(p.publish());
+        }
+        // Records of 64 bytes; reads of three.
+        let mut out = [0u8; 3 * 64];
+        let mut got = Vec::new();
+        loop {
+            let n = set.pop_into(&mut out);
+            if n == 0 {
+                break;
+            }
+            assert_eq!(
+                n,
+                64 * (8 - got.len()).min(3),
+                "as many as fit, after {}",
+                got.len()
+            );
+            for rec in cap::records(&out[..n]) {
+                assert_eq!(rec.frame, &data(rec.header.timestamp as usize)[..]);
+                got.push(rec.header.timestamp);
+            }
+        }
+        assert_eq!(got, (0..8).collect::<Vec<i64>>());
     }
 
     /// Positions run modulo the ring's modulus: distances and moves across the wrap.
