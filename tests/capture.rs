@@ -191,6 +191,16 @@ fn snap_length_direction_filter_and_own_injections() {
         vec![(IN, f[0].clone()), (OUT, f[1].clone())],
         "no injected frame at all"
     );
+    // Without CAPTURE_EXCLUDE_OWN, a handle sees its own injections too.
+    assert_eq!(inbound.write(&batch(RX, &f[0..1])).status, STATUS_SUCCESS);
+    sim.run_until_idle();
+    let i = drain_records(&inbound);
+    assert_eq!(
+        i.iter()
+            .map(|c| (flags_of(c), c.frame.clone()))
+            .collect::<Vec<_>>(),
+        vec![(IN | INJ, f[0].clone())]
+    );
     drop((snap, inbound, me, none_injected, other));
     sim.finish().assert_clean();
 }
