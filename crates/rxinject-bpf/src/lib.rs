@@ -215,6 +215,11 @@ const fn size(code: u16) -> Option<u8> {
 
 #[inline(always)]
 const fn decode(code: u16) -> Option<Op> {
+    // Every opcode fits in the low 8 bits; a code with any bit above them set is none (as
+    // Linux's check refuses it; libpcap's user-space interpreter aborts on it).
+    if code > 0xff {
+        return None;
+    }
     Some(match code & 0x07 {
         LD => match code & 0xe0 {
             ABS => match size(code) {
