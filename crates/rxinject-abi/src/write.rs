@@ -105,14 +105,6 @@ pub struct Frame<'a> {
     pub data: &'a [u8],
 }
 
-impl Frame<'_> {
-    /// The 802.1Q tag control information, if the frame carries a tag (EtherType 0x8100 at
-    /// bytes 12..14, and room for the tag).
-    pub fn vlan_tci(&self) -> Option<u16> {
-        vlan_tci(self.data)
-    }
-}
-
 /// The 802.1Q TCI of an Ethernet frame, if it is tagged.
 pub fn vlan_tci(frame: &[u8]) -> Option<u16> {
     if frame.len() >= 18 && u16::from_be_bytes([frame[12], frame[13]]) == ETHERTYPE_VLAN {
@@ -216,11 +208,6 @@ pub fn records<S: Source + ?Sized>(src: &S, max_frame: u32) -> Records<'_, S> {
 }
 
 impl<S: Source + ?Sized> Records<'_, S> {
-    /// Where the next record starts (the buffer's length once all are read).
-    pub fn offset(&self) -> usize {
-        self.offset
-    }
-
     // Inlined into each loop: the driver's two passes are its per-frame hot path.
     #[inline(always)]
     fn next_record(&mut self) -> Result<Record, WriteError> {
@@ -470,6 +457,45 @@ mod tests {
         f
     }
 
+    /// The record layout's numbers, as the ABI documents them: an 8-byte header, the frame,
+    /// padding to 8.
+    #[test]
+    fn records_are_the_header_and_the_frame_padded_to_8() {
+        for (frame_len, record) in [
+            (0, 8),
+            (1, 16),
+            (14, 24),
+            (56, 64),
+            (57, 72),
+            (60, 72),
+            (64, 72),
+            (1514, 1528),
+        ] {
+            assert_eq!(record_len(frame_len), record, "a frame of {frame_len} bytes");
+        }
+    }
+
+    /// A slice as a source: reads and copies inside it succeed with its bytes; past its end
+    /// they fail and copy nothing.
+    #[test]
+    fn a_slice_source_reads_and_copies_only_inside_it() {
+        let buf: Vec<u8> = (0..16).collect();
+        let src: &[u8] = &buf;
+        assert_eq!(Source::len(src), 16);
+        assert!(!Source::is_empty(src) && Source::is_empty(&buf[..0]));
+        assert_eq!(src.read::<4>(12), Some([12, 13, 14, 15]));
+        assert_eq!(src.read::<4>(13), None);
+        assert_eq!(src.read::<1>(usize::MAX), None);
+        let mut out = [0xAAu8; 5];
+        assert!(src.copy(3, &mut out));
+        assert_eq!(out, [3, 4, 5, 6, 7]);
+        let mut out = [0xAAu8; 5];
+        assert!(!src.copy(12, &mut out));
+        assert!(!src.copy(usize::MAX, &mut out));
+        assert_eq!(out, [0xAA; 5], "nothing copied");
+        assert!(src.copy(16, &mut []));
+    }
+
     fn build(records: &[(u8, u8, &[u8])]) -> Vec<u8> {
         let mut out = vec![0u8; records.iter().map(|r| record_len(r.2.len())).sum()];
         let mut at = 0;
@@ -710,7 +736,7 @@ mod tests {
                         s.frame_bytes
                     );
                     for f in got {
-                        let max = if f.vlan_tci().is_some() { 204 } else { 200 };
+                        let max = if vlan_tci(f.data).is_some() { 204 } else { 200 };
                         assert!((14..=max).contains(&f.data.len()));
                         assert!(matches!(f.direction, DIR_DEFAULT | DIR_TX | DIR_RX));
                     }
