@@ -765,8 +765,16 @@ fn reads_wait_for_min_bytes_or_the_timeout() {
     // Timeout with nothing: an empty, successful read (waited for by pumping the machine).
     let read = h.start_read(READ_LEN);
     let before = sim.now();
+    let ticks = sim.timers_fired();
     let r = h.wait(read).expect("the timeout completes it");
     assert_eq!((r.status, r.information), (STATUS_SUCCESS, 0));
+    // The timer ticks at the timeout resolution meanwhile, not faster.
+    let ticks = sim.timers_fired() - ticks;
+    let per_timeout = u64::from(200 / cap::TIMEOUT_RESOLUTION_MS);
+    assert!(
+        (per_timeout..=per_timeout + 2).contains(&ticks),
+        "{ticks} ticks in a 200 ms timeout"
+    );
     let waited = sim.now() - before;
     let resolution = std::time::Duration::from_millis(u64::from(cap::TIMEOUT_RESOLUTION_MS));
     assert!(
@@ -920,6 +928,64 @@ fn a_full_ring_completes_a_read_waiting_for_more_than_it_holds() {
         .expect("a full ring completes the read, whatever min_bytes asks");
     assert_eq!((r.status, parse_records(&r.output).len()), (STATUS_SUCCESS, fits));
     drop(h);
+    sim.finish().assert_clean();
+}
+
+#[test]
+fn a_timed_read_on_an_idle_driver_takes_one_tick_per_resolution_of_its_timeout() {
+    // The timer is not running; the read arms it: relative ticks of the resolution, the
+    // first one a resolution after the read, the last one at its deadline.
+    let sim = load(SimConfig::default());
+    let h = open_capture(
+        &sim,
+        0,
+        CaptureConfig {
+            min_bytes: 1 << 20,
+            timeout_ms: 200,
+            ..CaptureConfig::default()
+        },
+    );
+    let ticks = sim.timers_fired();
+    let start = sim.now();
+    let read = h.start_read(READ_LEN);
+    let r = h.wait(read).expect("the timeout completes it");
+    assert_eq!((r.status, r.information), (STATUS_SUCCESS, 0));
+    let waited = sim.now() - start;
+    let resolution = std::time::Duration::from_millis(u64::from(cap::TIMEOUT_RESOLUTION_MS));
+    assert!(
+        waited >= std::time::Duration::from_millis(200)
+            && waited < std::time::Duration::from_millis(200) + resolution,
+        "{waited:?}"
+    );
+    assert_eq!(
+        sim.timers_fired() - ticks,
+        u64::from(200 / cap::TIMEOUT_RESOLUTION_MS)
+    );
+    drop(h);
+    sim.finish().assert_clean();
+}
+
+#[test]
+fn a_timed_read_started_while_the_timer_runs_does_not_delay_its_ticks() {
+    let sim = load(SimConfig::default());
+    let cfg = CaptureConfig {
+        min_bytes: 1 << 20,
+        timeout_ms: 200,
+        ..CaptureConfig::default()
+    };
+    let (ha, hb) = (open_capture(&sim, 0, cfg), open_capture(&sim, 0, cfg));
+    let start = sim.now();
+    let a = ha.start_read(READ_LEN);
+    sim.advance_time(std::time::Duration::from_millis(5));
+    let b = hb.start_read(READ_LEN);
+    assert!(ha.wait(a).is_some());
+    let waited = sim.now() - start;
+    assert!(
+        waited < std::time::Duration::from_millis(205),
+        "the first read waited {waited:?}"
+    );
+    assert!(hb.wait(b).is_some());
+    drop((ha, hb));
     sim.finish().assert_clean();
 }
 
