@@ -894,6 +894,14 @@ fn each_processors_share_of_a_ring_is_its_part_rounded_down_to_the_record_alignm
 
 #[test]
 fn a_full_ring_completes_a_read_waiting_for_more_than_it_holds() {
+    // Frames of the snap length: records of 1,544 bytes (the ring's share no multiple of
+    // them) and of 1,024 (a multiple: room for exactly one more is not full).
+    for len in [1514usize, 1000] {
+        full_ring_wakes_a_waiting_read(len);
+    }
+}
+
+fn full_ring_wakes_a_waiting_read(len: usize) {
     let sim = load(SimConfig::default());
     let a = sim.adapter(0);
     let h = open_capture(
@@ -901,7 +909,7 @@ fn a_full_ring_completes_a_read_waiting_for_more_than_it_holds() {
         0,
         CaptureConfig {
             ring_bytes: cap::MIN_RING_BYTES,
-            snaplen: 1514,
+            snaplen: len as u32,
             min_bytes: 1 << 20,
             timeout_ms: 0,
             ..CaptureConfig::default()
@@ -909,16 +917,20 @@ fn a_full_ring_completes_a_read_waiting_for_more_than_it_holds() {
     );
     let processors = SimConfig::default().processors as usize;
     let share = cap::MIN_RING_BYTES as usize / processors;
-    let fits = share / cap::record_len(1514);
-    assert!(share - (fits - 1) * cap::record_len(1514) >= cap::record_len(1514));
-    let frame = frames_for(&sim, 0).take(7).remove(6);
-    assert_eq!(frame.len(), 1514);
+    let rec = cap::record_len(len);
+    let fits = share / rec;
+    assert!(share - (fits - 1) * rec >= rec);
+    let mut frame = frames_for(&sim, 0).take(7).remove(6);
+    frame.truncate(len);
     let read = h.start_read(READ_LEN);
     let locks = sim.lock_acquisitions();
     for _ in 0..fits - 1 {
         a.indicate(std::slice::from_ref(&frame));
     }
-    assert!(!h.is_complete(read), "room for one more record: the read waits");
+    assert!(
+        !h.is_complete(read),
+        "{len}: room for one more record: the read waits"
+    );
     // Taps that cannot complete the read do not take the capture's lock to find that out.
     let taken = sim.lock_acquisitions() - locks;
     assert!(taken < 4, "{taken} lock acquisitions for {} frames", fits - 1);
@@ -926,7 +938,12 @@ fn a_full_ring_completes_a_read_waiting_for_more_than_it_holds() {
     let r = h
         .poll(read)
         .expect("a full ring completes the read, whatever min_bytes asks");
-    assert_eq!((r.status, parse_records(&r.output).len()), (STATUS_SUCCESS, fits));
+    assert_eq!(
+        (r.status, parse_records(&r.output).len()),
+        (STATUS_SUCCESS, fits),
+        "{len}"
+    );
+    assert_eq!(capture_stats(&h).reads_completed, 1, "{len}");
     drop(h);
     sim.finish().assert_clean();
 }
