@@ -475,6 +475,19 @@ mod tests {
         }
     }
 
+    /// A buffer of MAX_WRITE_BYTES is parsed (here, to its first record's fault); one byte
+    /// more is refused for its size.
+    #[test]
+    fn a_buffer_of_the_largest_size_is_parsed_and_one_byte_more_is_not() {
+        let max = crate::MAX_WRITE_BYTES as usize;
+        let buf = vec![0u8; max + 1];
+        assert!(matches!(
+            parse(&buf[..max], 1514),
+            Err(WriteError::FrameTooShort { frame: 0, length: 0 })
+        ));
+        assert!(matches!(parse(&buf, 1514), Err(WriteError::TooManyBytes { bytes }) if bytes == max + 1));
+    }
+
     /// A slice as a source: reads and copies inside it succeed with its bytes; past its end
     /// they fail and copy nothing.
     #[test]
