@@ -475,6 +475,35 @@ mod tests {
         }
     }
 
+    /// A batch takes frames up to MAX_WRITE_BYTES exactly, no byte more, and MAX_FRAMES_PER_WRITE
+    /// frames, no frame more.
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn a_batch_fills_to_the_largest_write_exactly() {
+        let mut b = Batch::new();
+        assert!(b.is_empty());
+        // Records of 4,096 bytes: 2,048 of them are MAX_WRITE_BYTES.
+        let big = frame(4096 - HEADER_LEN, 0x5a);
+        for n in 0..2048 {
+            assert!(b.push(DIR_TX, 0, &big), "frame {n}");
+        }
+        assert!(!b.is_empty());
+        assert_eq!(
+            (b.frames(), b.as_bytes().len()),
+            (2048, crate::MAX_WRITE_BYTES as usize)
+        );
+        assert!(!b.push(DIR_TX, 0, &[]), "a byte more");
+        // Frames: records of 8 bytes, to MAX_FRAMES_PER_WRITE.
+        let mut b = Batch::new();
+        for n in 0..crate::MAX_FRAMES_PER_WRITE {
+            assert!(b.push(DIR_RX, 0, &[]), "frame {n}");
+        }
+        assert!(!b.push(DIR_RX, 0, &[]), "a frame more");
+        assert_eq!(b.frames(), crate::MAX_FRAMES_PER_WRITE);
+        b.clear();
+        assert!(b.is_empty() && b.as_bytes().is_empty());
+    }
+
     /// A buffer of MAX_WRITE_BYTES is parsed (here, to its first record's fault); one byte
     /// more is refused for its size.
     #[test]

@@ -769,3 +769,24 @@ fn scratch_words_keep_their_own_values_in_both_interpreters() {
     assert_eq!(run(&prog, &packet[..]), 7 + 9 + 100);
     assert_eq!(run_compiled(&code, &packet[..]), 7 + 9 + 100);
 }
+
+/// Every refusal says what and where, in words (the user tools print them).
+#[test]
+fn every_refusal_is_worded_with_its_instruction() {
+    use std::string::ToString;
+    let errors = [
+        (Error::Length { len: 0 }, "0"),
+        (Error::UnknownOpcode { at: 3, code: 0xff }, "instruction 3"),
+        (Error::JumpOutOfRange { at: 4 }, "instruction 4"),
+        (Error::BadMemoryIndex { at: 5, k: 16 }, "instruction 5"),
+        (Error::UninitializedMemory { at: 6, k: 2 }, "instruction 6"),
+        (Error::DivisionByZero { at: 7 }, "instruction 7"),
+        (Error::BadShift { at: 8, k: 32 }, "instruction 8"),
+        (Error::NoFinalReturn, "return"),
+    ];
+    for (e, part) in errors {
+        let text = e.to_string();
+        assert!(text.contains(part), "{e:?}: {text:?}");
+        assert_eq!(e.at().is_some(), text.starts_with("instruction"), "{e:?}");
+    }
+}
