@@ -790,3 +790,86 @@ fn every_refusal_is_worded_with_its_instruction() {
         assert_eq!(e.at().is_some(), text.starts_with("instruction"), "{e:?}");
     }
 }
+
+/// Where a fused form could not hold an instruction's constant (a load offset above 65,535,
+/// an `ldxb` offset above 255) or the jumps do not have the fused shape, nothing is fused:
+/// both interpreters give the same verdicts. The offsets' low 16 bits point into the packet,
+/// so a constant cut to fit would load real bytes and change the verdict.
+#[test]
+fn nothing_is_fused_where_the_fused_form_does_not_fit() {
+    let mut pkt = udp_frame(5, &[1, 2, 3, 4, 5, 6, 7, 8]);
+    pkt.resize(80, 0);
+    let ether = u32::from(u16::from_be_bytes([pkt[12], pkt[13]]));
+    let far = 0x1_0000 + 12;
+    let mut programs: Vec<Vec<Insn>> = Vec::new();
+    for load in [
+        LD | W | ABS,
+        LD | H | ABS,
+        LD | B | ABS,
+        LD | W | IND,
+        LD | H | IND,
+        LD | B | IND,
+    ] {
+        for jump in [JMP | JEQ | K, JMP | JSET | K] {
+            programs.push(vec![
+                i(LDX | W | IMM, 0, 0, 0),
+                i(load, 0, 0, far),
+                i(jump, 0, 1, ether),
+                i(RET | K, 0, 0, 7),
+                i(RET | K, 0, 0, 0),
+            ]);
+        }
+    }
+    // ld [far]; and; jeq.
+    programs.push(vec![
+        i(LD | W | ABS, 0, 0, far),
+        i(ALU | AND | K, 0, 0, 0xffff_0000),
+        i(JMP | JEQ | K, 0, 1, ether << 16),
+        i(RET | K, 0, 0, 7),
+        i(RET | K, 0, 0, 0),
+    ]);
+    // jeq; ldb [far]; jeq (one false target).
+    programs.push(vec![
+        i(LD | H | ABS, 0, 0, 12),
+        i(JMP | JEQ | K, 0, 3, ether),
+        i(LD | B | ABS, 0, 0, 0x1_0000 + 23),
+        i(JMP | JEQ | K, 0, 1, 17),
+        i(RET | K, 0, 0, 7),
+        i(RET | K, 0, 0, 0),
+    ]);
+    // ldxb 4*([far]&0xf); ldh [x+k]; jeq, and ldxb 4*([14]&0xf); ldh [x+far]; jeq.
+    let port = u32::from(u16::from_be_bytes([pkt[36], pkt[37]]));
+    for (m, k) in [
+        (0x1_0000 + 14, 16),
+        (0x100 + 14, 16),
+        (14, 0x1_0000 + 16),
+        (14, 16),
+    ] {
+        programs.push(vec![
+            i(LDX | W | IMM, 0, 0, 3),
+            i(LDX | B | MSH, 0, 0, m),
+            i(LD | H | IND, 0, 0, k),
+            i(JMP | JEQ | K, 0, 1, port),
+            i(RET | K, 0, 0, 7),
+            i(RET | K, 0, 0, 0),
+        ]);
+    }
+    // jeq; jeq with the first's false target next but different true targets: not one
+    // "either" test.
+    for (k1, k2) in [(ether, 1), (1, ether), (ether, ether)] {
+        programs.push(vec![
+            i(LD | H | ABS, 0, 0, 12),
+            i(LDX | W | IMM, 0, 0, 1),
+            i(JMP | JEQ | K, 2, 0, k1),
+            i(JMP | JEQ | K, 0, 2, k2),
+            i(RET | K, 0, 0, 7),
+            i(RET | K, 0, 0, 5),
+            i(RET | K, 0, 0, 0),
+        ]);
+    }
+    let mut out = vec![Compiled::default(); 16];
+    for p in &programs {
+        assert_eq!(compile(p, &mut out), Ok(()), "{p:?}");
+        assert_eq!(run_compiled(&out[..p.len()], &pkt[..]), run(p, &pkt[..]), "{p:?}");
+    }
+}
