@@ -79,6 +79,18 @@ struct FrameOffer {
     if_index: u32,
 }
 
+/// What a chain's `accepted` records, `dropped` of them refused by a full ring, count as once
+/// they are `published` (captured, dropped). A publication fails when the ring was emptied
+/// for a new filter meanwhile (on another processor, between the pushes and the
+/// publication): the records were the old filter's, and count as dropped.
+fn settled(accepted: u64, dropped: u64, published: bool) -> (u64, u64) {
+    if published {
+        (accepted - dropped, dropped)
+    } else {
+        (0, accepted)
+    }
+}
+
 impl Capture {
     /// Offers the chain to this capture, from processor `cpu` inside its section.
     fn tap_chain(&self, offer: &FrameOffer, cpu: usize, done: &mut Completions) {
@@ -179,16 +191,29 @@ impl Capture {
                 }
             }
         }
-        let mut captured = accepted - dropped;
-        if !producer.publish() {
-            // The ring was emptied for a new filter meanwhile: these were the old filter's.
-            dropped += captured;
-            captured = 0;
-        }
+        let (captured, dropped) = settled(accepted, dropped, producer.publish());
         counters.add(seen, accepted, captured, dropped);
         if (captured > 0 || dropped > 0) && self.may_wake(rings, cap::record_len(snaplen)) {
             let mut g = self.inner.lock();
             self.collect_ready(&mut g, None, done);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::settled;
+
+    /// The counts of a chain: published, the records the ring took are captured; not (a
+    /// new filter emptied the ring between the pushes and the publication, which no
+    /// simulated interleaving reaches: nothing between them calls NDIS), every accepted
+    /// record is dropped, the ring's refusals among them.
+    #[test]
+    fn a_chain_whose_publication_failed_counts_every_accepted_record_dropped() {
+        assert_eq!(settled(5, 2, true), (3, 2));
+        assert_eq!(settled(5, 0, true), (5, 0));
+        assert_eq!(settled(5, 2, false), (0, 5));
+        assert_eq!(settled(5, 0, false), (0, 5));
+        assert_eq!(settled(0, 0, false), (0, 0));
     }
 }

@@ -128,9 +128,10 @@ const KINDS: [Option<Kind>; 256] = {
     let mut t = [None; 256];
     let mut code = 0;
     while code < 256 {
-        if let Some(op) = crate::decode(code as u16) {
-            t[code] = Some(kind_of(op));
-        }
+        t[code] = match crate::decode(code as u16) {
+            Some(op) => Some(kind_of(op)),
+            None => None,
+        };
         code += 1;
     }
     t
@@ -348,6 +349,12 @@ impl Compiled {
             _ => None,
         }
     }
+
+    /// This is a fused form: a load and its jump, or an idiom (tests).
+    #[cfg(test)]
+    pub(crate) fn is_fused(&self) -> bool {
+        self.kind as u8 >= Kind::LdAbsWJeq as u8
+    }
 }
 
 /// Fuses the instruction at `at` with the one after it (and, for the idioms of three, the one
@@ -403,7 +410,6 @@ fn fuse(out: &mut [Compiled], at: usize) {
                 _ => return,
             }
         }
-        JeqK => return,
         _ if first.k > u32::from(u16::MAX) => return,
         LdAbsW | LdAbsH | LdAbsB | LdIndW | LdIndH | LdIndB => {
             let load = usize::from(first.kind as u8 - LdAbsW as u8);

@@ -203,81 +203,47 @@ enum Op {
     Txa,
 }
 
-/// The bytes a load of size field `code & 0x18` reads.
-const fn size(code: u16) -> Option<u8> {
+/// The bytes a load reads, from its size field (`code & 0x18`: 0x00 word, 0x08 half, 0x10
+/// byte); called only on the load opcodes `decode` lists.
+const fn size(code: u16) -> u8 {
     match code & 0x18 {
-        W => Some(4u8),
-        H => Some(2),
-        B => Some(1),
-        _ => None,
+        W => 4,
+        H => 2,
+        _ => 1,
     }
 }
 
+/// The operation of opcode `code`, or none. Every opcode of classic BPF is listed by number,
+/// as the BPF definition lists them (BSD `bpf.h`, Linux `filter.h`; Linux's
+/// `bpf_check_classic` checks the same list): the class in the low 3 bits, the size or
+/// source in bit 3 and 4, the mode or operation in the high 3 or 4. Anything else is none, a
+/// code above 0xff too (which Linux refuses and libpcap's user-space interpreter aborts on).
 #[inline(always)]
 const fn decode(code: u16) -> Option<Op> {
-    // Every opcode fits in the low 8 bits; a code with any bit above them set is none (as
-    // Linux's check refuses it; libpcap's user-space interpreter aborts on it).
-    if code > 0xff {
-        return None;
-    }
-    Some(match code & 0x07 {
-        LD => match code & 0xe0 {
-            ABS => match size(code) {
-                Some(s) => Op::LdAbs(s),
-                None => return None,
-            },
-            IND => match size(code) {
-                Some(s) => Op::LdInd(s),
-                None => return None,
-            },
-            LEN if code == LD | W | LEN => Op::LdLen,
-            IMM if code == LD | W | IMM => Op::LdImm,
-            MEM if code == LD | W | MEM => Op::LdMem,
-            _ => return None,
-        },
-        LDX => match code {
-            c if c == LDX | W | IMM => Op::LdxImm,
-            c if c == LDX | W | MEM => Op::LdxMem,
-            c if c == LDX | W | LEN => Op::LdxLen,
-            c if c == LDX | B | MSH => Op::LdxMsh,
-            _ => return None,
-        },
-        ST if code == ST => Op::St,
-        STX if code == STX => Op::Stx,
-        ALU => {
-            let op = code & 0xf0;
-            let x = code & 0x08 != 0;
-            if code & !0xf8 != ALU {
-                return None;
-            }
-            match op {
-                ADD | SUB | MUL | DIV | OR | AND | LSH | RSH | MOD | XOR => Op::Alu(op, x),
-                NEG if !x => Op::Neg,
-                _ => return None,
-            }
-        }
-        JMP => {
-            let op = code & 0xf0;
-            let x = code & 0x08 != 0;
-            if code & !0xf8 != JMP {
-                return None;
-            }
-            match op {
-                JA if !x => Op::Ja,
-                JEQ | JGT | JGE | JSET => Op::Jcond(op, x),
-                _ => return None,
-            }
-        }
-        RET => match code {
-            c if c == RET | K => Op::RetK,
-            c if c == RET | A => Op::RetA,
-            _ => return None,
-        },
-        MISC => match code {
-            c if c == MISC | TAX => Op::Tax,
-            c if c == MISC | TXA => Op::Txa,
-            _ => return None,
-        },
+    Some(match code {
+        0x00 => Op::LdImm,                           // ld #k
+        0x20 | 0x28 | 0x30 => Op::LdAbs(size(code)), // ld, ldh, ldb [k]
+        0x40 | 0x48 | 0x50 => Op::LdInd(size(code)), // ld, ldh, ldb [x + k]
+        0x60 => Op::LdMem,                           // ld M[k]
+        0x80 => Op::LdLen,                           // ld #len
+        0x01 => Op::LdxImm,                          // ldx #k
+        0x61 => Op::LdxMem,                          // ldx M[k]
+        0x81 => Op::LdxLen,                          // ldx #len
+        0xb1 => Op::LdxMsh,                          // ldxb 4 * ([k] & 0xf)
+        0x02 => Op::St,                              // st M[k]
+        0x03 => Op::Stx,                             // stx M[k]
+        // add, sub, mul, div, or, and, lsh, rsh, mod, xor #k
+        0x04 | 0x14 | 0x24 | 0x34 | 0x44 | 0x54 | 0x64 | 0x74 | 0x94 | 0xa4 => Op::Alu(code & 0xf0, false),
+        // the same with x
+        0x0c | 0x1c | 0x2c | 0x3c | 0x4c | 0x5c | 0x6c | 0x7c | 0x9c | 0xac => Op::Alu(code & 0xf0, true),
+        0x84 => Op::Neg,                                            // neg
+        0x05 => Op::Ja,                                             // ja
+        0x15 | 0x25 | 0x35 | 0x45 => Op::Jcond(code & 0xf0, false), // jeq, jgt, jge, jset #k
+        0x1d | 0x2d | 0x3d | 0x4d => Op::Jcond(code & 0xf0, true),  // the same with x
+        0x06 => Op::RetK,                                           // ret #k
+        0x16 => Op::RetA,                                           // ret a
+        0x07 => Op::Tax,                                            // tax
+        0x87 => Op::Txa,                                            // txa
         _ => return None,
     })
 }
@@ -385,6 +351,7 @@ pub trait Packet {
     /// is not inside the packet.
     fn read(&self, offset: usize, out: &mut [u8]) -> bool;
 
+    /// No bytes at all.
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -509,8 +476,9 @@ pub fn run(prog: &[Insn], pkt: &(impl Packet + ?Sized)) -> u32 {
     0
 }
 
-/// A program that accepts every packet whole (what "no filter" means).
-pub const ACCEPT_ALL: [Insn; 1] = [Insn::new(RET | K, 0, 0, u32::MAX)];
+/// A program that accepts every packet whole (what "no filter" means): `ret #0xffffffff`
+/// (opcode `RET | K`, which is `RET`, `K` being 0).
+pub const ACCEPT_ALL: [Insn; 1] = [Insn::new(RET, 0, 0, u32::MAX)];
 
 mod compiled;
 pub use compiled::{Compiled, compile, run as run_compiled};

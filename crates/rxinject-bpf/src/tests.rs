@@ -288,6 +288,47 @@ impl Packet for Split<'_> {
     }
 }
 
+/// Each conditional jump on X compares A with X as the BPF definition says (jeq: equal, jgt:
+/// greater, jge: greater or equal, jset: a common bit), in both interpreters; each case
+/// tells the four apart.
+#[test]
+fn each_jump_on_x_compares_a_with_x() {
+    let pkt = [0u8; 14];
+    let mut out = vec![Compiled::default(); 5];
+    for (op, a, x, taken) in [
+        (JEQ, 5, 5, true),
+        (JEQ, 5, 6, false),
+        (JGT, 6, 5, true),
+        (JGT, 5, 5, false),
+        (JGE, 5, 5, true),
+        (JGE, 4, 5, false),
+        (JSET, 6, 2, true),
+        (JSET, 4, 2, false),
+    ] {
+        let p = [
+            i(LD | W | IMM, 0, 0, a),
+            i(LDX | W | IMM, 0, 0, x),
+            i(JMP | op | X, 0, 1, 0),
+            i(RET | K, 0, 0, 1),
+            i(RET | K, 0, 0, 2),
+        ];
+        let want = if taken { 1 } else { 2 };
+        assert_eq!(run(&p, &pkt[..]), want, "{op:#x} {a} {x}");
+        compile(&p, &mut out).unwrap();
+        assert_eq!(run_compiled(&out, &pkt[..]), want, "{op:#x} {a} {x}");
+    }
+}
+
+/// A packet is empty exactly when it has no bytes (the default method, on a packet that
+/// keeps it).
+#[test]
+fn a_packet_is_empty_exactly_when_it_has_no_bytes() {
+    for (len, empty) in [(0, true), (1, false), (60, false)] {
+        let data = vec![0u8; len];
+        assert_eq!(Packet::is_empty(&Split { data: &data, head: 0 }), empty, "{len}");
+    }
+}
+
 /// The pre-decoded form gives the validator's verdict on every program (the same error, at
 /// the same instruction), and the interpreter's result on every packet, whether the bytes a
 /// load wants lie in the first segment, across it, or beyond the packet.
@@ -549,6 +590,78 @@ fn fused_idioms_agree_with_run() {
     }
     // Each idiom was fused wherever it occurs.
     assert_eq!(fused, [18, 3, 24, 18, 12], "fused forms made");
+}
+
+/// The fused forms are the interpreter's fast path: each pair and idiom is fused wherever it
+/// fits, at any place in the program (after 1 to 4 instructions that do not fuse), with the
+/// largest constants its fields hold, and still gives `run`'s verdict.
+#[test]
+fn each_pair_and_idiom_is_fused_wherever_it_fits() {
+    let mut pkt = udp_frame(5, &[1, 2, 3, 4, 5, 6, 7, 8]);
+    pkt.resize(80, 0);
+    let ether = u32::from(u16::from_be_bytes([pkt[12], pkt[13]]));
+    let mut out = vec![Compiled::default(); 16];
+    let mut made = 0;
+    for pad in 1..=4 {
+        let mut bodies: Vec<Vec<Insn>> = Vec::new();
+        for load in [
+            LD | W | ABS,
+            LD | H | ABS,
+            LD | B | ABS,
+            LD | W | IND,
+            LD | H | IND,
+            LD | B | IND,
+        ] {
+            for jump in [JMP | JEQ | K, JMP | JSET | K] {
+                for off in [12, u32::from(u16::MAX)] {
+                    bodies.push(vec![i(load, 0, 0, off), i(jump, 0, 1, ether)]);
+                }
+            }
+        }
+        bodies.push(vec![
+            i(LD | W | ABS, 0, 0, 26),
+            i(ALU | AND | K, 0, 0, 0xffff_ff00),
+            i(JMP | JEQ | K, 0, 1, 0),
+        ]);
+        bodies.push(vec![
+            i(LD | W | ABS, 0, 0, 26),
+            i(ALU | AND | K, 0, 0, 0xffff_ff00),
+        ]);
+        bodies.push(vec![
+            i(JMP | JEQ | K, 1, 0, ether),
+            i(JMP | JEQ | K, 0, 1, 0x86dd),
+        ]);
+        bodies.push(vec![
+            i(JMP | JEQ | K, 0, 3, ether),
+            i(LD | B | ABS, 0, 0, u32::from(u16::MAX)),
+            i(JMP | JEQ | K, 0, 1, 17),
+        ]);
+        for (m, k) in [(14, 16), (u32::from(u8::MAX), u32::from(u16::MAX))] {
+            bodies.push(vec![
+                i(LDX | B | MSH, 0, 0, m),
+                i(LD | H | IND, 0, 0, k),
+                i(JMP | JEQ | K, 0, 1, 53),
+            ]);
+        }
+        for body in bodies {
+            // ldh [12] first, so that A is the EtherType; then `ldx #1`s, which fuse with
+            // nothing.
+            let mut p = vec![i(LD | H | ABS, 0, 0, 12)];
+            p.extend((1..pad).map(|_| i(LDX | W | IMM, 0, 0, 1)));
+            let at = p.len();
+            p.extend(body);
+            p.extend([i(RET | K, 0, 0, 7), i(RET | A, 0, 0, 0)]);
+            assert_eq!(compile(&p, &mut out), Ok(()), "{p:?}");
+            assert!(out[at].is_fused(), "not fused at {at}: {p:?}");
+            assert_eq!(
+                run_compiled(&out[..p.len()], &pkt[..]),
+                run(&p, &pkt[..]),
+                "{p:?}"
+            );
+            made += 1;
+        }
+    }
+    assert_eq!(made, 4 * 30);
 }
 
 /// Every opcode of classic BPF, as the BPF definition lists them (BSD `bpf.h`, Linux
@@ -837,6 +950,36 @@ fn nothing_is_fused_where_the_fused_form_does_not_fit() {
         i(RET | K, 0, 0, 7),
         i(RET | K, 0, 0, 0),
     ]);
+    // ldxb 4*([14]&0xf); ldh [x+16]; jeq first, in a program that uses scratch memory: the
+    // first instruction's `flags` say so, and are not the fused form's to take.
+    let port = u32::from(u16::from_be_bytes([pkt[36], pkt[37]]));
+    for k in [port, port + 1] {
+        programs.push(vec![
+            i(LDX | B | MSH, 0, 0, 14),
+            i(LD | H | IND, 0, 0, 16),
+            i(JMP | JEQ | K, 0, 3, k),
+            i(ST, 0, 0, 3),
+            i(LD | W | IMM, 0, 0, 1),
+            i(LD | MEM, 0, 0, 3),
+            i(RET | A, 0, 0, 0),
+        ]);
+    }
+    // jeq; ld #23; jeq (the middle not an ldb), and jeq jt past the ldb; ldb [23]; jeq (the
+    // ldb not the true target): both sharing a false target, but not the fused idiom. (The
+    // ldx keeps the load from fusing with the first jeq.)
+    let proto = u32::from(pkt[23]);
+    for (jt, middle) in [(0, i(LD | W | IMM, 0, 0, 23)), (1, i(LD | B | ABS, 0, 0, 23))] {
+        let k2 = if jt == 0 { 23 } else { proto };
+        programs.push(vec![
+            i(LD | H | ABS, 0, 0, 12),
+            i(LDX | W | IMM, 0, 0, 1),
+            i(JMP | JEQ | K, jt, 3, ether),
+            middle,
+            i(JMP | JEQ | K, 0, 1, k2),
+            i(RET | K, 0, 0, 7),
+            i(RET | A, 0, 0, 0),
+        ]);
+    }
     // ldxb 4*([far]&0xf); ldh [x+k]; jeq, and ldxb 4*([14]&0xf); ldh [x+far]; jeq.
     let port = u32::from(u16::from_be_bytes([pkt[36], pkt[37]]));
     for (m, k) in [
