@@ -411,8 +411,16 @@ fn target(cli: &Cli) -> Target {
             max_gap: max_gap(cli),
         })
     } else {
-        Target::Windows
+        native()
     }
+}
+
+/// Without --sim: the installed driver on Windows, the real interfaces on Linux.
+fn native() -> Target {
+    #[cfg(target_os = "linux")]
+    return Target::Linux;
+    #[cfg(not(target_os = "linux"))]
+    Target::Windows
 }
 
 fn run(cli: &Cli) -> Result<(), Failure> {

@@ -27,6 +27,8 @@ pub mod pcap;
 #[cfg(any(not(windows), feature = "sim-client"))]
 pub mod remote;
 pub mod replay;
+#[cfg(target_os = "linux")]
+pub mod linux;
 #[cfg(not(windows))]
 pub mod sim;
 #[cfg(windows)]
@@ -72,6 +74,10 @@ pub(crate) trait Backend {
 pub enum Target {
     /// The installed driver (Windows).
     Windows,
+    /// The machine's real interfaces (Linux): AF_PACKET and an eBPF program in the kernel
+    /// serve the driver's ABI (the [`linux`] module).
+    #[cfg(target_os = "linux")]
+    Linux,
     /// The driver's code in the simulator: in this process, or, when `RXINJECT_SIM` names
     /// one, in the simulator `rxinject sim serve` runs (shared with other processes).
     Simulator(SimOptions),
@@ -145,6 +151,8 @@ fn utf16(units: &[u16], len: u16) -> String {
 enum Machine {
     #[cfg(windows)]
     Windows,
+    #[cfg(target_os = "linux")]
+    Linux,
     #[cfg(not(windows))]
     InProcess(Rc<sim::SimState>),
     /// A shared simulator, and what it had counted when this client connected.
@@ -195,6 +203,8 @@ impl Driver {
                 let s = Rc::new(sim::SimState::start(options)?);
                 (Rc::new(sim::SimBackend(Rc::clone(&s))), Machine::InProcess(s))
             }
+            #[cfg(target_os = "linux")]
+            Target::Linux => (Rc::new(linux::LinuxBackend::new()), Machine::Linux),
             #[cfg(not(windows))]
             Target::Windows => {
                 return Err(Error::Unsupported(
@@ -294,6 +304,11 @@ impl Driver {
                 let _ = if_index;
                 None
             }
+            #[cfg(target_os = "linux")]
+            Machine::Linux => {
+                let _ = if_index;
+                None
+            }
         }
     }
 
@@ -354,6 +369,8 @@ impl Driver {
             }
             #[cfg(windows)]
             Machine::Windows => None,
+            #[cfg(target_os = "linux")]
+            Machine::Linux => None,
         }
     }
 
@@ -379,6 +396,8 @@ impl Driver {
             Machine::Remote(c, _) => c.stats().map_or(0, |s| s.wire_dropped),
             #[cfg(windows)]
             Machine::Windows => 0,
+            #[cfg(target_os = "linux")]
+            Machine::Linux => 0,
         }
     }
 
@@ -392,6 +411,8 @@ impl Driver {
             Machine::Remote(c, _) => c.stats().is_ok_and(|s| s.wire_done != 0),
             #[cfg(windows)]
             Machine::Windows => true,
+            #[cfg(target_os = "linux")]
+            Machine::Linux => true,
         }
     }
 
@@ -444,6 +465,8 @@ impl Driver {
             }
             #[cfg(windows)]
             Machine::Windows => Ok(()),
+            #[cfg(target_os = "linux")]
+            Machine::Linux => Ok(()),
         }
     }
 }

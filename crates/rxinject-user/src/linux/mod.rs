@@ -1,0 +1,658 @@
+//! The Linux backend: the driver's ABI, served in this process on the machine's real
+//! interfaces. Each handle is the driver's handle: `BIND` picks an interface, a write's
+//! frames go out through AF_PACKET (Tx) or, marked, through AF_PACKET and an egress tcx
+//! program that redirects them to the same interface's receive path (Rx); a capture is an
+//! AF_PACKET socket whose records carry the direction and the injected flag as the driver's
+//! do. Everything above (pcap files, filters, pacing, JSON) is the same for all backends.
+//!
+//! Needs root, or CAP_NET_RAW (sockets), CAP_NET_ADMIN (marks, promiscuous mode, links) and
+//! CAP_BPF (the Rx program). The program is attached with a tcx link that dies with the
+//! process: nothing stays attached after the tool exits, however it exits.
+
+pub mod ebpf;
+pub mod netlink;
+pub mod packet;
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use ndis_sys::*;
+use rxinject_abi::capture::{self as cap, CaptureConfig, CaptureStats, FilterVerdict, RecordHeader};
+use rxinject_abi::{self as abi, Pod};
+
+use crate::{Backend, Channel, Error, Reply};
+
+/// The capabilities an operation needs (capabilities(7) numbers), for the error that says
+/// which is missing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Capability {
+    NetAdmin = 12,
+    NetRaw = 13,
+    Bpf = 39,
+}
+
+impl Capability {
+    fn name(self) -> &'static str {
+        match self {
+            Capability::NetAdmin => "CAP_NET_ADMIN",
+            Capability::NetRaw => "CAP_NET_RAW",
+            Capability::Bpf => "CAP_BPF",
+        }
+    }
+}
+
+/// This process's effective capabilities (`CapEff` of /proc/self/status).
+fn effective() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The error for `what` failing with `e`: a permission error names the capabilities missing
+/// of `needs`.
+fn os_error(what: &str, e: io::Error, needs: &[Capability]) -> Error {
+    if e.raw_os_error() == Some(libc::EPERM) || e.kind() == io::ErrorKind::PermissionDenied {
+        let have = effective();
+        let missing: Vec<&str> = needs
+            .iter()
+            .filter(|c| have & (1u64 << (**c as u32)) == 0)
+            .map(|c| c.name())
+            .collect();
+        let list = if missing.is_empty() {
+            needs.iter().map(|c| c.name()).collect::<Vec<_>>().join(" + ")
+        } else {
+            missing.join(" + ")
+        };
+        return Error::Unsupported(format!(
+            "{what}: permission denied: this needs root, or {list} (missing: {})",
+            if missing.is_empty() { "none reported; a security module may refuse it" } else { "see above" }
+        ));
+    }
+    Error::Io {
+        what: what.into(),
+        error: e,
+    }
+}
+
+/// The machine's Ethernet interfaces, as the driver's adapters.
+pub fn adapters() -> Result<Vec<netlink::Link>, Error> {
+    let all = netlink::links().map_err(|e| os_error("listing interfaces (netlink)", e, &[]))?;
+    Ok(all.into_iter().filter(|l| l.kind == netlink::ARPHRD_ETHER).collect())
+}
+
+/// The backend: a monotonic clock, and a channel per handle.
+pub(crate) struct LinuxBackend {
+    epoch: Instant,
+}
+
+impl LinuxBackend {
+    pub(crate) fn new() -> LinuxBackend {
+        LinuxBackend { epoch: Instant::now() }
+    }
+}
+
+impl Backend for LinuxBackend {
+    fn open(&self) -> Result<Box<dyn Channel>, Error> {
+        Ok(Box::new(LinuxChannel(RefCell::new(State::new()))))
+    }
+
+    fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    fn sleep_until(&self, t: Duration) {
+        let now = self.now();
+        if t > now {
+            std::thread::sleep(t - now);
+        }
+    }
+}
+
+/// The Rx path of a bound interface: the marked socket and the egress program's link
+/// (detached when dropped).
+struct RxPath {
+    socket: OwnedFd,
+    _link: OwnedFd,
+}
+
+struct Bound {
+    link: netlink::Link,
+    tx: OwnedFd,
+    rx: Option<RxPath>,
+}
+
+struct Capture {
+    if_index: u32,
+    socket: OwnedFd,
+    settings: cap::Settings,
+    receiver: packet::Receiver,
+    /// Encoded records, oldest first, and their bytes.
+    queue: VecDeque<Vec<u8>>,
+    queued: usize,
+    accepted: u64,
+    captured: u64,
+    dropped: u64,
+    reads: u64,
+    promiscuous: bool,
+}
+
+struct State {
+    /// This handle's id in its marks.
+    id: u16,
+    bound: Option<Bound>,
+    rx: bool,
+    counters: abi::HandleCounters,
+    filter: Vec<rxinject_bpf::Insn>,
+    capture: Option<Capture>,
+    /// Promiscuous mode asked for (`OID_GEN_CURRENT_PACKET_FILTER`) before a capture.
+    promiscuous: bool,
+}
+
+fn next_id() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    // The process id spreads processes apart; the counter, handles within one.
+    (std::process::id() as u16).wrapping_mul(31).wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) & 0x7fff
+}
+
+fn reply(status: NTSTATUS, data: Vec<u8>) -> Reply {
+    Reply {
+        status,
+        information: data.len(),
+        data,
+    }
+}
+
+fn status(s: NTSTATUS) -> Reply {
+    reply(s, Vec::new())
+}
+
+/// An output of `T` if `len` holds it.
+fn out<T: Pod>(v: &T, len: usize) -> Reply {
+    if len < std::mem::size_of::<T>() {
+        status(STATUS_BUFFER_TOO_SMALL)
+    } else {
+        reply(STATUS_SUCCESS, v.to_vec())
+    }
+}
+
+fn utf16_into(dst: &mut [u16], s: &str) -> u16 {
+    let mut n = 0;
+    for (d, u) in dst.iter_mut().zip(s.encode_utf16()) {
+        *d = u;
+        n += 1;
+    }
+    n as u16
+}
+
+fn program(input: &[u8]) -> Vec<rxinject_bpf::Insn> {
+    input
+        .chunks_exact(8)
+        .map(|c| rxinject_bpf::Insn::from_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+impl State {
+    fn new() -> State {
+        State {
+            id: next_id(),
+            bound: None,
+            rx: false,
+            counters: abi::HandleCounters::default(),
+            filter: Vec::new(),
+            capture: None,
+            promiscuous: false,
+        }
+    }
+
+    fn ioctl(&mut self, code: u32, input: &[u8], len: usize) -> Result<Reply, Error> {
+        Ok(match code {
+            abi::IOCTL_RXINJECT_GET_VERSION => {
+                let (major, minor, patch) = abi::DRIVER_VERSION;
+                let v = abi::VersionInfo {
+                    abi_version: abi::ABI_VERSION,
+                    driver_version: u32::from(major) << 24 | u32::from(minor) << 16 | u32::from(patch),
+                    max_write_bytes: abi::MAX_WRITE_BYTES,
+                    max_frames_per_write: abi::MAX_FRAMES_PER_WRITE,
+                };
+                out(&v, len)
+            }
+            abi::IOCTL_RXINJECT_LIST_ADAPTERS => self.list(len)?,
+            abi::IOCTL_RXINJECT_BIND => self.bind(input)?,
+            abi::IOCTL_RXINJECT_SET_DIRECTION => match abi::SetDirection::read_from(input) {
+                Some(d) if d.direction == abi::DIRECTION_RX || d.direction == abi::DIRECTION_TX => {
+                    self.rx = d.direction == abi::DIRECTION_RX;
+                    status(STATUS_SUCCESS)
+                }
+                _ => status(STATUS_INVALID_PARAMETER),
+            },
+            abi::IOCTL_RXINJECT_GET_COUNTERS => {
+                let c = abi::Counters {
+                    flags: if self.bound.is_some() {
+                        abi::COUNTERS_BOUND | abi::COUNTERS_ADAPTER_PRESENT
+                    } else {
+                        0
+                    },
+                    if_index: self.bound.as_ref().map_or(0, |b| b.link.index),
+                    handle: self.counters,
+                    adapter: abi::AdapterCounters::default(),
+                };
+                out(&c, len)
+            }
+            abi::IOCTL_RXINJECT_CHECK_FILTER => {
+                let prog = program(input);
+                let v = match (input.len() % 8, rxinject_bpf::validate(&prog)) {
+                    (0, Ok(())) => FilterVerdict {
+                        error: cap::FILTER_OK,
+                        instruction: 0,
+                    },
+                    (0, Err(e)) => FilterVerdict {
+                        error: e.code(),
+                        instruction: e.at().map_or(u32::MAX, |a| a as u32),
+                    },
+                    _ => FilterVerdict {
+                        error: cap::FILTER_BAD_LENGTH,
+                        instruction: u32::MAX,
+                    },
+                };
+                out(&v, len)
+            }
+            abi::IOCTL_RXINJECT_SET_FILTER => {
+                if self.bound.is_none() {
+                    return Ok(status(STATUS_INVALID_DEVICE_STATE));
+                }
+                let prog = program(input);
+                if !input.len().is_multiple_of(8) || (!prog.is_empty() && rxinject_bpf::validate(&prog).is_err()) {
+                    return Ok(status(STATUS_INVALID_PARAMETER));
+                }
+                if let Some(c) = &mut self.capture {
+                    packet::set_filter(&c.socket, &prog).map_err(|e| os_error("attaching the filter", e, &[]))?;
+                    // As BIOCSETF: what waits was the old filter's.
+                    c.queue.clear();
+                    c.queued = 0;
+                }
+                self.filter = prog;
+                status(STATUS_SUCCESS)
+            }
+            abi::IOCTL_RXINJECT_SET_CAPTURE => self.set_capture(input)?,
+            abi::IOCTL_RXINJECT_STOP_CAPTURE => {
+                self.capture = None;
+                status(STATUS_SUCCESS)
+            }
+            abi::IOCTL_RXINJECT_GET_CAPTURE_STATS => {
+                let s = match &mut self.capture {
+                    Some(c) => {
+                        c.drain();
+                        CaptureStats {
+                            seen: c.accepted,
+                            accepted: c.accepted,
+                            captured: c.captured,
+                            dropped: c.dropped,
+                            reads_completed: c.reads,
+                            ring_bytes: c.settings.ring_bytes,
+                            ring_used: c.queued.min(u32::MAX as usize) as u32,
+                            records_queued: c.queue.len() as u32,
+                            reads_pending: 0,
+                            flags: cap::STATS_CAPTURING
+                                | if self.filter.is_empty() { 0 } else { cap::STATS_FILTERED },
+                            snaplen: c.settings.snaplen,
+                        }
+                    }
+                    None => CaptureStats::default(),
+                };
+                out(&s, len)
+            }
+            abi::IOCTL_RXINJECT_OID_REQUEST => self.oid(input, len)?,
+            _ => status(STATUS_INVALID_DEVICE_REQUEST),
+        })
+    }
+
+    fn list(&self, len: usize) -> Result<Reply, Error> {
+        let links = adapters()?;
+        let header = std::mem::size_of::<abi::AdapterListHeader>();
+        let entry = std::mem::size_of::<abi::AdapterEntry>();
+        if len < header {
+            return Ok(status(STATUS_BUFFER_TOO_SMALL));
+        }
+        let room = (len - header) / entry;
+        let mut data = abi::AdapterListHeader {
+            total: links.len() as u32,
+            returned: links.len().min(room) as u32,
+            entry_size: entry as u32,
+            reserved: 0,
+        }
+        .to_vec();
+        for l in links.iter().take(room) {
+            let mut e = abi::AdapterEntry {
+                if_index: l.index,
+                state: if l.up { abi::ADAPTER_STATE_RUNNING } else { abi::ADAPTER_STATE_PAUSED },
+                mtu: l.mtu,
+                max_frame_size: l.mtu + 14,
+                mac: l.mac,
+                mac_len: 6,
+                ..abi::AdapterEntry::ZERO
+            };
+            e.module_name_len = utf16_into(&mut e.module_name, &format!("linux:{}", l.name));
+            e.friendly_name_len = utf16_into(&mut e.friendly_name, &l.name);
+            data.extend_from_slice(&e.to_vec());
+        }
+        let st = if links.len() > room { STATUS_BUFFER_OVERFLOW } else { STATUS_SUCCESS };
+        Ok(reply(st, data))
+    }
+
+    fn bind(&mut self, input: &[u8]) -> Result<Reply, Error> {
+        let Some(req) = abi::BindRequest::read_from(input) else {
+            return Ok(status(STATUS_INVALID_PARAMETER));
+        };
+        if !abi::abi_compatible(abi::ABI_VERSION, req.abi_version) {
+            return Ok(status(STATUS_REVISION_MISMATCH));
+        }
+        let Some(link) = adapters()?.into_iter().find(|l| l.index == req.if_index) else {
+            return Ok(status(STATUS_NOT_FOUND));
+        };
+        let tx = packet::injector(link.index, ebpf::mark(self.id, false)).map_err(|e| {
+            os_error(
+                &format!("opening a packet socket on {}", link.name),
+                e,
+                &[Capability::NetRaw, Capability::NetAdmin],
+            )
+        })?;
+        self.capture = None;
+        self.bound = Some(Bound { link, tx, rx: None });
+        Ok(status(STATUS_SUCCESS))
+    }
+
+    /// The Rx path of the bound interface, set up on first use.
+    fn rx_path(&mut self) -> Result<&RxPath, Error> {
+        let id = self.id;
+        let b = self.bound.as_mut().expect("bound");
+        if b.rx.is_none() {
+            let name = b.link.name.clone();
+            let needs = [Capability::NetAdmin, Capability::Bpf];
+            let prog = ebpf::load(&ebpf::rx_redirect(), "rxinject_rx", ebpf::BPF_TCX_EGRESS)
+                .map_err(|e| os_error("loading the Rx program (bpf)", e, &needs))?;
+            let link = ebpf::attach(&prog, b.link.index, ebpf::BPF_TCX_EGRESS)
+                .map_err(|e| os_error(&format!("attaching the Rx program to {name} (tcx egress, Linux 6.6+)"), e, &needs))?;
+            let socket = packet::injector(b.link.index, ebpf::mark(id, true))
+                .map_err(|e| os_error(&format!("opening a packet socket on {name}"), e, &needs))?;
+            b.rx = Some(RxPath { socket, _link: link });
+        }
+        Ok(b.rx.as_ref().expect("just set"))
+    }
+
+    fn write(&mut self, data: &[u8]) -> Result<Reply, Error> {
+        self.counters.writes += 1;
+        let Some(b) = &self.bound else {
+            self.counters.writes_failed += 1;
+            return Ok(Reply {
+                status: STATUS_INVALID_DEVICE_STATE,
+                information: 0,
+                data: Vec::new(),
+            });
+        };
+        let (ifindex, max) = (b.link.index, b.link.mtu + 14);
+        if let Err(e) = abi::write::parse(data, max) {
+            self.counters.writes_failed += 1;
+            let s = match e {
+                abi::write::WriteError::FrameTooLong { .. }
+                | abi::write::WriteError::FrameTooShort { .. }
+                | abi::write::WriteError::TooManyFrames
+                | abi::write::WriteError::TooManyBytes { .. } => STATUS_INVALID_BUFFER_SIZE,
+                _ => STATUS_INVALID_PARAMETER,
+            };
+            return Ok(Reply {
+                status: s,
+                information: 0,
+                data: Vec::new(),
+            });
+        }
+        let frames: Vec<abi::write::Frame<'_>> = abi::write::frames(data).collect();
+        let mut accepted = 0usize;
+        let mut first_failure: Option<NTSTATUS> = None;
+        let mut at = 0;
+        let default_rx = self.rx;
+        let rx = |f: &abi::write::Frame<'_>| match f.direction {
+            abi::write::DIR_RX => true,
+            abi::write::DIR_TX => false,
+            _ => default_rx,
+        };
+        while at < frames.len() {
+            // A run of frames of one direction, sent as one batch.
+            let dir = rx(&frames[at]);
+            let end = frames[at..].iter().position(|f| rx(f) != dir).map_or(frames.len(), |n| at + n);
+            let run: Vec<&[u8]> = frames[at..end].iter().map(|f| f.data).collect();
+            let sock = if dir { &self.rx_path()?.socket } else { &self.bound.as_ref().expect("bound").tx };
+            let sent = packet::send_all(sock, ifindex, &run, |_, e| {
+                first_failure.get_or_insert(errno_status(&e));
+            });
+            accepted += sent;
+            let bytes: usize = run.iter().map(|f| f.len()).sum();
+            if dir {
+                self.counters.rx_frames += sent as u64;
+            } else {
+                self.counters.tx_frames += sent as u64;
+            }
+            self.counters.bytes_accepted += bytes as u64;
+            at = end;
+        }
+        self.counters.frames_accepted += accepted as u64;
+        let st = first_failure.unwrap_or(STATUS_SUCCESS);
+        if st.is_success() {
+            self.counters.writes_succeeded += 1;
+        } else {
+            self.counters.writes_failed += 1;
+        }
+        Ok(Reply {
+            status: st,
+            information: accepted,
+            data: Vec::new(),
+        })
+    }
+
+    fn set_capture(&mut self, input: &[u8]) -> Result<Reply, Error> {
+        let Some(b) = &self.bound else {
+            return Ok(status(STATUS_INVALID_DEVICE_STATE));
+        };
+        let Some(settings) = CaptureConfig::read_from(input).and_then(|c| c.settings().ok()) else {
+            return Ok(status(STATUS_INVALID_PARAMETER));
+        };
+        let socket = packet::capturer(b.link.index, settings.ring_bytes).map_err(|e| {
+            os_error(&format!("opening a capture socket on {}", b.link.name), e, &[Capability::NetRaw])
+        })?;
+        packet::set_filter(&socket, &self.filter).map_err(|e| os_error("attaching the filter", e, &[]))?;
+        if self.promiscuous {
+            packet::promiscuous(&socket, b.link.index)
+                .map_err(|e| os_error("promiscuous mode", e, &[Capability::NetRaw]))?;
+        }
+        self.capture = Some(Capture {
+            if_index: b.link.index,
+            socket,
+            settings,
+            receiver: packet::Receiver::new(64, settings.snaplen as usize),
+            queue: VecDeque::new(),
+            queued: 0,
+            accepted: 0,
+            captured: 0,
+            dropped: 0,
+            reads: 0,
+            promiscuous: self.promiscuous,
+        });
+        Ok(status(STATUS_SUCCESS))
+    }
+
+    fn oid(&mut self, input: &[u8], len: usize) -> Result<Reply, Error> {
+        let Some(req) = abi::OidRequest::read_from(input) else {
+            return Ok(status(STATUS_INVALID_PARAMETER));
+        };
+        let data = &input[std::mem::size_of::<abi::OidRequest>().min(input.len())..];
+        let mut result = abi::OidResult::default();
+        if req.oid == OID_GEN_CURRENT_PACKET_FILTER && req.kind == abi::OID_SET && data.len() >= 4 {
+            let types = u32::from_le_bytes(data[..4].try_into().unwrap());
+            self.promiscuous = types & NDIS_PACKET_TYPE_PROMISCUOUS != 0;
+            if let (Some(c), Some(b)) = (&mut self.capture, &self.bound)
+                && self.promiscuous
+                && !c.promiscuous
+            {
+                packet::promiscuous(&c.socket, b.link.index)
+                    .map_err(|e| os_error("promiscuous mode", e, &[Capability::NetRaw]))?;
+                c.promiscuous = true;
+            }
+            result.bytes = 4;
+        } else {
+            result.status = NDIS_STATUS_NOT_SUPPORTED.0 as u32;
+        }
+        Ok(out(&result, len))
+    }
+
+    fn read(&mut self, len: usize) -> Result<Reply, Error> {
+        let Some(c) = &mut self.capture else {
+            return Ok(status(STATUS_INVALID_DEVICE_STATE));
+        };
+        if len < cap::min_read_len(c.settings.snaplen) {
+            return Ok(status(STATUS_INVALID_BUFFER_SIZE));
+        }
+        let s = c.settings;
+        let deadline = (s.timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(u64::from(s.timeout_ms)));
+        let threshold = (s.min_bytes as usize).min(len);
+        loop {
+            c.drain();
+            let fits = c.fitting(len);
+            let full = c.queued >= s.ring_bytes as usize;
+            if fits > 0 && (fits >= threshold || s.flags & cap::CAPTURE_IMMEDIATE != 0 || full) {
+                break;
+            }
+            if s.flags & cap::CAPTURE_NONBLOCK != 0 {
+                break;
+            }
+            let wait = match deadline {
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        break;
+                    }
+                    (d - now).as_millis().clamp(1, 100) as i32
+                }
+                None => 100,
+            };
+            let mut p = libc::pollfd {
+                fd: c.socket.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd for the call.
+            unsafe { libc::poll(&raw mut p, 1, wait) };
+        }
+        let mut data = Vec::with_capacity(c.fitting(len));
+        while let Some(r) = c.queue.front() {
+            if data.len() + r.len() > len {
+                break;
+            }
+            let r = c.queue.pop_front().expect("front");
+            c.queued -= r.len();
+            data.extend_from_slice(&r);
+        }
+        c.reads += 1;
+        Ok(reply(STATUS_SUCCESS, data))
+    }
+}
+
+/// The NT status of a send refused with `e`.
+fn errno_status(e: &io::Error) -> NTSTATUS {
+    match e.raw_os_error() {
+        Some(libc::EMSGSIZE) => STATUS_INVALID_BUFFER_SIZE,
+        Some(libc::ENETDOWN) | Some(libc::ENXIO) => NTSTATUS::from(NDIS_STATUS_MEDIA_DISCONNECTED),
+        Some(libc::ENOBUFS) | Some(libc::ENOMEM) => STATUS_INSUFFICIENT_RESOURCES,
+        Some(libc::ENODEV) => STATUS_NO_SUCH_DEVICE,
+        _ => STATUS_UNSUCCESSFUL,
+    }
+}
+
+impl Capture {
+    /// Takes what waits on the socket into the queue, as records (what the queue has no
+    /// room for, at the ring's size, is dropped and counted).
+    fn drain(&mut self) {
+        let s = self.settings;
+        let (_, kernel_drops) = packet::statistics(&self.socket);
+        self.dropped += kernel_drops;
+        loop {
+            let mut got = Vec::new();
+            match self.receiver.receive(&self.socket, s.snaplen as usize, |r| got.push(r)) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            for r in got {
+                self.accepted += 1;
+                let inbound = !r.outgoing;
+                let want = if inbound { cap::CAPTURE_IN } else { cap::CAPTURE_OUT };
+                let injected = ebpf::injected(r.mark);
+                if s.directions & want == 0 || (injected && s.flags & cap::CAPTURE_EXCLUDE_INJECTED != 0) {
+                    continue;
+                }
+                let rec = record(&r, self.if_index, inbound, injected);
+                if self.queued + rec.len() > s.ring_bytes as usize {
+                    self.dropped += 1;
+                    continue;
+                }
+                self.queued += rec.len();
+                self.captured += 1;
+                self.queue.push_back(rec);
+            }
+        }
+    }
+
+    /// Bytes of the whole records at the queue's front that fit in `len`.
+    fn fitting(&self, len: usize) -> usize {
+        let mut n = 0;
+        for r in &self.queue {
+            if n + r.len() > len {
+                break;
+            }
+            n += r.len();
+        }
+        n
+    }
+}
+
+/// The driver's record of frame `r`.
+fn record(r: &packet::Received, if_index: u32, inbound: bool, injected: bool) -> Vec<u8> {
+    let flags = if inbound { cap::RECORD_INBOUND } else { cap::RECORD_OUTBOUND }
+        | if injected { cap::RECORD_INJECTED } else { 0 }
+        | if r.vlan_restored { cap::RECORD_VLAN_RESTORED } else { 0 };
+    let h = RecordHeader {
+        timestamp: (r.time_ns / 100) as i64 + crate::pcap::FILETIME_UNIX_EPOCH,
+        caplen: r.data.len() as u32,
+        len: r.len,
+        if_index,
+        flags,
+        header_len: cap::RECORD_HEADER_LEN as u16,
+    };
+    let mut v = h.to_vec();
+    v.extend_from_slice(&r.data);
+    v.resize(cap::record_len(r.data.len()), 0);
+    v
+}
+
+/// One handle.
+struct LinuxChannel(RefCell<State>);
+
+impl Channel for LinuxChannel {
+    fn device_io_control(&self, code: u32, input: &[u8], output_len: usize) -> Result<Reply, Error> {
+        self.0.borrow_mut().ioctl(code, input, output_len)
+    }
+
+    fn write(&self, data: &[u8]) -> Result<Reply, Error> {
+        self.0.borrow_mut().write(data)
+    }
+
+    fn read(&self, len: usize) -> Result<Reply, Error> {
+        self.0.borrow_mut().read(len)
+    }
+}
