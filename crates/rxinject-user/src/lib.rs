@@ -23,12 +23,12 @@
 pub mod decode;
 mod error;
 pub mod filter;
+#[cfg(target_os = "linux")]
+pub mod linux;
 pub mod pcap;
 #[cfg(any(not(windows), feature = "sim-client"))]
 pub mod remote;
 pub mod replay;
-#[cfg(target_os = "linux")]
-pub mod linux;
 #[cfg(not(windows))]
 pub mod sim;
 #[cfg(windows)]

@@ -15,25 +15,23 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 /// rxinject's `skb->mark`s (`SO_MARK` on its sockets): "RX" (0x5258) in the high 16 bits,
-/// the injecting handle's id in bits 1 to 15, bit 0 set on the frames to be received. A
-/// capture knows injected frames by the high bits, its own handle's by the id.
+/// the interface's index (15 bits) in bits 1 to 15, bit 0 set on the frames to be
+/// received. The index keeps a marked frame to its interface: a frame the host forwards
+/// keeps its mark (so does one crossing a veth pair), and must be neither redirected nor
+/// taken for an injection elsewhere.
 pub const MARK_PREFIX: u32 = 0x5258_0000;
-const MARK_HIGH: u32 = 0xffff_0000;
 const MARK_RX_BIT: u32 = 1;
 
-/// The mark of handle `id`'s frames (Rx: to be received).
-pub fn mark(id: u16, rx: bool) -> u32 {
-    MARK_PREFIX | (u32::from(id & 0x7fff) << 1) | if rx { MARK_RX_BIT } else { 0 }
+/// The mark of the frames injected on interface `ifindex` (Rx: to be received).
+pub fn mark(ifindex: u32, rx: bool) -> u32 {
+    MARK_PREFIX | ((ifindex & 0x7fff) << 1) | if rx { MARK_RX_BIT } else { 0 }
 }
 
-/// Whether `mark` is rxinject's: the frame was injected.
-pub fn injected(mark: u32) -> bool {
-    mark & MARK_HIGH == MARK_PREFIX
-}
-
-/// Whether `mark` is handle `id`'s.
-pub fn injected_by(mark: u32, id: u16) -> bool {
-    injected(mark) && (mark >> 1) & 0x7fff == u32::from(id & 0x7fff)
+/// Whether a frame of interface `ifindex` with `mark`, seen going up (`inbound`) or down,
+/// is one rxinject injected there: up, with the Rx mark (redirected to the receive path);
+/// down, with the Tx mark.
+pub fn injected(mark: u32, ifindex: u32, inbound: bool) -> bool {
+    mark == self::mark(ifindex, inbound)
 }
 
 const BPF_PROG_LOAD: i64 = 5;
@@ -84,28 +82,34 @@ impl Insn {
 
 // Opcodes: class | size/source | mode/operation.
 const LDX_W: u8 = 0x61; // BPF_LDX | BPF_W | BPF_MEM
-const AND32_K: u8 = 0x54; // BPF_ALU | BPF_AND | BPF_K (32 bits, the upper half cleared)
+const LSH32_K: u8 = 0x64; // BPF_ALU | BPF_LSH | BPF_K (32 bits, the upper half cleared)
+const OR32_K: u8 = 0x44; // BPF_ALU | BPF_OR | BPF_K
+const AND32_K: u8 = 0x54; // BPF_ALU | BPF_AND | BPF_K
+const JNE_X: u8 = 0x5d; // BPF_JMP | BPF_JNE | BPF_X
 const MOV_K: u8 = 0xb7; // BPF_ALU64 | BPF_MOV | BPF_K
-const JNE_K: u8 = 0x55; // BPF_JMP | BPF_JNE | BPF_K
+const MOV_X: u8 = 0xbf; // BPF_ALU64 | BPF_MOV | BPF_X
 const CALL: u8 = 0x85; // BPF_JMP | BPF_CALL
 const EXIT: u8 = 0x95; // BPF_JMP | BPF_EXIT
 
-/// The egress program of an interface rxinject injects into: a frame whose mark is an Rx
-/// mark of rxinject's (any handle's) is redirected to the same interface's receive path;
-/// anything else goes on as usual. 9 instructions:
+/// The egress program of an interface rxinject injects into: a frame with this interface's
+/// Rx mark is redirected to the same interface's receive path; anything else goes on as
+/// usual. 12 instructions:
 ///
 /// ```text
-/// r2 = skb->mark; w2 &= 0xffff0001; if r2 != MARK_PREFIX | 1 goto pass
-/// r1 = skb->ifindex; r2 = BPF_F_INGRESS; return bpf_redirect(r1, r2)
+/// r2 = skb->mark; r1 = skb->ifindex
+/// w3 = r1 & 0x7fff; w3 <<= 1; w3 |= MARK_PREFIX | 1; if r2 != r3 goto pass
+/// r2 = BPF_F_INGRESS; return bpf_redirect(r1, r2)
 /// pass: return TCX_NEXT
 /// ```
 pub fn rx_redirect() -> Vec<Insn> {
     vec![
         Insn::new(LDX_W, 2, 1, SKB_MARK, 0),
-        Insn::new(AND32_K, 2, 0, 0, (MARK_HIGH | MARK_RX_BIT) as i32),
-        // (MARK_PREFIX | 1 is below 2^31: the sign-extended immediate compares exactly.)
-        Insn::new(JNE_K, 2, 0, 4, (MARK_PREFIX | MARK_RX_BIT) as i32),
         Insn::new(LDX_W, 1, 1, SKB_IFINDEX, 0),
+        Insn::new(MOV_X, 3, 1, 0, 0),
+        Insn::new(AND32_K, 3, 0, 0, 0x7fff),
+        Insn::new(LSH32_K, 3, 0, 0, 1),
+        Insn::new(OR32_K, 3, 0, 0, (MARK_PREFIX | MARK_RX_BIT) as i32),
+        Insn::new(JNE_X, 2, 3, 3, 0),
         Insn::new(MOV_K, 2, 0, 0, BPF_F_INGRESS),
         Insn::new(CALL, 0, 0, 0, HELPER_REDIRECT),
         Insn::new(EXIT, 0, 0, 0, 0),
@@ -173,7 +177,10 @@ pub fn load(prog: &[Insn], name: &str, attach: u32) -> io::Result<OwnedFd> {
         if end == 0 {
             e
         } else {
-            io::Error::new(e.kind(), format!("{e}: {}", String::from_utf8_lossy(&log[..end]).trim()))
+            io::Error::new(
+                e.kind(),
+                format!("{e}: {}", String::from_utf8_lossy(&log[..end]).trim()),
+            )
         }
     })
 }
@@ -199,6 +206,16 @@ pub fn pin(fd: &OwnedFd, path: &std::ffi::CStr) -> io::Result<()> {
     bpf_raw(BPF_OBJ_PIN, &mut a).map(drop)
 }
 
+/// How many programs are attached to interface `ifindex` at `attach` (`BPF_PROG_QUERY`).
+pub fn attached(ifindex: u32, attach: u32) -> io::Result<u32> {
+    const BPF_PROG_QUERY: i64 = 16;
+    let mut a = [0u8; 144];
+    put32(&mut a, 0, ifindex);
+    put32(&mut a, 4, attach);
+    bpf_raw(BPF_PROG_QUERY, &mut a)?;
+    Ok(u32::from_ne_bytes(a[24..28].try_into().unwrap()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,21 +223,22 @@ mod tests {
     #[test]
     fn the_rx_program_jumps_to_its_pass_branch_and_encodes_little_endian() {
         let p = rx_redirect();
-        assert_eq!(p.len(), 9);
-        // The jne at 2 skips 4: onto `r0 = TCX_NEXT`.
-        assert_eq!(p[2].code, JNE_K);
-        assert_eq!(p[2 + 1 + p[2].off as usize], Insn::new(MOV_K, 0, 0, 0, TCX_NEXT));
+        assert_eq!(p.len(), 12);
+        // The jne at 6 skips 3: onto `r0 = TCX_NEXT`.
+        assert_eq!(p[6].code, JNE_X);
+        assert_eq!(p[6 + 1 + p[6].off as usize], Insn::new(MOV_K, 0, 0, 0, TCX_NEXT));
         assert_eq!(p[0].bytes(), [0x61, 0x12, 8, 0, 0, 0, 0, 0]);
-        assert_eq!(p[2].bytes()[4..], mark(0, true).to_le_bytes());
-        assert!(mark(0x7fff, true) < 1 << 31);
+        assert_eq!(p[5].bytes()[4..], mark(0, true).to_le_bytes());
+        // The largest mark stays below 2^31: w3's OR does not reach the sign.
+        assert!(mark(u32::MAX, true) < 1 << 31);
     }
 
     #[test]
-    fn marks_carry_the_prefix_the_handle_and_the_direction() {
-        let m = mark(0x1234, true);
-        assert!(injected(m) && injected_by(m, 0x1234) && !injected_by(m, 0x1235));
-        assert_eq!(m & 0xffff_0001, MARK_PREFIX | 1);
-        assert_eq!(mark(0x1234, false) & 1, 0);
-        assert!(!injected(0) && !injected(0x5259_0001));
+    fn marks_carry_the_prefix_the_interface_and_the_direction() {
+        let m = mark(7, true);
+        assert_eq!(m, 0x5258_000f);
+        assert!(injected(m, 7, true) && !injected(m, 7, false) && !injected(m, 8, true));
+        assert!(injected(mark(7, false), 7, false) && !injected(mark(7, false), 7, true));
+        assert!(!injected(0, 7, true));
     }
 }

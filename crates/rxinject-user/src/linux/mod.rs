@@ -66,14 +66,14 @@ fn os_error(what: &str, e: io::Error, needs: &[Capability]) -> Error {
             .filter(|c| have & (1u64 << (**c as u32)) == 0)
             .map(|c| c.name())
             .collect();
-        let list = if missing.is_empty() {
-            needs.iter().map(|c| c.name()).collect::<Vec<_>>().join(" + ")
+        let all = needs.iter().map(|c| c.name()).collect::<Vec<_>>().join(" + ");
+        let lacking = if missing.is_empty() {
+            "this process has them: a security module (or a user namespace) refused it".to_string()
         } else {
-            missing.join(" + ")
+            format!("this process lacks {}", missing.join(" and "))
         };
         return Error::Unsupported(format!(
-            "{what}: permission denied: this needs root, or {list} (missing: {})",
-            if missing.is_empty() { "none reported; a security module may refuse it" } else { "see above" }
+            "{what}: permission denied: this needs root, or {all}; {lacking}"
         ));
     }
     Error::Io {
@@ -85,7 +85,10 @@ fn os_error(what: &str, e: io::Error, needs: &[Capability]) -> Error {
 /// The machine's Ethernet interfaces, as the driver's adapters.
 pub fn adapters() -> Result<Vec<netlink::Link>, Error> {
     let all = netlink::links().map_err(|e| os_error("listing interfaces (netlink)", e, &[]))?;
-    Ok(all.into_iter().filter(|l| l.kind == netlink::ARPHRD_ETHER).collect())
+    Ok(all
+        .into_iter()
+        .filter(|l| l.kind == netlink::ARPHRD_ETHER)
+        .collect())
 }
 
 /// The backend: a monotonic clock, and a channel per handle.
@@ -95,7 +98,9 @@ pub(crate) struct LinuxBackend {
 
 impl LinuxBackend {
     pub(crate) fn new() -> LinuxBackend {
-        LinuxBackend { epoch: Instant::now() }
+        LinuxBackend {
+            epoch: Instant::now(),
+        }
     }
 }
 
@@ -145,8 +150,6 @@ struct Capture {
 }
 
 struct State {
-    /// This handle's id in its marks.
-    id: u16,
     bound: Option<Bound>,
     rx: bool,
     counters: abi::HandleCounters,
@@ -154,13 +157,6 @@ struct State {
     capture: Option<Capture>,
     /// Promiscuous mode asked for (`OID_GEN_CURRENT_PACKET_FILTER`) before a capture.
     promiscuous: bool,
-}
-
-fn next_id() -> u16 {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    // The process id spreads processes apart; the counter, handles within one.
-    (std::process::id() as u16).wrapping_mul(31).wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) & 0x7fff
 }
 
 fn reply(status: NTSTATUS, data: Vec<u8>) -> Reply {
@@ -203,7 +199,6 @@ fn program(input: &[u8]) -> Vec<rxinject_bpf::Insn> {
 impl State {
     fn new() -> State {
         State {
-            id: next_id(),
             bound: None,
             rx: false,
             counters: abi::HandleCounters::default(),
@@ -270,11 +265,14 @@ impl State {
                     return Ok(status(STATUS_INVALID_DEVICE_STATE));
                 }
                 let prog = program(input);
-                if !input.len().is_multiple_of(8) || (!prog.is_empty() && rxinject_bpf::validate(&prog).is_err()) {
+                if !input.len().is_multiple_of(8)
+                    || (!prog.is_empty() && rxinject_bpf::validate(&prog).is_err())
+                {
                     return Ok(status(STATUS_INVALID_PARAMETER));
                 }
                 if let Some(c) = &mut self.capture {
-                    packet::set_filter(&c.socket, &prog).map_err(|e| os_error("attaching the filter", e, &[]))?;
+                    packet::set_filter(&c.socket, &prog)
+                        .map_err(|e| os_error("attaching the filter", e, &[]))?;
                     // As BIOCSETF: what waits was the old filter's.
                     c.queue.clear();
                     c.queued = 0;
@@ -302,7 +300,11 @@ impl State {
                             records_queued: c.queue.len() as u32,
                             reads_pending: 0,
                             flags: cap::STATS_CAPTURING
-                                | if self.filter.is_empty() { 0 } else { cap::STATS_FILTERED },
+                                | if self.filter.is_empty() {
+                                    0
+                                } else {
+                                    cap::STATS_FILTERED
+                                },
                             snaplen: c.settings.snaplen,
                         }
                     }
@@ -333,7 +335,11 @@ impl State {
         for l in links.iter().take(room) {
             let mut e = abi::AdapterEntry {
                 if_index: l.index,
-                state: if l.up { abi::ADAPTER_STATE_RUNNING } else { abi::ADAPTER_STATE_PAUSED },
+                state: if l.up {
+                    abi::ADAPTER_STATE_RUNNING
+                } else {
+                    abi::ADAPTER_STATE_PAUSED
+                },
                 mtu: l.mtu,
                 max_frame_size: l.mtu + 14,
                 mac: l.mac,
@@ -344,7 +350,11 @@ impl State {
             e.friendly_name_len = utf16_into(&mut e.friendly_name, &l.name);
             data.extend_from_slice(&e.to_vec());
         }
-        let st = if links.len() > room { STATUS_BUFFER_OVERFLOW } else { STATUS_SUCCESS };
+        let st = if links.len() > room {
+            STATUS_BUFFER_OVERFLOW
+        } else {
+            STATUS_SUCCESS
+        };
         Ok(reply(st, data))
     }
 
@@ -358,11 +368,11 @@ impl State {
         let Some(link) = adapters()?.into_iter().find(|l| l.index == req.if_index) else {
             return Ok(status(STATUS_NOT_FOUND));
         };
-        let tx = packet::injector(link.index, ebpf::mark(self.id, false)).map_err(|e| {
+        let tx = packet::injector(link.index, ebpf::mark(link.index, false)).map_err(|e| {
             os_error(
                 &format!("opening a packet socket on {}", link.name),
                 e,
-                &[Capability::NetRaw, Capability::NetAdmin],
+                &[Capability::NetRaw],
             )
         })?;
         self.capture = None;
@@ -372,17 +382,26 @@ impl State {
 
     /// The Rx path of the bound interface, set up on first use.
     fn rx_path(&mut self) -> Result<&RxPath, Error> {
-        let id = self.id;
         let b = self.bound.as_mut().expect("bound");
         if b.rx.is_none() {
             let name = b.link.name.clone();
             let needs = [Capability::NetAdmin, Capability::Bpf];
             let prog = ebpf::load(&ebpf::rx_redirect(), "rxinject_rx", ebpf::BPF_TCX_EGRESS)
                 .map_err(|e| os_error("loading the Rx program (bpf)", e, &needs))?;
-            let link = ebpf::attach(&prog, b.link.index, ebpf::BPF_TCX_EGRESS)
-                .map_err(|e| os_error(&format!("attaching the Rx program to {name} (tcx egress, Linux 6.6+)"), e, &needs))?;
-            let socket = packet::injector(b.link.index, ebpf::mark(id, true))
-                .map_err(|e| os_error(&format!("opening a packet socket on {name}"), e, &needs))?;
+            let link = ebpf::attach(&prog, b.link.index, ebpf::BPF_TCX_EGRESS).map_err(|e| {
+                os_error(
+                    &format!("attaching the Rx program to {name} (tcx egress, Linux 6.6+)"),
+                    e,
+                    &needs,
+                )
+            })?;
+            let socket = packet::injector(b.link.index, ebpf::mark(b.link.index, true)).map_err(|e| {
+                os_error(
+                    &format!("opening a packet socket on {name}"),
+                    e,
+                    &[Capability::NetRaw],
+                )
+            })?;
             b.rx = Some(RxPath { socket, _link: link });
         }
         Ok(b.rx.as_ref().expect("just set"))
@@ -427,9 +446,16 @@ impl State {
         while at < frames.len() {
             // A run of frames of one direction, sent as one batch.
             let dir = rx(&frames[at]);
-            let end = frames[at..].iter().position(|f| rx(f) != dir).map_or(frames.len(), |n| at + n);
+            let end = frames[at..]
+                .iter()
+                .position(|f| rx(f) != dir)
+                .map_or(frames.len(), |n| at + n);
             let run: Vec<&[u8]> = frames[at..end].iter().map(|f| f.data).collect();
-            let sock = if dir { &self.rx_path()?.socket } else { &self.bound.as_ref().expect("bound").tx };
+            let sock = if dir {
+                &self.rx_path()?.socket
+            } else {
+                &self.bound.as_ref().expect("bound").tx
+            };
             let sent = packet::send_all(sock, ifindex, &run, |_, e| {
                 first_failure.get_or_insert(errno_status(&e));
             });
@@ -465,7 +491,11 @@ impl State {
             return Ok(status(STATUS_INVALID_PARAMETER));
         };
         let socket = packet::capturer(b.link.index, settings.ring_bytes).map_err(|e| {
-            os_error(&format!("opening a capture socket on {}", b.link.name), e, &[Capability::NetRaw])
+            os_error(
+                &format!("opening a capture socket on {}", b.link.name),
+                e,
+                &[Capability::NetRaw],
+            )
         })?;
         packet::set_filter(&socket, &self.filter).map_err(|e| os_error("attaching the filter", e, &[]))?;
         if self.promiscuous {
@@ -520,7 +550,8 @@ impl State {
             return Ok(status(STATUS_INVALID_BUFFER_SIZE));
         }
         let s = c.settings;
-        let deadline = (s.timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(u64::from(s.timeout_ms)));
+        let deadline =
+            (s.timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(u64::from(s.timeout_ms)));
         let threshold = (s.min_bytes as usize).min(len);
         loop {
             c.drain();
@@ -584,16 +615,26 @@ impl Capture {
         self.dropped += kernel_drops;
         loop {
             let mut got = Vec::new();
-            match self.receiver.receive(&self.socket, s.snaplen as usize, |r| got.push(r)) {
+            match self
+                .receiver
+                .receive(&self.socket, s.snaplen as usize, |r| got.push(r))
+            {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {}
             }
             for r in got {
                 self.accepted += 1;
                 let inbound = !r.outgoing;
-                let want = if inbound { cap::CAPTURE_IN } else { cap::CAPTURE_OUT };
-                let injected = ebpf::injected(r.mark);
-                if s.directions & want == 0 || (injected && s.flags & cap::CAPTURE_EXCLUDE_INJECTED != 0) {
+                let want = if inbound {
+                    cap::CAPTURE_IN
+                } else {
+                    cap::CAPTURE_OUT
+                };
+                let injected = ebpf::injected(r.mark, self.if_index, inbound);
+                // (A handle's own injections cannot be told from another's on the same
+                // interface: EXCLUDE_OWN leaves out both.)
+                let exclude = cap::CAPTURE_EXCLUDE_INJECTED | cap::CAPTURE_EXCLUDE_OWN;
+                if s.directions & want == 0 || (injected && s.flags & exclude != 0) {
                     continue;
                 }
                 let rec = record(&r, self.if_index, inbound, injected);
@@ -623,9 +664,16 @@ impl Capture {
 
 /// The driver's record of frame `r`.
 fn record(r: &packet::Received, if_index: u32, inbound: bool, injected: bool) -> Vec<u8> {
-    let flags = if inbound { cap::RECORD_INBOUND } else { cap::RECORD_OUTBOUND }
-        | if injected { cap::RECORD_INJECTED } else { 0 }
-        | if r.vlan_restored { cap::RECORD_VLAN_RESTORED } else { 0 };
+    let flags = if inbound {
+        cap::RECORD_INBOUND
+    } else {
+        cap::RECORD_OUTBOUND
+    } | if injected { cap::RECORD_INJECTED } else { 0 }
+        | if r.vlan_restored {
+            cap::RECORD_VLAN_RESTORED
+        } else {
+            0
+        };
     let h = RecordHeader {
         timestamp: (r.time_ns / 100) as i64 + crate::pcap::FILETIME_UNIX_EPOCH,
         caplen: r.data.len() as u32,

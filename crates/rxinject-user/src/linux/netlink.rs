@@ -71,7 +71,13 @@ struct Socket {
 impl Socket {
     fn open() -> io::Result<Socket> {
         // SAFETY: socket(2) with constant arguments; the result is checked.
-        let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE) };
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                libc::NETLINK_ROUTE,
+            )
+        };
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -122,7 +128,10 @@ impl Socket {
                 let kind = u16::from_ne_bytes([rest[4], rest[5]]);
                 let mseq = u32::from_ne_bytes(rest[8..12].try_into().unwrap());
                 if len < HEADER || len > rest.len() {
-                    return Err(io::Error::new(io::ErrorKind::InvalidData, "a truncated netlink message"));
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "a truncated netlink message",
+                    ));
                 }
                 let payload = &rest[HEADER..len];
                 rest = &rest[align(len).min(rest.len())..];
@@ -132,7 +141,9 @@ impl Socket {
                 match kind {
                     NLMSG_DONE => return Ok(()),
                     NLMSG_ERROR => {
-                        let code = payload.get(0..4).map_or(0, |b| i32::from_ne_bytes(b.try_into().unwrap()));
+                        let code = payload
+                            .get(0..4)
+                            .map_or(0, |b| i32::from_ne_bytes(b.try_into().unwrap()));
                         return if code == 0 {
                             Ok(())
                         } else {

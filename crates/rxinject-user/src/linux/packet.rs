@@ -21,13 +21,23 @@ const TP_STATUS_VLAN_VALID: u32 = 0x10;
 const TP_STATUS_VLAN_TPID_VALID: u32 = 0x40;
 
 fn check(r: i32) -> io::Result<i32> {
-    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r) }
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
 }
 
 fn setopt<T>(fd: &OwnedFd, level: i32, name: i32, v: &T) -> io::Result<()> {
     // SAFETY: `v` is valid for reads of its size for the call.
     let r = unsafe {
-        libc::setsockopt(fd.as_raw_fd(), level, name, (v as *const T).cast(), std::mem::size_of::<T>() as u32)
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (v as *const T).cast(),
+            std::mem::size_of::<T>() as u32,
+        )
     };
     check(r).map(drop)
 }
@@ -53,7 +63,11 @@ fn bind(fd: &OwnedFd, ifindex: u32, protocol: u16) -> io::Result<()> {
     let a = address(ifindex, protocol);
     // SAFETY: `a` is a valid sockaddr_ll of its size.
     let r = unsafe {
-        libc::bind(fd.as_raw_fd(), (&raw const a).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32)
+        libc::bind(
+            fd.as_raw_fd(),
+            (&raw const a).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+        )
     };
     check(r).map(drop)
 }
@@ -70,7 +84,12 @@ pub fn injector(ifindex: u32, mark: u32) -> io::Result<OwnedFd> {
 /// Sends `frames` on `fd` (an [`injector`] of `ifindex`), in `sendmmsg` batches of up to
 /// 64. Calls `refused(i, error)` for each frame the kernel refused (too long for the MTU,
 /// the interface down), and goes on with the next. Returns the frames sent.
-pub fn send_all(fd: &OwnedFd, ifindex: u32, frames: &[&[u8]], mut refused: impl FnMut(usize, io::Error)) -> usize {
+pub fn send_all(
+    fd: &OwnedFd,
+    ifindex: u32,
+    frames: &[&[u8]],
+    mut refused: impl FnMut(usize, io::Error),
+) -> usize {
     const BATCH: usize = 64;
     let mut sent = 0;
     let mut at = 0;
@@ -176,13 +195,26 @@ pub fn set_filter(fd: &OwnedFd, prog: &[rxinject_bpf::Insn]) -> io::Result<()> {
 /// The kernel's counts since the last call (`PACKET_STATISTICS`: frames the filter passed,
 /// and those of them dropped for want of buffer space).
 pub fn statistics(fd: &OwnedFd) -> (u64, u64) {
-    let mut s = libc::tpacket_stats { tp_packets: 0, tp_drops: 0 };
+    let mut s = libc::tpacket_stats {
+        tp_packets: 0,
+        tp_drops: 0,
+    };
     let mut len = std::mem::size_of::<libc::tpacket_stats>() as u32;
     // SAFETY: `s` and `len` are valid for writes for the call.
     let r = unsafe {
-        libc::getsockopt(fd.as_raw_fd(), SOL_PACKET, PACKET_STATISTICS, (&raw mut s).cast(), &raw mut len)
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            SOL_PACKET,
+            PACKET_STATISTICS,
+            (&raw mut s).cast(),
+            &raw mut len,
+        )
     };
-    if r < 0 { (0, 0) } else { (u64::from(s.tp_packets), u64::from(s.tp_drops)) }
+    if r < 0 {
+        (0, 0)
+    } else {
+        (u64::from(s.tp_packets), u64::from(s.tp_drops))
+    }
 }
 
 /// A received frame, as a capture record needs it.
@@ -224,7 +256,12 @@ impl Receiver {
 
     /// The frames waiting on `fd` (none: `WouldBlock`), at most the batch, each to
     /// `each`.
-    pub fn receive(&mut self, fd: &OwnedFd, snaplen: usize, mut each: impl FnMut(Received)) -> io::Result<usize> {
+    pub fn receive(
+        &mut self,
+        fd: &OwnedFd,
+        snaplen: usize,
+        mut each: impl FnMut(Received),
+    ) -> io::Result<usize> {
         let n = self.bufs.len();
         self.iovs.clear();
         for b in &mut self.bufs {
@@ -246,7 +283,13 @@ impl Receiver {
         // SAFETY: every message points into buffers of `self` that live, unmoved, for the
         // call; the kernel writes at most their lengths.
         let r = unsafe {
-            libc::recvmmsg(fd.as_raw_fd(), self.msgs.as_mut_ptr(), n as u32, libc::MSG_DONTWAIT, std::ptr::null_mut())
+            libc::recvmmsg(
+                fd.as_raw_fd(),
+                self.msgs.as_mut_ptr(),
+                n as u32,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
         };
         if r < 0 {
             return Err(io::Error::last_os_error());
@@ -306,8 +349,14 @@ fn parse_control(mut c: &[u8]) -> Meta {
             break;
         }
         let d = &c[16..len];
-        let u32_at = |at: usize| d.get(at..at + 4).map(|b| u32::from_ne_bytes(b.try_into().unwrap()));
-        let u16_at = |at: usize| d.get(at..at + 2).map(|b| u16::from_ne_bytes(b.try_into().unwrap()));
+        let u32_at = |at: usize| {
+            d.get(at..at + 4)
+                .map(|b| u32::from_ne_bytes(b.try_into().unwrap()))
+        };
+        let u16_at = |at: usize| {
+            d.get(at..at + 2)
+                .map(|b| u16::from_ne_bytes(b.try_into().unwrap()))
+        };
         match (level, kind) {
             (libc::SOL_SOCKET, SO_TIMESTAMPNS) if d.len() >= 16 => {
                 let s = i64::from_ne_bytes(d[0..8].try_into().unwrap());
@@ -351,8 +400,16 @@ mod tests {
 
     #[test]
     fn control_messages_give_time_mark_length_and_an_offloaded_tag() {
-        let mut c = cmsg(libc::SOL_SOCKET, SO_TIMESTAMPNS, &[&5i64.to_ne_bytes()[..], &7i64.to_ne_bytes()].concat());
-        c.extend(cmsg(libc::SOL_SOCKET, libc::SO_MARK, &0x5258_0003u32.to_ne_bytes()));
+        let mut c = cmsg(
+            libc::SOL_SOCKET,
+            SO_TIMESTAMPNS,
+            &[&5i64.to_ne_bytes()[..], &7i64.to_ne_bytes()].concat(),
+        );
+        c.extend(cmsg(
+            libc::SOL_SOCKET,
+            libc::SO_MARK,
+            &0x5258_0003u32.to_ne_bytes(),
+        ));
         let mut aux = Vec::new();
         for v in [TP_STATUS_VLAN_VALID, 1514, 1514] {
             aux.extend_from_slice(&v.to_ne_bytes());

@@ -1,0 +1,618 @@
+//! `rxinject` on real Linux interfaces, in network namespaces each test creates (and
+//! deletes): a veth pair, `vh` (the host's interface, 10.9.0.1/24) and `vw` (its wire side,
+//! no address), inside the namespace only. Nothing touches the machine's own interfaces.
+//!
+//! Needs root (network namespaces, AF_PACKET, eBPF) and iproute2's `ip`: without root every
+//! test here says it was skipped and passes, and `cargo xtask test` says so too.
+//!
+//! No timing: a capture runs as a child process, the test waits for the line that says it
+//! has started (its socket is open), and the capture ends at a count of frames (`-c`); the
+//! long `--duration` is only there so that a failure ends rather than hangs.
+#![cfg(target_os = "linux")]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use rxinject_user::pcap;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_rxinject")
+}
+
+/// Whether this process is root (else the caller skips, saying so).
+fn root() -> bool {
+    let uid = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
+        s.lines().find_map(|l| {
+            l.strip_prefix("Uid:")
+                .map(|v| v.split_whitespace().next() == Some("0"))
+        })
+    });
+    if uid == Some(true) {
+        return true;
+    }
+    eprintln!("SKIPPED: the Linux namespace tests need root (ip netns, AF_PACKET, eBPF)");
+    false
+}
+
+fn ip(args: &[&str]) {
+    let o = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("iproute2's `ip` (Debian package iproute2)");
+    assert!(
+        o.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// A network namespace with the veth pair, deleted (with its interfaces) when dropped.
+struct Netns {
+    name: String,
+    dir: PathBuf,
+}
+
+impl Netns {
+    fn new(test: &str) -> Netns {
+        let name = format!("rxi-{}-{test}", std::process::id());
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        ip(&["netns", "add", &name]);
+        let n = Netns {
+            dir: std::env::temp_dir().join(&name),
+            name,
+        };
+        std::fs::create_dir_all(&n.dir).unwrap();
+        ip(&[
+            "-n", &n.name, "link", "add", "vh", "type", "veth", "peer", "name", "vw",
+        ]);
+        ip(&["-n", &n.name, "addr", "add", "10.9.0.1/24", "dev", "vh"]);
+        for dev in ["lo", "vh", "vw"] {
+            ip(&["-n", &n.name, "link", "set", dev, "up"]);
+        }
+        // The peer's address resolves without asking (nobody on `vw` would answer): the
+        // stack's replies go out at once. (ARP requests are answered all the same.)
+        ip(&[
+            "-n",
+            &n.name,
+            "neigh",
+            "add",
+            "10.9.0.2",
+            "lladdr",
+            "02:00:00:00:00:02",
+            "dev",
+            "vh",
+            "nud",
+            "permanent",
+        ]);
+        n
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// `rxinject ARGS` inside the namespace.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, bin()]).args(args);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "rxinject {args:?}: {}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// A capture (`rxinject capture ARGS`) that has started: its socket is open.
+    fn capture(&self, args: &[&str]) -> Capture {
+        let mut child = self
+            .command(&[&["capture", "--duration", "60"][..], args].concat())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        loop {
+            line.clear();
+            assert!(
+                err.read_line(&mut line).unwrap() > 0,
+                "the capture ended before it started"
+            );
+            if line.contains("capturing on") {
+                break;
+            }
+        }
+        Capture { child, err }
+    }
+
+    /// The MAC address of `dev`.
+    fn mac(&self, dev: &str) -> [u8; 6] {
+        let o = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.name,
+                "cat",
+                &format!("/sys/class/net/{dev}/address"),
+            ])
+            .output()
+            .unwrap();
+        let s = String::from_utf8(o.stdout).unwrap();
+        let mut mac = [0u8; 6];
+        for (m, h) in mac.iter_mut().zip(s.trim().split(':')) {
+            *m = u8::from_str_radix(h, 16).unwrap();
+        }
+        mac
+    }
+
+    /// The namespace's file in /run/netns (for `setns`).
+    fn path(&self) -> PathBuf {
+        Path::new("/run/netns").join(&self.name)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+struct Capture {
+    child: Child,
+    err: BufReader<std::process::ChildStderr>,
+}
+
+impl Capture {
+    /// Waits for the capture to end (at its count): its stdout and the rest of its stderr.
+    fn finish(mut self) -> (String, String) {
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut self.err, &mut rest).unwrap();
+        let o = self.child.wait_with_output().unwrap();
+        assert!(o.status.success(), "capture: {rest}");
+        (String::from_utf8_lossy(&o.stdout).into_owned(), rest)
+    }
+}
+
+const PEER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
+const PEER_IP: [u8; 4] = [10, 9, 0, 2];
+const HOST_IP: [u8; 4] = [10, 9, 0, 1];
+
+fn checksum(b: &[u8]) -> u16 {
+    let mut s: u32 = b
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while s > 0xffff {
+        s = (s >> 16) + (s & 0xffff);
+    }
+    !(s as u16)
+}
+
+fn ether(dst: [u8; 6], src: [u8; 6], ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&ethertype.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+fn arp_request(target: [u8; 4]) -> Vec<u8> {
+    let mut a = vec![0, 1, 8, 0, 6, 4, 0, 1];
+    a.extend_from_slice(&PEER_MAC);
+    a.extend_from_slice(&PEER_IP);
+    a.extend_from_slice(&[0; 6]);
+    a.extend_from_slice(&target);
+    ether([0xff; 6], PEER_MAC, 0x0806, &a)
+}
+
+fn ipv4(dst_mac: [u8; 6], proto: u8, payload: &[u8]) -> Vec<u8> {
+    let mut ip = vec![0x45, 0];
+    ip.extend_from_slice(&((20 + payload.len()) as u16).to_be_bytes());
+    ip.extend_from_slice(&[0, 1, 0x40, 0, 64, proto, 0, 0]);
+    ip.extend_from_slice(&PEER_IP);
+    ip.extend_from_slice(&HOST_IP);
+    let c = checksum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    ip.extend_from_slice(payload);
+    ether(dst_mac, PEER_MAC, 0x0800, &ip)
+}
+
+fn icmp_echo(dst_mac: [u8; 6], id: u16) -> Vec<u8> {
+    let mut icmp = vec![8, 0, 0, 0];
+    icmp.extend_from_slice(&id.to_be_bytes());
+    icmp.extend_from_slice(&1u16.to_be_bytes());
+    icmp.extend_from_slice(b"rxinject on linux");
+    let c = checksum(&icmp);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    ipv4(dst_mac, 1, &icmp)
+}
+
+fn udp(dst_mac: [u8; 6], port: u16, data: &[u8]) -> Vec<u8> {
+    let mut u = Vec::new();
+    u.extend_from_slice(&40000u16.to_be_bytes());
+    u.extend_from_slice(&port.to_be_bytes());
+    u.extend_from_slice(&((8 + data.len()) as u16).to_be_bytes());
+    u.extend_from_slice(&[0, 0]); // no checksum (IPv4 allows it)
+    u.extend_from_slice(data);
+    ipv4(dst_mac, 17, &u)
+}
+
+fn hex(f: &[u8]) -> String {
+    f.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
+    let packets: Vec<(i128, &[u8])> = frames
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (i as i128 * 1000, &f[..]))
+        .collect();
+    pcap::write_pcap(path, &packets).unwrap();
+}
+
+/// The frames of a pcapng file the capture wrote: (inbound, injected, bytes).
+fn captured(path: &Path) -> Vec<(bool, bool, Vec<u8>)> {
+    pcap::read(path)
+        .unwrap()
+        .packets
+        .into_iter()
+        .map(|p| {
+            (
+                p.direction() == Some(pcap::Direction::Inbound),
+                p.comment.as_deref().is_some_and(|c| c.contains("inject")),
+                p.data,
+            )
+        })
+        .collect()
+}
+
+fn ethertype(f: &[u8]) -> u16 {
+    u16::from_be_bytes([f[12], f[13]])
+}
+
+/// An ARP request and an ICMP echo request injected up on `vh` are answered by Linux's own
+/// stack: the replies leave on `vh`, captured there outbound and not injected, and arrive on
+/// `vw` (the wire side).
+#[test]
+fn arp_and_echo_requests_injected_up_are_answered_by_the_stack() {
+    if !root() {
+        return;
+    }
+    let ns = Netns::new("answer");
+    let host = ns.mac("vh");
+    let frames = [arp_request(HOST_IP), icmp_echo(host, 0x4242)];
+    let input = ns.file("in.pcap");
+    write_pcap(&input, &frames);
+    let on_vh = ns.file("vh.pcapng");
+    let on_vw = ns.file("vw.pcapng");
+    // On vh: the two requests in, the two replies out. On vw: the two replies in (the
+    // filter leaves out the IPv6 chatter a new interface may send).
+    let vh = ns.capture(&[
+        "-i",
+        "vh",
+        "-c",
+        "4",
+        "-w",
+        on_vh.to_str().unwrap(),
+        "arp or icmp",
+    ]);
+    let vw = ns.capture(&[
+        "-i",
+        "vw",
+        "-c",
+        "2",
+        "-w",
+        on_vw.to_str().unwrap(),
+        "arp or icmp",
+    ]);
+    let out = ns.ok(&["send", "-i", "vh", "--rx", "--json", input.to_str().unwrap()]);
+    assert!(out.contains("\"frames_sent\":2"), "{out}");
+    vh.finish();
+    vw.finish();
+    let got = captured(&on_vh);
+    assert_eq!(got.len(), 4, "{got:?}");
+    let requests: Vec<_> = got.iter().filter(|(inb, _, _)| *inb).collect();
+    let replies: Vec<_> = got.iter().filter(|(inb, _, _)| !*inb).collect();
+    assert_eq!(requests.len(), 2);
+    assert!(
+        requests.iter().all(|(_, inj, _)| *inj),
+        "the requests are the injected frames"
+    );
+    assert!(
+        requests.iter().any(|(_, _, f)| *f == frames[0]) && requests.iter().any(|(_, _, f)| *f == frames[1])
+    );
+    assert!(
+        replies.iter().all(|(_, inj, _)| !*inj),
+        "the replies are the stack's own"
+    );
+    let arp_reply = replies
+        .iter()
+        .find(|(_, _, f)| ethertype(f) == 0x0806)
+        .expect("an ARP reply");
+    assert_eq!(&arp_reply.2[0..6], &PEER_MAC, "to the asker");
+    assert_eq!(&arp_reply.2[6..12], &host, "from vh");
+    assert_eq!(
+        u16::from_be_bytes([arp_reply.2[20], arp_reply.2[21]]),
+        2,
+        "op: reply"
+    );
+    let echo_reply = replies
+        .iter()
+        .find(|(_, _, f)| ethertype(f) == 0x0800)
+        .expect("an echo reply");
+    assert_eq!(echo_reply.2[34], 0, "ICMP type 0: echo reply");
+    assert_eq!(
+        &echo_reply.2[38..40],
+        &0x4242u16.to_be_bytes(),
+        "the request's id"
+    );
+    // The same two replies reached the wire side, as received there.
+    let wire = captured(&on_vw);
+    assert_eq!(wire.len(), 2, "{wire:?}");
+    for (inbound, injected, f) in &wire {
+        assert!(*inbound && !*injected);
+        assert!(replies.iter().any(|(_, _, r)| r == f));
+    }
+}
+
+/// A UDP datagram injected up on `vh` reaches a socket bound in the namespace, byte for
+/// byte.
+#[test]
+fn a_udp_datagram_injected_up_reaches_a_socket_byte_for_byte() {
+    if !root() {
+        return;
+    }
+    let ns = Netns::new("udp");
+    let host = ns.mac("vh");
+    let payload: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+    // A thread in the namespace binds the socket (setns moves only the calling thread).
+    let path = ns.path();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let receiver = std::thread::spawn(move || {
+        let f = std::fs::File::open(path).unwrap();
+        // SAFETY: setns(2) on an open namespace file, for this thread only.
+        let r = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) };
+        assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
+        let s = std::net::UdpSocket::bind("10.9.0.1:5555").unwrap();
+        tx.send(()).unwrap();
+        let mut buf = vec![0u8; 2000];
+        let (n, from) = s.recv_from(&mut buf).unwrap();
+        (buf[..n].to_vec(), from)
+    });
+    // Bound: now inject. (The peer's address must resolve for nothing: UDP needs no reply.)
+    rx.recv().unwrap();
+    ns.ok(&[
+        "send",
+        "-i",
+        "vh",
+        "--rx",
+        "--hex",
+        &hex(&udp(host, 5555, &payload)),
+    ]);
+    let (got, from) = receiver.join().unwrap();
+    assert_eq!(got, payload);
+    assert_eq!(from, "10.9.0.2:40000".parse().unwrap());
+}
+
+/// Direction and the injected mark on exactly the right frames: a frame injected up (in,
+/// injected), one injected down (out, injected), the stack's reply (out, not injected), and
+/// a frame rxinject transmits on `vw`, which arrives on `vh` with rxinject's mark for `vw`
+/// still on it (a veth pair keeps marks) and must not count as injected there (in, not
+/// injected).
+#[test]
+fn capture_marks_direction_and_injected_on_exactly_the_right_frames() {
+    if !root() {
+        return;
+    }
+    let ns = Netns::new("marks");
+    let host = ns.mac("vh");
+    let up = icmp_echo(host, 0x0101);
+    let down = udp(PEER_MAC, 9, b"down to the wire");
+    let across = udp(host, 9, b"across the pair");
+    let on_vh = ns.file("vh.pcapng");
+    // The echo request up, its reply out, the Tx frame out, the frame from vw in.
+    let vh = ns.capture(&[
+        "-i",
+        "vh",
+        "-c",
+        "4",
+        "-w",
+        on_vh.to_str().unwrap(),
+        "icmp or udp port 9",
+    ]);
+    ns.ok(&["send", "-i", "vh", "--rx", "--hex", &hex(&up)]);
+    ns.ok(&["send", "-i", "vh", "--tx", "--hex", &hex(&down)]);
+    ns.ok(&["send", "-i", "vw", "--tx", "--hex", &hex(&across)]);
+    vh.finish();
+    let got = captured(&on_vh);
+    let find = |f: &[u8]| got.iter().find(|(_, _, g)| g == f).map(|(i, j, _)| (*i, *j));
+    assert_eq!(find(&up), Some((true, true)), "injected up: {got:?}");
+    assert_eq!(find(&down), Some((false, true)), "injected down");
+    assert_eq!(find(&across), Some((true, false)), "received from the wire side");
+    let reply = got
+        .iter()
+        .find(|(_, _, f)| ethertype(f) == 0x0800 && f[23] == 1 && f[34] == 0);
+    assert!(
+        matches!(reply, Some((false, false, _))),
+        "the stack's echo reply: {got:?}"
+    );
+}
+
+/// Error paths: an interface that does not exist (exit 1, the interfaces listed), and a
+/// frame above the MTU (skipped and counted; the rest sent).
+#[test]
+fn a_missing_interface_and_a_frame_above_the_mtu_are_reported() {
+    if !root() {
+        return;
+    }
+    let ns = Netns::new("errors");
+    let o = ns.run(&[
+        "send",
+        "-i",
+        "nosuch0",
+        "--rx",
+        "--hex",
+        &hex(&arp_request(HOST_IP)),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("nosuch0") && err.contains("vh"), "{err}");
+    let host = ns.mac("vh");
+    let input = ns.file("big.pcap");
+    let big = udp(host, 9, &vec![0x55; 1600]);
+    write_pcap(&input, &[arp_request(HOST_IP), big, icmp_echo(host, 7)]);
+    let out = ns.ok(&["send", "-i", "vh", "--rx", "--json", input.to_str().unwrap()]);
+    assert!(out.contains("\"frames_skipped_oversize\":1"), "{out}");
+    assert!(out.contains("\"frames_sent\":2"), "{out}");
+}
+
+/// Without the capabilities: the error names the one missing. The Rx path needs CAP_BPF
+/// and CAP_NET_ADMIN (CAP_SYS_ADMIN stands in for either); any injection needs
+/// CAP_NET_RAW. (`setpriv` drops them from the bounding set: root keeps the rest.)
+#[test]
+fn missing_capabilities_are_named() {
+    if !root() {
+        return;
+    }
+    let ns = Netns::new("caps");
+    let frame = hex(&arp_request(HOST_IP));
+    for (drop, direction, missing) in [
+        ("-bpf,-sys_admin", "--rx", "CAP_BPF"),
+        ("-net_admin,-sys_admin", "--rx", "CAP_NET_ADMIN"),
+        ("-net_raw", "--tx", "CAP_NET_RAW"),
+    ] {
+        let o = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &ns.name,
+                "setpriv",
+                "--bounding-set",
+                drop,
+                "--",
+                bin(),
+            ])
+            .args(["send", "-i", "vh", direction, "--hex", &frame])
+            .output()
+            .expect("setpriv (util-linux)");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{drop}: {err}");
+        assert!(err.contains(&format!("lacks {missing}")), "{drop}: {err}");
+    }
+}
+
+/// `rxinject adapters` lists the namespace's Ethernet interfaces (not `lo`) with their index,
+/// MAC and MTU.
+#[test]
+fn adapters_lists_the_namespaces_ethernet_interfaces() {
+    if !root() {
+        return;
+    }
+    let ns = Netns::new("list");
+    ip(&["-n", &ns.name, "link", "set", "vw", "mtu", "1400"]);
+    let out = ns.ok(&["adapters", "--json"]);
+    assert!(!out.contains("\"name\":\"lo\""), "{out}");
+    let mac = ns
+        .mac("vw")
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    assert!(out.contains(&mac), "{out}");
+    assert!(out.contains("\"mtu\":1400"), "{out}");
+    assert!(out.contains("\"name\":\"vh\""), "{out}");
+}
+
+/// Nothing stays attached: while a long Rx replay runs, `vh` has rxinject's egress program;
+/// after the command exits, and after one is killed (SIGKILL: no clean-up of its own), none
+/// (the tcx link died with the process).
+#[test]
+fn the_rx_program_is_gone_after_the_command_exits_and_after_it_is_killed() {
+    if !root() {
+        return;
+    }
+    let ns = Netns::new("gone");
+    ns.ok(&["send", "-i", "vh", "--rx", "--hex", &hex(&arp_request(HOST_IP))]);
+    assert_eq!(egress_programs(&ns, "vh"), 0, "after exit");
+    let input = ns.file("long.pcap");
+    write_pcap(&input, &[arp_request(HOST_IP)]);
+    // About a million seconds of replay: it is killed long before.
+    let mut child = ns
+        .command(&[
+            "send",
+            "-i",
+            "vh",
+            "--rx",
+            "--pps",
+            "1",
+            "--loop",
+            "1000000",
+            input.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Attached once the first frame went (a count reached, not a time): the loop ends when
+    // the program shows, or the command ended (a failure).
+    while egress_programs(&ns, "vh") == 0 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the replay ended before it attached"
+        );
+        std::thread::yield_now();
+    }
+    // (`ip netns exec` execs rxinject: the child is rxinject itself.)
+    child.kill().unwrap();
+    child.wait().unwrap();
+    wait_gone(&ns);
+    assert_eq!(egress_programs(&ns, "vh"), 0, "after SIGKILL");
+}
+
+/// Waits until no rxinject process runs in `ns` (`ip netns pids`): the counts of a killed
+/// one's links are read after it has gone.
+fn wait_gone(ns: &Netns) {
+    loop {
+        let o = Command::new("ip")
+            .args(["netns", "pids", &ns.name])
+            .output()
+            .unwrap();
+        if o.stdout.iter().all(|b| b.is_ascii_whitespace()) {
+            return;
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// The tcx egress programs attached to `dev` (`BPF_PROG_QUERY`, from a thread inside the
+/// namespace).
+fn egress_programs(ns: &Netns, dev: &str) -> u32 {
+    let path = ns.path();
+    let dev = std::ffi::CString::new(dev).unwrap();
+    std::thread::spawn(move || {
+        let f = std::fs::File::open(path).unwrap();
+        // SAFETY: setns(2) on an open namespace file, for this thread only.
+        let r = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) };
+        assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
+        // SAFETY: a NUL-terminated name.
+        let index = unsafe { libc::if_nametoindex(dev.as_ptr()) };
+        assert_ne!(index, 0);
+        rxinject_user::linux::ebpf::attached(index, rxinject_user::linux::ebpf::BPF_TCX_EGRESS).unwrap()
+    })
+    .join()
+    .unwrap()
+}
