@@ -18,7 +18,10 @@ pub const WINDOWS_TARGET: &str = "x86_64-pc-windows-msvc";
 /// clang (compiles the `ndis.h` fix's test header as bindgen's libclang would, and the C
 /// sample filters for `x86_64-pc-windows-msvc`), libclang-dev (bindgen's libclang, for the
 /// eWDK layout checks' probe), lld (lld-link links the samples' `.sys`) and llvm
-/// (llvm-dlltool makes their `ndis.lib`/`ntoskrnl.lib` import libraries).
+/// (llvm-dlltool makes their `ndis.lib`/`ntoskrnl.lib` import libraries); for the Linux
+/// backend's namespace tests and `bench-linux`, iproute2 (`ip netns`, `tc`), tcpreplay (the
+/// tool sending on a companion interface, and the benchmark's peer) and util-linux
+/// (`setpriv` drops capabilities).
 const APT_PACKAGES: &[(&str, &str)] = &[
     ("gcc", "/usr/bin/gcc"),
     ("clang", "/usr/bin/clang"),
@@ -31,6 +34,9 @@ const APT_PACKAGES: &[(&str, &str)] = &[
     ("gcc-mingw-w64-x86-64", "/usr/bin/x86_64-w64-mingw32-gcc"),
     ("wine64", "/usr/lib/wine/wine64"),
     ("valgrind", "/usr/bin/valgrind"),
+    ("iproute2", "/usr/sbin/ip"),
+    ("tcpreplay", "/usr/bin/tcpreplay"),
+    ("util-linux", "/usr/bin/setpriv"),
 ];
 
 /// The target of the user-mode tool's Windows build (linked with mingw-w64).

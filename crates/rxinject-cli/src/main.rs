@@ -72,6 +72,33 @@ enum Command {
     #[cfg(not(windows))]
     #[command(subcommand)]
     Sim(SimCommand),
+    /// Linux: create a companion interface (a veth pair) whose traffic arrives on IFACE as
+    /// received: any tool (tcpreplay, nping, scapy) sending on the companion injects into
+    /// IFACE's receive path. It stays until `rxinject unlink`.
+    #[cfg(target_os = "linux")]
+    Link(LinkArgs),
+    /// Linux: remove a companion interface made by `rxinject link`.
+    #[cfg(target_os = "linux")]
+    Unlink(UnlinkArgs),
+}
+
+#[cfg(target_os = "linux")]
+#[derive(Args)]
+struct LinkArgs {
+    /// The interface whose receive path the companion feeds: its name or index.
+    #[arg(value_name = "IFACE")]
+    interface: String,
+    /// The companion's name (default: rx-IFACE, cut to 15 bytes).
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+}
+
+#[cfg(target_os = "linux")]
+#[derive(Args)]
+struct UnlinkArgs {
+    /// The companion interface (`rx-IFACE` by default).
+    #[arg(value_name = "NAME")]
+    name: String,
 }
 
 #[cfg(not(windows))]
@@ -431,6 +458,32 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Stats(a) => stats(cli, a),
         #[cfg(not(windows))]
         Command::Sim(c) => sim_command(cli, c),
+        #[cfg(target_os = "linux")]
+        Command::Link(a) => {
+            let c = rxinject_user::linux::link(&a.interface, a.name.as_deref())?;
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({"companion": c.name, "index": c.index, "peer": c.peer, "target": c.target.name, "target_index": c.target.index})
+                );
+            } else {
+                println!(
+                    "{}: what is sent on it arrives on {} as received (until `rxinject unlink {}`)",
+                    c.name, c.target.name, c.name
+                );
+            }
+            Ok(())
+        }
+        #[cfg(target_os = "linux")]
+        Command::Unlink(a) => {
+            let name = rxinject_user::linux::unlink(&a.name)?;
+            if cli.json {
+                println!("{}", json!({"removed": name}));
+            } else {
+                println!("{name} removed");
+            }
+            Ok(())
+        }
     }
 }
 

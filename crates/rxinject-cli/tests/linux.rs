@@ -480,6 +480,74 @@ fn a_missing_interface_and_a_frame_above_the_mtu_are_reported() {
     assert!(out.contains("\"frames_sent\":2"), "{out}");
 }
 
+/// `rxinject link vh` makes `rx-vh`: what tcpreplay (an unchanged tool) sends on it arrives
+/// on `vh` as received, marked injected, and the stack answers; `unlink` removes the pair,
+/// and refuses an interface it did not make.
+#[test]
+fn a_companion_feeds_what_tcpreplay_sends_into_the_receive_path_until_unlinked() {
+    if !root() {
+        return;
+    }
+    let ns = Netns::new("link");
+    let out = ns.ok(&["link", "vh", "--json"]);
+    assert!(
+        out.contains("\"companion\":\"rx-vh\"") && out.contains("\"target\":\"vh\""),
+        "{out}"
+    );
+    let host = ns.mac("vh");
+    let frames = [arp_request(HOST_IP), icmp_echo(host, 0x7777)];
+    let input = ns.file("in.pcap");
+    write_pcap(&input, &frames);
+    let on_vh = ns.file("vh.pcapng");
+    let vh = ns.capture(&[
+        "-i",
+        "vh",
+        "-c",
+        "4",
+        "-w",
+        on_vh.to_str().unwrap(),
+        "arp or icmp",
+    ]);
+    let o = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.name,
+            "tcpreplay",
+            "-q",
+            "-i",
+            "rx-vh",
+            input.to_str().unwrap(),
+        ])
+        .output()
+        .expect("tcpreplay (Debian package tcpreplay)");
+    assert!(
+        o.status.success(),
+        "tcpreplay: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    vh.finish();
+    let got = captured(&on_vh);
+    for f in &frames {
+        assert!(got.iter().any(|(inb, inj, g)| *inb && *inj && g == f), "{got:?}");
+    }
+    assert_eq!(
+        got.iter().filter(|(inb, inj, _)| !*inb && !*inj).count(),
+        2,
+        "two replies: {got:?}"
+    );
+    assert!(ns.ok(&["unlink", "rx-vh"]).contains("rx-vh removed"));
+    let links = Command::new("ip")
+        .args(["-n", &ns.name, "-o", "link"])
+        .output()
+        .unwrap();
+    let links = String::from_utf8_lossy(&links.stdout);
+    assert!(!links.contains("rx-vh") && !links.contains("rxp"), "{links}");
+    let o = ns.run(&["unlink", "vh"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not an rxinject companion"));
+}
+
 /// Without the capabilities: the error names the one missing. The Rx path needs CAP_BPF
 /// and CAP_NET_ADMIN (CAP_SYS_ADMIN stands in for either); any injection needs
 /// CAP_NET_RAW. (`setpriv` drops them from the bounding set: root keeps the rest.)

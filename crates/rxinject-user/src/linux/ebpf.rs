@@ -82,6 +82,7 @@ impl Insn {
 
 // Opcodes: class | size/source | mode/operation.
 const LDX_W: u8 = 0x61; // BPF_LDX | BPF_W | BPF_MEM
+const STX_W: u8 = 0x63; // BPF_STX | BPF_W | BPF_MEM
 const LSH32_K: u8 = 0x64; // BPF_ALU | BPF_LSH | BPF_K (32 bits, the upper half cleared)
 const OR32_K: u8 = 0x44; // BPF_ALU | BPF_OR | BPF_K
 const AND32_K: u8 = 0x54; // BPF_ALU | BPF_AND | BPF_K
@@ -118,10 +119,13 @@ pub fn rx_redirect() -> Vec<Insn> {
     ]
 }
 
-/// The ingress program of a companion interface (`rxinject link`): every frame arriving on
-/// it goes to interface `target`'s receive path.
+/// The ingress program of a companion interface's peer (`rxinject link`): every frame
+/// arriving on it goes to interface `target`'s receive path, with `target`'s Rx mark (a
+/// capture there shows it injected).
 pub fn redirect_to_ingress(target: u32) -> Vec<Insn> {
     vec![
+        Insn::new(MOV_K, 2, 0, 0, mark(target, true) as i32),
+        Insn::new(STX_W, 1, 2, SKB_MARK, 0),
         Insn::new(MOV_K, 1, 0, 0, target as i32),
         Insn::new(MOV_K, 2, 0, 0, BPF_F_INGRESS),
         Insn::new(CALL, 0, 0, 0, HELPER_REDIRECT),
@@ -155,7 +159,7 @@ fn put64(a: &mut [u8; 144], at: usize, v: u64) {
     a[at..at + 8].copy_from_slice(&v.to_ne_bytes());
 }
 
-/// Loads `prog` as a tc classifier for `attach` (`BPF_TCX_*`). The verifier's log is the
+/// Loads `prog` as a tc classifier for `attach` (`BPF_TCX_*`, or 0 for a tc filter). The verifier's log is the
 /// error's text when it refuses the program.
 pub fn load(prog: &[Insn], name: &str, attach: u32) -> io::Result<OwnedFd> {
     let code: Vec<u8> = prog.iter().flat_map(Insn::bytes).collect();

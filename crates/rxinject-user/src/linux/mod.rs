@@ -91,6 +91,122 @@ pub fn adapters() -> Result<Vec<netlink::Link>, Error> {
         .collect())
 }
 
+/// A companion interface (`rxinject link`): what is sent on `name` arrives on `target` as
+/// received traffic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Companion {
+    pub name: String,
+    pub index: u32,
+    /// The veth's other end, whose ingress redirects (`rxp<target index>`).
+    pub peer: String,
+    pub target: netlink::Link,
+}
+
+/// The peer of `target`'s companion.
+fn peer_name(target: u32) -> String {
+    format!("rxp{target}")
+}
+
+fn find(name: &str) -> Result<netlink::Link, Error> {
+    let all = netlink::links().map_err(|e| os_error("listing interfaces (netlink)", e, &[]))?;
+    let n = name.trim();
+    match all
+        .iter()
+        .find(|l| l.name == n || n.parse::<u32>().ok() == Some(l.index))
+    {
+        Some(l) => Ok(l.clone()),
+        None => Err(Error::AdapterNotFound {
+            name: n.into(),
+            available: all
+                .iter()
+                .filter(|l| l.kind == netlink::ARPHRD_ETHER)
+                .map(|l| format!("{} (index {})", l.name, l.index))
+                .collect(),
+        }),
+    }
+}
+
+/// Creates companion `name` (default `rx-TARGET`) of interface `target`: a veth pair whose
+/// far end's tc ingress sends every frame to `target`'s receive path, with `target`'s Rx
+/// mark. It stays until [`unlink`] (or until `target` goes): no process keeps it.
+pub fn link(target: &str, name: Option<&str>) -> Result<Companion, Error> {
+    let t = find(target)?;
+    if t.kind != netlink::ARPHRD_ETHER {
+        return Err(Error::Unsupported(format!(
+            "{} is not an Ethernet interface",
+            t.name
+        )));
+    }
+    let name = match name {
+        Some(n) => n.to_string(),
+        None => format!("rx-{}", t.name).chars().take(15).collect(),
+    };
+    if name.is_empty() || name.len() > 15 || name.contains(['/', ' ']) {
+        return Err(Error::Unsupported(format!(
+            "{name:?}: an interface name is 1 to 15 bytes, without '/' or spaces"
+        )));
+    }
+    let peer = peer_name(t.index);
+    let admin = [Capability::NetAdmin];
+    netlink::add_veth(&name, &peer)
+        .map_err(|e| os_error(&format!("creating the veth pair {name} / {peer}"), e, &admin))?;
+    let made = (|| {
+        let all = netlink::links().map_err(|e| os_error("listing interfaces (netlink)", e, &[]))?;
+        let index_of = |n: &str| all.iter().find(|l| l.name == n).map(|l| l.index);
+        let (Some(index), Some(peer_index)) = (index_of(&name), index_of(&peer)) else {
+            return Err(Error::Unsupported(format!(
+                "{name} / {peer}: created, then not found"
+            )));
+        };
+        let needs = [Capability::NetAdmin, Capability::Bpf];
+        let prog = ebpf::load(&ebpf::redirect_to_ingress(t.index), "rxinject_link", 0)
+            .map_err(|e| os_error("loading the companion's program (bpf)", e, &needs))?;
+        netlink::add_clsact(peer_index)
+            .map_err(|e| os_error(&format!("adding clsact to {peer}"), e, &admin))?;
+        netlink::add_bpf_ingress(peer_index, &prog, "rxinject-link")
+            .map_err(|e| os_error(&format!("attaching the program to {peer}'s ingress"), e, &admin))?;
+        for i in [peer_index, index] {
+            netlink::set_up(i).map_err(|e| os_error("setting the pair up", e, &admin))?;
+        }
+        Ok(index)
+    })();
+    match made {
+        Ok(index) => Ok(Companion {
+            name,
+            index,
+            peer,
+            target: t,
+        }),
+        Err(e) => {
+            // Nothing half made stays.
+            if let Ok(l) = find(&name) {
+                let _ = netlink::delete(l.index);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Removes companion `name` (its veth pair, and with it the program). Refuses an interface
+/// that is not an rxinject companion.
+pub fn unlink(name: &str) -> Result<String, Error> {
+    let l = find(name)?;
+    let all = netlink::links().map_err(|e| os_error("listing interfaces (netlink)", e, &[]))?;
+    let ours = l
+        .peer
+        .and_then(|p| all.iter().find(|x| x.index == p))
+        .is_some_and(|p| p.name.starts_with("rxp"));
+    if !ours {
+        return Err(Error::Unsupported(format!(
+            "{} is not an rxinject companion (made by `rxinject link`)",
+            l.name
+        )));
+    }
+    netlink::delete(l.index)
+        .map_err(|e| os_error(&format!("deleting {}", l.name), e, &[Capability::NetAdmin]))?;
+    Ok(l.name)
+}
+
 /// The backend: a monotonic clock, and a channel per handle.
 pub(crate) struct LinuxBackend {
     epoch: Instant,

@@ -19,6 +19,7 @@ const NLM_F_CREATE: u16 = 0x400;
 const IFLA_ADDRESS: u16 = 1;
 const IFLA_IFNAME: u16 = 3;
 const IFLA_MTU: u16 = 4;
+const IFLA_LINK: u16 = 5;
 const IFLA_OPERSTATE: u16 = 16;
 const IFLA_LINKINFO: u16 = 18;
 const IFLA_INFO_KIND: u16 = 1;
@@ -45,6 +46,8 @@ pub struct Link {
     pub operstate: u8,
     /// `IFF_UP`: administratively up.
     pub up: bool,
+    /// `IFLA_LINK`: a veth's peer (its index).
+    pub peer: Option<u32>,
 }
 
 impl Link {
@@ -217,6 +220,7 @@ fn parse_link(p: &[u8]) -> Option<Link> {
         kind,
         operstate: 0,
         up: flags & IFF_UP != 0,
+        peer: None,
     };
     let mut rest = &p[IFINFO..];
     while rest.len() >= 4 {
@@ -234,6 +238,7 @@ fn parse_link(p: &[u8]) -> Option<Link> {
             IFLA_ADDRESS if data.len() == 6 => link.mac.copy_from_slice(data),
             IFLA_MTU if data.len() == 4 => link.mtu = u32::from_ne_bytes(data.try_into().ok()?),
             IFLA_OPERSTATE if !data.is_empty() => link.operstate = data[0],
+            IFLA_LINK if data.len() == 4 => link.peer = Some(u32::from_ne_bytes(data.try_into().ok()?)),
             _ => {}
         }
         rest = &rest[align(len).min(rest.len())..];
@@ -289,6 +294,74 @@ pub fn delete(index: u32) -> io::Result<()> {
     s.replies(seq, |_, _| {})
 }
 
+/// A tc request (rtnetlink(7)'s `tcmsg`: family, ifindex, handle, parent, info).
+fn tc_request(kind: u16, flags: u16, index: u32, handle: u32, parent: u32, info: u32) -> Vec<u8> {
+    let mut m = Vec::with_capacity(128);
+    m.extend_from_slice(&0u32.to_ne_bytes());
+    m.extend_from_slice(&kind.to_ne_bytes());
+    m.extend_from_slice(&(flags | NLM_F_REQUEST).to_ne_bytes());
+    m.extend_from_slice(&[0; 8]);
+    m.extend_from_slice(&[libc::AF_UNSPEC as u8, 0, 0, 0]);
+    m.extend_from_slice(&(index as i32).to_ne_bytes());
+    for v in [handle, parent, info] {
+        m.extend_from_slice(&v.to_ne_bytes());
+    }
+    m
+}
+
+const RTM_NEWQDISC: u16 = 36;
+const RTM_NEWTFILTER: u16 = 44;
+const TCA_KIND: u16 = 1;
+const TCA_OPTIONS: u16 = 2;
+/// `TC_H_CLSACT`, and its ingress hook (`TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS)`).
+const TC_H_CLSACT: u32 = 0xffff_fff1;
+const TC_H_CLSACT_INGRESS: u32 = 0xffff_fff2;
+const TCA_BPF_FD: u16 = 6;
+const TCA_BPF_NAME: u16 = 7;
+const TCA_BPF_FLAGS: u16 = 8;
+const TCA_BPF_FLAG_ACT_DIRECT: u32 = 1;
+
+/// Adds the `clsact` qdisc to interface `index` (where tc's ingress and egress hooks live).
+pub fn add_clsact(index: u32) -> io::Result<()> {
+    let mut s = Socket::open()?;
+    let mut m = tc_request(
+        RTM_NEWQDISC,
+        NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK,
+        index,
+        0xffff_0000,
+        TC_H_CLSACT,
+        0,
+    );
+    attr(&mut m, TCA_KIND, b"clsact\0");
+    let seq = s.send(m)?;
+    s.replies(seq, |_, _| {})
+}
+
+/// Attaches tc classifier `prog` (direct action) at interface `index`'s ingress, for every
+/// protocol. It holds the program until the filter or the interface goes: no process needs
+/// to stay (unlike a tcx link, which dies with its descriptor).
+pub fn add_bpf_ingress(index: u32, prog: &OwnedFd, name: &str) -> io::Result<()> {
+    let mut s = Socket::open()?;
+    // Priority 1, protocol ETH_P_ALL (in network order in the low 16 bits).
+    let info = (1u32 << 16) | u32::from(0x0003u16.to_be());
+    let mut m = tc_request(
+        RTM_NEWTFILTER,
+        NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK,
+        index,
+        1,
+        TC_H_CLSACT_INGRESS,
+        info,
+    );
+    attr(&mut m, TCA_KIND, b"bpf\0");
+    nested(&mut m, TCA_OPTIONS, |m| {
+        attr(m, TCA_BPF_FD, &(prog.as_raw_fd() as u32).to_ne_bytes());
+        attr(m, TCA_BPF_NAME, &name_attr(name));
+        attr(m, TCA_BPF_FLAGS, &TCA_BPF_FLAG_ACT_DIRECT.to_ne_bytes());
+    });
+    let seq = s.send(m)?;
+    s.replies(seq, |_, _| {})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,6 +386,7 @@ mod tests {
                 kind: ARPHRD_ETHER,
                 operstate: 6,
                 up: true,
+                peer: None,
             }
         );
         assert_eq!(l.state(), "up");
