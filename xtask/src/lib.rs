@@ -24,6 +24,8 @@
 
 pub mod bench;
 pub mod bench_bpf;
+#[cfg(target_os = "linux")]
+pub mod bench_linux;
 pub mod demo;
 pub mod demo_hostile;
 pub mod dist;
@@ -112,6 +114,11 @@ commands:
                   pcapng_read, device_sequence) under libFuzzer, N seconds each (default
                   60): executions, edges, new corpus entries, crashes (nightly and
                   cargo-fuzz; exit 2 without them, 1 on a crash)
+  bench-linux [--json] [--frames N]
+                  (Linux, root) Rx injection of 64-byte frames into a veth in a fresh
+                  network namespace, delivered to the stack: rxinject against tcpreplay
+                  through tc mirred, and tcpreplay on rxinject link's companion, in one
+                  run (docs/PERFORMANCE.md); N frames each (default 500,000)
   dist            build dist/x64/rxinject.sys and rxinject.inf and check the binary
   test            fmt, clippy (host and Windows target), dist, all tests (the demo's
                   among them), the driver's scenarios again on the shipped .sys, docs
@@ -188,6 +195,26 @@ pub fn run(args: &[String]) -> Result<()> {
         "dist" => no_args(cmd, rest).and_then(|_| dist::run().map(|_| ())),
         "test" => no_args(cmd, rest).and_then(|_| test::run()),
         "fuzz" => fuzz::run(rest),
+        #[cfg(target_os = "linux")]
+        "bench-linux" => {
+            let (mut json, mut frames) = (false, 500_000u64);
+            let mut args = rest.iter();
+            while let Some(a) = args.next() {
+                match a.as_str() {
+                    "--json" => json = true,
+                    "--frames" => match args.next().and_then(|n| n.parse().ok()) {
+                        Some(n) => frames = n,
+                        None => return Err(Error::usage("--frames takes a number")),
+                    },
+                    other => {
+                        return Err(Error::usage(format!(
+                            "bench-linux takes --json and --frames N, not {other:?}"
+                        )));
+                    }
+                }
+            }
+            bench_linux::run(json, frames)
+        }
         "setup" => no_args(cmd, rest).and_then(|_| setup::run()),
         "verify-samples" => match rest {
             [] => samples::run(false),

@@ -72,6 +72,23 @@ pub fn run() -> Result<()> {
     let built = dist::run()?;
 
     run_cmd("cargo test --workspace", cargo().args(["test", "--workspace"]))?;
+    // The Linux backend's namespace tests (crates/rxinject-cli/tests/linux.rs) ran above if
+    // this is root; say plainly when they could not.
+    #[cfg(target_os = "linux")]
+    {
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| o.stdout == b"0\n")
+            .unwrap_or(false);
+        if root {
+            eprintln!("==> the Linux namespace tests ran (root)");
+        } else {
+            eprintln!(
+                "==> SKIPPED: the Linux namespace tests (crates/rxinject-cli/tests/linux.rs) need root: run `sudo cargo xtask test`"
+            );
+        }
+    }
     // The main scenarios again, on the bytes we ship: the simulator's loader maps
     // dist/x64/rxinject.sys and the same tests drive it (the demo's test on the .sys is in
     // xtask/tests/dist.rs, part of the run above).

@@ -802,7 +802,12 @@ fn send(cli: &Cli, args: &SendArgs) -> Result<(), Failure> {
             sent += r.accepted as u64;
             bytes += plan[w.clone()].iter().map(|(f, _)| f.len() as u64).sum::<u64>();
         } else {
-            failed += n;
+            // The frames not accepted, or (a failure below, every frame accepted) all.
+            failed += if (r.accepted as u64) < n {
+                n - r.accepted as u64
+            } else {
+                n
+            };
             sent += r.accepted as u64;
             if first_failure.is_none() {
                 first_failure = Some(status_name(r.status));

@@ -583,6 +583,32 @@ fn missing_capabilities_are_named() {
     }
 }
 
+/// Frames the kernel refuses are counted, with the status: `vh` administratively down, an
+/// Rx replay of three frames fails all three (`ENETDOWN`, reported as the media being
+/// disconnected) and exits 1.
+#[test]
+fn frames_the_kernel_refuses_are_counted() {
+    if !root() {
+        return;
+    }
+    let ns = Netns::new("refused");
+    let host = ns.mac("vh");
+    let input = ns.file("three.pcap");
+    write_pcap(
+        &input,
+        &[arp_request(HOST_IP), icmp_echo(host, 1), icmp_echo(host, 2)],
+    );
+    ip(&["-n", &ns.name, "link", "set", "vh", "down"]);
+    let o = ns.run(&["send", "-i", "vh", "--rx", "--json", input.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("\"frames_failed\":3") && out.contains("\"frames_sent\":0"),
+        "{out}"
+    );
+    assert!(out.contains("MEDIA_DISCONNECTED"), "{out}");
+}
+
 /// `rxinject adapters` lists the namespace's Ethernet interfaces (not `lo`) with their index,
 /// MAC and MTU.
 #[test]

@@ -572,9 +572,20 @@ impl State {
             } else {
                 &self.bound.as_ref().expect("bound").tx
             };
-            let sent = packet::send_all(sock, ifindex, &run, |_, e| {
+            // What the kernel drops after taking a frame (a full backlog on the way up, the
+            // interface going down) shows in the interface's counters: read around the run.
+            let dropped = |l: &netlink::Link| if dir { l.rx_dropped } else { l.tx_dropped };
+            let before = netlink::link(ifindex).ok();
+            let mut sent = packet::send_all(sock, ifindex, &run, |_, e| {
                 first_failure.get_or_insert(errno_status(&e));
             });
+            if let (Some(b), Ok(a)) = (before, netlink::link(ifindex)) {
+                let lost = (dropped(&a).saturating_sub(dropped(&b)) as usize).min(sent);
+                if lost > 0 {
+                    sent -= lost;
+                    first_failure.get_or_insert(STATUS_INSUFFICIENT_RESOURCES);
+                }
+            }
             accepted += sent;
             let bytes: usize = run.iter().map(|f| f.len()).sum();
             if dir {

@@ -20,6 +20,7 @@ const IFLA_ADDRESS: u16 = 1;
 const IFLA_IFNAME: u16 = 3;
 const IFLA_MTU: u16 = 4;
 const IFLA_LINK: u16 = 5;
+const IFLA_STATS64: u16 = 23;
 const IFLA_OPERSTATE: u16 = 16;
 const IFLA_LINKINFO: u16 = 18;
 const IFLA_INFO_KIND: u16 = 1;
@@ -48,6 +49,10 @@ pub struct Link {
     pub up: bool,
     /// `IFLA_LINK`: a veth's peer (its index).
     pub peer: Option<u32>,
+    /// `IFLA_STATS64`'s `rx_dropped` and `tx_dropped`: frames the kernel dropped on their
+    /// way in (a full backlog, the interface down) and out.
+    pub rx_dropped: u64,
+    pub tx_dropped: u64,
 }
 
 impl Link {
@@ -221,6 +226,8 @@ fn parse_link(p: &[u8]) -> Option<Link> {
         operstate: 0,
         up: flags & IFF_UP != 0,
         peer: None,
+        rx_dropped: 0,
+        tx_dropped: 0,
     };
     let mut rest = &p[IFINFO..];
     while rest.len() >= 4 {
@@ -239,6 +246,12 @@ fn parse_link(p: &[u8]) -> Option<Link> {
             IFLA_MTU if data.len() == 4 => link.mtu = u32::from_ne_bytes(data.try_into().ok()?),
             IFLA_OPERSTATE if !data.is_empty() => link.operstate = data[0],
             IFLA_LINK if data.len() == 4 => link.peer = Some(u32::from_ne_bytes(data.try_into().ok()?)),
+            // struct rtnl_link_stats64: rx/tx packets, bytes, errors, then rx_dropped (7th)
+            // and tx_dropped (8th), each a u64.
+            IFLA_STATS64 if data.len() >= 64 => {
+                link.rx_dropped = u64::from_ne_bytes(data[48..56].try_into().ok()?);
+                link.tx_dropped = u64::from_ne_bytes(data[56..64].try_into().ok()?);
+            }
             _ => {}
         }
         rest = &rest[align(len).min(rest.len())..];
@@ -260,6 +273,19 @@ pub fn links() -> io::Result<Vec<Link>> {
     })?;
     v.sort_by_key(|l| l.index);
     Ok(v)
+}
+
+/// Interface `index` alone (`RTM_GETLINK` for one index: its counters now).
+pub fn link(index: u32) -> io::Result<Link> {
+    let mut s = Socket::open()?;
+    let seq = s.send(request(RTM_GETLINK, NLM_F_ACK, index as i32, 0, 0))?;
+    let mut found = None;
+    s.replies(seq, |kind, p| {
+        if kind == RTM_NEWLINK {
+            found = parse_link(p);
+        }
+    })?;
+    found.ok_or_else(|| io::Error::from_raw_os_error(libc::ENODEV))
 }
 
 /// Creates the veth pair `name` and `peer` (both down).
@@ -387,6 +413,8 @@ mod tests {
                 operstate: 6,
                 up: true,
                 peer: None,
+                rx_dropped: 0,
+                tx_dropped: 0,
             }
         );
         assert_eq!(l.state(), "up");
