@@ -7,6 +7,7 @@
 //!
 //! - `rxinject send --rx --topspeed` (AF_PACKET `sendmmsg`, the egress tcx program's
 //!   redirect): `linux_rx_fps_rxinject`;
+//! - the same with `RXINJECT_LINUX_RX=xdp` (XDP live frames): `linux_rx_fps_rxinject_xdp`;
 //! - `tcpreplay --topspeed` on `vt` through `mirred ingress`: `linux_rx_fps_tcpreplay_mirred`;
 //! - `tcpreplay --topspeed` on `rxinject link`'s companion: `linux_rx_fps_tcpreplay_link`
 //!   (the cost of the companion);
@@ -46,16 +47,23 @@ impl Drop for Netns {
 }
 
 impl Netns {
-    fn exec(&self, args: &[&str]) -> Result<std::process::Output> {
-        Command::new("ip")
-            .args(["netns", "exec", &self.0, "taskset", "-c", "0"])
-            .args(args)
-            .output()
+    fn exec(&self, args: &[&str], env: Option<(&str, &str)>) -> Result<std::process::Output> {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.0, "taskset", "-c", "0"])
+            .args(args);
+        if let Some((k, v)) = env {
+            c.env(k, v);
+        }
+        c.output()
             .map_err(|e| Error::with(format!("running {args:?}"), e))
     }
 
     fn ok(&self, args: &[&str]) -> Result<String> {
-        let o = self.exec(args)?;
+        self.ok_with(args, None)
+    }
+
+    fn ok_with(&self, args: &[&str], env: Option<(&str, &str)>) -> Result<String> {
+        let o = self.exec(args, env)?;
         if !o.status.success() {
             return Err(Error::new(format!(
                 "{args:?} failed: {}{}",
@@ -84,10 +92,10 @@ impl Netns {
     }
 
     /// Frames per second the stack received while `args` ran, and the frames.
-    fn measure(&self, args: &[&str]) -> Result<(f64, u64)> {
+    fn measure(&self, args: &[&str], env: Option<(&str, &str)>) -> Result<(f64, u64)> {
         let before = self.in_receives()?;
         let t = Instant::now();
-        self.ok(args)?;
+        self.ok_with(args, env)?;
         let secs = t.elapsed().as_secs_f64();
         let n = self.in_receives()? - before;
         Ok((n as f64 / secs, n))
@@ -249,15 +257,17 @@ pub fn run(json: bool, total: u64) -> Result<()> {
         "rx-vh",
         &pcap,
     ];
-    let (mut best_ours, mut best_mirred, mut best_link) = (0f64, 0f64, 0f64);
+    let (mut best_ours, mut best_mirred, mut best_link, mut best_xdp) = (0f64, 0f64, 0f64, 0f64);
     let expect = loops * per_file as u64;
+    let xdp = Some((rxinject_user::linux::RX_PATH_ENV, "xdp"));
     for _ in 0..3 {
-        for (args, best) in [
-            (&ours, &mut best_ours),
-            (&mirred, &mut best_mirred),
-            (&link, &mut best_link),
+        for (args, env, best) in [
+            (&ours, None, &mut best_ours),
+            (&ours, xdp, &mut best_xdp),
+            (&mirred, None, &mut best_mirred),
+            (&link, None, &mut best_link),
         ] {
-            let (fps, got) = ns.measure(args)?;
+            let (fps, got) = ns.measure(args, env)?;
             if got < expect {
                 return Err(Error::new(format!(
                     "{}: {got} of {expect} frames reached the stack",
@@ -269,6 +279,7 @@ pub fn run(json: bool, total: u64) -> Result<()> {
     }
     let _ = std::fs::remove_dir_all(&dir);
     let ratio = best_ours / best_mirred;
+    let ratio_xdp = best_xdp / best_mirred;
     if json {
         println!(
             "{}",
@@ -277,7 +288,9 @@ pub fn run(json: bool, total: u64) -> Result<()> {
                 "linux_rx_fps_rxinject": best_ours.round(),
                 "linux_rx_fps_tcpreplay_mirred": best_mirred.round(),
                 "linux_rx_fps_tcpreplay_link": best_link.round(),
+                "linux_rx_fps_rxinject_xdp": best_xdp.round(),
                 "linux_rx_ratio": (ratio * 100.0).round() / 100.0,
+                "linux_rx_ratio_xdp": (ratio_xdp * 100.0).round() / 100.0,
             })
         );
     } else {
@@ -285,9 +298,11 @@ pub fn run(json: bool, total: u64) -> Result<()> {
             "Rx injection of {expect} 64-byte frames into vh, delivered to the stack (best of 3, CPU 0):"
         );
         println!("  rxinject send --rx (AF_PACKET + tcx redirect): {best_ours:>10.0} frames/s");
+        println!("  rxinject, RXINJECT_LINUX_RX=xdp (live frames): {best_xdp:>10.0} frames/s");
         println!("  tcpreplay through tc mirred ingress:           {best_mirred:>10.0} frames/s");
         println!("  tcpreplay on rxinject link's companion:        {best_link:>10.0} frames/s");
         println!("  ratio rxinject / tcpreplay mirred:             {ratio:>10.2}");
+        println!("  ratio rxinject xdp / tcpreplay mirred:         {ratio_xdp:>10.2}");
     }
     Ok(())
 }

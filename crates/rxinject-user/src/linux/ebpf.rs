@@ -162,11 +162,16 @@ fn put64(a: &mut [u8; 144], at: usize, v: u64) {
 /// Loads `prog` as a tc classifier for `attach` (`BPF_TCX_*`, or 0 for a tc filter). The verifier's log is the
 /// error's text when it refuses the program.
 pub fn load(prog: &[Insn], name: &str, attach: u32) -> io::Result<OwnedFd> {
+    load_typed(prog, name, BPF_PROG_TYPE_SCHED_CLS, attach)
+}
+
+/// Loads `prog` as a program of type `kind` for `attach`.
+fn load_typed(prog: &[Insn], name: &str, kind: u32, attach: u32) -> io::Result<OwnedFd> {
     let code: Vec<u8> = prog.iter().flat_map(Insn::bytes).collect();
     let license = b"Dual MIT/GPL\0";
     let mut log = vec![0u8; 4096];
     let mut a = [0u8; 144];
-    put32(&mut a, 0, BPF_PROG_TYPE_SCHED_CLS);
+    put32(&mut a, 0, kind);
     put32(&mut a, 4, prog.len() as u32);
     put64(&mut a, 8, code.as_ptr() as u64);
     put64(&mut a, 16, license.as_ptr() as u64);
@@ -210,6 +215,189 @@ pub fn pin(fd: &OwnedFd, path: &std::ffi::CStr) -> io::Result<()> {
     bpf_raw(BPF_OBJ_PIN, &mut a).map(drop)
 }
 
+const BPF_MAP_CREATE: i64 = 0;
+const BPF_MAP_UPDATE_ELEM: i64 = 2;
+const BPF_PROG_TEST_RUN: i64 = 10;
+const BPF_MAP_UPDATE_BATCH: i64 = 26;
+const BPF_MAP_TYPE_ARRAY: u32 = 2;
+const BPF_PROG_TYPE_XDP: u32 = 6;
+const BPF_XDP: u32 = 37;
+/// `BPF_F_TEST_XDP_LIVE_FRAMES`: frames the program passes go up the stack for real.
+const BPF_F_TEST_XDP_LIVE_FRAMES: u32 = 1 << 1;
+const BPF_PSEUDO_MAP_FD: u8 = 1;
+const HELPER_MAP_LOOKUP: i32 = 1;
+const HELPER_XDP_ADJUST_TAIL: i32 = 65;
+const HELPER_XDP_STORE_BYTES: i32 = 190;
+const XDP_DROP: i32 = 1;
+const XDP_PASS: i32 = 2;
+const ST_W: u8 = 0x62; // BPF_ST | BPF_W | BPF_MEM
+const ADD_K: u8 = 0x07; // BPF_ALU64 | BPF_ADD | BPF_K
+const JEQ_K: u8 = 0x15;
+const JGT_K: u8 = 0x25;
+const JLT_K: u8 = 0xa5;
+const JNE_K: u8 = 0x55;
+const LD_IMM64: u8 = 0x18; // BPF_LD | BPF_DW | BPF_IMM (two slots)
+
+/// A new array map of `entries` values of `value_size` bytes (u32 keys).
+fn array(value_size: u32, entries: u32) -> io::Result<OwnedFd> {
+    let mut a = [0u8; 144];
+    put32(&mut a, 0, BPF_MAP_TYPE_ARRAY);
+    put32(&mut a, 4, 4);
+    put32(&mut a, 8, value_size);
+    put32(&mut a, 12, entries);
+    bpf(BPF_MAP_CREATE, &mut a)
+}
+
+/// `r1 = map` (the two slots of a 64-bit immediate carrying the map's descriptor).
+fn ld_map(map: &OwnedFd) -> [Insn; 2] {
+    [
+        Insn::new(LD_IMM64, 1, BPF_PSEUDO_MAP_FD, 0, map.as_raw_fd()),
+        Insn::new(0, 0, 0, 0, 0),
+    ]
+}
+
+/// Receive-path injection through XDP live frames (`BPF_PROG_RUN` with
+/// `BPF_F_TEST_XDP_LIVE_FRAMES`, Linux 5.18+): the frames of a write are put in an array
+/// map in one call, and one run of a small XDP program on interface `ifindex` takes them
+/// in turn (a cursor in a second map), resizes the frame the kernel hands it and copies
+/// the next one in, and passes it: the kernel builds the skbs in batches and gives them to
+/// the stack, with no transmit path and no backlog in between. Such frames carry no mark
+/// (the kernel builds their skbs after the program): a capture cannot tell them from
+/// received ones.
+pub struct LiveRx {
+    prog: OwnedFd,
+    frames: OwnedFd,
+    cursor: OwnedFd,
+    ifindex: u32,
+    slots: usize,
+    value_size: usize,
+    keys: Vec<u32>,
+    values: Vec<u8>,
+}
+
+/// The length of the frame the kernel hands the program each time (it is made the right
+/// length, up or down, before the copy).
+const TEMPLATE: u32 = 64;
+
+impl LiveRx {
+    /// For interface `ifindex`, frames of up to `max_frame` bytes, `slots` per run.
+    pub fn new(ifindex: u32, max_frame: u32, slots: u32) -> io::Result<LiveRx> {
+        let value_size = (4 + max_frame).next_multiple_of(8);
+        let frames = array(value_size, slots)?;
+        let cursor = array(4, 1)?;
+        let prog = live_program(&cursor, &frames, max_frame);
+        let prog = load_typed(&prog, "rxinject_live", BPF_PROG_TYPE_XDP, BPF_XDP)?;
+        Ok(LiveRx {
+            prog,
+            frames,
+            cursor,
+            ifindex,
+            slots: slots as usize,
+            value_size: value_size as usize,
+            keys: (0..slots).collect(),
+            values: Vec::new(),
+        })
+    }
+
+    /// Injects `frames` (each 14 ..= max_frame bytes) into the receive path: one map
+    /// update and one run per `slots` frames.
+    pub fn send(&mut self, frames: &[&[u8]]) -> io::Result<usize> {
+        let template = [0u8; TEMPLATE as usize];
+        // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index,
+        // egress_ifindex.
+        let mut ctx = [0u32; 6];
+        ctx[1] = TEMPLATE;
+        ctx[3] = self.ifindex;
+        for chunk in frames.chunks(self.slots) {
+            self.values.clear();
+            self.values.resize(chunk.len() * self.value_size, 0);
+            for (v, f) in self.values.chunks_exact_mut(self.value_size).zip(chunk) {
+                v[..4].copy_from_slice(&(f.len() as u32).to_ne_bytes());
+                v[4..4 + f.len()].copy_from_slice(f);
+            }
+            let mut a = [0u8; 144];
+            put64(&mut a, 16, self.keys.as_ptr() as u64);
+            put64(&mut a, 24, self.values.as_ptr() as u64);
+            put32(&mut a, 32, chunk.len() as u32);
+            put32(&mut a, 36, self.frames.as_raw_fd() as u32);
+            bpf_raw(BPF_MAP_UPDATE_BATCH, &mut a)?;
+            let (zero, key) = (0u32, 0u32);
+            let mut a = [0u8; 144];
+            put32(&mut a, 0, self.cursor.as_raw_fd() as u32);
+            put64(&mut a, 8, (&raw const key) as u64);
+            put64(&mut a, 16, (&raw const zero) as u64);
+            bpf_raw(BPF_MAP_UPDATE_ELEM, &mut a)?;
+            let mut a = [0u8; 144];
+            put32(&mut a, 0, self.prog.as_raw_fd() as u32);
+            put32(&mut a, 8, TEMPLATE);
+            put64(&mut a, 16, template.as_ptr() as u64);
+            put32(&mut a, 32, chunk.len() as u32);
+            put32(&mut a, 40, std::mem::size_of_val(&ctx) as u32);
+            put64(&mut a, 48, ctx.as_ptr() as u64);
+            put32(&mut a, 64, BPF_F_TEST_XDP_LIVE_FRAMES);
+            put32(&mut a, 72, 64);
+            bpf_raw(BPF_PROG_TEST_RUN, &mut a)?;
+        }
+        Ok(frames.len())
+    }
+}
+
+/// The XDP program of [`LiveRx`], on maps `cursor` and `frames`.
+fn live_program(cursor: &OwnedFd, frames: &OwnedFd, max_frame: u32) -> Vec<Insn> {
+    // The jumps' target: `drop`, the last two instructions (`at(pc)`: the offset from the
+    // jump at `pc`).
+    let drop = 37i16;
+    let at = |pc: i16| drop - pc - 1;
+    let [c0, c1] = ld_map(cursor);
+    let [f0, f1] = ld_map(frames);
+    vec![
+        Insn::new(MOV_X, 6, 1, 0, 0),
+        // i = cursor[0]++
+        Insn::new(ST_W, 10, 0, -4, 0),
+        Insn::new(MOV_X, 2, 10, 0, 0),
+        Insn::new(ADD_K, 2, 0, 0, -4),
+        c0,
+        c1,
+        Insn::new(CALL, 0, 0, 0, HELPER_MAP_LOOKUP),
+        Insn::new(JEQ_K, 0, 0, at(7), 0),
+        Insn::new(LDX_W, 7, 0, 0, 0),
+        Insn::new(MOV_X, 8, 7, 0, 0),
+        Insn::new(ADD_K, 8, 0, 0, 1),
+        Insn::new(STX_W, 0, 8, 0, 0),
+        // f = frames[i]
+        Insn::new(STX_W, 10, 7, -8, 0),
+        Insn::new(MOV_X, 2, 10, 0, 0),
+        Insn::new(ADD_K, 2, 0, 0, -8),
+        f0,
+        f1,
+        Insn::new(CALL, 0, 0, 0, HELPER_MAP_LOOKUP),
+        Insn::new(JEQ_K, 0, 0, at(18), 0),
+        Insn::new(MOV_X, 9, 0, 0, 0),
+        // len = f.len, 14 ..= max_frame
+        Insn::new(LDX_W, 8, 9, 0, 0),
+        Insn::new(JGT_K, 8, 0, at(21), max_frame as i32),
+        Insn::new(JLT_K, 8, 0, at(22), 14),
+        // bpf_xdp_adjust_tail(ctx, len - TEMPLATE)
+        Insn::new(MOV_X, 2, 8, 0, 0),
+        Insn::new(ADD_K, 2, 0, 0, -(TEMPLATE as i32)),
+        Insn::new(MOV_X, 1, 6, 0, 0),
+        Insn::new(CALL, 0, 0, 0, HELPER_XDP_ADJUST_TAIL),
+        Insn::new(JNE_K, 0, 0, at(27), 0),
+        // bpf_xdp_store_bytes(ctx, 0, f.data, len)
+        Insn::new(MOV_X, 1, 6, 0, 0),
+        Insn::new(MOV_K, 2, 0, 0, 0),
+        Insn::new(MOV_X, 3, 9, 0, 0),
+        Insn::new(ADD_K, 3, 0, 0, 4),
+        Insn::new(MOV_X, 4, 8, 0, 0),
+        Insn::new(CALL, 0, 0, 0, HELPER_XDP_STORE_BYTES),
+        Insn::new(JNE_K, 0, 0, at(34), 0),
+        Insn::new(MOV_K, 0, 0, 0, XDP_PASS),
+        Insn::new(EXIT, 0, 0, 0, 0),
+        Insn::new(MOV_K, 0, 0, 0, XDP_DROP),
+        Insn::new(EXIT, 0, 0, 0, 0),
+    ]
+}
+
 /// How many programs are attached to interface `ifindex` at `attach` (`BPF_PROG_QUERY`).
 pub fn attached(ifindex: u32, attach: u32) -> io::Result<u32> {
     const BPF_PROG_QUERY: i64 = 16;
@@ -235,6 +423,25 @@ mod tests {
         assert_eq!(p[5].bytes()[4..], mark(0, true).to_le_bytes());
         // The largest mark stays below 2^31: w3's OR does not reach the sign.
         assert!(mark(u32::MAX, true) < 1 << 31);
+    }
+
+    #[test]
+    fn the_live_program_s_checks_all_jump_to_its_drop_and_it_passes_otherwise() {
+        // Any descriptors: the program is only built here.
+        let fd = |_| std::fs::File::open("/dev/null").map(OwnedFd::from).unwrap();
+        let p = live_program(&fd(0), &fd(1), 1514);
+        assert_eq!(p.len(), 39);
+        assert_eq!(p[37], Insn::new(MOV_K, 0, 0, 0, XDP_DROP));
+        assert_eq!(p[35], Insn::new(MOV_K, 0, 0, 0, XDP_PASS));
+        let mut jumps = 0;
+        for (pc, i) in p.iter().enumerate() {
+            if [JEQ_K, JNE_K, JGT_K, JLT_K].contains(&i.code) {
+                assert_eq!(pc as i16 + 1 + i.off, 37, "the jump at {pc}");
+                jumps += 1;
+            }
+        }
+        assert_eq!(jumps, 6);
+        assert_eq!(p[21].imm, 1514, "the longest frame");
     }
 
     #[test]

@@ -239,10 +239,15 @@ impl Backend for LinuxBackend {
 
 /// The Rx path of a bound interface: the marked socket and the egress program's link
 /// (detached when dropped).
-struct RxPath {
-    socket: OwnedFd,
-    _link: OwnedFd,
+enum RxPath {
+    /// The marked socket, and the egress program's link (detached when dropped).
+    Tcx { socket: OwnedFd, _link: OwnedFd },
+    /// XDP live frames (`RXINJECT_LINUX_RX=xdp`).
+    Live(ebpf::LiveRx),
 }
+
+/// The environment variable that picks the Rx mechanism: `tcx` (the default) or `xdp`.
+pub const RX_PATH_ENV: &str = "RXINJECT_LINUX_RX";
 
 struct Bound {
     link: netlink::Link,
@@ -497,8 +502,19 @@ impl State {
     }
 
     /// The Rx path of the bound interface, set up on first use.
-    fn rx_path(&mut self) -> Result<&RxPath, Error> {
+    fn rx_path(&mut self) -> Result<&mut RxPath, Error> {
         let b = self.bound.as_mut().expect("bound");
+        if b.rx.is_none() && std::env::var(RX_PATH_ENV).is_ok_and(|v| v == "xdp") {
+            let live =
+                ebpf::LiveRx::new(b.link.index, b.link.mtu + 18, abi::MAX_FRAMES_PER_WRITE).map_err(|e| {
+                    os_error(
+                        "loading the XDP live-frames program (bpf, Linux 5.18+)",
+                        e,
+                        &[Capability::NetAdmin, Capability::Bpf],
+                    )
+                })?;
+            b.rx = Some(RxPath::Live(live));
+        }
         if b.rx.is_none() {
             let name = b.link.name.clone();
             let needs = [Capability::NetAdmin, Capability::Bpf];
@@ -518,9 +534,9 @@ impl State {
                     &[Capability::NetRaw],
                 )
             })?;
-            b.rx = Some(RxPath { socket, _link: link });
+            b.rx = Some(RxPath::Tcx { socket, _link: link });
         }
-        Ok(b.rx.as_ref().expect("just set"))
+        Ok(b.rx.as_mut().expect("just set"))
     }
 
     fn write(&mut self, data: &[u8]) -> Result<Reply, Error> {
@@ -567,18 +583,32 @@ impl State {
                 .position(|f| rx(f) != dir)
                 .map_or(frames.len(), |n| at + n);
             let run: Vec<&[u8]> = frames[at..end].iter().map(|f| f.data).collect();
-            let sock = if dir {
-                &self.rx_path()?.socket
-            } else {
-                &self.bound.as_ref().expect("bound").tx
-            };
             // What the kernel drops after taking a frame (a full backlog on the way up, the
             // interface going down) shows in the interface's counters: read around the run.
             let dropped = |l: &netlink::Link| if dir { l.rx_dropped } else { l.tx_dropped };
             let before = netlink::link(ifindex).ok();
-            let mut sent = packet::send_all(sock, ifindex, &run, |_, e| {
+            let mut refused = |_, e: io::Error| {
                 first_failure.get_or_insert(errno_status(&e));
-            });
+            };
+            let mut sent = if dir {
+                match self.rx_path()? {
+                    RxPath::Tcx { socket, .. } => packet::send_all(socket, ifindex, &run, &mut refused),
+                    RxPath::Live(live) => match live.send(&run) {
+                        Ok(n) => n,
+                        Err(e) => {
+                            refused(0, e);
+                            0
+                        }
+                    },
+                }
+            } else {
+                packet::send_all(
+                    &self.bound.as_ref().expect("bound").tx,
+                    ifindex,
+                    &run,
+                    &mut refused,
+                )
+            };
             if let (Some(b), Ok(a)) = (before, netlink::link(ifindex)) {
                 let lost = (dropped(&a).saturating_sub(dropped(&b)) as usize).min(sent);
                 if lost > 0 {
