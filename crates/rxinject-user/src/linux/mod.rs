@@ -456,7 +456,9 @@ impl State {
         for l in links.iter().take(room) {
             let mut e = abi::AdapterEntry {
                 if_index: l.index,
-                state: if l.up {
+                // Running when the link is up (RFC 2863's up, or unknown while
+                // administratively up, as a veth or a tap may say); else paused.
+                state: if matches!(l.state(), "up" | "unknown (up)") {
                     abi::ADAPTER_STATE_RUNNING
                 } else {
                     abi::ADAPTER_STATE_PAUSED
