@@ -116,8 +116,14 @@ impl Netns {
 
     /// A capture (`rxinject capture ARGS`) that has started: its socket is open.
     fn capture(&self, args: &[&str]) -> Capture {
+        // A long --duration, unless the test gives one: a failure ends rather than hangs.
+        let limit: &[&str] = if args.contains(&"--duration") {
+            &[]
+        } else {
+            &["--duration", "60"]
+        };
         let mut child = self
-            .command(&[&["capture", "--duration", "60"][..], args].concat())
+            .command(&[&["capture"][..], limit, args].concat())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -581,6 +587,67 @@ fn missing_capabilities_are_named() {
         assert_eq!(o.status.code(), Some(1), "{drop}: {err}");
         assert!(err.contains(&format!("lacks {missing}")), "{drop}: {err}");
     }
+}
+
+/// `-Q` and `--snaplen` as on Windows: `-Q in` keeps the echo requests injected up and none of
+/// the replies (two frames counted, both in, cut to 40 bytes with their wire length kept);
+/// `-Q out` the reply alone. `--duration` ends a capture that sees nothing.
+#[test]
+fn direction_and_snaplen_select_and_cut_and_duration_ends_a_capture() {
+    if !root() {
+        return;
+    }
+    let ns = Netns::new("dirsnap");
+    let host = ns.mac("vh");
+    let requests = [icmp_echo(host, 0x0a01), icmp_echo(host, 0x0a02)];
+    let input = ns.file("two.pcap");
+    write_pcap(&input, &requests);
+    let (inbound, outbound) = (ns.file("in.pcapng"), ns.file("out.pcapng"));
+    let cap_in = ns.capture(&[
+        "-i",
+        "vh",
+        "-Q",
+        "in",
+        "--snaplen",
+        "40",
+        "-c",
+        "2",
+        "-w",
+        inbound.to_str().unwrap(),
+        "icmp",
+    ]);
+    let cap_out = ns.capture(&[
+        "-i",
+        "vh",
+        "-Q",
+        "out",
+        "-c",
+        "1",
+        "-w",
+        outbound.to_str().unwrap(),
+        "icmp",
+    ]);
+    ns.ok(&["send", "-i", "vh", "--rx", input.to_str().unwrap()]);
+    cap_in.finish();
+    cap_out.finish();
+    let got = pcap::read(&inbound).unwrap().packets;
+    assert_eq!(got.len(), 2);
+    for (p, r) in got.iter().zip(&requests) {
+        assert_eq!(p.direction(), Some(pcap::Direction::Inbound));
+        assert_eq!(p.data, r[..40], "cut at the snap length");
+        assert_eq!(p.orig_len as usize, r.len(), "the wire length kept");
+    }
+    let got = captured(&outbound);
+    assert_eq!(got.len(), 1);
+    assert!(
+        !got[0].0 && !got[0].1 && got[0].2[34] == 0,
+        "the stack's echo reply: {got:?}"
+    );
+    // Nothing comes for udp port 1: the capture ends at its duration, with nothing.
+    let (out, err) = ns
+        .capture(&["-i", "vw", "--duration", "1", "udp port 1"])
+        .finish();
+    assert!(out.is_empty() && err.contains("0 frames captured"), "{out}{err}");
 }
 
 /// Frames the kernel refuses are counted, with the status: `vh` administratively down, an
