@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use crate::{Error, Result, cargo, run_cmd};
 
-const HOST_MAC_PEER: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
+const PEER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
 
 fn ip(args: &[&str]) -> Result<()> {
     let o = Command::new("ip")
@@ -102,34 +102,23 @@ impl Netns {
     }
 }
 
-fn checksum(b: &[u8]) -> u16 {
-    let mut s: u32 = b
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
-        .sum();
-    while s > 0xffff {
-        s = (s >> 16) + (s & 0xffff);
-    }
-    !(s as u16)
-}
-
-/// `n` distinct 64-byte UDP frames from 10.9.0.2 to `dst` (10.9.0.1) port 9.
+/// `n` distinct 64-byte UDP frames from 10.9.0.2 (source ports 40000 + i % 1000, a counter
+/// in the payload) to `dst` (10.9.0.1) port 9: ndis-sim's builder, real checksums.
 fn frames(dst: [u8; 6], n: usize) -> Vec<Vec<u8>> {
     (0..n)
         .map(|i| {
-            let mut ip = vec![0x45, 0, 0, 46];
-            ip.extend_from_slice(&(i as u16).to_be_bytes());
-            ip.extend_from_slice(&[0x40, 0, 64, 17, 0, 0, 10, 9, 0, 2, 10, 9, 0, 1]);
-            let c = checksum(&ip);
-            ip[10..12].copy_from_slice(&c.to_be_bytes());
-            let mut f = dst.to_vec();
-            f.extend_from_slice(&HOST_MAC_PEER);
-            f.extend_from_slice(&[0x08, 0x00]);
-            f.extend_from_slice(&ip);
-            f.extend_from_slice(&(40000 + (i % 1000) as u16).to_be_bytes());
-            f.extend_from_slice(&[0, 9, 0, 26, 0, 0]);
-            f.resize(64, 0);
-            f
+            let mut payload = vec![0u8; 64 - 14 - 20 - 8];
+            payload[..4].copy_from_slice(&(i as u32).to_be_bytes());
+            ndis_sim::packets::Udp {
+                dst_mac: dst,
+                src_mac: PEER_MAC,
+                src_ip: [10, 9, 0, 2],
+                dst_ip: [10, 9, 0, 1],
+                src_port: 40000 + (i % 1000) as u16,
+                dst_port: 9,
+                payload,
+            }
+            .to_frame()
         })
         .collect()
 }

@@ -14,6 +14,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
+use ndis_sim::packets::{self, Arp, IcmpEcho, Udp};
 use rxinject_user::pcap;
 
 fn bin() -> &'static str {
@@ -196,65 +197,26 @@ const PEER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
 const PEER_IP: [u8; 4] = [10, 9, 0, 2];
 const HOST_IP: [u8; 4] = [10, 9, 0, 1];
 
-fn checksum(b: &[u8]) -> u16 {
-    let mut s: u32 = b
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
-        .sum();
-    while s > 0xffff {
-        s = (s >> 16) + (s & 0xffff);
-    }
-    !(s as u16)
-}
-
-fn ether(dst: [u8; 6], src: [u8; 6], ethertype: u16, payload: &[u8]) -> Vec<u8> {
-    let mut f = Vec::new();
-    f.extend_from_slice(&dst);
-    f.extend_from_slice(&src);
-    f.extend_from_slice(&ethertype.to_be_bytes());
-    f.extend_from_slice(payload);
-    f
-}
-
+// The frames: ndis-sim's builders (real checksums), from the peer 10.9.0.2 to the host.
 fn arp_request(target: [u8; 4]) -> Vec<u8> {
-    let mut a = vec![0, 1, 8, 0, 6, 4, 0, 1];
-    a.extend_from_slice(&PEER_MAC);
-    a.extend_from_slice(&PEER_IP);
-    a.extend_from_slice(&[0; 6]);
-    a.extend_from_slice(&target);
-    ether([0xff; 6], PEER_MAC, 0x0806, &a)
-}
-
-fn ipv4(dst_mac: [u8; 6], proto: u8, payload: &[u8]) -> Vec<u8> {
-    let mut ip = vec![0x45, 0];
-    ip.extend_from_slice(&((20 + payload.len()) as u16).to_be_bytes());
-    ip.extend_from_slice(&[0, 1, 0x40, 0, 64, proto, 0, 0]);
-    ip.extend_from_slice(&PEER_IP);
-    ip.extend_from_slice(&HOST_IP);
-    let c = checksum(&ip);
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
-    ip.extend_from_slice(payload);
-    ether(dst_mac, PEER_MAC, 0x0800, &ip)
+    packets::arp_request(PEER_MAC, PEER_IP, target)
 }
 
 fn icmp_echo(dst_mac: [u8; 6], id: u16) -> Vec<u8> {
-    let mut icmp = vec![8, 0, 0, 0];
-    icmp.extend_from_slice(&id.to_be_bytes());
-    icmp.extend_from_slice(&1u16.to_be_bytes());
-    icmp.extend_from_slice(b"rxinject on linux");
-    let c = checksum(&icmp);
-    icmp[2..4].copy_from_slice(&c.to_be_bytes());
-    ipv4(dst_mac, 1, &icmp)
+    IcmpEcho::request(PEER_MAC, dst_mac, PEER_IP, HOST_IP, id, 1, b"rxinject on linux").to_frame()
 }
 
 fn udp(dst_mac: [u8; 6], port: u16, data: &[u8]) -> Vec<u8> {
-    let mut u = Vec::new();
-    u.extend_from_slice(&40000u16.to_be_bytes());
-    u.extend_from_slice(&port.to_be_bytes());
-    u.extend_from_slice(&((8 + data.len()) as u16).to_be_bytes());
-    u.extend_from_slice(&[0, 0]); // no checksum (IPv4 allows it)
-    u.extend_from_slice(data);
-    ipv4(dst_mac, 17, &u)
+    Udp {
+        dst_mac,
+        src_mac: PEER_MAC,
+        src_ip: PEER_IP,
+        dst_ip: HOST_IP,
+        src_port: 40000,
+        dst_port: port,
+        payload: data.to_vec(),
+    }
+    .to_frame()
 }
 
 fn hex(f: &[u8]) -> String {
@@ -286,8 +248,19 @@ fn captured(path: &Path) -> Vec<(bool, bool, Vec<u8>)> {
         .collect()
 }
 
-fn ethertype(f: &[u8]) -> u16 {
-    u16::from_be_bytes([f[12], f[13]])
+/// Runs `f` on a thread inside `ns` (setns(2) moves only the calling thread).
+fn in_netns<T: Send + 'static>(
+    ns: &Netns,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    let path = ns.path();
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(path).unwrap();
+        // SAFETY: setns(2) on an open namespace file, for this thread only.
+        let r = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&file), libc::CLONE_NEWNET) };
+        assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
+        f()
+    })
 }
 
 /// An ARP request and an ICMP echo request injected up on `vh` are answered by Linux's own
@@ -345,26 +318,22 @@ fn arp_and_echo_requests_injected_up_are_answered_by_the_stack() {
         replies.iter().all(|(_, inj, _)| !*inj),
         "the replies are the stack's own"
     );
-    let arp_reply = replies
+    let arp = replies
         .iter()
-        .find(|(_, _, f)| ethertype(f) == 0x0806)
+        .find_map(|(_, _, f)| Arp::parse(f))
         .expect("an ARP reply");
-    assert_eq!(&arp_reply.2[0..6], &PEER_MAC, "to the asker");
-    assert_eq!(&arp_reply.2[6..12], &host, "from vh");
     assert_eq!(
-        u16::from_be_bytes([arp_reply.2[20], arp_reply.2[21]]),
-        2,
-        "op: reply"
+        (arp.operation, arp.sender_mac, arp.target_mac, arp.target_ip),
+        (2, host, PEER_MAC, PEER_IP),
+        "vh's reply to the asker"
     );
-    let echo_reply = replies
+    let echo = replies
         .iter()
-        .find(|(_, _, f)| ethertype(f) == 0x0800)
+        .find_map(|(_, _, f)| IcmpEcho::parse(f))
         .expect("an echo reply");
-    assert_eq!(echo_reply.2[34], 0, "ICMP type 0: echo reply");
-    assert_eq!(
-        &echo_reply.2[38..40],
-        &0x4242u16.to_be_bytes(),
-        "the request's id"
+    assert!(
+        echo.reply && echo.ident == 0x4242,
+        "the request's reply: {echo:?}"
     );
     // The same two replies reached the wire side, as received there.
     let wire = captured(&on_vw);
@@ -385,14 +354,9 @@ fn a_udp_datagram_injected_up_reaches_a_socket_byte_for_byte() {
     let ns = Netns::new("udp");
     let host = ns.mac("vh");
     let payload: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
-    // A thread in the namespace binds the socket (setns moves only the calling thread).
-    let path = ns.path();
+    // A thread in the namespace binds the socket.
     let (tx, rx) = std::sync::mpsc::channel();
-    let receiver = std::thread::spawn(move || {
-        let f = std::fs::File::open(path).unwrap();
-        // SAFETY: setns(2) on an open namespace file, for this thread only.
-        let r = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) };
-        assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
+    let receiver = in_netns(&ns, move || {
         let s = std::net::UdpSocket::bind("10.9.0.1:5555").unwrap();
         tx.send(()).unwrap();
         let mut buf = vec![0u8; 2000];
@@ -451,7 +415,7 @@ fn capture_marks_direction_and_injected_on_exactly_the_right_frames() {
     assert_eq!(find(&across), Some((true, false)), "received from the wire side");
     let reply = got
         .iter()
-        .find(|(_, _, f)| ethertype(f) == 0x0800 && f[23] == 1 && f[34] == 0);
+        .find(|(_, _, f)| IcmpEcho::parse(f).is_some_and(|e| e.reply));
     assert!(
         matches!(reply, Some((false, false, _))),
         "the stack's echo reply: {got:?}"
@@ -640,7 +604,7 @@ fn direction_and_snaplen_select_and_cut_and_duration_ends_a_capture() {
     let got = captured(&outbound);
     assert_eq!(got.len(), 1);
     assert!(
-        !got[0].0 && !got[0].1 && got[0].2[34] == 0,
+        !got[0].0 && !got[0].1 && IcmpEcho::parse(&got[0].2).is_some_and(|e| e.reply),
         "the stack's echo reply: {got:?}"
     );
     // Nothing comes for udp port 1: the capture ends at its duration, with nothing.
@@ -762,13 +726,8 @@ fn wait_gone(ns: &Netns) {
 /// The tcx egress programs attached to `dev` (`BPF_PROG_QUERY`, from a thread inside the
 /// namespace).
 fn egress_programs(ns: &Netns, dev: &str) -> u32 {
-    let path = ns.path();
     let dev = std::ffi::CString::new(dev).unwrap();
-    std::thread::spawn(move || {
-        let f = std::fs::File::open(path).unwrap();
-        // SAFETY: setns(2) on an open namespace file, for this thread only.
-        let r = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) };
-        assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
+    in_netns(ns, move || {
         // SAFETY: a NUL-terminated name.
         let index = unsafe { libc::if_nametoindex(dev.as_ptr()) };
         assert_ne!(index, 0);

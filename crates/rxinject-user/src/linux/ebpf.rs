@@ -205,16 +205,6 @@ pub fn attach(prog: &OwnedFd, ifindex: u32, attach: u32) -> io::Result<OwnedFd> 
     bpf(BPF_LINK_CREATE, &mut a)
 }
 
-/// Pins `fd` (a link) at `path` in a bpf file system: it then outlives this process, until
-/// the pin is removed (`rxinject unlink`) or the interface goes.
-pub fn pin(fd: &OwnedFd, path: &std::ffi::CStr) -> io::Result<()> {
-    const BPF_OBJ_PIN: i64 = 6;
-    let mut a = [0u8; 144];
-    put64(&mut a, 0, path.as_ptr() as u64);
-    put32(&mut a, 8, fd.as_raw_fd() as u32);
-    bpf_raw(BPF_OBJ_PIN, &mut a).map(drop)
-}
-
 const BPF_MAP_CREATE: i64 = 0;
 const BPF_MAP_UPDATE_ELEM: i64 = 2;
 const BPF_PROG_TEST_RUN: i64 = 10;
