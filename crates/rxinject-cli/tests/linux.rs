@@ -736,3 +736,110 @@ fn egress_programs(ns: &Netns, dev: &str) -> u32 {
     .join()
     .unwrap()
 }
+
+/// The XDP live-frames path (`RXINJECT_LINUX_RX=xdp`): 5,000 UDP datagrams (two writes,
+/// two runs) injected up on `vh` reach a socket bound in the namespace byte for byte and
+/// in order; while a replay runs, the program is held by the command's own TAP (the
+/// anchor), and after the command exits, and after one is killed, the TAP is gone.
+#[test]
+fn live_frames_reach_a_socket_in_order_and_leave_nothing_behind() {
+    if !root() {
+        return;
+    }
+    let ns = Netns::new("live");
+    let host = ns.mac("vh");
+    const N: u32 = 5000;
+    let frames: Vec<Vec<u8>> = (0..N)
+        .map(|i| {
+            let mut data = i.to_be_bytes().to_vec();
+            data.extend((0..(i % 200) as u8).map(|b| b ^ 0x5a));
+            udp(host, 5556, &data)
+        })
+        .collect();
+    let input = ns.file("live.pcap");
+    write_pcap(&input, &frames);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let receiver = in_netns(&ns, move || {
+        let s = std::net::UdpSocket::bind("10.9.0.1:5556").unwrap();
+        // Room for every datagram at once (the frames are page-sized in the kernel): the
+        // count does not depend on how fast this thread reads.
+        let size: libc::c_int = 64 << 20;
+        // SAFETY: setsockopt(2) on the socket's descriptor with an int option.
+        let r = unsafe {
+            libc::setsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(&s),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                (&raw const size).cast(),
+                4,
+            )
+        };
+        assert_eq!(r, 0);
+        tx.send(()).unwrap();
+        let mut buf = vec![0u8; 2000];
+        (0..N)
+            .map(|_| {
+                let n = s.recv(&mut buf).unwrap();
+                buf[..n].to_vec()
+            })
+            .collect::<Vec<_>>()
+    });
+    rx.recv().unwrap();
+    let o = ns
+        .command(&["send", "-i", "vh", "--rx", "--json", input.to_str().unwrap()])
+        .env(rxinject_user::linux::RX_PATH_ENV, "xdp")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got = receiver.join().unwrap();
+    for (i, (g, f)) in got.iter().zip(&frames).enumerate() {
+        assert_eq!(&g[..], &f[42..], "datagram {i}");
+    }
+    // (The program's only attachment is the anchor's link: it goes with the TAP.)
+    assert_eq!(links(&ns, "rxinj"), 0, "the anchor after exit");
+
+    let one = ns.file("one.pcap");
+    write_pcap(&one, &frames[..1]);
+    let mut child = ns
+        .command(&[
+            "send",
+            "-i",
+            "vh",
+            "--rx",
+            "--pps",
+            "1",
+            "--loop",
+            "60",
+            one.to_str().unwrap(),
+        ])
+        .env(rxinject_user::linux::RX_PATH_ENV, "xdp")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The anchor shows once the path is set up (a count reached, not a time; the minute of
+    // replay only bounds a failure).
+    while links(&ns, "rxinj") == 0 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the replay ended before it set up"
+        );
+        std::thread::yield_now();
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    wait_gone(&ns);
+    assert_eq!(links(&ns, "rxinj"), 0, "the anchor after SIGKILL");
+}
+
+/// The interfaces of `ns` whose names start with `prefix`.
+fn links(ns: &Netns, prefix: &str) -> usize {
+    let o = Command::new("ip")
+        .args(["-n", &ns.name, "-o", "link", "show"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| l.split(": ").nth(1).is_some_and(|n| n.starts_with(prefix)))
+        .count()
+}

@@ -206,12 +206,11 @@ pub fn attach(prog: &OwnedFd, ifindex: u32, attach: u32) -> io::Result<OwnedFd> 
 }
 
 const BPF_MAP_CREATE: i64 = 0;
-const BPF_MAP_UPDATE_ELEM: i64 = 2;
 const BPF_PROG_TEST_RUN: i64 = 10;
-const BPF_MAP_UPDATE_BATCH: i64 = 26;
 const BPF_MAP_TYPE_ARRAY: u32 = 2;
 const BPF_PROG_TYPE_XDP: u32 = 6;
-const BPF_XDP: u32 = 37;
+/// `enum bpf_attach_type`: an interface's XDP hook.
+pub const BPF_XDP: u32 = 37;
 /// `BPF_F_TEST_XDP_LIVE_FRAMES`: frames the program passes go up the stack for real.
 const BPF_F_TEST_XDP_LIVE_FRAMES: u32 = 1 << 1;
 const BPF_PSEUDO_MAP_FD: u8 = 1;
@@ -228,14 +227,63 @@ const JLT_K: u8 = 0xa5;
 const JNE_K: u8 = 0x55;
 const LD_IMM64: u8 = 0x18; // BPF_LD | BPF_DW | BPF_IMM (two slots)
 
-/// A new array map of `entries` values of `value_size` bytes (u32 keys).
+/// `BPF_F_MMAPABLE`: the array's values can be mapped into the process.
+const BPF_F_MMAPABLE: u32 = 1 << 10;
+
+/// A new array map of `entries` values of `value_size` bytes (u32 keys), which the process
+/// maps with [`Mapped::new`].
 fn array(value_size: u32, entries: u32) -> io::Result<OwnedFd> {
     let mut a = [0u8; 144];
     put32(&mut a, 0, BPF_MAP_TYPE_ARRAY);
     put32(&mut a, 4, 4);
     put32(&mut a, 8, value_size);
     put32(&mut a, 12, entries);
+    put32(&mut a, 16, BPF_F_MMAPABLE);
     bpf(BPF_MAP_CREATE, &mut a)
+}
+
+/// An mmapable array map's values, mapped shared into the process: value `i` at
+/// `i * value_size` (a multiple of 8). The process writes them between program runs; the
+/// program only reads them, inside the runs this process makes.
+struct Mapped {
+    at: std::ptr::NonNull<u8>,
+    len: usize,
+}
+
+impl Mapped {
+    fn new(map: &OwnedFd, len: usize) -> io::Result<Mapped> {
+        // SAFETY: a new shared mapping of the map's values: the kernel checks `len` against
+        // the map (values rounded to 8 bytes, times the entries) and the descriptor.
+        let at = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                map.as_raw_fd(),
+                0,
+            )
+        };
+        if at == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let at = std::ptr::NonNull::new(at.cast()).ok_or_else(|| io::Error::other("mmap at 0"))?;
+        Ok(Mapped { at, len })
+    }
+
+    fn bytes(&mut self) -> &mut [u8] {
+        // SAFETY: `len` bytes mapped readable and writable for as long as `self`; the kernel
+        // does not write them (the program only reads), and `&mut self` keeps this the one
+        // slice.
+        unsafe { std::slice::from_raw_parts_mut(self.at.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for Mapped {
+    fn drop(&mut self) {
+        // SAFETY: the mapping `new` made, unmapped once; no slice of it outlives `self`.
+        unsafe { libc::munmap(self.at.as_ptr().cast(), self.len) };
+    }
 }
 
 /// `r1 = map` (the two slots of a 64-bit immediate carrying the map's descriptor).
@@ -246,23 +294,73 @@ fn ld_map(map: &OwnedFd) -> [Insn; 2] {
     ]
 }
 
+/// A TAP interface of this process, down and unaddressed, that lives as long as its
+/// descriptor (not made persistent: the kernel removes it when the process exits, is
+/// killed or crashes), with the live program attached to its XDP hook by a link.
+///
+/// Why: each `BPF_PROG_RUN` of more than one frame enters the program into the kernel's
+/// XDP dispatcher and takes it out again afterwards, and each change of the dispatcher
+/// waits for an RCU grace period (`bpf_dispatcher_update`: `synchronize_rcu`). That
+/// is ~24 ms per run here, whatever its size: 4,096 frames took 24 ms instead of 7 ms.
+/// A program attached to an interface stays in the dispatcher, and the runs then only
+/// count references. The TAP receives nothing (it is down), and the program passes
+/// anything not handed to it by a run for the target interface untouched.
+struct Anchor {
+    _tap: OwnedFd,
+    _link: OwnedFd,
+}
+
+impl Anchor {
+    fn new(prog: &OwnedFd) -> io::Result<Anchor> {
+        const TUNSETIFF: libc::c_ulong = 0x4004_54ca; // _IOW('T', 202, int)
+        const IFF_TAP: u16 = 0x0002;
+        const IFF_NO_PI: u16 = 0x1000;
+        // SAFETY: a NUL-terminated path; the result is checked.
+        let fd = unsafe { libc::open(c"/dev/net/tun".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a new descriptor that nothing else owns.
+        let tap = unsafe { OwnedFd::from_raw_fd(fd) };
+        // struct ifreq: the name (a pattern the kernel fills in), then the flags.
+        let mut ifr = [0u8; 40];
+        ifr[..7].copy_from_slice(b"rxinj%d");
+        ifr[16..18].copy_from_slice(&(IFF_TAP | IFF_NO_PI).to_ne_bytes());
+        // SAFETY: TUNSETIFF reads and writes a struct ifreq, which `ifr` holds (40 bytes).
+        if unsafe { libc::ioctl(tap.as_raw_fd(), TUNSETIFF, ifr.as_mut_ptr()) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        ifr[15] = 0;
+        // SAFETY: the name the kernel wrote, NUL-terminated within the array.
+        let index = unsafe { libc::if_nametoindex(ifr.as_ptr().cast()) };
+        if index == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let link = attach(prog, index, BPF_XDP)?;
+        Ok(Anchor {
+            _tap: tap,
+            _link: link,
+        })
+    }
+}
+
 /// Receive-path injection through XDP live frames (`BPF_PROG_RUN` with
-/// `BPF_F_TEST_XDP_LIVE_FRAMES`, Linux 5.18+): the frames of a write are put in an array
-/// map in one call, and one run of a small XDP program on interface `ifindex` takes them
-/// in turn (a cursor in a second map), resizes the frame the kernel hands it and copies
-/// the next one in, and passes it: the kernel builds the skbs in batches and gives them to
-/// the stack, with no transmit path and no backlog in between. Such frames carry no mark
-/// (the kernel builds their skbs after the program): a capture cannot tell them from
-/// received ones.
+/// `BPF_F_TEST_XDP_LIVE_FRAMES`, Linux 5.18+): the frames of a write are copied into an
+/// array map mapped into the process, and one run of a small XDP program on interface
+/// `ifindex` takes them in turn (a cursor in a second map), resizes the frame the kernel
+/// hands it and copies the next one in, and passes it: the kernel builds the skbs in
+/// batches and gives them to the stack, with no transmit path and no backlog in between.
+/// Such frames carry no mark (the kernel builds their skbs after the program): a capture
+/// cannot tell them from received ones.
 pub struct LiveRx {
     prog: OwnedFd,
-    frames: OwnedFd,
-    cursor: OwnedFd,
+    _anchor: Option<Anchor>,
+    frames: Mapped,
+    cursor: Mapped,
+    _maps: [OwnedFd; 2],
     ifindex: u32,
     slots: usize,
     value_size: usize,
-    keys: Vec<u32>,
-    values: Vec<u8>,
 }
 
 /// The length of the frame the kernel hands the program each time (it is made the right
@@ -270,27 +368,39 @@ pub struct LiveRx {
 const TEMPLATE: u32 = 64;
 
 impl LiveRx {
-    /// For interface `ifindex`, frames of up to `max_frame` bytes, `slots` per run.
+    /// For interface `ifindex`, frames of up to `max_frame` bytes, `slots` per run. Without
+    /// a TAP (no `/dev/net/tun`) it works, more slowly (see [`Anchor`]).
     pub fn new(ifindex: u32, max_frame: u32, slots: u32) -> io::Result<LiveRx> {
         let value_size = (4 + max_frame).next_multiple_of(8);
-        let frames = array(value_size, slots)?;
-        let cursor = array(4, 1)?;
-        let prog = live_program(&cursor, &frames, max_frame);
+        let frames_map = array(value_size, slots)?;
+        let cursor_map = array(4, 1)?;
+        let page = 4096;
+        let frames = Mapped::new(
+            &frames_map,
+            (value_size as usize * slots as usize).next_multiple_of(page),
+        )?;
+        let cursor = Mapped::new(&cursor_map, page)?;
+        let prog = live_program(&cursor_map, &frames_map, max_frame, ifindex);
         let prog = load_typed(&prog, "rxinject_live", BPF_PROG_TYPE_XDP, BPF_XDP)?;
         Ok(LiveRx {
+            _anchor: Anchor::new(&prog).ok(),
             prog,
             frames,
             cursor,
+            _maps: [frames_map, cursor_map],
             ifindex,
             slots: slots as usize,
             value_size: value_size as usize,
-            keys: (0..slots).collect(),
-            values: Vec::new(),
         })
     }
 
-    /// Injects `frames` (each 14 ..= max_frame bytes) into the receive path: one map
-    /// update and one run per `slots` frames.
+    /// Whether the program is held in the XDP dispatcher between runs (see [`Anchor`]).
+    pub fn anchored(&self) -> bool {
+        self._anchor.is_some()
+    }
+
+    /// Injects `frames` (each 14 ..= max_frame bytes) into the receive path: one run per
+    /// `slots` frames.
     pub fn send(&mut self, frames: &[&[u8]]) -> io::Result<usize> {
         let template = [0u8; TEMPLATE as usize];
         // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index,
@@ -298,25 +408,14 @@ impl LiveRx {
         let mut ctx = [0u32; 6];
         ctx[1] = TEMPLATE;
         ctx[3] = self.ifindex;
+        let mut sent = 0;
         for chunk in frames.chunks(self.slots) {
-            self.values.clear();
-            self.values.resize(chunk.len() * self.value_size, 0);
-            for (v, f) in self.values.chunks_exact_mut(self.value_size).zip(chunk) {
+            let values = self.frames.bytes();
+            for (v, f) in values.chunks_exact_mut(self.value_size).zip(chunk) {
                 v[..4].copy_from_slice(&(f.len() as u32).to_ne_bytes());
                 v[4..4 + f.len()].copy_from_slice(f);
             }
-            let mut a = [0u8; 144];
-            put64(&mut a, 16, self.keys.as_ptr() as u64);
-            put64(&mut a, 24, self.values.as_ptr() as u64);
-            put32(&mut a, 32, chunk.len() as u32);
-            put32(&mut a, 36, self.frames.as_raw_fd() as u32);
-            bpf_raw(BPF_MAP_UPDATE_BATCH, &mut a)?;
-            let (zero, key) = (0u32, 0u32);
-            let mut a = [0u8; 144];
-            put32(&mut a, 0, self.cursor.as_raw_fd() as u32);
-            put64(&mut a, 8, (&raw const key) as u64);
-            put64(&mut a, 16, (&raw const zero) as u64);
-            bpf_raw(BPF_MAP_UPDATE_ELEM, &mut a)?;
+            self.cursor.bytes()[..4].copy_from_slice(&0u32.to_ne_bytes());
             let mut a = [0u8; 144];
             put32(&mut a, 0, self.prog.as_raw_fd() as u32);
             put32(&mut a, 8, TEMPLATE);
@@ -326,21 +425,29 @@ impl LiveRx {
             put64(&mut a, 48, ctx.as_ptr() as u64);
             put32(&mut a, 64, BPF_F_TEST_XDP_LIVE_FRAMES);
             put32(&mut a, 72, 64);
-            bpf_raw(BPF_PROG_TEST_RUN, &mut a)?;
+            if let Err(e) = bpf_raw(BPF_PROG_TEST_RUN, &mut a) {
+                return if sent == 0 { Err(e) } else { Ok(sent) };
+            }
+            sent += chunk.len();
         }
-        Ok(frames.len())
+        Ok(sent)
     }
 }
 
-/// The XDP program of [`LiveRx`], on maps `cursor` and `frames`.
-fn live_program(cursor: &OwnedFd, frames: &OwnedFd, max_frame: u32) -> Vec<Insn> {
-    // The jumps' target: `drop`, the last two instructions (`at(pc)`: the offset from the
-    // jump at `pc`).
-    let drop = 37i16;
+/// The XDP program of [`LiveRx`], on maps `cursor` and `frames`, for interface `ifindex`:
+/// anything else (the [`Anchor`]'s TAP) it passes untouched.
+fn live_program(cursor: &OwnedFd, frames: &OwnedFd, max_frame: u32, ifindex: u32) -> Vec<Insn> {
+    // The jumps' targets: `pass` and `drop`, the last four instructions (`at(pc)`: the
+    // offset from the jump at `pc` to `drop`).
+    let (pass, drop) = (37i16, 39i16);
     let at = |pc: i16| drop - pc - 1;
     let [c0, c1] = ld_map(cursor);
     let [f0, f1] = ld_map(frames);
     vec![
+        // struct xdp_md's ingress_ifindex
+        Insn::new(LDX_W, 2, 1, 12, 0),
+        Insn::new(JNE_K, 2, 0, pass - 1 - 1, ifindex as i32),
+        // r6 = ctx
         Insn::new(MOV_X, 6, 1, 0, 0),
         // i = cursor[0]++
         Insn::new(ST_W, 10, 0, -4, 0),
@@ -349,7 +456,7 @@ fn live_program(cursor: &OwnedFd, frames: &OwnedFd, max_frame: u32) -> Vec<Insn>
         c0,
         c1,
         Insn::new(CALL, 0, 0, 0, HELPER_MAP_LOOKUP),
-        Insn::new(JEQ_K, 0, 0, at(7), 0),
+        Insn::new(JEQ_K, 0, 0, at(9), 0),
         Insn::new(LDX_W, 7, 0, 0, 0),
         Insn::new(MOV_X, 8, 7, 0, 0),
         Insn::new(ADD_K, 8, 0, 0, 1),
@@ -361,18 +468,18 @@ fn live_program(cursor: &OwnedFd, frames: &OwnedFd, max_frame: u32) -> Vec<Insn>
         f0,
         f1,
         Insn::new(CALL, 0, 0, 0, HELPER_MAP_LOOKUP),
-        Insn::new(JEQ_K, 0, 0, at(18), 0),
+        Insn::new(JEQ_K, 0, 0, at(20), 0),
         Insn::new(MOV_X, 9, 0, 0, 0),
         // len = f.len, 14 ..= max_frame
         Insn::new(LDX_W, 8, 9, 0, 0),
-        Insn::new(JGT_K, 8, 0, at(21), max_frame as i32),
-        Insn::new(JLT_K, 8, 0, at(22), 14),
+        Insn::new(JGT_K, 8, 0, at(23), max_frame as i32),
+        Insn::new(JLT_K, 8, 0, at(24), 14),
         // bpf_xdp_adjust_tail(ctx, len - TEMPLATE)
         Insn::new(MOV_X, 2, 8, 0, 0),
         Insn::new(ADD_K, 2, 0, 0, -(TEMPLATE as i32)),
         Insn::new(MOV_X, 1, 6, 0, 0),
         Insn::new(CALL, 0, 0, 0, HELPER_XDP_ADJUST_TAIL),
-        Insn::new(JNE_K, 0, 0, at(27), 0),
+        Insn::new(JNE_K, 0, 0, at(29), 0),
         // bpf_xdp_store_bytes(ctx, 0, f.data, len)
         Insn::new(MOV_X, 1, 6, 0, 0),
         Insn::new(MOV_K, 2, 0, 0, 0),
@@ -380,7 +487,8 @@ fn live_program(cursor: &OwnedFd, frames: &OwnedFd, max_frame: u32) -> Vec<Insn>
         Insn::new(ADD_K, 3, 0, 0, 4),
         Insn::new(MOV_X, 4, 8, 0, 0),
         Insn::new(CALL, 0, 0, 0, HELPER_XDP_STORE_BYTES),
-        Insn::new(JNE_K, 0, 0, at(34), 0),
+        Insn::new(JNE_K, 0, 0, at(36), 0),
+        // pass (also anything that is not a run's)
         Insn::new(MOV_K, 0, 0, 0, XDP_PASS),
         Insn::new(EXIT, 0, 0, 0, 0),
         Insn::new(MOV_K, 0, 0, 0, XDP_DROP),
@@ -419,19 +527,22 @@ mod tests {
     fn the_live_program_s_checks_all_jump_to_its_drop_and_it_passes_otherwise() {
         // Any descriptors: the program is only built here.
         let fd = |_| std::fs::File::open("/dev/null").map(OwnedFd::from).unwrap();
-        let p = live_program(&fd(0), &fd(1), 1514);
-        assert_eq!(p.len(), 39);
-        assert_eq!(p[37], Insn::new(MOV_K, 0, 0, 0, XDP_DROP));
-        assert_eq!(p[35], Insn::new(MOV_K, 0, 0, 0, XDP_PASS));
+        let p = live_program(&fd(0), &fd(1), 1514, 9);
+        assert_eq!(p.len(), 41);
+        assert_eq!(p[39], Insn::new(MOV_K, 0, 0, 0, XDP_DROP));
+        assert_eq!(p[37], Insn::new(MOV_K, 0, 0, 0, XDP_PASS));
+        // The first check: another interface's frame (the anchor's) is passed untouched.
+        assert_eq!(p[0], Insn::new(LDX_W, 2, 1, 12, 0), "xdp_md.ingress_ifindex");
+        assert_eq!((p[1].code, p[1].imm, 1 + 1 + p[1].off), (JNE_K, 9, 37));
         let mut jumps = 0;
-        for (pc, i) in p.iter().enumerate() {
+        for (pc, i) in p.iter().enumerate().skip(2) {
             if [JEQ_K, JNE_K, JGT_K, JLT_K].contains(&i.code) {
-                assert_eq!(pc as i16 + 1 + i.off, 37, "the jump at {pc}");
+                assert_eq!(pc as i16 + 1 + i.off, 39, "the jump at {pc}");
                 jumps += 1;
             }
         }
         assert_eq!(jumps, 6);
-        assert_eq!(p[21].imm, 1514, "the longest frame");
+        assert_eq!(p[23].imm, 1514, "the longest frame");
     }
 
     #[test]
