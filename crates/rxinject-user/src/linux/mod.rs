@@ -253,6 +253,8 @@ struct Bound {
     link: netlink::Link,
     tx: OwnedFd,
     rx: Option<RxPath>,
+    /// Reads the interface's drop counters around each run (none: not counted).
+    stats: Option<netlink::LinkReader>,
 }
 
 struct Capture {
@@ -499,7 +501,12 @@ impl State {
             )
         })?;
         self.capture = None;
-        self.bound = Some(Bound { link, tx, rx: None });
+        self.bound = Some(Bound {
+            link,
+            tx,
+            rx: None,
+            stats: netlink::LinkReader::new().ok(),
+        });
         Ok(status(STATUS_SUCCESS))
     }
 
@@ -588,7 +595,8 @@ impl State {
             // What the kernel drops after taking a frame (a full backlog on the way up, the
             // interface going down) shows in the interface's counters: read around the run.
             let dropped = |l: &netlink::Link| if dir { l.rx_dropped } else { l.tx_dropped };
-            let before = netlink::link(ifindex).ok();
+            let counters = |b: &mut Option<Bound>| b.as_mut()?.stats.as_mut()?.link(ifindex).ok();
+            let before = counters(&mut self.bound);
             let mut refused = |_, e: io::Error| {
                 first_failure.get_or_insert(errno_status(&e));
             };
@@ -611,7 +619,7 @@ impl State {
                     &mut refused,
                 )
             };
-            if let (Some(b), Ok(a)) = (before, netlink::link(ifindex)) {
+            if let (Some(b), Some(a)) = (before, counters(&mut self.bound)) {
                 let lost = (dropped(&a).saturating_sub(dropped(&b)) as usize).min(sent);
                 if lost > 0 {
                     sent -= lost;
