@@ -788,6 +788,9 @@ fn send(cli: &Cli, args: &SendArgs) -> Result<(), Failure> {
     };
     let start = driver.now();
     let (mut sent, mut bytes, mut failed) = (0u64, 0u64, 0u64);
+    // Frames accepted and not then reported lost (a failure below, every frame accepted):
+    // what was delivered, where the machine cannot say.
+    let mut kept = 0u64;
     let mut first_failure: Option<String> = None;
     let mut batch = Batch::new();
     for w in writes {
@@ -800,14 +803,16 @@ fn send(cli: &Cli, args: &SendArgs) -> Result<(), Failure> {
         let n = w.len() as u64;
         if r.status.is_success() {
             sent += r.accepted as u64;
+            kept += r.accepted as u64;
             bytes += plan[w.clone()].iter().map(|(f, _)| f.len() as u64).sum::<u64>();
         } else {
             // The frames not accepted, or (a failure below, every frame accepted) all.
-            failed += if (r.accepted as u64) < n {
-                n - r.accepted as u64
+            if (r.accepted as u64) < n {
+                failed += n - r.accepted as u64;
+                kept += r.accepted as u64;
             } else {
-                n
-            };
+                failed += n;
+            }
             sent += r.accepted as u64;
             if first_failure.is_none() {
                 first_failure = Some(status_name(r.status));
@@ -831,7 +836,7 @@ fn send(cli: &Cli, args: &SendArgs) -> Result<(), Failure> {
     let seconds = (driver.now() - start).as_secs_f64();
     let delivered = match driver.delivered() {
         Some((rx, tx)) => (if args.rx { rx } else { tx }) as u64,
-        None => sent.saturating_sub(failed),
+        None => kept,
     };
     let rate = |x: f64| if seconds > 0.0 { x / seconds } else { 0.0 };
     driver.finish()?;

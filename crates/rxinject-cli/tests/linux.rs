@@ -630,14 +630,71 @@ fn frames_the_kernel_refuses_are_counted() {
         &[arp_request(HOST_IP), icmp_echo(host, 1), icmp_echo(host, 2)],
     );
     ip(&["-n", &ns.name, "link", "set", "vh", "down"]);
-    let o = ns.run(&["send", "-i", "vh", "--rx", "--json", input.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(1));
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        out.contains("\"frames_failed\":3") && out.contains("\"frames_sent\":0"),
-        "{out}"
+    // Both Rx ways: AF_PACKET refuses (ENETDOWN); XDP live frames would go up a down
+    // interface's stack, so rxinject refuses them itself.
+    for xdp in ["", "xdp"] {
+        let o = ns
+            .command(&["send", "-i", "vh", "--rx", "--json", input.to_str().unwrap()])
+            .env(rxinject_user::linux::RX_PATH_ENV, xdp)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{xdp}");
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            out.contains("\"frames_failed\":3") && out.contains("\"frames_sent\":0"),
+            "{xdp}: {out}"
+        );
+        assert!(out.contains("MEDIA_DISCONNECTED"), "{xdp}: {out}");
+    }
+}
+
+/// XDP live frames are built in a page: a jumbo frame the interface's MTU allows cannot be
+/// made that long there. The program drops it and counts it, so the command reports it
+/// failed (and the frame after it delivered), where the AF_PACKET way sends both.
+#[test]
+fn a_jumbo_frame_the_live_path_cannot_build_is_counted_failed() {
+    if !root() {
+        return;
+    }
+    let ns = Netns::new("jumbo");
+    ip(&["-n", &ns.name, "link", "set", "vh", "mtu", "9000"]);
+    let host = ns.mac("vh");
+    let input = ns.file("jumbo.pcap");
+    write_pcap(&input, &[udp(host, 7, &[0x4a; 5000]), udp(host, 7, b"small")]);
+    let json = |xdp: &str| {
+        let o = ns
+            .command(&["send", "-i", "vh", "--rx", "--json", input.to_str().unwrap()])
+            .env(rxinject_user::linux::RX_PATH_ENV, xdp)
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (o.status.code(), v)
+    };
+    let (code, v) = json("xdp");
+    assert_eq!(code, Some(1), "{v}");
+    assert_eq!(
+        (
+            v["frames_sent"].as_u64(),
+            v["frames_failed"].as_u64(),
+            v["frames_delivered"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1)),
+        "{v}"
     );
-    assert!(out.contains("MEDIA_DISCONNECTED"), "{out}");
+    assert!(
+        v["first_failure"]
+            .as_str()
+            .unwrap()
+            .contains("INVALID_BUFFER_SIZE"),
+        "{v}"
+    );
+    let (code, v) = json("");
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(
+        (v["frames_sent"].as_u64(), v["frames_failed"].as_u64()),
+        (Some(2), Some(0)),
+        "{v}"
+    );
 }
 
 /// `rxinject adapters` lists the namespace's Ethernet interfaces (not `lo`) with their index,

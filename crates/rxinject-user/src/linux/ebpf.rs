@@ -83,6 +83,8 @@ impl Insn {
 // Opcodes: class | size/source | mode/operation.
 const LDX_W: u8 = 0x61; // BPF_LDX | BPF_W | BPF_MEM
 const STX_W: u8 = 0x63; // BPF_STX | BPF_W | BPF_MEM
+const STX_DW: u8 = 0x7b; // BPF_STX | BPF_DW | BPF_MEM
+const LDX_DW: u8 = 0x79; // BPF_LDX | BPF_DW | BPF_MEM
 const LSH32_K: u8 = 0x64; // BPF_ALU | BPF_LSH | BPF_K (32 bits, the upper half cleared)
 const OR32_K: u8 = 0x44; // BPF_ALU | BPF_OR | BPF_K
 const AND32_K: u8 = 0x54; // BPF_ALU | BPF_AND | BPF_K
@@ -165,33 +167,44 @@ pub fn load(prog: &[Insn], name: &str, attach: u32) -> io::Result<OwnedFd> {
     load_typed(prog, name, BPF_PROG_TYPE_SCHED_CLS, attach)
 }
 
-/// Loads `prog` as a program of type `kind` for `attach`.
+/// Loads `prog` as a program of type `kind` for `attach`. The verifier's log is asked for
+/// only when a load fails (a log too small for a successful load's would fail it too,
+/// with `ENOSPC`), and it is then the error's text.
 fn load_typed(prog: &[Insn], name: &str, kind: u32, attach: u32) -> io::Result<OwnedFd> {
     let code: Vec<u8> = prog.iter().flat_map(Insn::bytes).collect();
     let license = b"Dual MIT/GPL\0";
-    let mut log = vec![0u8; 4096];
-    let mut a = [0u8; 144];
-    put32(&mut a, 0, kind);
-    put32(&mut a, 4, prog.len() as u32);
-    put64(&mut a, 8, code.as_ptr() as u64);
-    put64(&mut a, 16, license.as_ptr() as u64);
-    put32(&mut a, 24, 1); // log_level
-    put32(&mut a, 28, log.len() as u32);
-    put64(&mut a, 32, log.as_mut_ptr() as u64);
-    let n = name.len().min(15);
-    a[48..48 + n].copy_from_slice(&name.as_bytes()[..n]);
-    put32(&mut a, 68, attach); // expected_attach_type
-    bpf(BPF_PROG_LOAD, &mut a).map_err(|e| {
-        let end = log.iter().position(|&b| b == 0).unwrap_or(0);
-        if end == 0 {
-            e
-        } else {
-            io::Error::new(
-                e.kind(),
-                format!("{e}: {}", String::from_utf8_lossy(&log[..end]).trim()),
-            )
+    let attr = |log: &mut [u8]| {
+        let mut a = [0u8; 144];
+        put32(&mut a, 0, kind);
+        put32(&mut a, 4, prog.len() as u32);
+        put64(&mut a, 8, code.as_ptr() as u64);
+        put64(&mut a, 16, license.as_ptr() as u64);
+        if !log.is_empty() {
+            put32(&mut a, 24, 1); // log_level
+            put32(&mut a, 28, log.len() as u32);
+            put64(&mut a, 32, log.as_mut_ptr() as u64);
         }
-    })
+        let n = name.len().min(15);
+        a[48..48 + n].copy_from_slice(&name.as_bytes()[..n]);
+        put32(&mut a, 68, attach); // expected_attach_type
+        a
+    };
+    let e = match bpf(BPF_PROG_LOAD, &mut attr(&mut [])) {
+        Ok(fd) => return Ok(fd),
+        Err(e) => e,
+    };
+    let mut log = vec![0u8; 1 << 16];
+    let again = bpf(BPF_PROG_LOAD, &mut attr(&mut log));
+    let end = log.iter().position(|&b| b == 0).unwrap_or(0);
+    match again {
+        // Loaded the second time: the first failure stands (it was not the program).
+        Ok(_) => Err(e),
+        Err(_) if end == 0 => Err(e),
+        Err(_) => Err(io::Error::new(
+            e.kind(),
+            format!("{e}: {}", String::from_utf8_lossy(&log[..end]).trim()),
+        )),
+    }
 }
 
 /// Attaches program `prog` to interface `ifindex` at `attach` (`BPF_TCX_INGRESS` or
@@ -373,7 +386,7 @@ impl LiveRx {
     pub fn new(ifindex: u32, max_frame: u32, slots: u32) -> io::Result<LiveRx> {
         let value_size = (4 + max_frame).next_multiple_of(8);
         let frames_map = array(value_size, slots)?;
-        let cursor_map = array(4, 1)?;
+        let cursor_map = array(8, 1)?;
         let page = 4096;
         let frames = Mapped::new(
             &frames_map,
@@ -394,28 +407,27 @@ impl LiveRx {
         })
     }
 
-    /// Whether the program is held in the XDP dispatcher between runs (see [`Anchor`]).
-    pub fn anchored(&self) -> bool {
-        self._anchor.is_some()
-    }
-
     /// Injects `frames` (each 14 ..= max_frame bytes) into the receive path: one run per
-    /// `slots` frames.
-    pub fn send(&mut self, frames: &[&[u8]]) -> io::Result<usize> {
+    /// `slots` frames. Returns how many the program passed to the stack, and how many it
+    /// dropped because the kernel's frame could not be made that long (`bpf_xdp_adjust_tail`
+    /// refuses beyond a page, less head- and tailroom: jumbo frames), in that order; or
+    /// the first run's error, if no run went.
+    pub fn send(&mut self, frames: &[&[u8]]) -> io::Result<(usize, usize)> {
         let template = [0u8; TEMPLATE as usize];
         // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index,
         // egress_ifindex.
         let mut ctx = [0u32; 6];
         ctx[1] = TEMPLATE;
         ctx[3] = self.ifindex;
-        let mut sent = 0;
+        let (mut sent, mut dropped) = (0, 0);
         for chunk in frames.chunks(self.slots) {
             let values = self.frames.bytes();
             for (v, f) in values.chunks_exact_mut(self.value_size).zip(chunk) {
                 v[..4].copy_from_slice(&(f.len() as u32).to_ne_bytes());
                 v[4..4 + f.len()].copy_from_slice(f);
             }
-            self.cursor.bytes()[..4].copy_from_slice(&0u32.to_ne_bytes());
+            // The cursor, and the count of frames dropped.
+            self.cursor.bytes()[..8].fill(0);
             let mut a = [0u8; 144];
             put32(&mut a, 0, self.prog.as_raw_fd() as u32);
             put32(&mut a, 8, TEMPLATE);
@@ -426,37 +438,49 @@ impl LiveRx {
             put32(&mut a, 64, BPF_F_TEST_XDP_LIVE_FRAMES);
             put32(&mut a, 72, 64);
             if let Err(e) = bpf_raw(BPF_PROG_TEST_RUN, &mut a) {
-                return if sent == 0 { Err(e) } else { Ok(sent) };
+                return if sent + dropped == 0 {
+                    Err(e)
+                } else {
+                    Ok((sent, dropped))
+                };
             }
-            sent += chunk.len();
+            let c = self.cursor.bytes();
+            let lost = (u32::from_ne_bytes([c[4], c[5], c[6], c[7]]) as usize).min(chunk.len());
+            sent += chunk.len() - lost;
+            dropped += lost;
         }
-        Ok(sent)
+        Ok((sent, dropped))
     }
 }
 
-/// The XDP program of [`LiveRx`], on maps `cursor` and `frames`, for interface `ifindex`:
-/// anything else (the [`Anchor`]'s TAP) it passes untouched.
+/// The XDP program of [`LiveRx`], on maps `cursor` (the next slot, and the count of frames
+/// dropped) and `frames`, for interface `ifindex`: anything else (the [`Anchor`]'s TAP) it
+/// passes untouched.
 fn live_program(cursor: &OwnedFd, frames: &OwnedFd, max_frame: u32, ifindex: u32) -> Vec<Insn> {
-    // The jumps' targets: `pass` and `drop`, the last four instructions (`at(pc)`: the
-    // offset from the jump at `pc` to `drop`).
-    let (pass, drop) = (37i16, 39i16);
-    let at = |pc: i16| drop - pc - 1;
+    // The jumps' targets (`to(target, pc)`: the offset from the jump at `pc`): `pass`;
+    // `drop`, which counts the frame in the cursor's second word; and `quiet`, the drop
+    // without a cursor to count in (the verifier's null check: an array's one entry is
+    // always there).
+    let (pass, drop, quiet) = (38i16, 40i16, 44i16);
+    let to = |target: i16, pc: i16| target - pc - 1;
+    let at = |pc: i16| to(drop, pc);
     let [c0, c1] = ld_map(cursor);
     let [f0, f1] = ld_map(frames);
     vec![
         // struct xdp_md's ingress_ifindex
         Insn::new(LDX_W, 2, 1, 12, 0),
-        Insn::new(JNE_K, 2, 0, pass - 1 - 1, ifindex as i32),
+        Insn::new(JNE_K, 2, 0, to(pass, 1), ifindex as i32),
         // r6 = ctx
         Insn::new(MOV_X, 6, 1, 0, 0),
-        // i = cursor[0]++
+        // c = &cursor[0]; i = c.next++ (c kept on the stack for `drop`)
         Insn::new(ST_W, 10, 0, -4, 0),
         Insn::new(MOV_X, 2, 10, 0, 0),
         Insn::new(ADD_K, 2, 0, 0, -4),
         c0,
         c1,
         Insn::new(CALL, 0, 0, 0, HELPER_MAP_LOOKUP),
-        Insn::new(JEQ_K, 0, 0, at(9), 0),
+        Insn::new(JEQ_K, 0, 0, to(quiet, 9), 0),
+        Insn::new(STX_DW, 10, 0, -16, 0),
         Insn::new(LDX_W, 7, 0, 0, 0),
         Insn::new(MOV_X, 8, 7, 0, 0),
         Insn::new(ADD_K, 8, 0, 0, 1),
@@ -468,18 +492,18 @@ fn live_program(cursor: &OwnedFd, frames: &OwnedFd, max_frame: u32, ifindex: u32
         f0,
         f1,
         Insn::new(CALL, 0, 0, 0, HELPER_MAP_LOOKUP),
-        Insn::new(JEQ_K, 0, 0, at(20), 0),
+        Insn::new(JEQ_K, 0, 0, at(21), 0),
         Insn::new(MOV_X, 9, 0, 0, 0),
         // len = f.len, 14 ..= max_frame
         Insn::new(LDX_W, 8, 9, 0, 0),
-        Insn::new(JGT_K, 8, 0, at(23), max_frame as i32),
-        Insn::new(JLT_K, 8, 0, at(24), 14),
+        Insn::new(JGT_K, 8, 0, at(24), max_frame as i32),
+        Insn::new(JLT_K, 8, 0, at(25), 14),
         // bpf_xdp_adjust_tail(ctx, len - TEMPLATE)
         Insn::new(MOV_X, 2, 8, 0, 0),
         Insn::new(ADD_K, 2, 0, 0, -(TEMPLATE as i32)),
         Insn::new(MOV_X, 1, 6, 0, 0),
         Insn::new(CALL, 0, 0, 0, HELPER_XDP_ADJUST_TAIL),
-        Insn::new(JNE_K, 0, 0, at(29), 0),
+        Insn::new(JNE_K, 0, 0, at(30), 0),
         // bpf_xdp_store_bytes(ctx, 0, f.data, len)
         Insn::new(MOV_X, 1, 6, 0, 0),
         Insn::new(MOV_K, 2, 0, 0, 0),
@@ -487,10 +511,16 @@ fn live_program(cursor: &OwnedFd, frames: &OwnedFd, max_frame: u32, ifindex: u32
         Insn::new(ADD_K, 3, 0, 0, 4),
         Insn::new(MOV_X, 4, 8, 0, 0),
         Insn::new(CALL, 0, 0, 0, HELPER_XDP_STORE_BYTES),
-        Insn::new(JNE_K, 0, 0, at(36), 0),
+        Insn::new(JNE_K, 0, 0, at(37), 0),
         // pass (also anything that is not a run's)
         Insn::new(MOV_K, 0, 0, 0, XDP_PASS),
         Insn::new(EXIT, 0, 0, 0, 0),
+        // drop: c.dropped++
+        Insn::new(LDX_DW, 1, 10, -16, 0),
+        Insn::new(LDX_W, 2, 1, 4, 0),
+        Insn::new(ADD_K, 2, 0, 0, 1),
+        Insn::new(STX_W, 1, 2, 4, 0),
+        // quiet
         Insn::new(MOV_K, 0, 0, 0, XDP_DROP),
         Insn::new(EXIT, 0, 0, 0, 0),
     ]
@@ -528,21 +558,28 @@ mod tests {
         // Any descriptors: the program is only built here.
         let fd = |_| std::fs::File::open("/dev/null").map(OwnedFd::from).unwrap();
         let p = live_program(&fd(0), &fd(1), 1514, 9);
-        assert_eq!(p.len(), 41);
-        assert_eq!(p[39], Insn::new(MOV_K, 0, 0, 0, XDP_DROP));
-        assert_eq!(p[37], Insn::new(MOV_K, 0, 0, 0, XDP_PASS));
+        assert_eq!(p.len(), 46);
+        assert_eq!(p[38], Insn::new(MOV_K, 0, 0, 0, XDP_PASS));
+        // `drop` counts in the cursor's second word, through the pointer spilled at 10.
+        assert_eq!(p[10], Insn::new(STX_DW, 10, 0, -16, 0));
+        assert_eq!(p[40], Insn::new(LDX_DW, 1, 10, -16, 0));
+        assert_eq!((p[41].off, p[43].off, p[43].code), (4, 4, STX_W));
+        assert_eq!(p[44], Insn::new(MOV_K, 0, 0, 0, XDP_DROP));
         // The first check: another interface's frame (the anchor's) is passed untouched.
         assert_eq!(p[0], Insn::new(LDX_W, 2, 1, 12, 0), "xdp_md.ingress_ifindex");
-        assert_eq!((p[1].code, p[1].imm, 1 + 1 + p[1].off), (JNE_K, 9, 37));
+        let target = |pc: usize| pc as i16 + 1 + p[pc].off;
+        assert_eq!((p[1].code, p[1].imm, target(1)), (JNE_K, 9, 38));
+        // No cursor: dropped, not counted (nowhere to count), never passed.
+        assert_eq!((p[9].code, target(9)), (JEQ_K, 44));
         let mut jumps = 0;
-        for (pc, i) in p.iter().enumerate().skip(2) {
+        for (pc, i) in p.iter().enumerate().skip(10) {
             if [JEQ_K, JNE_K, JGT_K, JLT_K].contains(&i.code) {
-                assert_eq!(pc as i16 + 1 + i.off, 39, "the jump at {pc}");
+                assert_eq!(target(pc), 40, "the jump at {pc}");
                 jumps += 1;
             }
         }
         assert_eq!(jumps, 6);
-        assert_eq!(p[23].imm, 1514, "the longest frame");
+        assert_eq!(p[24].imm, 1514, "the longest frame");
     }
 
     #[test]

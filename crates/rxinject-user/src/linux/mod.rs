@@ -603,8 +603,19 @@ impl State {
             let mut sent = if dir {
                 match self.rx_path()? {
                     RxPath::Tcx { socket, .. } => packet::send_all(socket, ifindex, &run, &mut refused),
+                    // A run on an interface that is down would still go up its stack:
+                    // refused, as AF_PACKET refuses (ENETDOWN).
+                    RxPath::Live(_) if before.as_ref().is_some_and(|l| !l.up) => {
+                        refused(0, io::Error::from_raw_os_error(libc::ENETDOWN));
+                        0
+                    }
                     RxPath::Live(live) => match live.send(&run) {
-                        Ok(n) => n,
+                        Ok((n, 0)) => n,
+                        Ok((n, _)) => {
+                            // Longer than the kernel's frame can be made: jumbo frames.
+                            first_failure.get_or_insert(STATUS_INVALID_BUFFER_SIZE);
+                            n
+                        }
                         Err(e) => {
                             refused(0, e);
                             0
