@@ -732,7 +732,15 @@ fn the_rx_program_is_gone_after_the_command_exits_and_after_it_is_killed() {
     assert_eq!(egress_programs(&ns, "vh"), 0, "after exit");
     let input = ns.file("long.pcap");
     write_pcap(&input, &[arp_request(HOST_IP)]);
-    // About a million seconds of replay: it is killed long before.
+    killed_once(&ns, &input, "", || egress_programs(&ns, "vh") > 0);
+    assert_eq!(egress_programs(&ns, "vh"), 0, "after SIGKILL");
+}
+
+/// A long replay of `file` into `vh`'s receive path (one frame a second, a minute of it;
+/// `RXINJECT_LINUX_RX` set to `rx_path`), killed with SIGKILL (no clean-up of its own) once
+/// `ready` holds: a count reached, not a time; the minute only bounds a failure. Returns
+/// when no process runs in `ns` any more.
+fn killed_once(ns: &Netns, file: &Path, rx_path: &str, ready: impl Fn() -> bool) {
     let mut child = ns
         .command(&[
             "send",
@@ -742,27 +750,25 @@ fn the_rx_program_is_gone_after_the_command_exits_and_after_it_is_killed() {
             "--pps",
             "1",
             "--loop",
-            "1000000",
-            input.to_str().unwrap(),
+            "60",
+            file.to_str().unwrap(),
         ])
+        .env(rxinject_user::linux::RX_PATH_ENV, rx_path)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Attached once the first frame went (a count reached, not a time): the loop ends when
-    // the program shows, or the command ended (a failure).
-    while egress_programs(&ns, "vh") == 0 {
+    while !ready() {
         assert!(
             child.try_wait().unwrap().is_none(),
-            "the replay ended before it attached"
+            "the replay ended before it was ready"
         );
         std::thread::yield_now();
     }
     // (`ip netns exec` execs rxinject: the child is rxinject itself.)
     child.kill().unwrap();
     child.wait().unwrap();
-    wait_gone(&ns);
-    assert_eq!(egress_programs(&ns, "vh"), 0, "after SIGKILL");
+    wait_gone(ns);
 }
 
 /// Waits until no rxinject process runs in `ns` (`ip netns pids`): the counts of a killed
@@ -857,35 +863,7 @@ fn live_frames_reach_a_socket_in_order_and_leave_nothing_behind() {
 
     let one = ns.file("one.pcap");
     write_pcap(&one, &frames[..1]);
-    let mut child = ns
-        .command(&[
-            "send",
-            "-i",
-            "vh",
-            "--rx",
-            "--pps",
-            "1",
-            "--loop",
-            "60",
-            one.to_str().unwrap(),
-        ])
-        .env(rxinject_user::linux::RX_PATH_ENV, "xdp")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // The anchor shows once the path is set up (a count reached, not a time; the minute of
-    // replay only bounds a failure).
-    while links(&ns, "rxinj") == 0 {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the replay ended before it set up"
-        );
-        std::thread::yield_now();
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    wait_gone(&ns);
+    killed_once(&ns, &one, "xdp", || links(&ns, "rxinj") > 0);
     assert_eq!(links(&ns, "rxinj"), 0, "the anchor after SIGKILL");
 }
 
