@@ -13,9 +13,9 @@
 //!   (the cost of the companion);
 //!
 //! each pinned to CPU 0, best of [`RUNS`] rounds (the four in turn in each, so that the
-//! machine's slower moments fall on all four alike). A frame counts when the kernel's IPv4 receive
-//! counter (`Ip: InReceives`, /proc/net/snmp in the namespace) counted it: delivered to the
-//! stack. A UDP socket is bound on the port for the whole run and never read: the stack
+//! machine's slower moments fall on all four alike). A frame counts when the kernel's IPv4
+//! receive counter (`Ip: InReceives`, /proc/net/snmp in the namespace) counted it:
+//! delivered to the stack. A UDP socket is bound on the port for the whole run and never read: the stack
 //! takes every datagram to that socket, whose full queue drops it (`UdpRcvbufErrors`).
 //! Without a socket the stack would answer each datagram with an ICMP port-unreachable,
 //! and the route lookups for those errors, made before their rate limit drops them, would

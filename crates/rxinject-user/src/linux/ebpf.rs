@@ -256,8 +256,9 @@ fn array(value_size: u32, entries: u32) -> io::Result<OwnedFd> {
 }
 
 /// An mmapable array map's values, mapped shared into the process: value `i` at
-/// `i * value_size` (a multiple of 8). The process writes them between program runs; the
-/// program only reads them, inside the runs this process makes.
+/// `i * value_size` (a multiple of 8). The process reads and writes them between program
+/// runs; the program reads them (and writes the cursor's) only inside the runs this
+/// process makes, each within one `bpf(2)` call.
 struct Mapped {
     at: std::ptr::NonNull<u8>,
     len: usize,
@@ -285,9 +286,10 @@ impl Mapped {
     }
 
     fn bytes(&mut self) -> &mut [u8] {
-        // SAFETY: `len` bytes mapped readable and writable for as long as `self`; the kernel
-        // does not write them (the program only reads), and `&mut self` keeps this the one
-        // slice.
+        // SAFETY: `len` bytes mapped readable and writable for as long as `self`, and
+        // `&mut self` keeps this the one slice. The program touches the memory only during
+        // a run, inside a `bpf(2)` call this process makes while no slice is alive (`send`
+        // drops each before the call); on the anchor's TAP it passes before any map access.
         unsafe { std::slice::from_raw_parts_mut(self.at.as_ptr(), self.len) }
     }
 }
@@ -423,8 +425,11 @@ impl LiveRx {
         for chunk in frames.chunks(self.slots) {
             let values = self.frames.bytes();
             for (v, f) in values.chunks_exact_mut(self.value_size).zip(chunk) {
+                // A frame longer than its slot (the caller checks the length: none) keeps
+                // its length, which the program refuses, and so counts it dropped.
+                let n = f.len().min(v.len() - 4);
                 v[..4].copy_from_slice(&(f.len() as u32).to_ne_bytes());
-                v[4..4 + f.len()].copy_from_slice(f);
+                v[4..4 + n].copy_from_slice(&f[..n]);
             }
             // The cursor, and the count of frames dropped.
             self.cursor.bytes()[..8].fill(0);
