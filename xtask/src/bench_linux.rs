@@ -12,7 +12,7 @@
 //! - `tcpreplay --topspeed` on `rxinject link`'s companion: `linux_rx_fps_tcpreplay_link`
 //!   (the cost of the companion);
 //!
-//! each pinned to CPU 0, best of [`RUNS`] rounds (the four in turn in each, so that the
+//! each pinned to CPU 0, best of `RUNS` (five) rounds (the four in turn in each, so that the
 //! machine's slower moments fall on all four alike). A frame counts when the kernel's IPv4
 //! receive counter (`Ip: InReceives`, /proc/net/snmp in the namespace) counted it:
 //! delivered to the stack. A UDP socket is bound on the port for the whole run and never read: the stack

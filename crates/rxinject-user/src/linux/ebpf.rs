@@ -384,7 +384,8 @@ const TEMPLATE: u32 = 64;
 
 impl LiveRx {
     /// For interface `ifindex`, frames of up to `max_frame` bytes, `slots` per run. Without
-    /// a TAP (no `/dev/net/tun`) it works, more slowly (see [`Anchor`]).
+    /// a TAP (no `/dev/net/tun`) it works, more slowly: each run then waits for an RCU
+    /// grace period (see `Anchor`).
     pub fn new(ifindex: u32, max_frame: u32, slots: u32) -> io::Result<LiveRx> {
         let value_size = (4 + max_frame).next_multiple_of(8);
         let frames_map = array(value_size, slots)?;
