@@ -251,28 +251,20 @@ pub fn run(json: bool, total: u64) -> Result<()> {
         &loops_s,
         &pcap,
     ];
-    let mirred: Vec<&str> = vec![
-        "tcpreplay",
-        "-q",
-        "-t",
-        "-K",
-        "--loop",
-        &loops_s,
-        "-i",
-        "vt",
-        &pcap,
-    ];
-    let link: Vec<&str> = vec![
-        "tcpreplay",
-        "-q",
-        "-t",
-        "-K",
-        "--loop",
-        &loops_s,
-        "-i",
-        "rx-vh",
-        &pcap,
-    ];
+    let tcpreplay = |dev| -> Vec<&str> {
+        vec![
+            "tcpreplay",
+            "-q",
+            "-t",
+            "-K",
+            "--loop",
+            &loops_s,
+            "-i",
+            dev,
+            &pcap,
+        ]
+    };
+    let (mirred, link) = (tcpreplay("vt"), tcpreplay("rx-vh"));
     let (mut best_ours, mut best_mirred, mut best_link, mut best_xdp) = (0f64, 0f64, 0f64, 0f64);
     let expect = loops * per_file as u64;
     let xdp = Some((rxinject_user::linux::RX_PATH_ENV, "xdp"));

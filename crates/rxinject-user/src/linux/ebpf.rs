@@ -410,52 +410,46 @@ impl LiveRx {
         })
     }
 
-    /// Injects `frames` (each 14 ..= max_frame bytes) into the receive path: one run per
-    /// `slots` frames. Returns how many the program passed to the stack, and how many it
-    /// dropped because the kernel's frame could not be made that long (`bpf_xdp_adjust_tail`
-    /// refuses beyond a page, less head- and tailroom: jumbo frames), in that order; or
-    /// the first run's error, if no run went.
-    pub fn send(&mut self, frames: &[&[u8]]) -> io::Result<(usize, usize)> {
+    /// Injects `frames` (each 14 ..= max_frame bytes, at most `slots` of them) into the
+    /// receive path in one run. Returns how many the program passed to the stack: the
+    /// others it dropped, because the kernel's frame could not be made that long
+    /// (`bpf_xdp_adjust_tail` refuses beyond a page, less head- and tailroom: jumbo frames).
+    pub fn send(&mut self, frames: &[&[u8]]) -> io::Result<usize> {
+        if frames.len() > self.slots {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "more frames than the map's slots",
+            ));
+        }
         let template = [0u8; TEMPLATE as usize];
         // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index,
         // egress_ifindex.
         let mut ctx = [0u32; 6];
         ctx[1] = TEMPLATE;
         ctx[3] = self.ifindex;
-        let (mut sent, mut dropped) = (0, 0);
-        for chunk in frames.chunks(self.slots) {
-            let values = self.frames.bytes();
-            for (v, f) in values.chunks_exact_mut(self.value_size).zip(chunk) {
-                // A frame longer than its slot (the caller checks the length: none) keeps
-                // its length, which the program refuses, and so counts it dropped.
-                let n = f.len().min(v.len() - 4);
-                v[..4].copy_from_slice(&(f.len() as u32).to_ne_bytes());
-                v[4..4 + n].copy_from_slice(&f[..n]);
-            }
-            // The cursor, and the count of frames dropped.
-            self.cursor.bytes()[..8].fill(0);
-            let mut a = [0u8; 144];
-            put32(&mut a, 0, self.prog.as_raw_fd() as u32);
-            put32(&mut a, 8, TEMPLATE);
-            put64(&mut a, 16, template.as_ptr() as u64);
-            put32(&mut a, 32, chunk.len() as u32);
-            put32(&mut a, 40, std::mem::size_of_val(&ctx) as u32);
-            put64(&mut a, 48, ctx.as_ptr() as u64);
-            put32(&mut a, 64, BPF_F_TEST_XDP_LIVE_FRAMES);
-            put32(&mut a, 72, 64);
-            if let Err(e) = bpf_raw(BPF_PROG_TEST_RUN, &mut a) {
-                return if sent + dropped == 0 {
-                    Err(e)
-                } else {
-                    Ok((sent, dropped))
-                };
-            }
-            let c = self.cursor.bytes();
-            let lost = (u32::from_ne_bytes([c[4], c[5], c[6], c[7]]) as usize).min(chunk.len());
-            sent += chunk.len() - lost;
-            dropped += lost;
+        let values = self.frames.bytes();
+        for (v, f) in values.chunks_exact_mut(self.value_size).zip(frames) {
+            // A frame longer than its slot (the caller checks the length: none) keeps
+            // its length, which the program refuses, and so counts it dropped.
+            let n = f.len().min(v.len() - 4);
+            v[..4].copy_from_slice(&(f.len() as u32).to_ne_bytes());
+            v[4..4 + n].copy_from_slice(&f[..n]);
         }
-        Ok((sent, dropped))
+        // The cursor, and the count of frames dropped.
+        self.cursor.bytes()[..8].fill(0);
+        let mut a = [0u8; 144];
+        put32(&mut a, 0, self.prog.as_raw_fd() as u32);
+        put32(&mut a, 8, TEMPLATE);
+        put64(&mut a, 16, template.as_ptr() as u64);
+        put32(&mut a, 32, frames.len() as u32);
+        put32(&mut a, 40, std::mem::size_of_val(&ctx) as u32);
+        put64(&mut a, 48, ctx.as_ptr() as u64);
+        put32(&mut a, 64, BPF_F_TEST_XDP_LIVE_FRAMES);
+        put32(&mut a, 72, 64);
+        bpf_raw(BPF_PROG_TEST_RUN, &mut a)?;
+        let c = self.cursor.bytes();
+        let dropped = u32::from_ne_bytes([c[4], c[5], c[6], c[7]]) as usize;
+        Ok(frames.len().saturating_sub(dropped))
     }
 }
 

@@ -609,9 +609,10 @@ impl State {
                         refused(0, io::Error::from_raw_os_error(libc::ENETDOWN));
                         0
                     }
+                    // One run: a write holds at most MAX_FRAMES_PER_WRITE, the map's slots.
                     RxPath::Live(live) => match live.send(&run) {
-                        Ok((n, 0)) => n,
-                        Ok((n, _)) => {
+                        Ok(n) if n == run.len() => n,
+                        Ok(n) => {
                             // Longer than the kernel's frame can be made: jumbo frames.
                             first_failure.get_or_insert(STATUS_INVALID_BUFFER_SIZE);
                             n
